@@ -1,0 +1,56 @@
+// Service configuration: protobuf text format files with defaults and flag
+// overrides.
+//
+// Every service's config message (continuum/config/v1/*_config.proto) starts
+// from defaults; a file given with --config replaces the fields it names;
+// --config_text (text format too) replaces fields after the file; the common
+// flags (--listen, --data_dir, ...) replace fields last. Repeated fields named
+// in a file or --config_text are appended, as protobuf's text merge does.
+#ifndef CONTINUUM_LIB_CORE_CONFIG_H_
+#define CONTINUUM_LIB_CORE_CONFIG_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include <google/protobuf/message.h>
+
+#include "absl/status/status.h"
+#include "continuum/config/v1/server_config.pb.h"
+
+namespace continuum::core {
+
+// Parses `text` (protobuf text format) and merges it into `config`.
+// `source` names where the text came from ("/etc/continuum/registry.pbtxt",
+// "--config_text") and starts every error message.
+//
+// Errors are INVALID_ARGUMENT with the source, the 1-based line and column and
+// the problem, e.g. `registry.pbtxt:3:3: Message type
+// "continuum.config.v1.ServerConfig" has no field named "listn".`
+// On error `config` may be partly merged; callers discard it.
+absl::Status MergeTextConfig(absl::string_view text, absl::string_view source,
+                             google::protobuf::Message* config);
+
+// Reads the file at `path` and merges it into `config` like MergeTextConfig.
+// NOT_FOUND if the file does not exist, PERMISSION_DENIED if it can't be read.
+absl::Status MergeConfigFile(const std::string& path,
+                             google::protobuf::Message* config);
+
+// Returns the defaults of the shared server settings for `service`
+// ("collector", "registry", ...): listen and metrics on 127.0.0.1:0, data in
+// ./data/<service>, 10 s shutdown grace, 64 MiB messages, text logs at info.
+config::v1::ServerConfig DefaultServerConfig(absl::string_view service);
+
+// Checks the values of `config` once files and flags are merged.
+// INVALID_ARGUMENT names the field ("server.listen: ...") and the problem.
+absl::Status ValidateServerConfig(const config::v1::ServerConfig& config);
+
+// Checks that `address` is HOST:PORT with a port in 0..65535; HOST may be a
+// name, an IPv4 address or a bracketed IPv6 address ("[::1]:50051").
+absl::Status ValidateHostPort(absl::string_view address);
+
+// Renders `config` as text format, one field per line, for the start-up log.
+std::string ConfigToText(const google::protobuf::Message& config);
+
+}  // namespace continuum::core
+
+#endif  // CONTINUUM_LIB_CORE_CONFIG_H_

@@ -1,0 +1,176 @@
+#include "lib/core/server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "lib/core/config.h"
+#include "spdlog/spdlog.h"
+
+namespace continuum::core {
+namespace {
+
+std::string HostOf(const std::string& address) {
+  return address.substr(0, address.rfind(':'));
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view contents) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::InternalError(
+          absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+ServiceServer::ServiceServer(Options options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
+    Options options) {
+  if (absl::Status s = ValidateServiceName(options.service); !s.ok()) return s;
+  if (absl::Status s = ValidateServerConfig(options.config); !s.ok()) return s;
+
+  std::unique_ptr<ServiceServer> self(new ServiceServer(std::move(options)));
+  const config::v1::ServerConfig& config = self->options_.config;
+  const std::string& service = self->options_.service;
+
+  self->metrics_ = self->options_.metrics
+                       ? self->options_.metrics
+                       : std::make_shared<prometheus::Registry>();
+  self->rpc_metrics_ = std::make_unique<RpcMetrics>(*self->metrics_, service);
+  RegisterBuildInfo(*self->metrics_, service);
+
+  // Both are process-wide switches read by every ServerBuilder; setting
+  // them again is harmless.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(),
+                           &self->port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on a busy port would
+  // then start and silently share its traffic. Fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes());
+  builder.SetMaxSendMessageSize(config.max_message_bytes());
+  for (grpc::Service* s : self->options_.services) {
+    builder.RegisterService(s);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(self->rpc_metrics_->NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr || self->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen(),
+        ": the address is in use or not local (see server.listen / --listen)"));
+  }
+  self->SetServing(self->options_.serving_at_start);
+
+  if (!config.metrics_listen().empty()) {
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
+        self->metrics_, std::make_shared<ProcessCollector>()};
+    absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
+        MetricsExposer::Start(config.metrics_listen(), std::move(collectables));
+    if (!exposer.ok()) {
+      self->Shutdown(absl::ZeroDuration());
+      return exposer.status();
+    }
+    self->exposer_ = *std::move(exposer);
+  }
+
+  if (!config.port_file().empty()) {
+    absl::Status s = WriteFileAtomically(config.port_file(),
+                                         absl::StrCat(self->port_, "\n"));
+    if (!s.ok()) {
+      self->Shutdown(absl::ZeroDuration());
+      return s;
+    }
+  }
+  if (!config.metrics_port_file().empty() && self->exposer_ != nullptr) {
+    absl::Status s = WriteFileAtomically(
+        config.metrics_port_file(), absl::StrCat(self->exposer_->port(), "\n"));
+    if (!s.ok()) {
+      self->Shutdown(absl::ZeroDuration());
+      return s;
+    }
+  }
+  spdlog::info("{} serving gRPC on {} (metrics {})", service, self->address(),
+               self->exposer_ ? absl::StrCat(HostOf(config.metrics_listen()), ":",
+                                             self->exposer_->port())
+                              : std::string("disabled"));
+  return self;
+}
+
+ServiceServer::~ServiceServer() { Shutdown(absl::ZeroDuration()); }
+
+std::string ServiceServer::address() const {
+  return absl::StrCat(HostOf(options_.config.listen()), ":", port_);
+}
+
+int ServiceServer::metrics_port() const {
+  return exposer_ ? exposer_->port() : 0;
+}
+
+void ServiceServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+}
+
+void ServiceServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  if (server_ == nullptr) return;
+  auto started = std::chrono::steady_clock::now();
+  // Health first, so load balancers and watchers see NOT_SERVING while the
+  // server drains; this also ends the health service's Watch streams' updates.
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoNanoseconds(grace));
+  server_->Wait();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  spdlog::info("{} stopped after a {:.3f} s drain", options_.service,
+               took.count());
+}
+
+}  // namespace continuum::core

@@ -1,0 +1,107 @@
+// ServiceServer: the gRPC server every Continuum service runs in.
+//
+// It binds the configured address (port 0 picks a free port), enables
+// grpc.health.v1 and server reflection, records per-RPC metrics through an
+// interceptor, serves /metrics, writes port files, and drains gracefully.
+//
+// Example (what services/<name>/main.cc does through RunService):
+//   ServiceServer::Options options;
+//   options.service = "registry";
+//   options.config = config.server();
+//   options.services = {&registry_handlers};
+//   ASSIGN_OR_RETURN(auto server, ServiceServer::Start(std::move(options)));
+//   ... wait for SIGTERM ...
+//   server->Shutdown(absl::Seconds(10));
+#ifndef CONTINUUM_LIB_CORE_SERVER_H_
+#define CONTINUUM_LIB_CORE_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "continuum/config/v1/server_config.pb.h"
+#include "lib/core/metrics.h"
+
+namespace continuum::core {
+
+class ServiceServer {
+ public:
+  struct Options {
+    // Short service name, [a-z][a-z0-9_]*: "collector", "registry", ...; it
+    // prefixes the metric names (continuum_<service>_...).
+    std::string service;
+    // Addresses, port files, limits. Validated by ValidateServerConfig.
+    config::v1::ServerConfig config;
+    // The gRPC services to serve; not owned, must outlive the server.
+    std::vector<grpc::Service*> services;
+    // Registry the service's own metrics live in; served on /metrics beside
+    // the RPC, build and process metrics. Created if null.
+    std::shared_ptr<prometheus::Registry> metrics;
+    // Health reported once started. A service that must load something
+    // first (inference) starts NOT_SERVING and calls SetServing(true) later.
+    bool serving_at_start = true;
+  };
+
+  // Builds and starts the server. INVALID_ARGUMENT for a bad config,
+  // UNAVAILABLE if an address cannot be bound, INTERNAL if a port file
+  // cannot be written.
+  static absl::StatusOr<std::unique_ptr<ServiceServer>> Start(Options options);
+
+  // Shuts down with no grace if Shutdown was not called.
+  ~ServiceServer();
+
+  ServiceServer(const ServiceServer&) = delete;
+  ServiceServer& operator=(const ServiceServer&) = delete;
+
+  // The bound gRPC port and "HOST:PORT" with it.
+  int port() const { return port_; }
+  std::string address() const;
+  // The bound metrics port, or 0 when metrics_listen is empty.
+  int metrics_port() const;
+
+  // The registry served on /metrics, for the service's own metrics.
+  prometheus::Registry& metrics() { return *metrics_; }
+
+  // Sets the health status of the server (the "" service name, which
+  // Kubernetes' gRPC probes and `continuumctl health` ask about).
+  void SetServing(bool serving);
+
+  // Stops taking new calls and reports NOT_SERVING, lets in-flight calls run
+  // for at most `grace`, then cancels those left. Returns once the server
+  // has stopped. Safe to call more than once; later calls return at once.
+  void Shutdown(absl::Duration grace);
+
+  // The underlying server, for in-process channels in tests.
+  grpc::Server* grpc_server() { return server_.get(); }
+
+ private:
+  explicit ServiceServer(Options options);
+
+  Options options_;
+  std::shared_ptr<prometheus::Registry> metrics_;
+  // Declared before server_ so that it outlives the server's interceptors.
+  std::unique_ptr<RpcMetrics> rpc_metrics_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsExposer> exposer_;
+  int port_ = 0;
+
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+// Writes `contents` to `path` atomically: a temporary file in the same
+// directory, then rename, so a reader never sees a partial file.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view contents);
+
+}  // namespace continuum::core
+
+#endif  // CONTINUUM_LIB_CORE_SERVER_H_

@@ -1,0 +1,203 @@
+#include "lib/core/service_main.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "lib/core/build_info.h"
+#include "lib/core/config.h"
+#include "lib/core/logging.h"  // Also formats absl::string_view.
+#include "lib/core/signals.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Configuration file in protobuf text format (the service's "
+          "continuum.config.v1.<Service>Config message). Every field has a "
+          "default, so the file is optional.");
+ABSL_FLAG(std::string, config_text, "",
+          "Protobuf text merged over the config file, for any field, e.g. "
+          "--config_text='server { max_message_bytes: 1048576 }'.");
+ABSL_FLAG(std::optional<std::string>, listen, std::nullopt,
+          "gRPC address HOST:PORT; port 0 picks a free port, printed as "
+          "'listening on HOST:PORT'. Default 127.0.0.1:0.");
+ABSL_FLAG(std::optional<std::string>, metrics_listen, std::nullopt,
+          "Prometheus /metrics address HOST:PORT, printed as 'metrics on "
+          "HOST:PORT'; empty disables it. Default 127.0.0.1:0.");
+ABSL_FLAG(std::optional<std::string>, data_dir, std::nullopt,
+          "Directory for the service's state, created if missing. Default "
+          "./data/<service>.");
+ABSL_FLAG(std::optional<std::string>, port_file, std::nullopt,
+          "Write the chosen gRPC port to this file once serving.");
+ABSL_FLAG(std::optional<std::string>, metrics_port_file, std::nullopt,
+          "Write the chosen metrics port to this file once serving.");
+ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
+          "On SIGTERM/SIGINT, how long in-flight calls may run before they "
+          "are cancelled, e.g. 10s or 500ms. Default 10s.");
+ABSL_FLAG(std::optional<int>, max_message_bytes, std::nullopt,
+          "Largest gRPC message accepted or sent. Default 67108864 (64 MiB).");
+ABSL_FLAG(std::optional<std::string>, log_format, std::nullopt,
+          "Log line format: text or json. Default text.");
+ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
+          "Lowest log level written: trace, debug, info, warn, error, "
+          "critical, off. Default info.");
+
+namespace continuum::core {
+namespace {
+
+// --help shows the flags of Continuum's own sources, not those of libraries.
+bool IsContinuumFlagFile(absl::string_view file) {
+  return absl::StrContains(file, "lib/core/") ||
+         absl::StrContains(file, "services/") ||
+         absl::StrContains(file, "tools/");
+}
+
+absl::Status ApplyFlags(config::v1::ServerConfig* server) {
+  if (auto v = absl::GetFlag(FLAGS_listen)) server->set_listen(*v);
+  if (auto v = absl::GetFlag(FLAGS_metrics_listen)) server->set_metrics_listen(*v);
+  if (auto v = absl::GetFlag(FLAGS_data_dir)) server->set_data_dir(*v);
+  if (auto v = absl::GetFlag(FLAGS_port_file)) server->set_port_file(*v);
+  if (auto v = absl::GetFlag(FLAGS_metrics_port_file)) {
+    server->set_metrics_port_file(*v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_shutdown_grace)) {
+    if (*v < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("--shutdown_grace must not be negative");
+    }
+    int64_t nanos = absl::ToInt64Nanoseconds(*v);
+    server->mutable_shutdown_grace()->set_seconds(nanos / 1000000000);
+    server->mutable_shutdown_grace()->set_nanos(
+        static_cast<int32_t>(nanos % 1000000000));
+  }
+  if (auto v = absl::GetFlag(FLAGS_max_message_bytes)) {
+    server->set_max_message_bytes(*v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_log_format)) {
+    if (*v == "text") {
+      server->mutable_log()->set_format(config::v1::LOG_FORMAT_TEXT);
+    } else if (*v == "json") {
+      server->mutable_log()->set_format(config::v1::LOG_FORMAT_JSON);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--log_format='", *v, "': use text or json"));
+    }
+  }
+  if (auto v = absl::GetFlag(FLAGS_log_level)) server->mutable_log()->set_level(*v);
+  return absl::OkStatus();
+}
+
+absl::Duration GraceOf(const config::v1::ServerConfig& config) {
+  return absl::Seconds(config.shutdown_grace().seconds()) +
+         absl::Nanoseconds(config.shutdown_grace().nanos());
+}
+
+}  // namespace
+
+absl::Status InitService(int argc, char** argv, absl::string_view service,
+                         absl::string_view summary,
+                         google::protobuf::Message* config,
+                         config::v1::ServerConfig* server) {
+  BlockTerminationSignals();
+
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = IsContinuumFlagFile;
+  usage_config.contains_helpshort_flags = IsContinuumFlagFile;
+  usage_config.version_string = [] {
+    return absl::StrCat(kVersion, " (", kGitCommit, ")\n");
+  };
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "continuum-", service, ": ", summary,
+      "\n\nUsage: continuum-", service,
+      " [--config=FILE.pbtxt] [flags]\n"
+      "Starts with no arguments on 127.0.0.1 with an ephemeral port.\n"
+      "Flags override the config file; see docs/architecture.md."));
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::vector<std::string> extra(rest.begin() + 1, rest.end());
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected arguments: ", absl::StrJoin(extra, " "),
+                     " (flags are written --name=value)"));
+  }
+
+  *server = DefaultServerConfig(service);
+  if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    if (absl::Status s = MergeConfigFile(path, config); !s.ok()) return s;
+  }
+  if (std::string text = absl::GetFlag(FLAGS_config_text); !text.empty()) {
+    if (absl::Status s = MergeTextConfig(text, "--config_text", config);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = ApplyFlags(server); !s.ok()) return s;
+  if (absl::Status s = ValidateServerConfig(*server); !s.ok()) {
+    std::string source = absl::GetFlag(FLAGS_config);
+    return absl::InvalidArgumentError(absl::StrCat(
+        source.empty() ? "flags" : absl::StrCat(source, " or flags"), ": ",
+        s.message()));
+  }
+
+  std::error_code error;
+  std::filesystem::create_directories(server->data_dir(), error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create data directory ",
+                                            server->data_dir(), ": ",
+                                            error.message()));
+  }
+  if (absl::Status s = InitLogging(service, server->log()); !s.ok()) return s;
+  spdlog::info("continuum-{} {} ({}) starting; config: {}", service, kVersion,
+               kGitCommit, ConfigToText(*config));
+  return absl::OkStatus();
+}
+
+int ReportStartupError(const absl::Status& status) {
+  std::cerr << "error: " << status.message() << std::endl;
+  return 2;
+}
+
+int ServeUntilSignal(ServiceServer::Options options) {
+  std::string service = options.service;
+  absl::Duration grace = GraceOf(options.config);
+  std::string metrics_host = options.config.metrics_listen().substr(
+      0, options.config.metrics_listen().rfind(':'));
+  absl::StatusOr<std::unique_ptr<ServiceServer>> server =
+      ServiceServer::Start(std::move(options));
+  if (!server.ok()) {
+    spdlog::error("continuum-{} failed to start: {}", service,
+                  server.status().message());
+    std::cerr << "error: " << server.status().message() << std::endl;
+    return 1;
+  }
+  // These two lines are the contract with launchers and tests.
+  std::printf("listening on %s\n", (*server)->address().c_str());
+  if ((*server)->metrics_port() != 0) {
+    std::printf("metrics on %s:%d\n", metrics_host.c_str(),
+                (*server)->metrics_port());
+  }
+  std::fflush(stdout);
+
+  int signal_number = WaitForTerminationSignal();
+  ExitOnSecondSignal();
+  spdlog::info("received {}; draining for at most {}",
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(grace));
+  (*server)->Shutdown(grace);
+  server->reset();
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace continuum::core

@@ -1,0 +1,56 @@
+// The start-up and shutdown sequence every service binary shares, so that a
+// service's main.cc only wires its own objects together:
+//
+//   int main(int argc, char** argv) {
+//     continuum::config::v1::RegistryConfig config;
+//     if (absl::Status s = continuum::core::InitService(
+//             argc, argv, "registry", "Model versions and rollouts.", &config,
+//             config.mutable_server());
+//         !s.ok()) {
+//       return continuum::core::ReportStartupError(s);
+//     }
+//     RegistryHandlers handlers(...);
+//     return continuum::core::ServeUntilSignal(
+//         {.service = "registry", .config = config.server(),
+//          .services = {&handlers}});
+//   }
+#ifndef CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
+#define CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
+
+#include "absl/strings/string_view.h"
+
+#include <google/protobuf/message.h>
+
+#include "absl/status/status.h"
+#include "continuum/config/v1/server_config.pb.h"
+#include "lib/core/server.h"
+
+namespace continuum::core {
+
+// Prepares a service process:
+//  1. blocks SIGTERM/SIGINT (before any thread starts),
+//  2. parses the command line (--help lists every flag and exits),
+//  3. sets `*server` to DefaultServerConfig(service), then merges the file of
+//     --config into `config`, then --config_text, then the common flags,
+//  4. validates the result, creates the data directory, starts logging, and
+//     logs the effective configuration.
+// `server` must point into `config` (its `server` field). Errors are
+// INVALID_ARGUMENT (bad flag, file, line, field or value), NOT_FOUND (missing
+// config file) or INTERNAL (data directory cannot be created).
+absl::Status InitService(int argc, char** argv, absl::string_view service,
+                         absl::string_view summary,
+                         google::protobuf::Message* config,
+                         config::v1::ServerConfig* server);
+
+// Prints a start-up error to stderr and returns the exit code to use (2).
+int ReportStartupError(const absl::Status& status);
+
+// Starts the server, prints "listening on HOST:PORT" and, if enabled,
+// "metrics on HOST:PORT" on stdout, waits for SIGTERM or SIGINT, drains for
+// the configured shutdown_grace and returns the exit code: 0 after a clean
+// shutdown, 1 if the server could not start.
+int ServeUntilSignal(ServiceServer::Options options);
+
+}  // namespace continuum::core
+
+#endif  // CONTINUUM_LIB_CORE_SERVICE_MAIN_H_

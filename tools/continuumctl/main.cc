@@ -1,0 +1,82 @@
+// continuumctl: the operator's command-line tool for Continuum.
+//
+//   continuumctl health --target=127.0.0.1:50051 [--service=NAME] [--wait]
+//   continuumctl version
+//
+// Each command lives in its own <name>_command.cc; this file dispatches.
+#include <functional>
+#include <iostream>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/core/build_info.h"
+#include "tools/continuumctl/health_command.h"
+
+namespace {
+
+struct Command {
+  absl::string_view name;
+  absl::string_view summary;
+  std::function<int(const std::vector<std::string>&)> run;
+};
+
+int RunVersion(const std::vector<std::string>&) {
+  std::cout << "continuumctl " << continuum::core::kVersion << " ("
+            << continuum::core::kGitCommit << ")\n";
+  return 0;
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"health",
+       "Check a service's health: --target=HOST:PORT [--service] [--wait] "
+       "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable.",
+       continuum::ctl::RunHealthCommand},
+      {"version", "Print the version of continuumctl.", RunVersion},
+  };
+  return *commands;
+}
+
+std::string Usage() {
+  std::string usage =
+      "continuumctl: operate a Continuum deployment.\n\n"
+      "Usage: continuumctl COMMAND [flags]\n\nCommands:\n";
+  for (const Command& c : Commands()) {
+    absl::StrAppend(&usage, "  ", c.name, "\t", c.summary, "\n");
+  }
+  absl::StrAppend(&usage, "\nFlags are written --name=value; --help lists them.");
+  return usage;
+}
+
+bool IsContinuumFlagFile(absl::string_view file) {
+  return absl::StrContains(file, "tools/continuumctl/");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = IsContinuumFlagFile;
+  usage_config.contains_helpshort_flags = IsContinuumFlagFile;
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::SetProgramUsageMessage(Usage());
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() < 2) {
+    std::cerr << Usage() << "\n";
+    return 2;
+  }
+  std::string name = rest[1];
+  std::vector<std::string> args(rest.begin() + 2, rest.end());
+  for (const Command& c : Commands()) {
+    if (c.name == name) return c.run(args);
+  }
+  std::cerr << "continuumctl: unknown command '" << name << "'\n\n"
+            << Usage() << "\n";
+  return 2;
+}
