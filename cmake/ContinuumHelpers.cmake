@@ -39,7 +39,7 @@ function(continuum_cc_test)
     RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   target_include_directories(${ARG_NAME} PRIVATE "${PROJECT_SOURCE_DIR}")
   target_compile_options(${ARG_NAME} PRIVATE ${CONTINUUM_WARNINGS})
-  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
   add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} ${ARG_ARGS})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
@@ -48,4 +48,50 @@ function(continuum_cc_test)
   if(ARG_LABELS)
     set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
+endfunction()
+
+# continuum_proto_library(NAME target ROOT dir PROTOS files...)
+# Runs protoc with the gRPC C++ plugin on every .proto (paths relative to ROOT
+# are the import paths) and builds the generated code as the static library
+# `target`, whose users include "a/b/c.pb.h" and "a/b/c.grpc.pb.h".
+function(continuum_proto_library)
+  cmake_parse_arguments(ARG "" "NAME;ROOT" "PROTOS" ${ARGN})
+  set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_gen")
+  file(MAKE_DIRECTORY "${gen_dir}")
+  get_target_property(grpc_cpp_plugin gRPC::grpc_cpp_plugin LOCATION)
+  list(SORT ARG_PROTOS)
+  set(gen_srcs)
+  set(gen_hdrs)
+  foreach(proto IN LISTS ARG_PROTOS)
+    file(RELATIVE_PATH rel "${ARG_ROOT}" "${proto}")
+    string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+    set(outs
+      "${gen_dir}/${stem}.pb.cc" "${gen_dir}/${stem}.pb.h"
+      "${gen_dir}/${stem}.grpc.pb.cc" "${gen_dir}/${stem}.grpc.pb.h")
+    add_custom_command(
+      OUTPUT ${outs}
+      COMMAND protobuf::protoc
+        -I "${ARG_ROOT}"
+        -I "${PROJECT_SOURCE_DIR}/protos"
+        -I "${Protobuf_INCLUDE_DIRS}"
+        --cpp_out "${gen_dir}"
+        --grpc_out "${gen_dir}"
+        --plugin=protoc-gen-grpc=${grpc_cpp_plugin}
+        "${rel}"
+      WORKING_DIRECTORY "${ARG_ROOT}"
+      DEPENDS "${proto}" protobuf::protoc gRPC::grpc_cpp_plugin
+      COMMENT "protoc ${rel}"
+      VERBATIM)
+    list(APPEND gen_srcs "${gen_dir}/${stem}.pb.cc" "${gen_dir}/${stem}.grpc.pb.cc")
+    list(APPEND gen_hdrs "${gen_dir}/${stem}.pb.h" "${gen_dir}/${stem}.grpc.pb.h")
+  endforeach()
+  # The code generated from one .proto includes the headers of those it
+  # imports: generate every header before compiling any of it.
+  add_custom_target(${ARG_NAME}_gen DEPENDS ${gen_hdrs})
+  add_library(${ARG_NAME} STATIC ${gen_srcs})
+  add_dependencies(${ARG_NAME} ${ARG_NAME}_gen)
+  target_include_directories(${ARG_NAME} SYSTEM PUBLIC "${gen_dir}")
+  target_link_libraries(${ARG_NAME} PUBLIC protobuf::libprotobuf gRPC::grpc++)
+  # Generated code is not ours to keep warning-clean.
+  target_compile_options(${ARG_NAME} PRIVATE -w)
 endfunction()

@@ -1,6 +1,9 @@
 // Starts each of the five service binaries as a real process on loopback with
 // ephemeral ports, checks health, /metrics and the per-RPC metrics, the CLI,
 // and a graceful SIGTERM shutdown with exit code 0.
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -8,14 +11,12 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {
@@ -51,6 +52,42 @@ int RunCommand(const std::vector<std::string>& argv, const std::string& dir,
   if (err) *err = (*process)->ReadStderr();
   if (!status.ok() || !WIFEXITED(*status)) return -1;
   return WEXITSTATUS(*status);
+}
+
+// Asks the server's reflection service for its services, then for the file
+// describing grpc.health.v1.Health; returns the service names, or an error.
+absl::StatusOr<std::vector<std::string>> ReflectServices(
+    const std::string& target) {
+  namespace reflection = ::grpc::reflection::v1alpha;
+  auto stub = reflection::ServerReflection::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&context);
+  reflection::ServerReflectionRequest request;
+  request.set_list_services("*");
+  reflection::ServerReflectionResponse response;
+  if (!stream->Write(request) || !stream->Read(&response)) {
+    return absl::UnavailableError("reflection stream failed");
+  }
+  std::vector<std::string> names;
+  for (const auto& service : response.list_services_response().service()) {
+    names.push_back(service.name());
+  }
+  request.set_file_containing_symbol("grpc.health.v1.Health");
+  if (!stream->Write(request) || !stream->Read(&response)) {
+    return absl::UnavailableError("reflection stream failed");
+  }
+  if (response.file_descriptor_response().file_descriptor_proto_size() == 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "no descriptor for grpc.health.v1.Health: ",
+        response.error_response().error_message()));
+  }
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) return absl::InternalError(status.error_message());
+  return names;
 }
 
 class ServiceLifecycleTest : public ::testing::TestWithParam<std::string> {
@@ -90,8 +127,9 @@ TEST_P(ServiceLifecycleTest, StartsServesMetricsAndDrainsOnSigterm) {
   // The two contract lines on stdout.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return absl::StrContains(server.ReadStdout(),
-                                 absl::StrCat("metrics on 127.0.0.1:", metrics_port));
+        return absl::StrContains(
+            server.ReadStdout(),
+            absl::StrCat("metrics on 127.0.0.1:", metrics_port));
       },
       absl::Seconds(10)));
   EXPECT_TRUE(absl::StrContains(server.ReadStdout(),
@@ -104,10 +142,14 @@ TEST_P(ServiceLifecycleTest, StartsServesMetricsAndDrainsOnSigterm) {
   // /metrics before the health call.
   const std::vector<std::string> check_ok = {
       "method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""};
-  const std::string requests = absl::StrCat("continuum_", service, "_rpc_requests_total");
-  absl::StatusOr<std::string> before = HttpGet("127.0.0.1", metrics_port, "/metrics");
+  const std::string requests =
+      absl::StrCat("continuum_", service, "_rpc_requests_total");
+  absl::StatusOr<std::string> before =
+      HttpGet("127.0.0.1", metrics_port, "/metrics");
   ASSERT_TRUE(before.ok()) << before.status();
-  EXPECT_EQ(FindSample(*before, absl::StrCat("continuum_", service, "_build_info")), 1.0)
+  EXPECT_EQ(
+      FindSample(*before, absl::StrCat("continuum_", service, "_build_info")),
+      1.0)
       << *before;
   double checks_before = FindSample(*before, requests, check_ok).value_or(0);
 
@@ -115,22 +157,33 @@ TEST_P(ServiceLifecycleTest, StartsServesMetricsAndDrainsOnSigterm) {
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   HealthCheckResponse response;
   grpc::Status status = stub->Check(&context, HealthCheckRequest(), &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
 
   // The per-RPC metrics moved by exactly that call.
-  absl::StatusOr<std::string> after = HttpGet("127.0.0.1", metrics_port, "/metrics");
+  absl::StatusOr<std::string> after =
+      HttpGet("127.0.0.1", metrics_port, "/metrics");
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0), checks_before + 1)
+  EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0),
+            checks_before + 1)
       << *after;
   EXPECT_GE(FindSample(*after,
-                       absl::StrCat("continuum_", service, "_rpc_duration_seconds_count"),
+                       absl::StrCat("continuum_", service,
+                                    "_rpc_duration_seconds_count"),
                        {check_ok[0]})
                 .value_or(0),
             1);
+
+  // Server reflection lists the services and describes them.
+  absl::StatusOr<std::vector<std::string>> services = ReflectServices(target);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services,
+              ::testing::IsSupersetOf({"grpc.health.v1.Health",
+                                       "grpc.reflection.v1alpha.ServerReflection"}));
 
   // The operator CLI sees the same.
   std::string out;
@@ -158,9 +211,9 @@ TEST_P(ServiceLifecycleTest, HelpListsTheCommonFlags) {
   // absl's --help exits 1 after printing to stdout.
   EXPECT_NE(code, -1);
   std::string text = out + err;
-  for (const char* flag : {"--listen", "--metrics_listen", "--data_dir",
-                           "--port_file", "--config", "--shutdown_grace",
-                           "--log_format"}) {
+  for (const char* flag :
+       {"--listen", "--metrics_listen", "--data_dir", "--port_file", "--config",
+        "--shutdown_grace", "--log_format"}) {
     EXPECT_TRUE(absl::StrContains(text, flag)) << flag << " missing:\n" << text;
   }
   EXPECT_TRUE(absl::StrContains(text, "continuum-" + GetParam())) << text;
@@ -168,9 +221,9 @@ TEST_P(ServiceLifecycleTest, HelpListsTheCommonFlags) {
 
 TEST_P(ServiceLifecycleTest, BadConfigFailsAtStartNamingFileLineAndField) {
   const std::string path = dir_ + "/bad.pbtxt";
-  ASSERT_TRUE(
-      testing::WriteFile(path, "server {\n  listen: \"127.0.0.1:0\"\n  colour: 3\n}\n")
-          .ok());
+  ASSERT_TRUE(testing::WriteFile(
+                  path, "server {\n  listen: \"127.0.0.1:0\"\n  colour: 3\n}\n")
+                  .ok());
   std::string err;
   int code = RunCommand({Binary("continuum-" + GetParam()), "--config=" + path,
                          "--data_dir=" + dir_ + "/data"},
@@ -195,8 +248,8 @@ TEST(ContinuumctlTest, HealthOfAnUnreachableTargetFails) {
   std::string dir = testing::MakeTempDir("ctl_");
   std::string err;
   // Port 1 on loopback: nothing listens there.
-  int code = RunCommand({Binary("continuumctl"), "health", "--target=127.0.0.1:1",
-                         "--timeout=1s"},
+  int code = RunCommand({Binary("continuumctl"), "health",
+                         "--target=127.0.0.1:1", "--timeout=1s"},
                         dir, "ctl", nullptr, &err);
   EXPECT_EQ(code, 2);
   EXPECT_TRUE(absl::StrContains(err, "127.0.0.1:1")) << err;
@@ -205,7 +258,9 @@ TEST(ContinuumctlTest, HealthOfAnUnreachableTargetFails) {
 TEST(ContinuumctlTest, UnknownCommandIsAnError) {
   std::string dir = testing::MakeTempDir("ctl_");
   std::string err;
-  EXPECT_EQ(RunCommand({Binary("continuumctl"), "frobnicate"}, dir, "ctl", nullptr, &err), 2);
+  EXPECT_EQ(RunCommand({Binary("continuumctl"), "frobnicate"}, dir, "ctl",
+                       nullptr, &err),
+            2);
   EXPECT_TRUE(absl::StrContains(err, "unknown command 'frobnicate'")) << err;
 }
 

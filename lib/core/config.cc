@@ -1,13 +1,13 @@
 #include "lib/core/config.h"
 
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
-
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -86,8 +86,8 @@ absl::Status MergeConfigFile(const std::string& path,
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    std::string message =
-        absl::StrCat("cannot open config file ", path, ": ", std::strerror(err));
+    std::string message = absl::StrCat("cannot open config file ", path, ": ",
+                                       std::strerror(err));
     if (err == ENOENT) return absl::NotFoundError(message);
     if (err == EACCES) return absl::PermissionDeniedError(message);
     return absl::InvalidArgumentError(message);
@@ -177,13 +177,14 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
     known_level |= config.log().level() == level;
   }
   if (!known_level) {
-    return field_error(
-        "log.level", absl::StrCat("'", config.log().level(),
-                                  "' is not one of trace, debug, info, warn, "
-                                  "error, critical, off"));
+    return field_error("log.level",
+                       absl::StrCat("'", config.log().level(),
+                                    "' is not one of trace, debug, info, warn, "
+                                    "error, critical, off"));
   }
   if (config.log().format() == config::v1::LOG_FORMAT_UNSPECIFIED) {
-    return field_error("log.format", "must be LOG_FORMAT_TEXT or LOG_FORMAT_JSON");
+    return field_error("log.format",
+                       "must be LOG_FORMAT_TEXT or LOG_FORMAT_JSON");
   }
   return absl::OkStatus();
 }

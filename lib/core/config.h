@@ -9,12 +9,12 @@
 #ifndef CONTINUUM_LIB_CORE_CONFIG_H_
 #define CONTINUUM_LIB_CORE_CONFIG_H_
 
-#include <string>
-#include "absl/strings/string_view.h"
-
 #include <google/protobuf/message.h>
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "continuum/config/v1/server_config.pb.h"
 
 namespace continuum::core {

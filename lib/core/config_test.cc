@@ -1,10 +1,10 @@
 #include "lib/core/config.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 #include "continuum/config/v1/registry_config.pb.h"
@@ -33,13 +33,13 @@ TEST(ConfigTest, DefaultsAreValidAndNamed) {
 TEST(ConfigTest, GoodFileOverridesOnlyTheFieldsItNames) {
   RegistryConfig config = Defaults();
   absl::Status s = MergeTextConfig(R"pb(
-    # A comment.
-    server {
-      listen: "0.0.0.0:50051"
-      shutdown_grace { seconds: 3 }
-      log { format: LOG_FORMAT_JSON }
-    }
-  )pb",
+                                     # A comment.
+                                     server {
+                                       listen: "0.0.0.0:50051"
+                                       shutdown_grace { seconds: 3 }
+                                       log { format: LOG_FORMAT_JSON }
+                                     }
+                                   )pb",
                                    "registry.pbtxt", &config);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(config.server().listen(), "0.0.0.0:50051");
@@ -53,9 +53,9 @@ TEST(ConfigTest, GoodFileOverridesOnlyTheFieldsItNames) {
 
 TEST(ConfigTest, ExplicitEmptyValueOverridesDefault) {
   RegistryConfig config = Defaults();
-  ASSERT_TRUE(MergeTextConfig("server { metrics_listen: \"\" }", "f.pbtxt",
-                              &config)
-                  .ok());
+  ASSERT_TRUE(
+      MergeTextConfig("server { metrics_listen: \"\" }", "f.pbtxt", &config)
+          .ok());
   EXPECT_EQ(config.server().metrics_listen(), "");
 }
 

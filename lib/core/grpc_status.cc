@@ -23,8 +23,8 @@ std::string TruncateStatusMessage(absl::string_view message, size_t max_bytes) {
   constexpr size_t kSuffixRoom = 40;
   size_t keep = max_bytes > kSuffixRoom ? max_bytes - kSuffixRoom : 0;
   keep = Utf8Boundary(message, keep);
-  return absl::StrCat(message.substr(0, keep), "... [",
-                      message.size() - keep, " bytes truncated]");
+  return absl::StrCat(message.substr(0, keep), "... [", message.size() - keep,
+                      " bytes truncated]");
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

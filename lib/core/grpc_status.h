@@ -4,13 +4,13 @@
 #ifndef CONTINUUM_LIB_CORE_GRPC_STATUS_H_
 #define CONTINUUM_LIB_CORE_GRPC_STATUS_H_
 
-#include <cstddef>
-#include <string>
-#include "absl/strings/string_view.h"
-
 #include <grpcpp/support/status.h>
 
+#include <cstddef>
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace continuum::core {
 

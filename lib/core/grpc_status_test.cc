@@ -1,8 +1,8 @@
 #include "lib/core/grpc_status.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "absl/strings/match.h"
 
@@ -16,8 +16,8 @@ TEST(GrpcStatusTest, OkMapsToOk) {
 
 TEST(GrpcStatusTest, EveryCanonicalCodeRoundTrips) {
   for (int code = 1; code <= 16; ++code) {
-    absl::Status in(static_cast<absl::StatusCode>(code), "message " +
-                                                              std::to_string(code));
+    absl::Status in(static_cast<absl::StatusCode>(code),
+                    "message " + std::to_string(code));
     grpc::Status wire = ToGrpcStatus(in);
     EXPECT_EQ(static_cast<int>(wire.error_code()), code);
     EXPECT_EQ(wire.error_message(), in.message());

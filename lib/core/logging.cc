@@ -1,11 +1,11 @@
 #include "lib/core/logging.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <cctype>
 #include <chrono>
-
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -17,15 +17,14 @@ namespace continuum::core {
 namespace {
 
 constexpr std::array<absl::string_view, 11> kSecretKeys = {
-    "authorization", "bearer", "token",      "password", "passwd",
-    "secret",        "api_key", "apikey",    "private_key", "credential",
-    "x-api-key"};
+    "authorization", "bearer",     "token",    "password",
+    "passwd",        "secret",     "api_key",  "apikey",
+    "private_key",   "credential", "x-api-key"};
 
 constexpr absl::string_view kRedacted = "[REDACTED]";
 
 bool IsSeparator(char c) {
-  return c == '=' || c == ':' || c == ' ' || c == '"' || c == '\'' ||
-         c == '\t';
+  return c == '=' || c == ':' || c == ' ' || c == '"' || c == '\'' || c == '\t';
 }
 
 bool EndsValue(char c) {
@@ -55,8 +54,8 @@ std::string RedactSecrets(absl::string_view text) {
       size_t at = lower.find(key.data(), pos, key.size());
       while (at != std::string::npos) {
         size_t end = at + key.size();
-        bool word_end = end >= lower.size() || !IsWordChar(lower[end]) ||
-                        lower[end] == '-';
+        bool word_end =
+            end >= lower.size() || !IsWordChar(lower[end]) || lower[end] == '-';
         if (word_end) break;
         at = lower.find(key.data(), at + 1, key.size());
       }
@@ -102,11 +101,21 @@ std::string RedactSecrets(absl::string_view text) {
 void AppendJsonEscaped(absl::string_view value, std::string* out) {
   for (char c : value) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(c));
@@ -127,17 +136,17 @@ void RedactingFormatter::format(const spdlog::details::log_msg& msg,
   std::string when =
       absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", time, absl::UTCTimeZone());
   absl::string_view level = spdlog::level::to_string_view(msg.level).data();
-  std::string message = RedactSecrets(
-      absl::string_view(msg.payload.data(), msg.payload.size()));
+  std::string message =
+      RedactSecrets(absl::string_view(msg.payload.data(), msg.payload.size()));
   std::string line;
   if (format_ == config::v1::LOG_FORMAT_JSON) {
     line = absl::StrCat("{\"time\":\"", when, "\",\"level\":\"", level,
                         "\",\"service\":\"");
     AppendJsonEscaped(service_, &line);
     line.append("\",\"logger\":\"");
-    AppendJsonEscaped(absl::string_view(msg.logger_name.data(),
-                                       msg.logger_name.size()),
-                      &line);
+    AppendJsonEscaped(
+        absl::string_view(msg.logger_name.data(), msg.logger_name.size()),
+        &line);
     line.append("\",\"message\":\"");
     AppendJsonEscaped(message, &line);
     line.append("\"}\n");

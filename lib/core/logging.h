@@ -3,12 +3,11 @@
 #ifndef CONTINUUM_LIB_CORE_LOGGING_H_
 #define CONTINUUM_LIB_CORE_LOGGING_H_
 
-#include <memory>
-#include <string>
-#include "absl/strings/string_view.h"
-
 #include <fmt/format.h>
 #include <spdlog/formatter.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -33,7 +32,8 @@ namespace continuum::core {
 // a separator (`=`, `:`, spaces or quotes), up to the next space, quote, comma,
 // semicolon, `&` or brace. The separator must hold `=` or `:` (after
 // "bearer" a space is enough), so prose like "missing token" stays. Example:
-//   RedactSecrets("calling with token=abc123 ok") == "calling with token=[REDACTED] ok"
+//   RedactSecrets("calling with token=abc123 ok") == "calling with
+//   token=[REDACTED] ok"
 std::string RedactSecrets(absl::string_view text);
 
 // Formats spdlog records as text or JSON lines and redacts secrets from the

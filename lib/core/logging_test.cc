@@ -1,9 +1,9 @@
 #include "lib/core/logging.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
 #include <spdlog/details/log_msg.h>
+
+#include <string>
 
 #include "absl/strings/match.h"
 
@@ -35,8 +35,9 @@ TEST(RedactSecretsTest, LeavesProseAndOtherWordsAlone) {
 
 std::string Format(config::v1::LogFormat format, absl::string_view message) {
   RedactingFormatter formatter("registry", format);
-  spdlog::details::log_msg msg("registry", spdlog::level::warn,
-                               spdlog::string_view_t(message.data(), message.size()));
+  spdlog::details::log_msg msg(
+      "registry", spdlog::level::warn,
+      spdlog::string_view_t(message.data(), message.size()));
   spdlog::memory_buf_t out;
   formatter.format(msg, out);
   return std::string(out.data(), out.size());
@@ -44,7 +45,8 @@ std::string Format(config::v1::LogFormat format, absl::string_view message) {
 
 TEST(RedactingFormatterTest, TextLineHasLevelServiceAndRedactedMessage) {
   std::string line = Format(config::v1::LOG_FORMAT_TEXT, "bad token=xyz");
-  EXPECT_TRUE(absl::StrContains(line, " warning registry: bad token=[REDACTED]\n"))
+  EXPECT_TRUE(
+      absl::StrContains(line, " warning registry: bad token=[REDACTED]\n"))
       << line;
   EXPECT_FALSE(absl::StrContains(line, "xyz"));
 }
@@ -63,7 +65,10 @@ TEST(RedactingFormatterTest, JsonLineIsEscapedAndRedacted) {
 
 TEST(JsonEscapeTest, ControlCharacters) {
   std::string out;
-  AppendJsonEscaped(std::string("a\x01" "b\\", 4), &out);
+  AppendJsonEscaped(std::string("a\x01"
+                                "b\\",
+                                4),
+                    &out);
   EXPECT_EQ(out, "a\\u0001b\\\\");
 }
 

@@ -1,16 +1,15 @@
 #include "lib/core/metrics.h"
 
 #include <dirent.h>
+#include <google/protobuf/stubs/common.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/metric_family.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <exception>
 #include <fstream>
 #include <sstream>
-
-#include <google/protobuf/stubs/common.h>
-#include <grpcpp/grpcpp.h>
-#include <prometheus/metric_family.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -37,7 +36,8 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (!finished_) Finish(grpc::StatusCode::CANCELLED);
   }
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       Finish(methods->GetSendStatus().error_code());
@@ -138,13 +138,13 @@ absl::string_view StatusCodeName(grpc::StatusCode code) {
 
 const std::vector<double>& RpcLatencyBuckets() {
   static const std::vector<double> kBuckets = {
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-      0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,
-      10,      30};
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
   return kBuckets;
 }
 
-RpcMetrics::RpcMetrics(prometheus::Registry& registry, absl::string_view service)
+RpcMetrics::RpcMetrics(prometheus::Registry& registry,
+                       absl::string_view service)
     : requests_(prometheus::BuildCounter()
                     .Name(MetricName(service, "rpc_requests_total"))
                     .Help("gRPC calls finished, by method and status code.")
@@ -185,7 +185,8 @@ void RpcMetrics::CallFinished(absl::string_view method, grpc::StatusCode code,
   m.duration->Observe(seconds);
   int index = static_cast<int>(code);
   if (index < 0 || index > kNumCodes) index = kNumCodes;  // UNKNOWN_CODE slot.
-  prometheus::Counter* counter = m.by_code[index].load(std::memory_order_acquire);
+  prometheus::Counter* counter =
+      m.by_code[index].load(std::memory_order_acquire);
   if (counter == nullptr) {
     // Family::Add returns the same series for the same labels, so a race
     // between two first calls stores the same pointer twice.
@@ -211,15 +212,16 @@ void RegisterBuildInfo(prometheus::Registry& registry,
             {"git_commit", std::string(kGitCommit)},
             {"build_type", std::string(kBuildType)},
             {"grpc_version", grpc::Version()},
-            {"protobuf_version",
-             google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION)}})
+            {"protobuf_version", google::protobuf::internal::VersionString(
+                                     GOOGLE_PROTOBUF_VERSION)}})
       .Set(1);
 }
 
 ProcessCollector::ProcessCollector()
-    : start_time_seconds_(std::chrono::duration<double>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()) {}
+    : start_time_seconds_(
+          std::chrono::duration<double>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count()) {}
 
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   std::vector<prometheus::MetricFamily> families;
@@ -284,8 +286,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     // a slow scraper from blocking the next.
     exposer = std::make_unique<prometheus::Exposer>(address, 2);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   std::vector<int> ports = exposer->GetListeningPorts();
   if (ports.empty()) {
@@ -295,8 +297,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
   for (const auto& collectable : collectables) {
     exposer->RegisterCollectable(collectable);
   }
-  return std::unique_ptr<MetricsExposer>(
-      new MetricsExposer(std::move(exposer), std::move(collectables), ports[0]));
+  return std::unique_ptr<MetricsExposer>(new MetricsExposer(
+      std::move(exposer), std::move(collectables), ports[0]));
 }
 
 }  // namespace continuum::core

@@ -8,13 +8,6 @@
 #ifndef CONTINUUM_LIB_CORE_METRICS_H_
 #define CONTINUUM_LIB_CORE_METRICS_H_
 
-#include <array>
-#include <atomic>
-#include <memory>
-#include <string>
-#include "absl/strings/string_view.h"
-#include <vector>
-
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
 #include <prometheus/collectable.h>
@@ -25,10 +18,17 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace continuum::core {
@@ -90,8 +90,7 @@ class RpcMetrics {
   // State below is protected by mu_. Entries are never removed, so references
   // to them stay valid.
   absl::Mutex mu_;
-  absl::node_hash_map<std::string, MethodMetrics> methods_
-      ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, MethodMetrics> methods_ ABSL_GUARDED_BY(mu_);
 };
 
 // Adds continuum_<service>_build_info{version, git_commit, build_type,

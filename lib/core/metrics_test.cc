@@ -1,10 +1,10 @@
 #include "lib/core/metrics.h"
 
-#include <memory>
-#include <string>
-
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/strings/match.h"
 #include "tests/util/subprocess.h"
@@ -32,7 +32,8 @@ TEST(MetricNameTest, PrefixAndValidation) {
 TEST(MetricNameTest, StatusCodeNames) {
   EXPECT_EQ(StatusCodeName(grpc::StatusCode::OK), "OK");
   EXPECT_EQ(StatusCodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
-  EXPECT_EQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED),
+            "UNAUTHENTICATED");
   EXPECT_EQ(StatusCodeName(static_cast<grpc::StatusCode>(42)), "UNKNOWN_CODE");
 }
 
@@ -43,9 +44,12 @@ TEST(RpcMetricsTest, RegistersConventionalNames) {
   metrics.CallFinished("/continuum.v1.RegistryService/GetModel",
                        grpc::StatusCode::OK, 0.001);
   std::string text = Serialize(registry);
-  EXPECT_TRUE(absl::StrContains(text, "# TYPE continuum_registry_rpc_requests_total counter"));
-  EXPECT_TRUE(absl::StrContains(text, "# TYPE continuum_registry_rpc_duration_seconds histogram"));
-  EXPECT_TRUE(absl::StrContains(text, "# TYPE continuum_registry_rpc_in_flight gauge"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "# TYPE continuum_registry_rpc_requests_total counter"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "# TYPE continuum_registry_rpc_duration_seconds histogram"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "# TYPE continuum_registry_rpc_in_flight gauge"));
 }
 
 TEST(RpcMetricsTest, CountsCallsByMethodAndCode) {
@@ -98,7 +102,8 @@ TEST(BuildInfoTest, HasVersionLabels) {
   prometheus::Registry registry;
   RegisterBuildInfo(registry, "drift");
   std::string text = Serialize(registry);
-  EXPECT_EQ(FindSample(text, "continuum_drift_build_info", {"version=\"", "grpc_version=\""}),
+  EXPECT_EQ(FindSample(text, "continuum_drift_build_info",
+                       {"version=\"", "grpc_version=\""}),
             1.0)
       << text;
 }
@@ -106,7 +111,8 @@ TEST(BuildInfoTest, HasVersionLabels) {
 TEST(ProcessCollectorTest, ReportsLiveValues) {
   prometheus::Registry registry;
   ProcessCollector collector;
-  std::string text = prometheus::TextSerializer().Serialize(collector.Collect());
+  std::string text =
+      prometheus::TextSerializer().Serialize(collector.Collect());
   auto rss = FindSample(text, "process_resident_memory_bytes");
   ASSERT_TRUE(rss.has_value()) << text;
   EXPECT_GT(*rss, 1e5);
@@ -125,7 +131,8 @@ TEST(MetricsExposerTest, ServesMetricsOnAnEphemeralPort) {
   auto exposer = MetricsExposer::Start("127.0.0.1:0", {registry});
   ASSERT_TRUE(exposer.ok()) << exposer.status();
   ASSERT_GT((*exposer)->port(), 0);
-  absl::StatusOr<std::string> body = HttpGet("127.0.0.1", (*exposer)->port(), "/metrics");
+  absl::StatusOr<std::string> body =
+      HttpGet("127.0.0.1", (*exposer)->port(), "/metrics");
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(FindSample(*body, "continuum_collector_rpc_requests_total",
                        {"method=\"/x.Y/Z\"", "code=\"OK\""}),

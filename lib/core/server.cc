@@ -1,6 +1,8 @@
 #include "lib/core/server.h"
 
 #include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,10 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "lib/core/config.h"
 #include "spdlog/spdlog.h"
 
@@ -34,7 +34,8 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   size_t written = 0;
   while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    ssize_t n =
+        ::write(fd, contents.data() + written, contents.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;
@@ -75,6 +76,9 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
   // them again is harmless.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's health service carries no protobuf descriptor; touching ours links
+  // it in, so reflection can describe grpc.health.v1.Health to clients.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(),
@@ -87,7 +91,8 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
   for (grpc::Service* s : self->options_.services) {
     builder.RegisterService(s);
   }
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(self->rpc_metrics_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -129,8 +134,8 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
     }
   }
   spdlog::info("{} serving gRPC on {} (metrics {})", service, self->address(),
-               self->exposer_ ? absl::StrCat(HostOf(config.metrics_listen()), ":",
-                                             self->exposer_->port())
+               self->exposer_ ? absl::StrCat(HostOf(config.metrics_listen()),
+                                             ":", self->exposer_->port())
                               : std::string("disabled"));
   return self;
 }
@@ -168,7 +173,8 @@ void ServiceServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(grace));
   server_->Wait();
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  std::chrono::duration<double> took =
+      std::chrono::steady_clock::now() - started;
   spdlog::info("{} stopped after a {:.3f} s drain", options_.service,
                took.count());
 }

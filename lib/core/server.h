@@ -15,16 +15,16 @@
 #ifndef CONTINUUM_LIB_CORE_SERVER_H_
 #define CONTINUUM_LIB_CORE_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
+
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <prometheus/registry.h>
-
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/config/v1/server_config.pb.h"

@@ -1,12 +1,12 @@
 #include "lib/core/server.h"
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -22,10 +22,10 @@ namespace {
 
 using ::continuum::testing::FindSample;
 using ::continuum::testing::HttpGet;
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
 using ::continuum::testing::v1::EchoRequest;
 using ::continuum::testing::v1::EchoResponse;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
 
 class ServiceServerTest : public ::testing::Test {
  protected:
@@ -47,9 +47,11 @@ class ServiceServerTest : public ::testing::Test {
     auto stub = grpc::health::v1::Health::NewStub(
         grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
     HealthCheckResponse response;
-    grpc::Status status = stub->Check(&context, HealthCheckRequest(), &response);
+    grpc::Status status =
+        stub->Check(&context, HealthCheckRequest(), &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.status();
   }
@@ -65,8 +67,8 @@ TEST_F(ServiceServerTest, ServesHealthEchoAndMetricsOnEphemeralPorts) {
   EXPECT_EQ(server->address(), absl::StrCat("127.0.0.1:", server->port()));
   EXPECT_EQ(Health(server->address()), HealthCheckResponse::SERVING);
 
-  auto stub = continuum::testing::v1::EchoService::NewStub(
-      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  auto stub = continuum::testing::v1::EchoService::NewStub(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   EchoRequest request;
   request.set_payload("ping");
@@ -82,9 +84,10 @@ TEST_F(ServiceServerTest, ServesHealthEchoAndMetricsOnEphemeralPorts) {
                         "code=\"OK\""}),
             1.0)
       << *body;
-  EXPECT_EQ(FindSample(*body, "continuum_collector_rpc_requests_total",
-                       {"method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""}),
-            1.0);
+  EXPECT_EQ(
+      FindSample(*body, "continuum_collector_rpc_requests_total",
+                 {"method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""}),
+      1.0);
   EXPECT_EQ(FindSample(*body, "continuum_collector_build_info"), 1.0);
   EXPECT_TRUE(FindSample(*body, "process_resident_memory_bytes").has_value());
 }
@@ -166,7 +169,8 @@ struct HeldCall {
       auto stub = continuum::testing::v1::EchoService::NewStub(
           grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(60));
       EchoRequest request;
       request.set_payload("held");
       request.set_hold(true);

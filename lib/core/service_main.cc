@@ -66,7 +66,8 @@ bool IsContinuumFlagFile(absl::string_view file) {
 
 absl::Status ApplyFlags(config::v1::ServerConfig* server) {
   if (auto v = absl::GetFlag(FLAGS_listen)) server->set_listen(*v);
-  if (auto v = absl::GetFlag(FLAGS_metrics_listen)) server->set_metrics_listen(*v);
+  if (auto v = absl::GetFlag(FLAGS_metrics_listen))
+    server->set_metrics_listen(*v);
   if (auto v = absl::GetFlag(FLAGS_data_dir)) server->set_data_dir(*v);
   if (auto v = absl::GetFlag(FLAGS_port_file)) server->set_port_file(*v);
   if (auto v = absl::GetFlag(FLAGS_metrics_port_file)) {
@@ -74,7 +75,8 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server) {
   }
   if (auto v = absl::GetFlag(FLAGS_shutdown_grace)) {
     if (*v < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError("--shutdown_grace must not be negative");
+      return absl::InvalidArgumentError(
+          "--shutdown_grace must not be negative");
     }
     int64_t nanos = absl::ToInt64Nanoseconds(*v);
     server->mutable_shutdown_grace()->set_seconds(nanos / 1000000000);
@@ -94,7 +96,8 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server) {
           absl::StrCat("--log_format='", *v, "': use text or json"));
     }
   }
-  if (auto v = absl::GetFlag(FLAGS_log_level)) server->mutable_log()->set_level(*v);
+  if (auto v = absl::GetFlag(FLAGS_log_level))
+    server->mutable_log()->set_level(*v);
   return absl::OkStatus();
 }
 
@@ -119,8 +122,7 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
   };
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(absl::StrCat(
-      "continuum-", service, ": ", summary,
-      "\n\nUsage: continuum-", service,
+      "continuum-", service, ": ", summary, "\n\nUsage: continuum-", service,
       " [--config=FILE.pbtxt] [flags]\n"
       "Starts with no arguments on 127.0.0.1 with an ephemeral port.\n"
       "Flags override the config file; see docs/architecture.md."));

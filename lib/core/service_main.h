@@ -17,11 +17,10 @@
 #ifndef CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 #define CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 
-#include "absl/strings/string_view.h"
-
 #include <google/protobuf/message.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "continuum/config/v1/server_config.pb.h"
 #include "lib/core/server.h"
 

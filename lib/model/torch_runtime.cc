@@ -2,15 +2,15 @@
 // LibTorch are caught here and returned as absl::Status.
 #include "lib/model/torch_runtime.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
 #include <fstream>
 #include <string>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <torch/version.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -20,9 +20,9 @@ namespace continuum::model {
 absl::Status ConfigureTorchRuntime(
     const config::v1::TorchRuntimeConfig& config) {
   if (config.intra_op_threads() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "torch.intra_op_threads: ", config.intra_op_threads(),
-        " is negative; use 1 (the default) or more"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("torch.intra_op_threads: ", config.intra_op_threads(),
+                     " is negative; use 1 (the default) or more"));
   }
   int threads = config.intra_op_threads() == 0 ? 1 : config.intra_op_threads();
   try {
@@ -73,7 +73,8 @@ absl::StatusOr<double> RunMatmulSelfCheck(int n) {
     at::Tensor b = at::full({n, n}, 2.0f, at::kFloat);
     auto start = std::chrono::steady_clock::now();
     at::Tensor c = at::mm(a, b);
-    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - start;
     // Every element is the sum of n products 1 * 2.
     float expected = 2.0f * static_cast<float>(n);
     float low = c.min().item<float>();

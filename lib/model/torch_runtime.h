@@ -29,7 +29,8 @@ struct TorchRuntimeInfo {
 
 // Applies `config`: sets LibTorch's intra-op thread count (0 means the
 // default of 1). INVALID_ARGUMENT for a negative count.
-absl::Status ConfigureTorchRuntime(const config::v1::TorchRuntimeConfig& config);
+absl::Status ConfigureTorchRuntime(
+    const config::v1::TorchRuntimeConfig& config);
 
 // Reads the runtime facts above.
 TorchRuntimeInfo GetTorchRuntimeInfo();

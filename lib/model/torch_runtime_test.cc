@@ -1,10 +1,10 @@
 #include "lib/model/torch_runtime.h"
 
-#include <memory>
-#include <string>
-
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 #include "lib/core/metrics.h"
 #include "tests/util/subprocess.h"
@@ -69,9 +69,10 @@ TEST(TorchRuntimeTest, MetricsExposerStartsWithLibTorchLoaded) {
     absl::StatusOr<std::string> body =
         testing::HttpGet("127.0.0.1", (*exposer)->port(), "/metrics");
     ASSERT_TRUE(body.ok()) << body.status();
-    EXPECT_EQ(testing::FindSample(*body, "continuum_inference_rpc_requests_total",
-                                  {"code=\"OK\""}),
-              1.0);
+    EXPECT_EQ(
+        testing::FindSample(*body, "continuum_inference_rpc_requests_total",
+                            {"code=\"OK\""}),
+        1.0);
   }
 }
 

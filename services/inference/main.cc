@@ -1,8 +1,9 @@
-// continuum-inference: Serves predictions and hot-swaps to validated model versions.
+// continuum-inference: Serves predictions and hot-swaps to validated model
+// versions.
 //
 // Wires the service together and runs it until SIGTERM/SIGINT. The gRPC
-// handlers of continuum.v1.InferenceService arrive with the inference issue; until
-// then the binary serves health, reflection and /metrics.
+// handlers of continuum.v1.InferenceService arrive with the inference issue;
+// until then the binary serves health, reflection and /metrics.
 #include "absl/status/status.h"
 #include "continuum/config/v1/inference_config.pb.h"
 #include "lib/core/service_main.h"
@@ -12,7 +13,9 @@
 int main(int argc, char** argv) {
   continuum::config::v1::InferenceConfig config;
   if (absl::Status s = continuum::core::InitService(
-          argc, argv, "inference", "Serves predictions and hot-swaps to validated model versions.", &config, config.mutable_server());
+          argc, argv, "inference",
+          "Serves predictions and hot-swaps to validated model versions.",
+          &config, config.mutable_server());
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
@@ -21,14 +24,16 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
-  continuum::model::TorchRuntimeInfo torch = continuum::model::GetTorchRuntimeInfo();
+  continuum::model::TorchRuntimeInfo torch =
+      continuum::model::GetTorchRuntimeInfo();
   spdlog::info("LibTorch {} with {} BLAS ({}), {} intra-op thread(s)",
                torch.torch_version, torch.blas_kind, torch.blas_library,
                torch.intra_op_threads);
   if (torch.blas_kind != "openblas-serial") {
-    spdlog::warn("BLAS is {}, not openblas-serial: run scripts/install-deps "
-                 "(see docs/architecture.md, \"LibTorch and BLAS\")",
-                 torch.blas_kind);
+    spdlog::warn(
+        "BLAS is {}, not openblas-serial: run scripts/install-deps "
+        "(see docs/architecture.md, \"LibTorch and BLAS\")",
+        torch.blas_kind);
   }
 
   continuum::core::ServiceServer::Options options;

@@ -1,4 +1,5 @@
-// continuum-trainer: Fine-tunes deployed models on new and replayed data and validates candidates.
+// continuum-trainer: Fine-tunes deployed models on new and replayed data and
+// validates candidates.
 //
 // Wires the service together and runs it until SIGTERM/SIGINT. The gRPC
 // handlers of continuum.v1.TrainerService arrive with the trainer issue; until
@@ -12,7 +13,10 @@
 int main(int argc, char** argv) {
   continuum::config::v1::TrainerConfig config;
   if (absl::Status s = continuum::core::InitService(
-          argc, argv, "trainer", "Fine-tunes deployed models on new and replayed data and validates candidates.", &config, config.mutable_server());
+          argc, argv, "trainer",
+          "Fine-tunes deployed models on new and replayed data and validates "
+          "candidates.",
+          &config, config.mutable_server());
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
@@ -21,14 +25,16 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
-  continuum::model::TorchRuntimeInfo torch = continuum::model::GetTorchRuntimeInfo();
+  continuum::model::TorchRuntimeInfo torch =
+      continuum::model::GetTorchRuntimeInfo();
   spdlog::info("LibTorch {} with {} BLAS ({}), {} intra-op thread(s)",
                torch.torch_version, torch.blas_kind, torch.blas_library,
                torch.intra_op_threads);
   if (torch.blas_kind != "openblas-serial") {
-    spdlog::warn("BLAS is {}, not openblas-serial: run scripts/install-deps "
-                 "(see docs/architecture.md, \"LibTorch and BLAS\")",
-                 torch.blas_kind);
+    spdlog::warn(
+        "BLAS is {}, not openblas-serial: run scripts/install-deps "
+        "(see docs/architecture.md, \"LibTorch and BLAS\")",
+        torch.blas_kind);
   }
 
   continuum::core::ServiceServer::Options options;

@@ -53,9 +53,8 @@ grpc::ServerUnaryReactor* EchoService::Echo(
 
 bool EchoService::WaitForHeld(int n, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return held_ >= n;
-  };
+  auto enough = [this, n]()
+                    ABSL_SHARED_LOCKS_REQUIRED(mu_) { return held_ >= n; };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 

@@ -2,11 +2,11 @@
 #ifndef CONTINUUM_TESTS_UTIL_ECHO_SERVICE_H_
 #define CONTINUUM_TESTS_UTIL_ECHO_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -18,7 +18,8 @@ namespace continuum::testing {
 // Callback-API echo. A request with `hold` set is kept open until Release()
 // (answered OK) or until the call is cancelled (answered CANCELLED), so a
 // test can hold calls in flight while it shuts a server down.
-class EchoService final : public continuum::testing::v1::EchoService::CallbackService {
+class EchoService final
+    : public continuum::testing::v1::EchoService::CallbackService {
  public:
   grpc::ServerUnaryReactor* Echo(
       grpc::CallbackServerContext* context,

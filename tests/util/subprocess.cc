@@ -51,11 +51,12 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
 
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(),
-                       environ);
+  int rc =
+      posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -134,13 +135,14 @@ absl::StatusOr<std::string> HttpGet(const std::string& host, int port,
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", host));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an IPv4 address: ", host));
   }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int err = errno;
     ::close(fd);
-    return absl::UnavailableError(absl::StrCat("connect to ", host, ":", port,
-                                               ": ", std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat("connect to ", host, ":", port, ": ", std::strerror(err)));
   }
   std::string request =
       absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n");

@@ -1,9 +1,9 @@
 #include "tools/continuumctl/health_command.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <iostream>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -27,8 +27,8 @@ using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
 absl::StatusOr<Health> CheckOnce(grpc::health::v1::Health::Stub& stub,
-                                  const std::string& service,
-                                  absl::Time deadline) {
+                                 const std::string& service,
+                                 absl::Time deadline) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(deadline));
   HealthCheckRequest request;
@@ -60,8 +60,8 @@ absl::StatusOr<Health> CheckHealth(const std::string& target,
     // Each attempt waits for the connection up to the overall deadline.
     absl::StatusOr<Health> health = CheckOnce(*stub, service, deadline);
     bool done = !wait || (health.ok() && *health == Health::kServing) ||
-                (!health.ok() && health.status().code() ==
-                                     absl::StatusCode::kNotFound) ||
+                (!health.ok() &&
+                 health.status().code() == absl::StatusCode::kNotFound) ||
                 absl::Now() + pause >= deadline;
     if (done) {
       if (!health.ok() &&
@@ -90,10 +90,10 @@ int RunHealthCommand(const std::vector<std::string>& args) {
     return 2;
   }
   std::string service = absl::GetFlag(FLAGS_service);
-  absl::StatusOr<Health> health =
-      CheckHealth(target, service, absl::GetFlag(FLAGS_timeout),
-                  absl::GetFlag(FLAGS_wait));
-  std::string what = service.empty() ? target : absl::StrCat(target, " ", service);
+  absl::StatusOr<Health> health = CheckHealth(
+      target, service, absl::GetFlag(FLAGS_timeout), absl::GetFlag(FLAGS_wait));
+  std::string what =
+      service.empty() ? target : absl::StrCat(target, " ", service);
   if (!health.ok()) {
     std::cerr << "health: " << what << ": " << health.status().message()
               << "\n";

@@ -7,7 +7,6 @@
 #include <functional>
 #include <iostream>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/flags/parse.h"
@@ -15,6 +14,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
 #include "tools/continuumctl/health_command.h"
 
@@ -50,7 +50,8 @@ std::string Usage() {
   for (const Command& c : Commands()) {
     absl::StrAppend(&usage, "  ", c.name, "\t", c.summary, "\n");
   }
-  absl::StrAppend(&usage, "\nFlags are written --name=value; --help lists them.");
+  absl::StrAppend(&usage,
+                  "\nFlags are written --name=value; --help lists them.");
   return usage;
 }
 
