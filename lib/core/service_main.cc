@@ -122,7 +122,7 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
   };
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(absl::StrCat(
-      "continuum-", service, ": ", summary, "\n\nUsage: continuum-", service,
+      summary, "\n\nUsage: continuum-", service,
       " [--config=FILE.pbtxt] [flags]\n"
       "Starts with no arguments on 127.0.0.1 with an ephemeral port.\n"
       "Flags override the config file; see docs/architecture.md."));
