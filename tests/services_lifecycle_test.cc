@@ -5,9 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,107 +103,160 @@ class ServiceLifecycleTest : public ::testing::TestWithParam<std::string> {
   std::string dir_;
 };
 
-TEST_P(ServiceLifecycleTest, StartsServesMetricsAndDrainsOnSigterm) {
-  const std::string service = GetParam();
-  const std::string port_file = dir_ + "/grpc.port";
-  const std::string metrics_port_file = dir_ + "/metrics.port";
-  auto process = Subprocess::Start(
-      {Binary("continuum-" + service), "--data_dir=" + dir_ + "/data",
-       "--port_file=" + port_file, "--metrics_port_file=" + metrics_port_file,
-       "--shutdown_grace=5s"},
-      dir_, service);
-  ASSERT_TRUE(process.ok()) << process.status();
-  Subprocess& server = **process;
+const char* const kServices[] = {"collector", "trainer", "registry", "inference",
+                                 "drift"};
 
-  // The port files appear once the server accepts calls.
+// One running service binary.
+struct Running {
+  std::string name;
+  std::string dir;
+  std::unique_ptr<Subprocess> process;
+  int port = 0;
+  int metrics_port = 0;
+  std::string target() const { return absl::StrCat("127.0.0.1:", port); }
+};
+
+// All five binaries run at once, each on its own ephemeral ports.
+TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
+  const absl::Duration grace = absl::Seconds(2);
+  std::string root = testing::MakeTempDir("lifecycle_");
+  std::vector<Running> services;
+  for (const char* name : kServices) {
+    Running r;
+    r.name = name;
+    r.dir = absl::StrCat(root, "/", name);
+    ASSERT_EQ(mkdir(r.dir.c_str(), 0755), 0);
+    auto process = Subprocess::Start(
+        {Binary(absl::StrCat("continuum-", name)), "--data_dir=" + r.dir + "/data",
+         "--port_file=" + r.dir + "/grpc.port",
+         "--metrics_port_file=" + r.dir + "/metrics.port",
+         absl::StrCat("--shutdown_grace=", absl::FormatDuration(grace))},
+        r.dir, name);
+    ASSERT_TRUE(process.ok()) << process.status();
+    r.process = *std::move(process);
+    services.push_back(std::move(r));
+  }
+
+  // The port files appear once each server accepts calls.
+  for (Running& r : services) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return r.process->Exited() ||
+                 (ReadPort(r.dir + "/grpc.port") > 0 &&
+                  ReadPort(r.dir + "/metrics.port") > 0);
+        },
+        absl::Seconds(60)))
+        << r.name;
+    ASSERT_FALSE(r.process->Exited()) << r.name << ": " << r.process->ReadStderr();
+    r.port = ReadPort(r.dir + "/grpc.port");
+    r.metrics_port = ReadPort(r.dir + "/metrics.port");
+  }
+
+  std::vector<std::unique_ptr<grpc::ClientContext>> watch_contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<HealthCheckResponse>>> watches;
+  for (Running& r : services) {
+    SCOPED_TRACE(r.name);
+    // The two contract lines on stdout.
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return absl::StrContains(
+              r.process->ReadStdout(),
+              absl::StrCat("metrics on 127.0.0.1:", r.metrics_port, "\n"));
+        },
+        absl::Seconds(10)))
+        << r.process->ReadStdout();
+    EXPECT_TRUE(absl::StrContains(r.process->ReadStdout(),
+                                  absl::StrCat("listening on ", r.target(), "\n")))
+        << r.process->ReadStdout();
+    EXPECT_EQ(access((r.dir + "/data").c_str(), W_OK), 0);
+
+    // /metrics before the health call.
+    const std::vector<std::string> check_ok = {
+        "method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""};
+    const std::string requests =
+        absl::StrCat("continuum_", r.name, "_rpc_requests_total");
+    absl::StatusOr<std::string> before = HttpGet("127.0.0.1", r.metrics_port, "/metrics");
+    ASSERT_TRUE(before.ok()) << before.status();
+    EXPECT_EQ(FindSample(*before, absl::StrCat("continuum_", r.name, "_build_info")),
+              1.0)
+        << *before;
+    double checks_before = FindSample(*before, requests, check_ok).value_or(0);
+
+    // Health: SERVING.
+    auto stub = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(r.target(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, HealthCheckRequest(), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+    // The per-RPC metrics moved by exactly that call.
+    absl::StatusOr<std::string> after = HttpGet("127.0.0.1", r.metrics_port, "/metrics");
+    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0), checks_before + 1)
+        << *after;
+    EXPECT_GE(FindSample(*after,
+                         absl::StrCat("continuum_", r.name, "_rpc_duration_seconds_count"),
+                         {check_ok[0]})
+                  .value_or(0),
+              1);
+
+    // Server reflection lists the services and describes them.
+    absl::StatusOr<std::vector<std::string>> listed = ReflectServices(r.target());
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    EXPECT_THAT(*listed, ::testing::IsSupersetOf(
+                             {"grpc.health.v1.Health",
+                              "grpc.reflection.v1alpha.ServerReflection"}));
+
+    // The operator CLI sees the same.
+    std::string out;
+    EXPECT_EQ(RunCommand({Binary("continuumctl"), "health", "--target=" + r.target()},
+                         r.dir, "ctl_health", &out),
+              0);
+    EXPECT_EQ(out, r.target() + " SERVING\n");
+
+    // A Watch stream stays open: an in-flight call the drain must wait for.
+    watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
+    watches.push_back(stub->Watch(watch_contexts.back().get(), HealthCheckRequest()));
+    ASSERT_TRUE(watches.back()->Read(&response));
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  }
+
+  // SIGTERM to all five: each drains (waiting for its Watch call up to the
+  // grace, then cancelling it) and exits 0.
+  absl::Time signalled = absl::Now();
+  for (Running& r : services) ASSERT_TRUE(r.process->Signal(SIGTERM).ok());
+  std::map<std::string, absl::Duration> took;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return server.Exited() ||
-               (ReadPort(port_file) > 0 && ReadPort(metrics_port_file) > 0);
+        for (Running& r : services) {
+          if (!took.contains(r.name) && r.process->Exited()) {
+            took[r.name] = absl::Now() - signalled;
+          }
+        }
+        return took.size() == services.size();
       },
-      absl::Seconds(60)));
-  ASSERT_FALSE(server.Exited()) << server.ReadStderr();
-  const int port = ReadPort(port_file);
-  const int metrics_port = ReadPort(metrics_port_file);
-  const std::string target = absl::StrCat("127.0.0.1:", port);
-
-  // The two contract lines on stdout.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return absl::StrContains(
-            server.ReadStdout(),
-            absl::StrCat("metrics on 127.0.0.1:", metrics_port));
-      },
-      absl::Seconds(10)));
-  EXPECT_TRUE(absl::StrContains(server.ReadStdout(),
-                                absl::StrCat("listening on ", target, "\n")))
-      << server.ReadStdout();
-
-  // The data directory was created.
-  EXPECT_EQ(access((dir_ + "/data").c_str(), W_OK), 0);
-
-  // /metrics before the health call.
-  const std::vector<std::string> check_ok = {
-      "method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""};
-  const std::string requests =
-      absl::StrCat("continuum_", service, "_rpc_requests_total");
-  absl::StatusOr<std::string> before =
-      HttpGet("127.0.0.1", metrics_port, "/metrics");
-  ASSERT_TRUE(before.ok()) << before.status();
-  EXPECT_EQ(
-      FindSample(*before, absl::StrCat("continuum_", service, "_build_info")),
-      1.0)
-      << *before;
-  double checks_before = FindSample(*before, requests, check_ok).value_or(0);
-
-  // Health: SERVING.
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  HealthCheckResponse response;
-  grpc::Status status = stub->Check(&context, HealthCheckRequest(), &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
-
-  // The per-RPC metrics moved by exactly that call.
-  absl::StatusOr<std::string> after =
-      HttpGet("127.0.0.1", metrics_port, "/metrics");
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0),
-            checks_before + 1)
-      << *after;
-  EXPECT_GE(FindSample(*after,
-                       absl::StrCat("continuum_", service,
-                                    "_rpc_duration_seconds_count"),
-                       {check_ok[0]})
-                .value_or(0),
-            1);
-
-  // Server reflection lists the services and describes them.
-  absl::StatusOr<std::vector<std::string>> services = ReflectServices(target);
-  ASSERT_TRUE(services.ok()) << services.status();
-  EXPECT_THAT(*services,
-              ::testing::IsSupersetOf({"grpc.health.v1.Health",
-                                       "grpc.reflection.v1alpha.ServerReflection"}));
-
-  // The operator CLI sees the same.
-  std::string out;
-  EXPECT_EQ(RunCommand({Binary("continuumctl"), "health", "--target=" + target},
-                       dir_, "ctl_health", &out),
-            0);
-  EXPECT_EQ(out, target + " SERVING\n");
-
-  // SIGTERM: graceful drain, exit 0 within the grace period (plus start-up
-  // slack for a loaded machine).
-  ASSERT_TRUE(server.Signal(SIGTERM).ok());
-  absl::StatusOr<int> exit_status = server.Wait(absl::Seconds(5 + 10));
-  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
-  ASSERT_TRUE(WIFEXITED(*exit_status)) << server.ReadStderr();
-  EXPECT_EQ(WEXITSTATUS(*exit_status), 0) << server.ReadStderr();
-  EXPECT_TRUE(absl::StrContains(server.ReadStderr(), "received SIGTERM"))
-      << server.ReadStderr();
+      grace + absl::Seconds(20)));
+  for (Running& r : services) {
+    SCOPED_TRACE(r.name);
+    absl::StatusOr<int> exit_status = r.process->Wait(absl::Seconds(1));
+    ASSERT_TRUE(exit_status.ok());
+    ASSERT_TRUE(WIFEXITED(*exit_status)) << r.process->ReadStderr();
+    EXPECT_EQ(WEXITSTATUS(*exit_status), 0) << r.process->ReadStderr();
+    EXPECT_TRUE(absl::StrContains(r.process->ReadStderr(), "received SIGTERM"));
+    // It waited for the in-flight call (the grace) and did not linger after
+    // it (slack for five processes exiting on two cores).
+    EXPECT_GE(took[r.name], grace - absl::Milliseconds(100));
+    EXPECT_LE(took[r.name], grace + absl::Seconds(3));
+  }
+  for (auto& watch : watches) {
+    HealthCheckResponse response;
+    while (watch->Read(&response)) {
+    }
+    EXPECT_FALSE(watch->Finish().ok());
+  }
 }
 
 TEST_P(ServiceLifecycleTest, HelpListsTheCommonFlags) {
@@ -232,12 +288,20 @@ TEST_P(ServiceLifecycleTest, BadConfigFailsAtStartNamingFileLineAndField) {
   EXPECT_TRUE(absl::StrContains(err, path + ":3:")) << err;
   EXPECT_TRUE(absl::StrContains(err, "colour")) << err;
 
+  // A bad value in the file is named with its line.
+  ASSERT_TRUE(testing::WriteFile(path, "server {\n\n  listen: \"nowhere\"\n}\n").ok());
+  code = RunCommand({Binary("continuum-" + GetParam()), "--config=" + path,
+                     "--data_dir=" + dir_ + "/data"},
+                    dir_, "badvalue", nullptr, &err);
+  EXPECT_EQ(code, 2) << err;
+  EXPECT_TRUE(absl::StrContains(err, path + ":3:3: server.listen: 'nowhere'")) << err;
+
   // A bad value given by flag is named too.
   code = RunCommand({Binary("continuum-" + GetParam()), "--listen=nowhere",
                      "--data_dir=" + dir_ + "/data"},
                     dir_, "badflag", nullptr, &err);
   EXPECT_EQ(code, 2) << err;
-  EXPECT_TRUE(absl::StrContains(err, "server.listen")) << err;
+  EXPECT_TRUE(absl::StrContains(err, "flag --listen: server.listen")) << err;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceLifecycleTest,

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -55,8 +56,34 @@ class CollectingErrorCollector : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
+ConfigLocations::ConfigLocations()
+    : tree_(std::make_unique<google::protobuf::TextFormat::ParseInfoTree>()) {}
+ConfigLocations::~ConfigLocations() = default;
+
+std::string ConfigLocations::Find(const google::protobuf::Descriptor* root,
+                                  absl::string_view path) const {
+  const google::protobuf::TextFormat::ParseInfoTree* tree = tree_.get();
+  const google::protobuf::Descriptor* type = root;
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const google::protobuf::FieldDescriptor* field =
+        type == nullptr ? nullptr : type->FindFieldByName(std::string(parts[i]));
+    if (field == nullptr || tree == nullptr) return "";
+    if (i + 1 == parts.size()) {
+      google::protobuf::TextFormat::ParseLocation at =
+          tree->GetLocation(field, field->is_repeated() ? 0 : -1);
+      if (at.line < 0) return "";
+      return absl::StrCat(source_, ":", at.line + 1, ":", at.column + 1);
+    }
+    tree = tree->GetTreeForNested(field, field->is_repeated() ? 0 : -1);
+    type = field->message_type();
+  }
+  return "";
+}
+
 absl::Status MergeTextConfig(absl::string_view text, absl::string_view source,
-                             google::protobuf::Message* config) {
+                             google::protobuf::Message* config,
+                             ConfigLocations* locations) {
   CollectingErrorCollector errors(source, text);
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
@@ -69,6 +96,10 @@ absl::Status MergeTextConfig(absl::string_view text, absl::string_view source,
   bool ok = parser.ParseFromString(std::string(text), scratch.get());
   // Then the merge over `config`: unlike Message::MergeFrom it also applies
   // fields set explicitly to their zero value (metrics_listen: "").
+  if (locations != nullptr) {
+    locations->source_ = std::string(source);
+    parser.WriteLocationsTo(locations->tree_.get());
+  }
   ok = ok && parser.MergeFromString(std::string(text), config);
   if (!ok || !errors.errors().empty()) {
     if (errors.errors().empty()) {
@@ -82,7 +113,13 @@ absl::Status MergeTextConfig(absl::string_view text, absl::string_view source,
 }
 
 absl::Status MergeConfigFile(const std::string& path,
-                             google::protobuf::Message* config) {
+                             google::protobuf::Message* config,
+                             ConfigLocations* locations) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file ", path, " is a directory"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
@@ -98,7 +135,7 @@ absl::Status MergeConfigFile(const std::string& path,
     return absl::InvalidArgumentError(
         absl::StrCat("error reading config file ", path));
   }
-  return MergeTextConfig(buffer.str(), path, config);
+  return MergeTextConfig(buffer.str(), path, config, locations);
 }
 
 config::v1::ServerConfig DefaultServerConfig(absl::string_view service) {

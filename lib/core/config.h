@@ -10,7 +10,9 @@
 #define CONTINUUM_LIB_CORE_CONFIG_H_
 
 #include <google/protobuf/message.h>
+#include <google/protobuf/text_format.h>
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,6 +21,26 @@
 
 namespace continuum::core {
 
+// Where the fields of a parsed config text were, so that errors found after
+// parsing (a bad value) can name the line.
+class ConfigLocations {
+ public:
+  ConfigLocations();
+  ~ConfigLocations();
+
+  // "SOURCE:LINE:COLUMN" of the field at the dotted `path` ("server.listen")
+  // of a message of type `root`, or "" if the text did not set it.
+  std::string Find(const google::protobuf::Descriptor* root,
+                   absl::string_view path) const;
+
+ private:
+  friend absl::Status MergeTextConfig(absl::string_view, absl::string_view,
+                                      google::protobuf::Message*,
+                                      ConfigLocations*);
+  std::string source_;
+  std::unique_ptr<google::protobuf::TextFormat::ParseInfoTree> tree_;
+};
+
 // Parses `text` (protobuf text format) and merges it into `config`.
 // `source` names where the text came from ("/etc/continuum/registry.pbtxt",
 // "--config_text") and starts every error message.
@@ -26,14 +48,17 @@ namespace continuum::core {
 // Errors are INVALID_ARGUMENT with the source, the 1-based line and column and
 // the problem, e.g. `registry.pbtxt:3:3: Message type
 // "continuum.config.v1.ServerConfig" has no field named "listn".`
-// On error `config` may be partly merged; callers discard it.
+// On error `config` may be partly merged; callers discard it. If
+// `locations` is given, it records where each field was set.
 absl::Status MergeTextConfig(absl::string_view text, absl::string_view source,
-                             google::protobuf::Message* config);
+                             google::protobuf::Message* config,
+                             ConfigLocations* locations = nullptr);
 
 // Reads the file at `path` and merges it into `config` like MergeTextConfig.
 // NOT_FOUND if the file does not exist, PERMISSION_DENIED if it can't be read.
 absl::Status MergeConfigFile(const std::string& path,
-                             google::protobuf::Message* config);
+                             google::protobuf::Message* config,
+                             ConfigLocations* locations = nullptr);
 
 // Returns the defaults of the shared server settings for `service`
 // ("collector", "registry", ...): listen and metrics on 127.0.0.1:0, data in

@@ -163,6 +163,27 @@ TEST(ConfigTest, ValidationNamesTheField) {
   }
 }
 
+TEST(ConfigTest, LocationsNameTheLineOfAField) {
+  RegistryConfig config = Defaults();
+  ConfigLocations locations;
+  ASSERT_TRUE(MergeTextConfig("# comment\nserver {\n  log { level: \"loud\" }\n"
+                              "  listen: \"x\"\n}\n",
+                              "r.pbtxt", &config, &locations)
+                  .ok());
+  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.listen"), "r.pbtxt:4:3");
+  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.log.level"),
+            "r.pbtxt:3:9");
+  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.data_dir"), "");
+  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.nope"), "");
+}
+
+TEST(ConfigTest, DirectoryIsNotAConfig) {
+  RegistryConfig config = Defaults();
+  absl::Status s = MergeConfigFile(::testing::TempDir(), &config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "is a directory")) << s;
+}
+
 TEST(ConfigTest, HostPortForms) {
   EXPECT_TRUE(ValidateHostPort("127.0.0.1:0").ok());
   EXPECT_TRUE(ValidateHostPort("localhost:50051").ok());

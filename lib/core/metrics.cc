@@ -1,6 +1,7 @@
 #include "lib/core/metrics.h"
 
 #include <dirent.h>
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/stubs/common.h>
 #include <grpcpp/grpcpp.h>
 #include <prometheus/metric_family.h>
@@ -158,15 +159,30 @@ RpcMetrics::RpcMetrics(prometheus::Registry& registry,
                      .Help("gRPC calls started and not yet finished.")
                      .Register(registry)) {}
 
+static bool IsKnownMethod(absl::string_view method) {
+  // "/continuum.v1.RegistryService/GetModel" -> "continuum.v1.RegistryService.GetModel"
+  if (method.size() < 4 || method.front() != '/') return false;
+  std::string full(method.substr(1));
+  size_t slash = full.find('/');
+  if (slash == std::string::npos) return false;
+  full[slash] = '.';
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+             full) != nullptr;
+}
+
 RpcMetrics::MethodMetrics& RpcMetrics::ForMethod(absl::string_view method) {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = methods_.find(method);
     if (it != methods_.end()) return it->second;
   }
+  // Clients may send any path; only methods of linked services get their own
+  // series, so the label's cardinality stays bounded.
+  if (!IsKnownMethod(method)) method = kUnknownMethod;
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = methods_.try_emplace(std::string(method));
   if (inserted) {
+    it->second.method = it->first;
     std::map<std::string, std::string> labels = {{"method", it->first}};
     it->second.duration = &duration_.Add(labels, RpcLatencyBuckets());
     it->second.in_flight = &in_flight_.Add(labels);
@@ -190,7 +206,7 @@ void RpcMetrics::CallFinished(absl::string_view method, grpc::StatusCode code,
   if (counter == nullptr) {
     // Family::Add returns the same series for the same labels, so a race
     // between two first calls stores the same pointer twice.
-    counter = &requests_.Add({{"method", std::string(method)},
+    counter = &requests_.Add({{"method", m.method},
                               {"code", std::string(StatusCodeName(code))}});
     m.by_code[index].store(counter, std::memory_order_release);
   }

@@ -51,10 +51,14 @@ const std::vector<double>& RpcLatencyBuckets();
 //   continuum_<service>_rpc_requests_total{method, code}   counter
 //   continuum_<service>_rpc_duration_seconds{method}        histogram
 //   continuum_<service>_rpc_in_flight{method}               gauge
-// `method` is the full gRPC method, e.g. "/grpc.health.v1.Health/Check".
-// Thread-safe. Must outlive the servers whose interceptors it made.
+// `method` is the full gRPC method, e.g. "/grpc.health.v1.Health/Check";
+// calls of methods no linked protobuf service defines (a client may send any
+// path) are counted under kUnknownMethod. Thread-safe. Must outlive the servers whose interceptors it made.
 class RpcMetrics {
  public:
+  // The `method` label of calls to methods no linked service defines.
+  static constexpr absl::string_view kUnknownMethod = "unknown";
+
   RpcMetrics(prometheus::Registry& registry, absl::string_view service);
 
   RpcMetrics(const RpcMetrics&) = delete;
@@ -75,12 +79,14 @@ class RpcMetrics {
   static constexpr int kNumCodes = 17;  // OK .. UNAUTHENTICATED.
 
   struct MethodMetrics {
+    std::string method;  // The label value.
     prometheus::Histogram* duration = nullptr;
     prometheus::Gauge* in_flight = nullptr;
     // Created on the first call that ends with that code.
     std::array<std::atomic<prometheus::Counter*>, kNumCodes + 1> by_code{};
   };
 
+  // The series of `method` (or of kUnknownMethod), created on first use.
   MethodMetrics& ForMethod(absl::string_view method);
 
   prometheus::Family<prometheus::Counter>& requests_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "continuum/testing/v1/echo.pb.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::core {
@@ -14,6 +15,12 @@ namespace {
 
 using ::continuum::testing::FindSample;
 using ::continuum::testing::HttpGet;
+
+// A method of a service linked into this test (its descriptor is
+// registered by touching it below).
+const char* const kEcho = "/continuum.testing.v1.EchoService/Echo";
+const bool kEchoLinked =
+    continuum::testing::v1::EchoRequest::descriptor() != nullptr;
 
 std::string Serialize(prometheus::Registry& registry) {
   return prometheus::TextSerializer().Serialize(registry.Collect());
@@ -40,8 +47,8 @@ TEST(MetricNameTest, StatusCodeNames) {
 TEST(RpcMetricsTest, RegistersConventionalNames) {
   prometheus::Registry registry;
   RpcMetrics metrics(registry, "registry");
-  metrics.CallStarted("/continuum.v1.RegistryService/GetModel");
-  metrics.CallFinished("/continuum.v1.RegistryService/GetModel",
+  metrics.CallStarted("/continuum.testing.v1.EchoService/Echo");
+  metrics.CallFinished("/continuum.testing.v1.EchoService/Echo",
                        grpc::StatusCode::OK, 0.001);
   std::string text = Serialize(registry);
   EXPECT_TRUE(absl::StrContains(
@@ -55,7 +62,7 @@ TEST(RpcMetricsTest, RegistersConventionalNames) {
 TEST(RpcMetricsTest, CountsCallsByMethodAndCode) {
   prometheus::Registry registry;
   RpcMetrics metrics(registry, "registry");
-  const std::string method = "/continuum.v1.RegistryService/GetModel";
+  const std::string method = "/continuum.testing.v1.EchoService/Echo";
   metrics.CallStarted(method);
   metrics.CallStarted(method);
   std::string text = Serialize(registry);
@@ -88,6 +95,23 @@ TEST(RpcMetricsTest, CountsCallsByMethodAndCode) {
   EXPECT_FALSE(FindSample(text, "continuum_registry_rpc_requests_total",
                           {"code=\"INTERNAL\""})
                    .has_value());
+}
+
+TEST(RpcMetricsTest, UnknownMethodsShareOneSeries) {
+  ASSERT_TRUE(kEchoLinked);
+  prometheus::Registry registry;
+  RpcMetrics metrics(registry, "registry");
+  for (const char* path : {"/no.Such/Method", "/x/y", "garbage", "/a.B/C"}) {
+    metrics.CallStarted(path);
+    metrics.CallFinished(path, grpc::StatusCode::UNIMPLEMENTED, 0.001);
+  }
+  std::string text = Serialize(registry);
+  EXPECT_EQ(FindSample(text, "continuum_registry_rpc_requests_total",
+                       {"method=\"unknown\"", "code=\"UNIMPLEMENTED\""}),
+            4.0)
+      << text;
+  EXPECT_FALSE(absl::StrContains(text, "no.Such"));
+  EXPECT_FALSE(absl::StrContains(text, "garbage"));
 }
 
 TEST(RpcMetricsTest, BucketsAreIncreasing) {
@@ -126,8 +150,8 @@ TEST(ProcessCollectorTest, ReportsLiveValues) {
 TEST(MetricsExposerTest, ServesMetricsOnAnEphemeralPort) {
   auto registry = std::make_shared<prometheus::Registry>();
   RpcMetrics metrics(*registry, "collector");
-  metrics.CallStarted("/x.Y/Z");
-  metrics.CallFinished("/x.Y/Z", grpc::StatusCode::OK, 0.001);
+  metrics.CallStarted(kEcho);
+  metrics.CallFinished(kEcho, grpc::StatusCode::OK, 0.001);
   auto exposer = MetricsExposer::Start("127.0.0.1:0", {registry});
   ASSERT_TRUE(exposer.ok()) << exposer.status();
   ASSERT_GT((*exposer)->port(), 0);
@@ -135,7 +159,7 @@ TEST(MetricsExposerTest, ServesMetricsOnAnEphemeralPort) {
       HttpGet("127.0.0.1", (*exposer)->port(), "/metrics");
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(FindSample(*body, "continuum_collector_rpc_requests_total",
-                       {"method=\"/x.Y/Z\"", "code=\"OK\""}),
+                       {"method=\"" + std::string(kEcho) + "\"", "code=\"OK\""}),
             1.0)
       << *body;
 }

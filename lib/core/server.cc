@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
@@ -164,6 +165,14 @@ void ServiceServer::Shutdown(absl::Duration grace) {
   }
   if (server_ == nullptr) return;
   auto started = std::chrono::steady_clock::now();
+  // civetweb takes up to 2 s to stop (its listener polls with a 2 s
+  // timeout): stop it beside the drain, on a thread of its own that the
+  // process does not wait for, so the process exits within the grace.
+  if (exposer_ != nullptr) {
+    std::thread([exposer = std::move(exposer_)]() mutable {
+      exposer.reset();
+    }).detach();
+  }
   // Health first, so load balancers and watchers see NOT_SERVING while the
   // server drains; this also ends the health service's Watch streams' updates.
   if (grpc::HealthCheckServiceInterface* health =

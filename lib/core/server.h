@@ -64,7 +64,8 @@ class ServiceServer {
   // The bound gRPC port and "HOST:PORT" with it.
   int port() const { return port_; }
   std::string address() const;
-  // The bound metrics port, or 0 when metrics_listen is empty.
+  // The bound metrics port, or 0 when metrics_listen is empty or after
+  // Shutdown.
   int metrics_port() const;
 
   // The registry served on /metrics, for the service's own metrics.
@@ -76,7 +77,9 @@ class ServiceServer {
 
   // Stops taking new calls and reports NOT_SERVING, lets in-flight calls run
   // for at most `grace`, then cancels those left. Returns once the server
-  // has stopped. Safe to call more than once; later calls return at once.
+  // has stopped. The metrics endpoint stops at the start of the drain (in
+  // the background: civetweb needs up to 2 s). Safe to call more than once;
+  // later calls return at once.
   void Shutdown(absl::Duration grace);
 
   // The underlying server, for in-process channels in tests.

@@ -218,6 +218,9 @@ TEST_F(ServiceServerTest, ShutdownCancelsCallsAfterTheGrace) {
   ASSERT_TRUE(call.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_FALSE(call.status.ok());
   EXPECT_GE(took, absl::Milliseconds(250));
+  // Within the grace, not after the metrics endpoint's slow stop as well
+  // (the slack covers scheduling on a loaded machine).
+  EXPECT_LE(took, absl::Milliseconds(300) + absl::Seconds(1));
   // A second Shutdown is a no-op.
   server->Shutdown(absl::Seconds(60));
 }

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -64,14 +65,32 @@ bool IsContinuumFlagFile(absl::string_view file) {
          absl::StrContains(file, "tools/");
 }
 
-absl::Status ApplyFlags(config::v1::ServerConfig* server) {
-  if (auto v = absl::GetFlag(FLAGS_listen)) server->set_listen(*v);
-  if (auto v = absl::GetFlag(FLAGS_metrics_listen))
+// Applies the common flags; adds "path=flag" of each field a flag set to
+// *set_by_flag (e.g. "server.listen=listen").
+absl::Status ApplyFlags(config::v1::ServerConfig* server,
+                        std::map<std::string, std::string>* set_by_flag) {
+  auto mark = [&](const char* field, const char* flag) {
+    (*set_by_flag)[absl::StrCat("server.", field)] = flag;
+  };
+  if (auto v = absl::GetFlag(FLAGS_listen)) {
+    server->set_listen(*v);
+    mark("listen", "listen");
+  }
+  if (auto v = absl::GetFlag(FLAGS_metrics_listen)) {
     server->set_metrics_listen(*v);
-  if (auto v = absl::GetFlag(FLAGS_data_dir)) server->set_data_dir(*v);
-  if (auto v = absl::GetFlag(FLAGS_port_file)) server->set_port_file(*v);
+    mark("metrics_listen", "metrics_listen");
+  }
+  if (auto v = absl::GetFlag(FLAGS_data_dir)) {
+    server->set_data_dir(*v);
+    mark("data_dir", "data_dir");
+  }
+  if (auto v = absl::GetFlag(FLAGS_port_file)) {
+    server->set_port_file(*v);
+    mark("port_file", "port_file");
+  }
   if (auto v = absl::GetFlag(FLAGS_metrics_port_file)) {
     server->set_metrics_port_file(*v);
+    mark("metrics_port_file", "metrics_port_file");
   }
   if (auto v = absl::GetFlag(FLAGS_shutdown_grace)) {
     if (*v < absl::ZeroDuration()) {
@@ -82,9 +101,11 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server) {
     server->mutable_shutdown_grace()->set_seconds(nanos / 1000000000);
     server->mutable_shutdown_grace()->set_nanos(
         static_cast<int32_t>(nanos % 1000000000));
+    mark("shutdown_grace", "shutdown_grace");
   }
   if (auto v = absl::GetFlag(FLAGS_max_message_bytes)) {
     server->set_max_message_bytes(*v);
+    mark("max_message_bytes", "max_message_bytes");
   }
   if (auto v = absl::GetFlag(FLAGS_log_format)) {
     if (*v == "text") {
@@ -95,9 +116,12 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server) {
       return absl::InvalidArgumentError(
           absl::StrCat("--log_format='", *v, "': use text or json"));
     }
+    mark("log.format", "log_format");
   }
-  if (auto v = absl::GetFlag(FLAGS_log_level))
+  if (auto v = absl::GetFlag(FLAGS_log_level)) {
     server->mutable_log()->set_level(*v);
+    mark("log.level", "log_level");
+  }
   return absl::OkStatus();
 }
 
@@ -135,21 +159,41 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
   }
 
   *server = DefaultServerConfig(service);
+  ConfigLocations file_locations;
+  ConfigLocations text_locations;
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
-    if (absl::Status s = MergeConfigFile(path, config); !s.ok()) return s;
-  }
-  if (std::string text = absl::GetFlag(FLAGS_config_text); !text.empty()) {
-    if (absl::Status s = MergeTextConfig(text, "--config_text", config);
+    if (absl::Status s = MergeConfigFile(path, config, &file_locations);
         !s.ok()) {
       return s;
     }
   }
-  if (absl::Status s = ApplyFlags(server); !s.ok()) return s;
+  if (std::string text = absl::GetFlag(FLAGS_config_text); !text.empty()) {
+    if (absl::Status s = MergeTextConfig(text, "--config_text", config,
+                                         &text_locations);
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::map<std::string, std::string> set_by_flag;
+  if (absl::Status s = ApplyFlags(server, &set_by_flag); !s.ok()) return s;
   if (absl::Status s = ValidateServerConfig(*server); !s.ok()) {
-    std::string source = absl::GetFlag(FLAGS_config);
-    return absl::InvalidArgumentError(absl::StrCat(
-        source.empty() ? "flags" : absl::StrCat(source, " or flags"), ": ",
-        s.message()));
+    // Say where the bad value came from: a flag, --config_text or a line of
+    // the file (the message starts with the field path, "server.listen: ").
+    std::string message(s.message());
+    std::string path = message.substr(0, message.find(':'));
+    std::string where;
+    if (auto flag = set_by_flag.find(path); flag != set_by_flag.end()) {
+      where = absl::StrCat("flag --", flag->second);
+    } else if (std::string at = text_locations.Find(config->GetDescriptor(), path);
+               !at.empty()) {
+      where = at;
+    } else if (std::string at = file_locations.Find(config->GetDescriptor(), path);
+               !at.empty()) {
+      where = at;
+    } else {
+      where = "config";
+    }
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", message));
   }
 
   std::error_code error;

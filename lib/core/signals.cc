@@ -22,6 +22,11 @@ sigset_t TerminationSignals() {
 }  // namespace
 
 void BlockTerminationSignals() {
+  // A process started in the background by a non-interactive shell inherits
+  // SIGINT ignored, and an ignored signal is discarded before sigwait can
+  // take it: restore the defaults first.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }

@@ -48,20 +48,26 @@ TorchRuntimeInfo GetTorchRuntimeInfo() {
   TorchRuntimeInfo info;
   info.torch_version = TORCH_VERSION;
   info.intra_op_threads = at::get_num_threads();
-  // The dynamic linker resolved libblas.so.3 through Debian's alternatives;
-  // the mapping shows which implementation it picked.
+  // The dynamic linker resolved libblas.so.3 and libopenblas.so.0 through
+  // Debian's alternatives; the mappings show which implementation it picked.
+  // OpenBLAS's own library decides (the serial libblas.so.3 loads whichever
+  // libopenblas.so.0 the alternatives point at); libblas.so.3 only tells when
+  // no OpenBLAS is mapped (the reference BLAS).
   std::ifstream maps("/proc/self/maps");
   std::string line;
+  std::string blas;
+  std::string openblas;
   while (std::getline(maps, line)) {
     size_t slash = line.find('/');
     if (slash == std::string::npos) continue;
     std::string path = line.substr(slash);
-    if (absl::StrContains(path, "libblas.so") ||
-        absl::StrContains(path, "libopenblas")) {
-      info.blas_library = path;
-      break;
+    if (openblas.empty() && absl::StrContains(path, "libopenblas")) {
+      openblas = path;
+    } else if (blas.empty() && absl::StrContains(path, "libblas.so")) {
+      blas = path;
     }
   }
+  info.blas_library = openblas.empty() ? blas : openblas;
   info.blas_kind = ClassifyBlasLibrary(info.blas_library);
   return info;
 }

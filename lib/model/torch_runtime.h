@@ -17,8 +17,10 @@ namespace continuum::model {
 struct TorchRuntimeInfo {
   // LibTorch's version, e.g. "1.13.1".
   std::string torch_version;
-  // Path of the BLAS shared library mapped into this process, e.g.
-  // "/usr/lib/x86_64-linux-gnu/openblas-serial/libblas.so.3"; empty if none.
+  // Path of the BLAS implementation mapped into this process: OpenBLAS's
+  // own library when one is loaded (e.g. ".../openblas-serial/
+  // libopenblas.so.0" or ".../openblas-pthread/libopenblas.so.0"), else the
+  // libblas.so.3 in use; empty if none.
   std::string blas_library;
   // A short name for it: "openblas-serial", "openblas-pthread",
   // "openblas-openmp", "reference" (Netlib, about 30x slower) or "unknown".

@@ -48,6 +48,9 @@ TEST(TorchRuntimeTest, ClassifiesBlasLibraries) {
   EXPECT_EQ(ClassifyBlasLibrary(
                 "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"),
             "openblas-pthread");
+  EXPECT_EQ(ClassifyBlasLibrary(
+                "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"),
+            "openblas-pthread");
   EXPECT_EQ(ClassifyBlasLibrary("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"),
             "reference");
   EXPECT_EQ(ClassifyBlasLibrary(""), "unknown");

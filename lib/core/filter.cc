@@ -1,0 +1,146 @@
+#include "lib/core/filter.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace continuum::core {
+namespace {
+
+class Lexer {
+ public:
+  explicit Lexer(absl::string_view text) : text_(text) {}
+
+  void SkipSpace() {
+    while (pos_ < text_.size() && absl::ascii_isspace(text_[pos_])) ++pos_;
+  }
+  bool AtEnd() {
+    SkipSpace();
+    return pos_ >= text_.size();
+  }
+  size_t pos() const { return pos_; }
+
+  // A key: letters, digits, '_', '.', '-'.
+  std::string Word() {
+    SkipSpace();
+    size_t start = pos_;
+    while (pos_ < text_.size() &&
+           (absl::ascii_isalnum(text_[pos_]) || text_[pos_] == '_' ||
+            text_[pos_] == '.' || text_[pos_] == '-')) {
+      ++pos_;
+    }
+    return std::string(text_.substr(start, pos_ - start));
+  }
+
+  // "=" or "!=".
+  std::optional<bool> Operator() {
+    SkipSpace();
+    if (text_.substr(pos_, 2) == "!=") {
+      pos_ += 2;
+      return false;
+    }
+    if (text_.substr(pos_, 1) == "=") {
+      pos_ += 1;
+      return true;
+    }
+    return std::nullopt;
+  }
+
+  absl::StatusOr<std::string> Value() {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == '"') {
+      size_t start = pos_;
+      ++pos_;
+      std::string value;
+      while (pos_ < text_.size() && text_[pos_] != '"') {
+        if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) ++pos_;
+        value.push_back(text_[pos_++]);
+      }
+      if (pos_ >= text_.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "filter: unterminated string starting at offset ", start));
+      }
+      ++pos_;
+      return value;
+    }
+    std::string word = Word();
+    if (word.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter: expected a value at offset ", pos_));
+    }
+    return word;
+  }
+
+ private:
+  absl::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<Filter> Filter::Parse(
+    absl::string_view text,
+    const std::function<bool(absl::string_view key)>& key_allowed) {
+  Filter filter;
+  Lexer lexer(text);
+  if (lexer.AtEnd()) return filter;
+  std::vector<Comparison> conjunction;
+  while (true) {
+    size_t key_pos = (lexer.SkipSpace(), lexer.pos());
+    Comparison c;
+    c.key = lexer.Word();
+    if (c.key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter: expected a key at offset ", key_pos));
+    }
+    if (!key_allowed(c.key)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "filter: unknown key \"", c.key, "\" at offset ", key_pos));
+    }
+    std::optional<bool> op = lexer.Operator();
+    if (!op.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "filter: expected = or != after \"", c.key, "\" at offset ",
+          lexer.pos()));
+    }
+    c.equal = *op;
+    absl::StatusOr<std::string> value = lexer.Value();
+    if (!value.ok()) return value.status();
+    c.value = *std::move(value);
+    conjunction.push_back(std::move(c));
+
+    if (lexer.AtEnd()) break;
+    size_t word_pos = lexer.pos();
+    std::string keyword = lexer.Word();
+    if (keyword == "AND") continue;
+    if (keyword == "OR") {
+      filter.disjuncts_.push_back(std::move(conjunction));
+      conjunction.clear();
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter: expected AND or OR at offset ", word_pos,
+        keyword.empty() ? "" : absl::StrCat(", found \"", keyword, "\"")));
+  }
+  filter.disjuncts_.push_back(std::move(conjunction));
+  return filter;
+}
+
+bool Filter::Matches(const std::function<std::optional<std::string>(
+                         absl::string_view key)>& lookup) const {
+  if (disjuncts_.empty()) return true;
+  for (const std::vector<Comparison>& conjunction : disjuncts_) {
+    bool all = true;
+    for (const Comparison& c : conjunction) {
+      std::optional<std::string> value = lookup(c.key);
+      bool equal = value.has_value() && *value == c.value;
+      if (equal != c.equal) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+}  // namespace continuum::core
