@@ -1,8 +1,8 @@
 // Starts each of the five service binaries as a real process on loopback with
 // ephemeral ports, checks health, /metrics and the per-RPC metrics, the CLI,
 // and a graceful SIGTERM shutdown with exit code 0.
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -83,9 +83,9 @@ absl::StatusOr<std::vector<std::string>> ReflectServices(
     return absl::UnavailableError("reflection stream failed");
   }
   if (response.file_descriptor_response().file_descriptor_proto_size() == 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "no descriptor for grpc.health.v1.Health: ",
-        response.error_response().error_message()));
+    return absl::NotFoundError(
+        absl::StrCat("no descriptor for grpc.health.v1.Health: ",
+                     response.error_response().error_message()));
   }
   stream->WritesDone();
   grpc::Status status = stream->Finish();
@@ -103,8 +103,8 @@ class ServiceLifecycleTest : public ::testing::TestWithParam<std::string> {
   std::string dir_;
 };
 
-const char* const kServices[] = {"collector", "trainer", "registry", "inference",
-                                 "drift"};
+const char* const kServices[] = {"collector", "trainer", "registry",
+                                 "inference", "drift"};
 
 // One running service binary.
 struct Running {
@@ -127,8 +127,8 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
     r.dir = absl::StrCat(root, "/", name);
     ASSERT_EQ(mkdir(r.dir.c_str(), 0755), 0);
     auto process = Subprocess::Start(
-        {Binary(absl::StrCat("continuum-", name)), "--data_dir=" + r.dir + "/data",
-         "--port_file=" + r.dir + "/grpc.port",
+        {Binary(absl::StrCat("continuum-", name)),
+         "--data_dir=" + r.dir + "/data", "--port_file=" + r.dir + "/grpc.port",
          "--metrics_port_file=" + r.dir + "/metrics.port",
          absl::StrCat("--shutdown_grace=", absl::FormatDuration(grace))},
         r.dir, name);
@@ -141,13 +141,13 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
   for (Running& r : services) {
     ASSERT_TRUE(WaitFor(
         [&] {
-          return r.process->Exited() ||
-                 (ReadPort(r.dir + "/grpc.port") > 0 &&
-                  ReadPort(r.dir + "/metrics.port") > 0);
+          return r.process->Exited() || (ReadPort(r.dir + "/grpc.port") > 0 &&
+                                         ReadPort(r.dir + "/metrics.port") > 0);
         },
         absl::Seconds(60)))
         << r.name;
-    ASSERT_FALSE(r.process->Exited()) << r.name << ": " << r.process->ReadStderr();
+    ASSERT_FALSE(r.process->Exited())
+        << r.name << ": " << r.process->ReadStderr();
     r.port = ReadPort(r.dir + "/grpc.port");
     r.metrics_port = ReadPort(r.dir + "/metrics.port");
   }
@@ -165,8 +165,9 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
         },
         absl::Seconds(10)))
         << r.process->ReadStdout();
-    EXPECT_TRUE(absl::StrContains(r.process->ReadStdout(),
-                                  absl::StrCat("listening on ", r.target(), "\n")))
+    EXPECT_TRUE(
+        absl::StrContains(r.process->ReadStdout(),
+                          absl::StrCat("listening on ", r.target(), "\n")))
         << r.process->ReadStdout();
     EXPECT_EQ(access((r.dir + "/data").c_str(), W_OK), 0);
 
@@ -175,10 +176,12 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
         "method=\"/grpc.health.v1.Health/Check\"", "code=\"OK\""};
     const std::string requests =
         absl::StrCat("continuum_", r.name, "_rpc_requests_total");
-    absl::StatusOr<std::string> before = HttpGet("127.0.0.1", r.metrics_port, "/metrics");
+    absl::StatusOr<std::string> before =
+        HttpGet("127.0.0.1", r.metrics_port, "/metrics");
     ASSERT_TRUE(before.ok()) << before.status();
-    EXPECT_EQ(FindSample(*before, absl::StrCat("continuum_", r.name, "_build_info")),
-              1.0)
+    EXPECT_EQ(
+        FindSample(*before, absl::StrCat("continuum_", r.name, "_build_info")),
+        1.0)
         << *before;
     double checks_before = FindSample(*before, requests, check_ok).value_or(0);
 
@@ -186,25 +189,31 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
     auto stub = grpc::health::v1::Health::NewStub(
         grpc::CreateChannel(r.target(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     HealthCheckResponse response;
-    grpc::Status status = stub->Check(&context, HealthCheckRequest(), &response);
+    grpc::Status status =
+        stub->Check(&context, HealthCheckRequest(), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
 
     // The per-RPC metrics moved by exactly that call.
-    absl::StatusOr<std::string> after = HttpGet("127.0.0.1", r.metrics_port, "/metrics");
+    absl::StatusOr<std::string> after =
+        HttpGet("127.0.0.1", r.metrics_port, "/metrics");
     ASSERT_TRUE(after.ok()) << after.status();
-    EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0), checks_before + 1)
+    EXPECT_EQ(FindSample(*after, requests, check_ok).value_or(0),
+              checks_before + 1)
         << *after;
     EXPECT_GE(FindSample(*after,
-                         absl::StrCat("continuum_", r.name, "_rpc_duration_seconds_count"),
+                         absl::StrCat("continuum_", r.name,
+                                      "_rpc_duration_seconds_count"),
                          {check_ok[0]})
                   .value_or(0),
               1);
 
     // Server reflection lists the services and describes them.
-    absl::StatusOr<std::vector<std::string>> listed = ReflectServices(r.target());
+    absl::StatusOr<std::vector<std::string>> listed =
+        ReflectServices(r.target());
     ASSERT_TRUE(listed.ok()) << listed.status();
     EXPECT_THAT(*listed, ::testing::IsSupersetOf(
                              {"grpc.health.v1.Health",
@@ -212,14 +221,16 @@ TEST(AllServicesTest, StartTogetherServeHealthMetricsAndDrainOnSigterm) {
 
     // The operator CLI sees the same.
     std::string out;
-    EXPECT_EQ(RunCommand({Binary("continuumctl"), "health", "--target=" + r.target()},
-                         r.dir, "ctl_health", &out),
-              0);
+    EXPECT_EQ(
+        RunCommand({Binary("continuumctl"), "health", "--target=" + r.target()},
+                   r.dir, "ctl_health", &out),
+        0);
     EXPECT_EQ(out, r.target() + " SERVING\n");
 
     // A Watch stream stays open: an in-flight call the drain must wait for.
     watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
-    watches.push_back(stub->Watch(watch_contexts.back().get(), HealthCheckRequest()));
+    watches.push_back(
+        stub->Watch(watch_contexts.back().get(), HealthCheckRequest()));
     ASSERT_TRUE(watches.back()->Read(&response));
     EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
   }
@@ -289,12 +300,14 @@ TEST_P(ServiceLifecycleTest, BadConfigFailsAtStartNamingFileLineAndField) {
   EXPECT_TRUE(absl::StrContains(err, "colour")) << err;
 
   // A bad value in the file is named with its line.
-  ASSERT_TRUE(testing::WriteFile(path, "server {\n\n  listen: \"nowhere\"\n}\n").ok());
+  ASSERT_TRUE(
+      testing::WriteFile(path, "server {\n\n  listen: \"nowhere\"\n}\n").ok());
   code = RunCommand({Binary("continuum-" + GetParam()), "--config=" + path,
                      "--data_dir=" + dir_ + "/data"},
                     dir_, "badvalue", nullptr, &err);
   EXPECT_EQ(code, 2) << err;
-  EXPECT_TRUE(absl::StrContains(err, path + ":3:3: server.listen: 'nowhere'")) << err;
+  EXPECT_TRUE(absl::StrContains(err, path + ":3:3: server.listen: 'nowhere'"))
+      << err;
 
   // A bad value given by flag is named too.
   code = RunCommand({Binary("continuum-" + GetParam()), "--listen=nowhere",

@@ -67,7 +67,8 @@ std::string ConfigLocations::Find(const google::protobuf::Descriptor* root,
   std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     const google::protobuf::FieldDescriptor* field =
-        type == nullptr ? nullptr : type->FindFieldByName(std::string(parts[i]));
+        type == nullptr ? nullptr
+                        : type->FindFieldByName(std::string(parts[i]));
     if (field == nullptr || tree == nullptr) return "";
     if (i + 1 == parts.size()) {
       google::protobuf::TextFormat::ParseLocation at =

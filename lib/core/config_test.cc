@@ -170,7 +170,8 @@ TEST(ConfigTest, LocationsNameTheLineOfAField) {
                               "  listen: \"x\"\n}\n",
                               "r.pbtxt", &config, &locations)
                   .ok());
-  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.listen"), "r.pbtxt:4:3");
+  EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.listen"),
+            "r.pbtxt:4:3");
   EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.log.level"),
             "r.pbtxt:3:9");
   EXPECT_EQ(locations.Find(config.GetDescriptor(), "server.data_dir"), "");

@@ -98,9 +98,9 @@ absl::StatusOr<Filter> Filter::Parse(
     }
     std::optional<bool> op = lexer.Operator();
     if (!op.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "filter: expected = or != after \"", c.key, "\" at offset ",
-          lexer.pos()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter: expected = or != after \"", c.key,
+                       "\" at offset ", lexer.pos()));
     }
     c.equal = *op;
     absl::StatusOr<std::string> value = lexer.Value();
@@ -125,8 +125,9 @@ absl::StatusOr<Filter> Filter::Parse(
   return filter;
 }
 
-bool Filter::Matches(const std::function<std::optional<std::string>(
-                         absl::string_view key)>& lookup) const {
+bool Filter::Matches(
+    const std::function<std::optional<std::string>(absl::string_view key)>&
+        lookup) const {
   if (disjuncts_.empty()) return true;
   for (const std::vector<Comparison>& conjunction : disjuncts_) {
     bool all = true;

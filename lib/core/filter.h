@@ -8,7 +8,8 @@
 // a double-quoted string (with \" and \\ escapes) or a bare word
 // (`LABEL_KIND_CLASS`, `42`). AND binds tighter than OR; there are no
 // parentheses. Keywords are upper case. Example:
-//   attributes.site = "eu-1" AND attributes.entity != "test" OR state = PRODUCTION
+//   attributes.site = "eu-1" AND attributes.entity != "test" OR state =
+//   PRODUCTION
 #ifndef CONTINUUM_LIB_CORE_FILTER_H_
 #define CONTINUUM_LIB_CORE_FILTER_H_
 
@@ -40,8 +41,9 @@ class Filter {
 
   // Evaluates the filter; `lookup` returns a key's value for the object at
   // hand, or nullopt if it has none (then `=` is false and `!=` true).
-  bool Matches(const std::function<std::optional<std::string>(
-                   absl::string_view key)>& lookup) const;
+  bool Matches(
+      const std::function<std::optional<std::string>(absl::string_view key)>&
+          lookup) const;
 
   bool empty() const { return disjuncts_.empty(); }
   // The parsed form: OR of ANDs.

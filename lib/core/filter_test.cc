@@ -1,9 +1,9 @@
 #include "lib/core/filter.h"
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 
@@ -36,7 +36,8 @@ TEST(FilterTest, AndBindsTighterThanOr) {
   ASSERT_EQ(f->disjuncts().size(), 2u);
   EXPECT_EQ(f->disjuncts()[0].size(), 2u);
   EXPECT_TRUE(Eval(*f, {{"attributes.site", "eu-1"}}));
-  EXPECT_FALSE(Eval(*f, {{"attributes.site", "eu-1"}, {"attributes.entity", "test"}}));
+  EXPECT_FALSE(
+      Eval(*f, {{"attributes.site", "eu-1"}, {"attributes.entity", "test"}}));
   EXPECT_TRUE(Eval(*f, {{"attributes.site", "us"}, {"state", "PRODUCTION"}}));
   EXPECT_FALSE(Eval(*f, {{"attributes.site", "us"}}));
 }

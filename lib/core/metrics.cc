@@ -160,7 +160,8 @@ RpcMetrics::RpcMetrics(prometheus::Registry& registry,
                      .Register(registry)) {}
 
 static bool IsKnownMethod(absl::string_view method) {
-  // "/continuum.v1.RegistryService/GetModel" -> "continuum.v1.RegistryService.GetModel"
+  // "/continuum.v1.RegistryService/GetModel" ->
+  // "continuum.v1.RegistryService.GetModel"
   if (method.size() < 4 || method.front() != '/') return false;
   std::string full(method.substr(1));
   size_t slash = full.find('/');
@@ -206,8 +207,8 @@ void RpcMetrics::CallFinished(absl::string_view method, grpc::StatusCode code,
   if (counter == nullptr) {
     // Family::Add returns the same series for the same labels, so a race
     // between two first calls stores the same pointer twice.
-    counter = &requests_.Add({{"method", m.method},
-                              {"code", std::string(StatusCodeName(code))}});
+    counter = &requests_.Add(
+        {{"method", m.method}, {"code", std::string(StatusCodeName(code))}});
     m.by_code[index].store(counter, std::memory_order_release);
   }
   counter->Increment();

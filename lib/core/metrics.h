@@ -53,7 +53,8 @@ const std::vector<double>& RpcLatencyBuckets();
 //   continuum_<service>_rpc_in_flight{method}               gauge
 // `method` is the full gRPC method, e.g. "/grpc.health.v1.Health/Check";
 // calls of methods no linked protobuf service defines (a client may send any
-// path) are counted under kUnknownMethod. Thread-safe. Must outlive the servers whose interceptors it made.
+// path) are counted under kUnknownMethod. Thread-safe. Must outlive the servers
+// whose interceptors it made.
 class RpcMetrics {
  public:
   // The `method` label of calls to methods no linked service defines.

@@ -158,9 +158,10 @@ TEST(MetricsExposerTest, ServesMetricsOnAnEphemeralPort) {
   absl::StatusOr<std::string> body =
       HttpGet("127.0.0.1", (*exposer)->port(), "/metrics");
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_EQ(FindSample(*body, "continuum_collector_rpc_requests_total",
-                       {"method=\"" + std::string(kEcho) + "\"", "code=\"OK\""}),
-            1.0)
+  EXPECT_EQ(
+      FindSample(*body, "continuum_collector_rpc_requests_total",
+                 {"method=\"" + std::string(kEcho) + "\"", "code=\"OK\""}),
+      1.0)
       << *body;
 }
 

@@ -4,8 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -168,8 +168,8 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
     }
   }
   if (std::string text = absl::GetFlag(FLAGS_config_text); !text.empty()) {
-    if (absl::Status s = MergeTextConfig(text, "--config_text", config,
-                                         &text_locations);
+    if (absl::Status s =
+            MergeTextConfig(text, "--config_text", config, &text_locations);
         !s.ok()) {
       return s;
     }
@@ -184,10 +184,12 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
     std::string where;
     if (auto flag = set_by_flag.find(path); flag != set_by_flag.end()) {
       where = absl::StrCat("flag --", flag->second);
-    } else if (std::string at = text_locations.Find(config->GetDescriptor(), path);
+    } else if (std::string at =
+                   text_locations.Find(config->GetDescriptor(), path);
                !at.empty()) {
       where = at;
-    } else if (std::string at = file_locations.Find(config->GetDescriptor(), path);
+    } else if (std::string at =
+                   file_locations.Find(config->GetDescriptor(), path);
                !at.empty()) {
       where = at;
     } else {
