@@ -1,12 +1,25 @@
-// continuum-collector: Durable, windowed store of production records, late
-// outcomes and the replay buffer.
-//
-// Wires the service together and runs it until SIGTERM/SIGINT. The gRPC
-// handlers of continuum.v1.CollectorService arrive with the collector issue;
-// until then the binary serves health, reflection and /metrics.
+// continuum-collector: the durable, windowed store of production records,
+// late outcomes and the replay buffer (continuum.v1.CollectorService).
+#include <prometheus/registry.h>
+
+#include <memory>
+
 #include "absl/status/status.h"
 #include "continuum/config/v1/collector_config.pb.h"
 #include "lib/core/service_main.h"
+#include "services/collector/collector.h"
+#include "services/collector/collector_metrics.h"
+#include "services/collector/collector_service.h"
+
+namespace {
+
+absl::Duration DurationOr(const google::protobuf::Duration& d,
+                          absl::Duration fallback) {
+  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   continuum::config::v1::CollectorConfig config;
@@ -18,9 +31,47 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
+  if (config.max_batch_records() < 0 || config.max_segment_bytes() < 0 ||
+      config.default_replay_size() < 0 ||
+      config.replay_snapshot_every_batches() < 0) {
+    return continuum::core::ReportStartupError(absl::InvalidArgumentError(
+        "max_batch_records, max_segment_bytes, default_replay_size and "
+        "replay_snapshot_every_batches must not be negative"));
+  }
 
-  continuum::core::ServiceServer::Options options;
-  options.service = "collector";
-  options.config = config.server();
-  return continuum::core::ServeUntilSignal(std::move(options));
+  auto metrics_registry = std::make_shared<prometheus::Registry>();
+  continuum::collector::CollectorMetrics metrics(*metrics_registry);
+  continuum::collector::CollectorOptions options;
+  options.data_dir = config.server().data_dir();
+  options.maintenance_interval =
+      DurationOr(config.maintenance_interval(), absl::Seconds(60));
+  options.store.metrics = &metrics;
+  options.store.limits.max_batch_records =
+      config.max_batch_records() > 0 ? config.max_batch_records() : 10000;
+  options.store.limits.max_clock_skew =
+      DurationOr(config.max_clock_skew(), absl::Minutes(5));
+  if (config.max_segment_bytes() > 0) {
+    options.store.max_segment_bytes = config.max_segment_bytes();
+  }
+  if (config.default_replay_size() > 0) {
+    options.store.default_replay_size = config.default_replay_size();
+  }
+  if (config.replay_snapshot_every_batches() > 0) {
+    options.store.replay_snapshot_every_batches =
+        config.replay_snapshot_every_batches();
+  }
+  absl::StatusOr<std::unique_ptr<continuum::collector::Collector>> collector =
+      continuum::collector::Collector::Open(options);
+  if (!collector.ok()) {
+    return continuum::core::ReportStartupError(collector.status());
+  }
+  (*collector)->StartBackground();
+  continuum::collector::CollectorServiceImpl service(collector->get());
+
+  continuum::core::ServiceServer::Options server_options;
+  server_options.service = "collector";
+  server_options.config = config.server();
+  server_options.services = {&service};
+  server_options.metrics = metrics_registry;
+  return continuum::core::ServeUntilSignal(std::move(server_options));
 }

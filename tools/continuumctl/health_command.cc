@@ -10,13 +10,10 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "lib/core/grpc_status.h"
+#include "tools/continuumctl/cli_util.h"
 
-ABSL_FLAG(std::string, target, "",
-          "Service address HOST:PORT (health and other commands).");
 ABSL_FLAG(std::string, service, "",
           "health: the gRPC service name to check; empty checks the server.");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5),
-          "Deadline for the command, e.g. 5s, 500ms.");
 ABSL_FLAG(bool, wait, false,
           "health: keep asking until SERVING or --timeout passes.");
 

@@ -1,6 +1,9 @@
 // continuumctl: the operator's command-line tool for Continuum.
 //
 //   continuumctl health --target=127.0.0.1:50051 [--service=NAME] [--wait]
+//   continuumctl datasets list|get|stats|delete|create --target=... --dataset=D
+//   continuumctl ingest --target=... --dataset=D --csv=FILE
+//   continuumctl export --target=... --dataset=D --from=T --to=T
 //   continuumctl version
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
@@ -16,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
+#include "tools/continuumctl/collector_commands.h"
 #include "tools/continuumctl/health_command.h"
 
 namespace {
@@ -38,6 +42,18 @@ const std::vector<Command>& Commands() {
        "Check a service's health: --target=HOST:PORT [--service] [--wait] "
        "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable.",
        continuum::ctl::RunHealthCommand},
+      {"datasets",
+       "Manage the collector's data sets: list, get, stats, delete, create "
+       "--dataset=D --features=N --label_kind=class --classes=K.",
+       continuum::ctl::RunDatasetsCommand},
+      {"ingest",
+       "Load records into a data set: --dataset=D --csv=FILE or --jsonl=FILE, "
+       "with a progress bar and a message for each rejected line.",
+       continuum::ctl::RunIngestCommand},
+      {"export",
+       "Write a data set's records: --dataset=D [--from=T] [--to=T] "
+       "[--format=csv|jsonl] [--output=FILE].",
+       continuum::ctl::RunExportCommand},
       {"version", "Print the version of continuumctl.", RunVersion},
   };
   return *commands;

@@ -1,0 +1,333 @@
+#include "services/collector/collector.h"
+
+#include <google/protobuf/util/field_mask_util.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "lib/core/filter.h"
+#include "lib/core/logging.h"
+#include "lib/store/crc32c.h"
+#include "spdlog/spdlog.h"
+
+namespace continuum::collector {
+namespace {
+
+constexpr absl::string_view kPrefix = "datasets/";
+
+absl::StatusOr<std::string> IdFromName(absl::string_view name) {
+  if (!absl::StartsWith(name, kPrefix)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name \"", name, "\" must have the form datasets/{dataset}"));
+  }
+  std::string id(name.substr(kPrefix.size()));
+  if (absl::Status s = ValidateDatasetId(id); !s.ok()) return s;
+  return id;
+}
+
+// Fields UpdateDataset may change.
+bool IsMutablePath(absl::string_view path) {
+  static constexpr absl::string_view kPaths[] = {"description",
+                                                 "retention",
+                                                 "retention.max_age",
+                                                 "retention.max_bytes",
+                                                 "durability",
+                                                 "fsync_interval",
+                                                 "dedup_window",
+                                                 "outcome_grace_period",
+                                                 "labels"};
+  for (absl::string_view p : kPaths) {
+    if (p == path) return true;
+  }
+  return false;
+}
+
+std::string PageToken(const std::string& filter, const std::string& last_id) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(store::Crc32c(filter), ":", last_id));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Collector>> Collector::Open(
+    CollectorOptions options) {
+  std::unique_ptr<Collector> collector(new Collector(std::move(options)));
+  store::FileSystem* fs = collector->options_.store.fs;
+  std::string root = absl::StrCat(collector->options_.data_dir, "/datasets");
+  if (absl::Status s = fs->CreateDirs(root); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> children = fs->GetChildren(root);
+  if (!children.ok()) return children.status();
+  absl::MutexLock lock(&collector->mu_);
+  for (const std::string& id : *children) {
+    if (!ValidateDatasetId(id).ok()) continue;
+    std::string dir = collector->DatasetDir(id);
+    if (!fs->FileExists(absl::StrCat(dir, "/dataset.pb"))) {
+      // A CreateDataset that crashed before its settings were written.
+      spdlog::warn("removing incomplete data set directory {}", dir);
+      (void)fs->DeleteRecursively(dir);
+      continue;
+    }
+    absl::StatusOr<std::unique_ptr<DatasetStore>> store =
+        DatasetStore::Open(dir, collector->options_.store);
+    if (!store.ok()) {
+      return absl::Status(store.status().code(),
+                          absl::StrCat("opening data set ", id, ": ",
+                                       store.status().message()));
+    }
+    collector->datasets_[id] = std::move(*store);
+  }
+  return collector;
+}
+
+Collector::~Collector() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (background_.joinable()) background_.join();
+}
+
+std::string Collector::DatasetDir(absl::string_view id) const {
+  return absl::StrCat(options_.data_dir, "/datasets/", id);
+}
+
+void Collector::StartBackground() {
+  background_ = std::thread([this] { BackgroundLoop(); });
+}
+
+void Collector::BackgroundLoop() {
+  core::Clock* clock = options_.store.clock;
+  absl::Time next_maintenance = clock->Now() + options_.maintenance_interval;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Wakes at least every 20 ms for interval fsyncs, or at once on stop.
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20));
+      if (stopping_) return;
+    }
+    absl::Time now = clock->Now();
+    SyncDue(now);
+    if (now >= next_maintenance) {
+      RunMaintenance();
+      next_maintenance = now + options_.maintenance_interval;
+    }
+  }
+}
+
+void Collector::SyncDue(absl::Time now) {
+  std::vector<std::pair<std::string, std::shared_ptr<DatasetStore>>> due;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, store] : datasets_) {
+      if (!store->interval_durability()) continue;
+      absl::Time& last = last_sync_[id];
+      if (now - last >= store->fsync_interval()) {
+        last = now;
+        due.emplace_back(id, store);
+      }
+    }
+  }
+  for (const auto& [id, store] : due) {
+    if (absl::Status s = store->Sync(); !s.ok()) {
+      spdlog::error("data set {}: interval fsync failed: {}", id, s.message());
+    }
+  }
+}
+
+void Collector::RunMaintenance() {
+  std::vector<std::shared_ptr<DatasetStore>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, store] : datasets_) all.push_back(store);
+  }
+  for (const auto& store : all) {
+    if (absl::Status s = store->RunMaintenance(); !s.ok()) {
+      spdlog::error("data set {}: maintenance failed: {}", store->id(),
+                    s.message());
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<DatasetStore>> Collector::Find(
+    absl::string_view id) {
+  if (id.empty()) {
+    return absl::InvalidArgumentError("dataset is missing: name a data set id");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = datasets_.find(std::string(id));
+  if (it == datasets_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "data set \"", id, "\" does not exist; create it with CreateDataset"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<DatasetStore>> Collector::FindByName(
+    absl::string_view name) {
+  absl::StatusOr<std::string> id = IdFromName(name);
+  if (!id.ok()) return id.status();
+  return Find(*id);
+}
+
+absl::StatusOr<v1::Dataset> Collector::CreateDataset(
+    const v1::CreateDatasetRequest& request) {
+  if (absl::Status s = ValidateDatasetId(request.dataset_id()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateSchema(request.dataset().schema()); !s.ok()) {
+    return s;
+  }
+  const v1::Dataset& d = request.dataset();
+  if (d.replay().size() < 0) {
+    return absl::InvalidArgumentError(
+        "dataset.replay.size must not be negative");
+  }
+  if (d.retention().max_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "dataset.retention.max_bytes must not be negative");
+  }
+  absl::MutexLock lock(&mu_);
+  if (datasets_.contains(request.dataset_id())) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("data set \"", request.dataset_id(), "\" already exists"));
+  }
+  absl::StatusOr<std::unique_ptr<DatasetStore>> store =
+      DatasetStore::Create(DatasetDir(request.dataset_id()),
+                           request.dataset_id(), d, options_.store);
+  if (!store.ok()) return store.status();
+  v1::Dataset created = (*store)->dataset();
+  datasets_[request.dataset_id()] = std::move(*store);
+  spdlog::info("created data set {}", request.dataset_id());
+  return created;
+}
+
+absl::StatusOr<v1::Dataset> Collector::GetDataset(absl::string_view name) {
+  absl::StatusOr<std::shared_ptr<DatasetStore>> store = FindByName(name);
+  if (!store.ok()) return store.status();
+  return (*store)->dataset();
+}
+
+absl::StatusOr<v1::ListDatasetsResponse> Collector::ListDatasets(
+    const v1::ListDatasetsRequest& request) {
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError("page_size must not be negative");
+  }
+  const int page_size =
+      request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  absl::StatusOr<core::Filter> filter =
+      core::Filter::Parse(request.filter(), [](absl::string_view key) {
+        return key == "name" || key == "schema.label_kind" ||
+               (absl::StartsWith(key, "labels.") && key.size() > 7);
+      });
+  if (!filter.ok()) return filter.status();
+  std::string after;
+  if (!request.page_token().empty()) {
+    std::string decoded;
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(request.page_token(), &decoded)) {
+      parts = absl::StrSplit(decoded, absl::MaxSplits(':', 1));
+    }
+    uint32_t crc = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &crc)) {
+      return absl::InvalidArgumentError("page_token is malformed");
+    }
+    if (crc != store::Crc32c(request.filter())) {
+      return absl::InvalidArgumentError(
+          "page_token belongs to a different filter; start again without it");
+    }
+    after = parts[1];
+  }
+  std::vector<v1::Dataset> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = datasets_.upper_bound(after); it != datasets_.end(); ++it) {
+      all.push_back(it->second->dataset());
+    }
+  }
+  v1::ListDatasetsResponse response;
+  std::string last;
+  for (const v1::Dataset& d : all) {
+    bool match = filter->Matches(
+        [&](absl::string_view key) -> std::optional<std::string> {
+          if (key == "name") return d.name();
+          if (key == "schema.label_kind") {
+            return v1::LabelKind_Name(d.schema().label_kind());
+          }
+          auto it = d.labels().find(std::string(key.substr(7)));
+          if (it == d.labels().end()) return std::nullopt;
+          return it->second;
+        });
+    if (!match) continue;
+    if (response.datasets_size() == page_size) {
+      response.set_next_page_token(PageToken(request.filter(), last));
+      break;
+    }
+    *response.add_datasets() = d;
+    last = d.name().substr(kPrefix.size());
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Dataset> Collector::UpdateDataset(
+    const v1::UpdateDatasetRequest& request) {
+  if (request.update_mask().paths_size() == 0) {
+    return absl::InvalidArgumentError(
+        "update_mask is empty: name the fields to change, e.g. "
+        "retention.max_age");
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (!IsMutablePath(path)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask: \"", path,
+          "\" cannot be changed (the schema and replay settings are fixed at "
+          "creation; name, create_time and update_time are output only)"));
+    }
+  }
+  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
+      FindByName(request.dataset().name());
+  if (!store.ok()) return store.status();
+  v1::Dataset updated = (*store)->dataset();
+  google::protobuf::util::FieldMaskUtil::MergeOptions merge;
+  merge.set_replace_message_fields(true);
+  merge.set_replace_repeated_fields(true);
+  google::protobuf::util::FieldMaskUtil::MergeMessageTo(
+      request.dataset(), request.update_mask(), merge, &updated);
+  if (updated.retention().max_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "dataset.retention.max_bytes must not be negative");
+  }
+  return (*store)->UpdateSettings(updated);
+}
+
+absl::StatusOr<v1::DeleteDatasetResponse> Collector::DeleteDataset(
+    absl::string_view name) {
+  absl::StatusOr<std::string> id = IdFromName(name);
+  if (!id.ok()) return id.status();
+  std::shared_ptr<DatasetStore> store;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = datasets_.find(*id);
+    if (it == datasets_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("data set \"", *id, "\" does not exist"));
+    }
+    store = it->second;
+    datasets_.erase(it);
+    last_sync_.erase(*id);
+  }
+  v1::DeleteDatasetResponse response;
+  int64_t records = 0;
+  int64_t bytes = 0;
+  if (absl::Status s = store->Destroy(&records, &bytes); !s.ok()) return s;
+  response.set_deleted_records(records);
+  response.set_deleted_bytes(bytes);
+  if (options_.store.metrics != nullptr) {
+    options_.store.metrics->RemoveDataset(*id);
+  }
+  spdlog::info("deleted data set {} ({} records)", *id, records);
+  return response;
+}
+
+}  // namespace continuum::collector

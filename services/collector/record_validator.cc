@@ -1,0 +1,266 @@
+#include "services/collector/record_validator.h"
+
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+namespace continuum::collector {
+namespace {
+
+constexpr int kMaxIdBytes = 128;
+constexpr int kMaxAttributes = 32;
+constexpr int kMaxAttributeBytes = 4096;
+constexpr int kMaxProblems = 10;
+
+bool IsAttributeKey(absl::string_view key) {
+  if (key.empty() || key.size() > 63 || !absl::ascii_islower(key[0])) {
+    return false;
+  }
+  for (char c : key) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status CheckTarget(const v1::DatasetSchema& schema, double value,
+                         absl::string_view what) {
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, "target ", value, " is not finite"));
+  }
+  if (schema.has_target_min() && value < schema.target_min()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "target ", value, " is below the minimum ", schema.target_min()));
+  }
+  if (schema.has_target_max() && value > schema.target_max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "target ", value, " is above the maximum ", schema.target_max()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateDatasetId(absl::string_view id) {
+  bool ok = !id.empty() && id.size() <= 63 &&
+            (absl::ascii_islower(id[0]) || absl::ascii_isdigit(id[0]));
+  for (char c : id) {
+    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '.' ||
+                c == '_' || c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data set id \"", id, "\" must match [a-z0-9][a-z0-9._-]{0,62}"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSchema(const v1::DatasetSchema& schema) {
+  auto bad = [](absl::string_view field, absl::string_view problem) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.schema.", field, ": ", problem));
+  };
+  if (schema.feature_dim() < 1) return bad("feature_dim", "must be >= 1");
+  if (schema.feature_dim() > 1'000'000) {
+    return bad("feature_dim", "must be at most 1000000");
+  }
+  if (schema.feature_names_size() != 0 &&
+      schema.feature_names_size() != schema.feature_dim()) {
+    return bad("feature_names", "must be empty or have feature_dim entries");
+  }
+  switch (schema.label_kind()) {
+    case v1::LABEL_KIND_NONE:
+      break;
+    case v1::LABEL_KIND_CLASS:
+      if (schema.num_classes() < 2) return bad("num_classes", "must be >= 2");
+      if (schema.class_names_size() != 0 &&
+          schema.class_names_size() != schema.num_classes()) {
+        return bad("class_names", "must be empty or have num_classes entries");
+      }
+      break;
+    case v1::LABEL_KIND_VECTOR:
+      if (schema.target_dim() < 1) return bad("target_dim", "must be >= 1");
+      [[fallthrough]];
+    case v1::LABEL_KIND_VALUE:
+      if (schema.has_target_min() && schema.has_target_max() &&
+          !(schema.target_min() <= schema.target_max())) {
+        return bad("target_min", "must not exceed target_max");
+      }
+      break;
+    default:
+      return bad("label_kind",
+                 "must be LABEL_KIND_NONE, _CLASS, _VALUE or _VECTOR");
+  }
+  for (int index : schema.categorical_features()) {
+    if (index < 0 || index >= schema.feature_dim()) {
+      return bad("categorical_features",
+                 absl::StrCat(index, " is not a feature index"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLabel(const v1::DatasetSchema& schema,
+                           const v1::Label& label, absl::string_view what) {
+  switch (schema.label_kind()) {
+    case v1::LABEL_KIND_NONE:
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, "the data set has no labels (LABEL_KIND_NONE)"));
+    case v1::LABEL_KIND_CLASS:
+      if (label.value_case() != v1::Label::kClassIndex) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "label must be a class_index"));
+      }
+      if (label.class_index() < 0 ||
+          label.class_index() >= schema.num_classes()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "class ", label.class_index(),
+                         " is outside [0, ", schema.num_classes(), ")"));
+      }
+      return absl::OkStatus();
+    case v1::LABEL_KIND_VALUE:
+      if (label.value_case() != v1::Label::kTargetValue) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "label must be a target_value"));
+      }
+      return CheckTarget(schema, label.target_value(), what);
+    case v1::LABEL_KIND_VECTOR: {
+      if (label.value_case() != v1::Label::kTargetVector) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "label must be a target_vector"));
+      }
+      const auto& values = label.target_vector().values();
+      if (values.size() != schema.target_dim()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "target vector has ", values.size(),
+                         " values, the data set has ", schema.target_dim()));
+      }
+      for (float v : values) {
+        if (absl::Status s = CheckTarget(schema, v, what); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InternalError("data set has no label kind");
+  }
+}
+
+absl::Status ValidateBatch(
+    const v1::DatasetSchema& schema, absl::string_view dataset,
+    const google::protobuf::RepeatedPtrField<v1::Record>& records,
+    const RecordLimits& limits, absl::Time now, std::string* reason) {
+  std::string ignored;
+  if (reason == nullptr) reason = &ignored;
+  if (records.empty()) {
+    *reason = "empty_batch";
+    return absl::InvalidArgumentError("the batch has no records");
+  }
+  if (records.size() > limits.max_batch_records) {
+    *reason = "batch_too_large";
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the batch has ", records.size(), " records; the limit is ",
+        limits.max_batch_records, ": split it"));
+  }
+  const absl::Time latest = now + limits.max_clock_skew;
+  std::vector<std::string> problems;
+  int total_problems = 0;
+  for (int i = 0; i < records.size(); ++i) {
+    const v1::Record& r = records[i];
+    // The message prefix is built only for a record that has a problem.
+    auto what_of = [&] {
+      return absl::StrCat("record ", i, " (id \"",
+                          r.id().substr(0, kMaxIdBytes), "\"): ");
+    };
+    std::string problem;
+    std::string problem_reason;
+    if (r.id().empty()) {
+      problem_reason = "missing_id";
+      problem = absl::StrCat("record ", i, ": id is missing");
+    } else if (r.id().size() > kMaxIdBytes) {
+      problem_reason = "bad_id";
+      problem = absl::StrCat(what_of(), "id is ", r.id().size(),
+                             " bytes; at most ", kMaxIdBytes);
+    } else if (!r.dataset().empty() && r.dataset() != dataset) {
+      problem_reason = "dataset_mismatch";
+      problem = absl::StrCat(what_of(), "dataset \"", r.dataset(),
+                             "\" differs from the request's \"", dataset, "\"");
+    } else if (!r.has_event_time()) {
+      problem_reason = "missing_event_time";
+      problem = absl::StrCat(what_of(), "event_time is missing");
+    } else if (absl::FromUnixSeconds(r.event_time().seconds()) > latest) {
+      problem_reason = "future_event_time";
+      problem = absl::StrCat(
+          what_of(), "event_time ",
+          absl::FormatTime(absl::FromUnixSeconds(r.event_time().seconds())),
+          " is in the future (more than ",
+          absl::FormatDuration(limits.max_clock_skew), " ahead)");
+    } else if (r.event_time().nanos() < 0 ||
+               r.event_time().nanos() >= 1'000'000'000 ||
+               r.event_time().seconds() < 0) {
+      problem_reason = "bad_event_time";
+      problem = absl::StrCat(what_of(), "event_time is not a valid timestamp");
+    } else if (r.features_size() != schema.feature_dim()) {
+      problem_reason = "feature_dim";
+      problem =
+          absl::StrCat(what_of(), r.features_size(),
+                       " features, the data set has ", schema.feature_dim());
+    } else {
+      for (int f = 0; f < r.features_size(); ++f) {
+        if (!std::isfinite(r.features(f))) {
+          problem_reason = "non_finite_feature";
+          problem =
+              absl::StrCat(what_of(), "feature ", f, " is ", r.features(f));
+          break;
+        }
+      }
+    }
+    if (problem.empty() && r.has_label()) {
+      absl::Status s = ValidateLabel(schema, r.label(), "");
+      if (!s.ok()) {
+        problem = absl::StrCat(what_of(), s.message());
+        problem_reason = "bad_label";
+      }
+    }
+    if (problem.empty()) {
+      int bytes = 0;
+      for (const auto& [key, value] : r.attributes()) {
+        bytes += key.size() + value.size();
+        if (!IsAttributeKey(key)) {
+          problem_reason = "bad_attributes";
+          problem = absl::StrCat(what_of(), "attribute key \"", key,
+                                 "\" must match [a-z][a-z0-9_]{0,62}");
+          break;
+        }
+      }
+      if (problem.empty() && r.attributes_size() > kMaxAttributes) {
+        problem_reason = "bad_attributes";
+        problem = absl::StrCat(what_of(), r.attributes_size(),
+                               " attributes; at most ", kMaxAttributes);
+      } else if (problem.empty() && bytes > kMaxAttributeBytes) {
+        problem_reason = "bad_attributes";
+        problem = absl::StrCat(what_of(), "attributes take ", bytes,
+                               " bytes; at most ", kMaxAttributeBytes);
+      }
+    }
+    if (!problem.empty()) {
+      if (total_problems == 0) *reason = problem_reason;
+      ++total_problems;
+      if (problems.size() < kMaxProblems) problems.push_back(problem);
+    }
+  }
+  if (problems.empty()) return absl::OkStatus();
+  std::string message = absl::StrCat("batch rejected, nothing stored: ",
+                                     absl::StrJoin(problems, "; "));
+  if (total_problems > kMaxProblems) {
+    absl::StrAppend(&message, "; and ", total_problems - kMaxProblems, " more");
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+}  // namespace continuum::collector

@@ -1,0 +1,68 @@
+#include "tools/continuumctl/cli_util.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "lib/core/grpc_status.h"
+
+ABSL_FLAG(std::string, target, "",
+          "Service address HOST:PORT of the service the command talks to.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
+          "Deadline of each call, e.g. 5s, 500ms.");
+ABSL_FLAG(bool, json, false, "Print results as JSON instead of a table.");
+
+namespace continuum::ctl {
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
+}
+
+absl::Status StatusFromGrpc(const grpc::Status& status) {
+  absl::Status s = core::FromGrpcStatus(status);
+  if (s.code() == absl::StatusCode::kUnavailable ||
+      s.code() == absl::StatusCode::kDeadlineExceeded) {
+    return absl::Status(
+        s.code(), absl::StrCat(absl::GetFlag(FLAGS_target), ": ", s.message()));
+  }
+  return s;
+}
+
+bool JsonOutput() { return absl::GetFlag(FLAGS_json); }
+
+int PrintJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  std::cout << json;
+  return 0;
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i],
+                      i + 1 < row.size()
+                          ? std::string(widths[i] - row[i].size() + 2, ' ')
+                          : "");
+    }
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace continuum::ctl

@@ -1,0 +1,40 @@
+// Helpers shared by continuumctl's commands: the global --target, --timeout
+// and --json flags, deadlines, tables and JSON output.
+#ifndef CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
+#define CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
+
+#include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+ABSL_DECLARE_FLAG(std::string, target);
+ABSL_DECLARE_FLAG(absl::Duration, timeout);
+ABSL_DECLARE_FLAG(bool, json);
+
+namespace continuum::ctl {
+
+// Sets the call's deadline to now + --timeout.
+void SetDeadline(grpc::ClientContext* context);
+
+// The gRPC status as an absl::Status, with "HOST:PORT: " before the message
+// when the server could not be reached.
+absl::Status StatusFromGrpc(const grpc::Status& status);
+
+// Whether --json was given.
+bool JsonOutput();
+
+// Prints `message` as indented JSON on stdout; returns 0.
+int PrintJson(const google::protobuf::Message& message);
+
+// Prints rows as a table with columns aligned; the first row is the header.
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace continuum::ctl
+
+#endif  // CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
