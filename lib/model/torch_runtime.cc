@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 
 namespace continuum::model {
 
@@ -30,6 +31,21 @@ absl::Status ConfigureTorchRuntime(
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("LibTorch refused ", threads, " threads: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InitTorchRuntime(const config::v1::TorchRuntimeConfig& config) {
+  if (absl::Status s = ConfigureTorchRuntime(config); !s.ok()) return s;
+  TorchRuntimeInfo info = GetTorchRuntimeInfo();
+  spdlog::info("LibTorch {} with {} BLAS ({}), {} intra-op thread(s)",
+               info.torch_version, info.blas_kind, info.blas_library,
+               info.intra_op_threads);
+  if (info.blas_kind != "openblas-serial") {
+    spdlog::warn(
+        "BLAS is {}, not openblas-serial: run scripts/install-deps (see "
+        "docs/architecture.md, \"LibTorch and BLAS\")",
+        info.blas_kind);
   }
   return absl::OkStatus();
 }

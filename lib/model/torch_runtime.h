@@ -34,6 +34,11 @@ struct TorchRuntimeInfo {
 absl::Status ConfigureTorchRuntime(
     const config::v1::TorchRuntimeConfig& config);
 
+// ConfigureTorchRuntime, then logs the runtime facts, with a warning when
+// the BLAS is not the serial OpenBLAS. What trainer and inference call at
+// start.
+absl::Status InitTorchRuntime(const config::v1::TorchRuntimeConfig& config);
+
 // Reads the runtime facts above.
 TorchRuntimeInfo GetTorchRuntimeInfo();
 

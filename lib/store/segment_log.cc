@@ -20,6 +20,21 @@
 namespace continuum::store {
 namespace {
 
+// Syncs *file; when it is null (its handle was dropped after a failed
+// group), first opens `path` into *opened and points *file at it.
+absl::Status SyncOrReopen(FileSystem* fs, const std::string& path,
+                          WritableFile** file,
+                          std::unique_ptr<WritableFile>* opened) {
+  if (*file == nullptr) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> f =
+        fs->NewAppendableFile(path);
+    if (!f.ok()) return f.status();
+    *opened = *std::move(f);
+    *file = opened->get();
+  }
+  return (*file)->Sync();
+}
+
 using log_format::FrameBytes;
 using log_format::kCheckpointInterval;
 using log_format::kFrameHeaderBytes;
@@ -684,19 +699,8 @@ absl::Status SegmentLog::WriteGroupLocked(const std::vector<Writer*>& group) {
     for (FilePlan& p : plans) {
       const bool written = !p.data.empty();
       if ((group_sync && written) || (p.seal && (written || p.was_dirty))) {
-        if (p.file == nullptr) {
-          // Dirty, but its file was dropped after a failed group: reopen it
-          // to sync it.
-          absl::StatusOr<std::unique_ptr<WritableFile>> f =
-              fs_->NewAppendableFile(p.path);
-          if (!f.ok()) {
-            status = f.status();
-            break;
-          }
-          p.opened = *std::move(f);
-          p.file = p.opened.get();
-        }
-        status = p.file->Sync();
+        // Dirty, but its file may have been dropped after a failed group.
+        status = SyncOrReopen(fs_, p.path, &p.file, &p.opened);
         if (!status.ok()) break;
         p.synced = true;
       }
@@ -873,17 +877,7 @@ absl::Status SegmentLog::Sync() {
   absl::Status status;
   std::vector<Segment*> synced;
   for (ToSync& t : to_sync) {
-    if (t.file == nullptr) {
-      absl::StatusOr<std::unique_ptr<WritableFile>> f =
-          fs_->NewAppendableFile(t.segment->path);
-      if (!f.ok()) {
-        status = f.status();
-        break;
-      }
-      t.opened = *std::move(f);
-      t.file = t.opened.get();
-    }
-    status = t.file->Sync();
+    status = SyncOrReopen(fs_, t.segment->path, &t.file, &t.opened);
     if (!status.ok()) break;
     synced.push_back(t.segment);
   }

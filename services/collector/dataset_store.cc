@@ -580,6 +580,15 @@ const v1::Label* DatasetStore::EffectiveLabelLocked(
   return HasLabel(ingest_label) ? &ingest_label : nullptr;
 }
 
+bool DatasetStore::CurrentLabel(const v1::Record& record,
+                                v1::Label* label) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const v1::Label* effective = EffectiveLabelLocked(record.id(), record.label());
+  if (effective == nullptr) return false;
+  *label = *effective;
+  return true;
+}
+
 v1::OutcomeDisposition DatasetStore::ApplyOutcomeLocked(const std::string& id,
                                                         const v1::Label& label,
                                                         int64_t arrival_micros,
@@ -799,17 +808,9 @@ absl::Status DatasetStore::Scan(
           ++stats.skipped_corrupt_records;
           return true;
         }
-        const v1::Label* label = nullptr;
         v1::Label label_copy;
-        {
-          absl::ReaderMutexLock lock(&mu_);
-          const v1::Label* effective =
-              EffectiveLabelLocked(record.id(), record.label());
-          if (effective != nullptr) {
-            label_copy = *effective;
-            label = &label_copy;
-          }
-        }
+        const v1::Label* label =
+            CurrentLabel(record, &label_copy) ? &label_copy : nullptr;
         if (request.only_labeled() && label == nullptr) return true;
         if (!filter->empty() &&
             !filter->Matches(
@@ -894,17 +895,9 @@ absl::Status DatasetStore::SampleReplay(
     }
     v1::Record record;
     if (!record.ParseFromString(payload)) continue;
-    const v1::Label* label = nullptr;
     v1::Label label_copy;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      const v1::Label* effective =
-          EffectiveLabelLocked(record.id(), record.label());
-      if (effective != nullptr) {
-        label_copy = *effective;
-        label = &label_copy;
-      }
-    }
+    const v1::Label* label =
+        CurrentLabel(record, &label_copy) ? &label_copy : nullptr;
     if (request.only_labeled() && label == nullptr) continue;
     AppendRow(record, label, false, response.mutable_batch());
     ++returned;

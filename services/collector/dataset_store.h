@@ -187,6 +187,9 @@ class DatasetStore {
   const v1::Label* EffectiveLabelLocked(const std::string& id,
                                         const v1::Label& ingest_label) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Copies the label `record` has now into *label; false if it has none.
+  bool CurrentLabel(const v1::Record& record, v1::Label* label) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   void UpdateGaugesLocked() ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Appends the records of a decoded scan row to `batch`.

@@ -8,7 +8,6 @@
 #include "continuum/config/v1/trainer_config.pb.h"
 #include "lib/core/service_main.h"
 #include "lib/model/torch_runtime.h"
-#include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
   continuum::config::v1::TrainerConfig config;
@@ -21,20 +20,9 @@ int main(int argc, char** argv) {
     return continuum::core::ReportStartupError(s);
   }
 
-  if (absl::Status s = continuum::model::ConfigureTorchRuntime(config.torch());
+  if (absl::Status s = continuum::model::InitTorchRuntime(config.torch());
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
-  }
-  continuum::model::TorchRuntimeInfo torch =
-      continuum::model::GetTorchRuntimeInfo();
-  spdlog::info("LibTorch {} with {} BLAS ({}), {} intra-op thread(s)",
-               torch.torch_version, torch.blas_kind, torch.blas_library,
-               torch.intra_op_threads);
-  if (torch.blas_kind != "openblas-serial") {
-    spdlog::warn(
-        "BLAS is {}, not openblas-serial: run scripts/install-deps "
-        "(see docs/architecture.md, \"LibTorch and BLAS\")",
-        torch.blas_kind);
   }
 
   continuum::core::ServiceServer::Options options;
