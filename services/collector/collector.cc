@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "lib/core/filter.h"
+#include "lib/core/resource_names.h"
 #include "lib/core/logging.h"
 #include "lib/store/crc32c.h"
 #include "spdlog/spdlog.h"
@@ -18,13 +19,7 @@ namespace {
 constexpr absl::string_view kPrefix = "datasets/";
 
 absl::StatusOr<std::string> IdFromName(absl::string_view name) {
-  if (!absl::StartsWith(name, kPrefix)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "name \"", name, "\" must have the form datasets/{dataset}"));
-  }
-  std::string id(name.substr(kPrefix.size()));
-  if (absl::Status s = ValidateDatasetId(id); !s.ok()) return s;
-  return id;
+  return core::ParseResourceName(name, "datasets", "dataset");
 }
 
 // Fields UpdateDataset may change.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "lib/core/resource_names.h"
 
 namespace continuum::collector {
 namespace {
@@ -48,17 +49,7 @@ absl::Status CheckTarget(const v1::DatasetSchema& schema, double value,
 }  // namespace
 
 absl::Status ValidateDatasetId(absl::string_view id) {
-  bool ok = !id.empty() && id.size() <= 63 &&
-            (absl::ascii_islower(id[0]) || absl::ascii_isdigit(id[0]));
-  for (char c : id) {
-    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '.' ||
-                c == '_' || c == '-');
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data set id \"", id, "\" must match [a-z0-9][a-z0-9._-]{0,62}"));
-  }
-  return absl::OkStatus();
+  return core::ValidateResourceId("data set", id);
 }
 
 absl::Status ValidateSchema(const v1::DatasetSchema& schema) {
