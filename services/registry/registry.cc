@@ -1213,6 +1213,151 @@ absl::StatusOr<v1::PromoteResponse> Registry::Promote(
   return response;
 }
 
+namespace {
+
+// The active rollout of `id`, or FAILED_PRECONDITION.
+absl::StatusOr<v1::Rollout> ActiveRollout(RegistryTx& tx,
+                                          const std::string& id) {
+  absl::StatusOr<std::optional<v1::Rollout>> active = tx.GetRollout(id);
+  if (!active.ok()) return active.status();
+  if (!active->has_value() || !RolloutActive(**active)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model ", id, " has no rollout in progress"));
+  }
+  return **active;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SetTrafficResponse> Registry::SetTraffic(
+    const Caller& caller, const v1::SetTrafficRequest& request) {
+  absl::StatusOr<std::string> id =
+      core::ParseResourceName(request.name(), "models", "model");
+  if (!id.ok()) return id.status();
+  if (request.canary_percent() < 0 || request.canary_percent() > 100) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "canary_percent ", request.canary_percent(), " is outside 0..100"));
+  }
+  v1::SetTrafficResponse response;
+  int64_t revision = 0;
+  absl::Status s = store_->Transact([&](RegistryTx& tx) {
+    Writer w(tx, options_.clock->Now(), caller);
+    absl::StatusOr<v1::Model> model = w.Model(*id);
+    if (!model.ok()) return model.status();
+    absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
+    if (!rollout.ok()) return rollout.status();
+    if (rollout->step_index() < 0) {
+      return absl::FailedPreconditionError(
+          "the rollout is in its shadow phase: there is no canary traffic to "
+          "set");
+    }
+    const std::string reason =
+        request.reason().empty() ? "traffic set" : request.reason();
+    rollout->set_current_percent(request.canary_percent());
+    rollout->set_state(v1::ROLLOUT_STATE_PAUSED);
+    rollout->set_status_message(absl::StrCat(
+        "traffic set to ", request.canary_percent(), " %: ", reason));
+    if (absl::Status st = tx.PutRollout(*rollout); !st.ok()) return st;
+    if (absl::Status st =
+            w.Audit("traffic.set", model->name(), nullptr, &*rollout, reason);
+        !st.ok()) {
+      return st;
+    }
+    absl::StatusOr<v1::Deployment> d = w.Deploy(
+        &*model, model->production_version(), rollout->candidate_version(),
+        request.canary_percent(), 0, 0, rollout->plan().routing(),
+        absl::StrCat("traffic set to ", request.canary_percent(), " %"));
+    if (!d.ok()) return d.status();
+    *response.mutable_rollout() = *rollout;
+    *response.mutable_deployment() = *d;
+    revision = w.new_revision();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Notify(revision);
+  return response;
+}
+
+absl::StatusOr<v1::PauseRolloutResponse> Registry::PauseRollout(
+    const Caller& caller, const v1::PauseRolloutRequest& request) {
+  absl::StatusOr<std::string> id =
+      core::ParseResourceName(request.name(), "models", "model");
+  if (!id.ok()) return id.status();
+  v1::PauseRolloutResponse response;
+  absl::Status s = store_->Transact([&](RegistryTx& tx) {
+    Writer w(tx, options_.clock->Now(), caller);
+    absl::StatusOr<v1::Model> model = w.Model(*id);
+    if (!model.ok()) return model.status();
+    absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
+    if (!rollout.ok()) return rollout.status();
+    rollout->set_state(v1::ROLLOUT_STATE_PAUSED);
+    rollout->set_status_message(request.reason().empty() ? "paused"
+                                                         : request.reason());
+    if (absl::Status st = tx.PutRollout(*rollout); !st.ok()) return st;
+    *response.mutable_rollout() = *rollout;
+    return w.Audit("rollout.pause", model->name(), nullptr, &*rollout,
+                   request.reason());
+  });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::ResumeRolloutResponse> Registry::ResumeRollout(
+    const Caller& caller, const v1::ResumeRolloutRequest& request) {
+  absl::StatusOr<std::string> id =
+      core::ParseResourceName(request.name(), "models", "model");
+  if (!id.ok()) return id.status();
+  v1::ResumeRolloutResponse response;
+  int64_t revision = 0;
+  absl::Status s = store_->Transact([&](RegistryTx& tx) {
+    Writer w(tx, options_.clock->Now(), caller);
+    absl::StatusOr<v1::Model> model = w.Model(*id);
+    if (!model.ok()) return model.status();
+    absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
+    if (!rollout.ok()) return rollout.status();
+    if (rollout->state() != v1::ROLLOUT_STATE_PAUSED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the rollout is ", v1::RolloutState_Name(rollout->state()),
+          ", not paused"));
+    }
+    rollout->set_state(v1::ROLLOUT_STATE_IN_PROGRESS);
+    *rollout->mutable_step_start_time() = ToProto(w.now());
+    rollout->set_status_message(request.reason().empty() ? "resumed"
+                                                         : request.reason());
+    // Traffic returns to the current step's share.
+    int percent = rollout->current_percent();
+    if (rollout->step_index() >= 0 && rollout->plan().has_canary()) {
+      percent = rollout->plan().canary().steps(rollout->step_index()).percent();
+    } else if (rollout->plan().has_ab()) {
+      percent = rollout->plan().ab().candidate_percent() == 0
+                    ? 50
+                    : rollout->plan().ab().candidate_percent();
+      rollout->set_state(v1::ROLLOUT_STATE_WAITING_FOR_PROMOTE);
+    }
+    rollout->set_current_percent(percent);
+    if (absl::Status st = tx.PutRollout(*rollout); !st.ok()) return st;
+    if (absl::Status st = w.Audit("rollout.resume", model->name(), nullptr,
+                                  &*rollout, request.reason());
+        !st.ok()) {
+      return st;
+    }
+    if (rollout->step_index() >= 0) {
+      absl::StatusOr<v1::Deployment> d = w.Deploy(
+          &*model, model->production_version(), rollout->candidate_version(),
+          percent, 0, 0, rollout->plan().routing(),
+          absl::StrCat("resumed at ", percent, " %"));
+      if (!d.ok()) return d.status();
+      *response.mutable_deployment() = *d;
+    }
+    *response.mutable_rollout() = *rollout;
+    revision = w.new_revision();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Notify(revision);
+  return response;
+}
+
 absl::StatusOr<v1::AbortRolloutResponse> Registry::AbortRollout(
     const Caller& caller, const v1::AbortRolloutRequest& request) {
   absl::StatusOr<std::string> id =
@@ -1514,6 +1659,67 @@ absl::Status Registry::Tick() {
   });
   if (!s.ok()) return s;
   Notify(revision);
+  return ApplyRetention();
+}
+
+absl::Status Registry::ApplyRetention() {
+  const absl::Time now = options_.clock->Now();
+  std::vector<std::string> orphans;
+  absl::Status s = store_->Transact([&](RegistryTx& tx) {
+    Writer w(tx, now, Caller{"registry"});
+    std::string cursor;
+    while (true) {
+      absl::StatusOr<std::vector<v1::Model>> models =
+          tx.ListModels(cursor, 256);
+      if (!models.ok()) return models.status();
+      if (models->empty()) break;
+      for (const v1::Model& model : *models) {
+        cursor = model.name().substr(7);
+        const int keep = model.retention().keep_last_archived() > 0
+                             ? model.retention().keep_last_archived()
+                             : 10;
+        int kept = 0;
+        absl::StatusOr<std::vector<v1::Version>> versions =
+            tx.ListVersions(cursor, S::VERSION_STATE_UNSPECIFIED, 0, 1 << 20);
+        if (!versions.ok()) return versions.status();
+        for (const v1::Version& v : *versions) {  // Newest first.
+          const bool retired = v.state() == S::VERSION_STATE_ARCHIVED ||
+                               v.state() == S::VERSION_STATE_REJECTED ||
+                               v.state() == S::VERSION_STATE_ROLLED_BACK;
+          if (!retired || ++kept <= keep) continue;
+          bool aliased = false;
+          for (const auto& [alias, target] : model.aliases())
+            aliased |= target == v.version();
+          if (aliased) continue;  // A user alias keeps a version.
+          if (absl::Status st = tx.DeleteVersion(cursor, v.version()); !st.ok())
+            return st;
+          v1::Version brief;
+          brief.set_name(v.name());
+          brief.set_state(v.state());
+          brief.set_sha256(v.sha256());
+          if (absl::Status st =
+                  w.Audit("version.delete", v.name(), &brief, nullptr,
+                          absl::StrCat("retention: keep the last ", keep));
+              !st.ok()) {
+            return st;
+          }
+          absl::StatusOr<int64_t> refs = tx.CountBlobReferences(v.sha256());
+          if (!refs.ok()) return refs.status();
+          if (*refs == 0) orphans.push_back(v.sha256());
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // Blobs go after the metadata committed: a crash in between leaves an
+  // unreferenced blob (harmless), never a version without its blob.
+  for (const std::string& sha : orphans) {
+    if (absl::Status st = blobs_->Delete(sha);
+        !st.ok() && !absl::IsNotFound(st)) {
+      spdlog::warn("retention: cannot delete blob {}: {}", sha, st.message());
+    }
+  }
   return absl::OkStatus();
 }
 

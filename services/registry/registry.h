@@ -116,6 +116,14 @@ class Registry {
   // --- Rollouts and the deployment.
   absl::StatusOr<v1::PromoteResponse> Promote(
       const Caller& caller, const v1::PromoteRequest& request);
+  // Pins the canary's share (0..100) and pauses the automatic steps.
+  absl::StatusOr<v1::SetTrafficResponse> SetTraffic(
+      const Caller& caller, const v1::SetTrafficRequest& request);
+  absl::StatusOr<v1::PauseRolloutResponse> PauseRollout(
+      const Caller& caller, const v1::PauseRolloutRequest& request);
+  // Resumes stepping; the current step's hold starts again.
+  absl::StatusOr<v1::ResumeRolloutResponse> ResumeRollout(
+      const Caller& caller, const v1::ResumeRolloutRequest& request);
   absl::StatusOr<v1::AbortRolloutResponse> AbortRollout(
       const Caller& caller, const v1::AbortRolloutRequest& request);
   absl::StatusOr<v1::RollbackResponse> Rollback(
@@ -126,7 +134,10 @@ class Registry {
   // serves the step's revision.
   absl::StatusOr<v1::ReportServingStateResponse> ReportServingState(
       const v1::ReportServingStateRequest& request);
-  // Advances canary steps whose hold is over. Run periodically.
+  // Advances canary steps whose hold is over, then applies retention:
+  // per model, ARCHIVED, REJECTED and ROLLED_BACK versions beyond the newest
+  // keep_last_archived (default 10) are deleted (audited), and their blobs
+  // once no version refers to them. Run periodically.
   absl::Status Tick();
 
   // Deployment revisions > `since` of `models` (empty = all), oldest first.
@@ -150,6 +161,7 @@ class Registry {
 
  private:
   absl::StatusOr<int64_t> LoadLatestRevision();
+  absl::Status ApplyRetention();
   void Notify(int64_t revision);
 
   std::unique_ptr<RegistryStore> store_;

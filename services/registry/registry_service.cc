@@ -201,6 +201,30 @@ grpc::Status RegistryServiceImpl::Promote(grpc::ServerContext* context,
                response);
 }
 
+grpc::Status RegistryServiceImpl::SetTraffic(
+    grpc::ServerContext* context, const v1::SetTrafficRequest* request,
+    v1::SetTrafficResponse* response) {
+  return Reply(
+      [&] { return registry_->SetTraffic(CallerOf(context), *request); },
+      response);
+}
+
+grpc::Status RegistryServiceImpl::PauseRollout(
+    grpc::ServerContext* context, const v1::PauseRolloutRequest* request,
+    v1::PauseRolloutResponse* response) {
+  return Reply(
+      [&] { return registry_->PauseRollout(CallerOf(context), *request); },
+      response);
+}
+
+grpc::Status RegistryServiceImpl::ResumeRollout(
+    grpc::ServerContext* context, const v1::ResumeRolloutRequest* request,
+    v1::ResumeRolloutResponse* response) {
+  return Reply(
+      [&] { return registry_->ResumeRollout(CallerOf(context), *request); },
+      response);
+}
+
 grpc::Status RegistryServiceImpl::AbortRollout(
     grpc::ServerContext* context, const v1::AbortRolloutRequest* request,
     v1::AbortRolloutResponse* response) {

@@ -50,6 +50,14 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
                                 v1::SubmitValidationResponse*) override;
   grpc::Status Promote(grpc::ServerContext*, const v1::PromoteRequest*,
                        v1::PromoteResponse*) override;
+  grpc::Status SetTraffic(grpc::ServerContext*, const v1::SetTrafficRequest*,
+                          v1::SetTrafficResponse*) override;
+  grpc::Status PauseRollout(grpc::ServerContext*,
+                            const v1::PauseRolloutRequest*,
+                            v1::PauseRolloutResponse*) override;
+  grpc::Status ResumeRollout(grpc::ServerContext*,
+                             const v1::ResumeRolloutRequest*,
+                             v1::ResumeRolloutResponse*) override;
   grpc::Status AbortRollout(grpc::ServerContext*,
                             const v1::AbortRolloutRequest*,
                             v1::AbortRolloutResponse*) override;

@@ -46,6 +46,9 @@ class RegistryTx {
   virtual absl::StatusOr<std::vector<v1::Version>> ListVersions(
       const std::string& model, v1::VersionState state, int64_t before,
       int limit) = 0;
+  // Deletes version `version` of `model` (retention).
+  virtual absl::Status DeleteVersion(const std::string& model,
+                                     int64_t version) = 0;
   // How many versions of any model refer to the blob `sha256`.
   virtual absl::StatusOr<int64_t> CountBlobReferences(
       const std::string& sha256) = 0;

@@ -298,6 +298,78 @@ TEST_F(RegistryTest, PromoteAbortAndRollback) {
   EXPECT_EQ(StateOf("models/fraud/versions/4"), S::VERSION_STATE_ROLLED_BACK);
 }
 
+TEST_F(RegistryTest, SetTrafficPausesAndResumeRestoresTheStep) {
+  Register("fraud");
+  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/1", GoodReport()).ok());
+  ASSERT_TRUE(UploadBytes("fraud", "v2").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/2", GoodReport()).ok());
+  v1::SetTrafficRequest traffic;
+  traffic.set_name("models/fraud");
+  traffic.set_canary_percent(101);
+  EXPECT_EQ(registry_->SetTraffic(caller_, traffic).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  traffic.set_canary_percent(3);
+  auto set = registry_->SetTraffic(caller_, traffic);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->deployment().canary_percent(), 3);
+  EXPECT_EQ(set->rollout().state(), v1::ROLLOUT_STATE_PAUSED);
+  // Paused: the hold passing changes nothing.
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->deployment()
+                .canary_percent(),
+            3);
+  v1::ResumeRolloutRequest resume;
+  resume.set_name("models/fraud");
+  auto resumed = registry_->ResumeRollout(caller_, resume);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->deployment().canary_percent(), 10);
+  EXPECT_EQ(registry_->ResumeRollout(caller_, resume).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::PauseRolloutRequest pause;
+  pause.set_name("models/fraud");
+  EXPECT_EQ(registry_->PauseRollout(caller_, pause)->rollout().state(),
+            v1::ROLLOUT_STATE_PAUSED);
+}
+
+TEST_F(RegistryTest, RetentionKeepsTheLastRetiredVersionsAndCollectsBlobs) {
+  v1::RegisterModelRequest request;
+  request.set_model_id("fraud");
+  request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+  request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
+  request.mutable_model()->mutable_retention()->set_keep_last_archived(2);
+  ASSERT_TRUE(registry_->RegisterModel(caller_, request).ok());
+  for (int v = 1; v <= 5; ++v) {
+    ASSERT_TRUE(UploadBytes("fraud", absl::StrCat("bytes", v)).ok());
+    ASSERT_TRUE(
+        Validate(absl::StrCat("models/fraud/versions/", v), GoodReport()).ok());
+  }
+  // 5 is production; 4, 3, 2, 1 archived: keep 4 and 3.
+  ASSERT_TRUE(registry_->Tick().ok());
+  for (int v : {1, 2}) {
+    EXPECT_EQ(registry_->GetVersion(absl::StrCat("models/fraud/versions/", v))
+                  .status()
+                  .code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(registry_->OpenArtifact(absl::StrCat("models/fraud/versions/", v))
+                  .status()
+                  .code(),
+              absl::StatusCode::kNotFound);
+  }
+  for (int v : {3, 4, 5}) {
+    EXPECT_TRUE(
+        registry_->OpenArtifact(absl::StrCat("models/fraud/versions/", v)).ok())
+        << v;
+  }
+  int deletions = 0;
+  for (const v1::AuditEntry& e : Audit())
+    deletions += e.action() == "version.delete";
+  EXPECT_EQ(deletions, 2);
+  EXPECT_EQ(FindBrokenLink(Audit()), 0);
+}
+
 TEST_F(RegistryTest, IllegalTransitionsNameTheCurrentState) {
   Register("fraud");
   ASSERT_TRUE(UploadBytes("fraud", "v1").ok());

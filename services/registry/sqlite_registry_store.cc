@@ -189,6 +189,12 @@ class SqliteTx : public RegistryTx {
         .Bind(6, static_cast<int64_t>(limit));
     return Rows<v1::Version>(s, "version");
   }
+  absl::Status DeleteVersion(const std::string& model,
+                             int64_t version) override {
+    Statement s(db_, "DELETE FROM versions WHERE model = ? AND version = ?");
+    s.Bind(1, model).Bind(2, version);
+    return s.Run();
+  }
   absl::StatusOr<int64_t> CountBlobReferences(
       const std::string& sha256) override {
     Statement s(db_, "SELECT COUNT(*) FROM versions WHERE sha256 = ?");
