@@ -21,6 +21,7 @@
 #include "lib/core/build_info.h"
 #include "tools/continuumctl/collector_commands.h"
 #include "tools/continuumctl/health_command.h"
+#include "tools/continuumctl/registry_commands.h"
 
 namespace {
 
@@ -54,6 +55,31 @@ const std::vector<Command>& Commands() {
        "Write a data set's records: --dataset=D [--from=T] [--to=T] "
        "[--format=csv|jsonl] [--output=FILE].",
        continuum::ctl::RunExportCommand},
+      {"models",
+       "Registry models: list, get --model=M, register --model=M "
+       "[--family=F] [--plan=immediate|canary].",
+       continuum::ctl::RunModelsCommand},
+      {"versions", "Registry versions: list --model=M, get --version=V.",
+       continuum::ctl::RunVersionsCommand},
+      {"upload", "Upload an artifact: --model=M --file=F [--report=R.json].",
+       continuum::ctl::RunUploadCommand},
+      {"download", "Download and verify an artifact: --version=V --output=F.",
+       continuum::ctl::RunDownloadCommand},
+      {"validate", "Submit a validation report: --version=V --report=R.json.",
+       continuum::ctl::RunValidateCommand},
+      {"promote",
+       "Start or advance a rollout: --model=M [--version=N] [--complete].",
+       continuum::ctl::RunPromoteCommand},
+      {"traffic", "Pin the canary's share: --model=M --percent=P.",
+       continuum::ctl::RunTrafficCommand},
+      {"rollback",
+       "Roll back production: --model=M --reason=TEXT [--version=N].",
+       continuum::ctl::RunRollbackCommand},
+      {"rollout", "Rollout status, pause, resume or abort: --model=M [VERB].",
+       continuum::ctl::RunRolloutCommand},
+      {"audit",
+       "Audit log: export [--output=F] | verify (recomputes the hash chain).",
+       continuum::ctl::RunAuditCommand},
       {"version", "Print the version of continuumctl.", RunVersion},
   };
   return *commands;
