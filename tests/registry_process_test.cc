@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -277,6 +279,96 @@ TEST(RegistryProcessTest, UploadDownloadWatchResumeCrashAndAudit) {
   auto status = registry.process().Wait(absl::Seconds(30));
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(WEXITSTATUS(*status), 0) << registry.process().ReadStderr();
+}
+
+// kill -9 while versions are being validated and promoted in a loop: after
+// the restart the metadata is consistent (one production version, the
+// deployment pointing at it) and the audit chain verifies.
+TEST(RegistryProcessTest, KillNineDuringTransitionsLeavesConsistentMetadata) {
+  std::string dir = testing::MakeTempDir("registry_kill_");
+  RegistryProcess registry(dir);
+  ASSERT_FALSE(registry.Start().empty()) << registry.process().ReadStderr();
+  auto stub = registry.Stub();
+  {
+    grpc::ClientContext context;
+    v1::RegisterModelRequest request;
+    request.set_model_id("fraud");
+    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
+    v1::RegisterModelResponse response;
+    ASSERT_TRUE(stub->RegisterModel(&context, request, &response).ok());
+  }
+  std::atomic<int> promoted{0};
+  std::thread client([&] {
+    for (int v = 1; v < 10000; ++v) {
+      v1::ValidationReport report = GoodReport();
+      v1::UploadVersionResponse response;
+      if (!Upload(*stub, "fraud", absl::StrCat("artifact ", v), &response,
+                  &report)
+               .ok()) {
+        return;  // The registry is gone.
+      }
+      promoted.fetch_add(1);
+    }
+  });
+  ASSERT_TRUE(
+      WaitFor([&] { return promoted.load() >= 20; }, absl::Seconds(120)));
+  ASSERT_TRUE(registry.process().Signal(SIGKILL).ok());
+  ASSERT_TRUE(registry.process().Wait(absl::Seconds(30)).ok());
+  client.join();
+
+  ASSERT_FALSE(registry.Start().empty()) << registry.process().ReadStderr();
+  stub = registry.Stub();
+  v1::Model model;
+  {
+    grpc::ClientContext context;
+    v1::GetModelRequest request;
+    request.set_name("models/fraud");
+    v1::GetModelResponse response;
+    ASSERT_TRUE(stub->GetModel(&context, request, &response).ok());
+    model = response.model();
+  }
+  EXPECT_GE(model.latest_version(), promoted.load());
+  int production = 0;
+  {
+    grpc::ClientContext context;
+    v1::ListVersionsRequest request;
+    request.set_parent("models/fraud");
+    request.set_page_size(1000);
+    v1::ListVersionsResponse response;
+    ASSERT_TRUE(stub->ListVersions(&context, request, &response).ok());
+    for (const v1::Version& v : response.versions()) {
+      if (v.state() == v1::VERSION_STATE_PRODUCTION) {
+        ++production;
+        EXPECT_EQ(v.version(), model.production_version());
+      }
+    }
+  }
+  EXPECT_EQ(production, 1);
+  {
+    grpc::ClientContext context;
+    v1::WatchDeploymentsRequest request;
+    request.add_models("fraud");
+    auto reader = stub->WatchDeployments(&context, request);
+    v1::WatchDeploymentsResponse event;
+    ASSERT_TRUE(reader->Read(&event));
+    EXPECT_EQ(event.deployment().stable_version(), model.production_version());
+    EXPECT_EQ(event.deployment().revision(), model.deployment_revision());
+    context.TryCancel();
+    (void)reader->Finish();
+  }
+  {
+    grpc::ClientContext context;
+    v1::ExportAuditRequest request;
+    auto reader = stub->ExportAudit(&context, request);
+    v1::ExportAuditResponse entry;
+    std::vector<v1::AuditEntry> entries;
+    while (reader->Read(&entry)) entries.push_back(entry.entry());
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(registry::FindBrokenLink(entries), 0);
+  }
+  ASSERT_TRUE(registry.process().Signal(SIGTERM).ok());
+  ASSERT_TRUE(registry.process().Wait(absl::Seconds(30)).ok());
 }
 
 }  // namespace

@@ -148,6 +148,18 @@ TEST_F(RegistryTest, UploadChecksBytesAndIsIdempotent) {
   EXPECT_EQ(UploadBytes("fraud", "weights v2")->version().version(), 2);
 }
 
+TEST_F(RegistryTest, OversizedMetadataIsRejected) {
+  Register("fraud");
+  v1::UploadVersionMetadata metadata;
+  metadata.set_model("fraud");
+  metadata.set_sha256(store::Sha256Hex("x"));
+  metadata.set_description(std::string(2 << 20, 'd'));
+  auto upload = registry_->BeginUpload(metadata);
+  EXPECT_EQ(upload.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(upload.status().message(), "at most 1 MiB"))
+      << upload.status();
+}
+
 TEST_F(RegistryTest, FirstValidatedVersionGoesToProductionAndIsDeployed) {
   Register("fraud");
   ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
