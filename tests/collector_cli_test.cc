@@ -24,22 +24,11 @@ std::string Binary(const std::string& name) {
   return absl::StrCat(CONTINUUM_BIN_DIR, "/", name);
 }
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = ::continuum::testing::CommandResult;
 
 Result RunCli(const std::vector<std::string>& argv, const std::string& dir,
               const std::string& name) {
-  Result result;
-  auto process = Subprocess::Start(argv, dir, name);
-  if (!process.ok()) return result;
-  auto status = (*process)->Wait(absl::Seconds(60));
-  result.out = (*process)->ReadStdout();
-  result.err = (*process)->ReadStderr();
-  if (status.ok() && WIFEXITED(*status)) result.code = WEXITSTATUS(*status);
-  return result;
+  return ::continuum::testing::RunCommand(argv, dir, name);
 }
 
 TEST(CollectorCliTest, CreateIngestExportStats) {
@@ -50,16 +39,8 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
        "--port_file=" + port_file},
       dir, "collector");
   ASSERT_TRUE(server.ok());
-  int port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return (*server)->Exited() ||
-               absl::SimpleAtoi(absl::StripAsciiWhitespace(
-                                    testing::ReadFile(port_file).value_or("")),
-                                &port);
-      },
-      absl::Seconds(60)));
-  ASSERT_FALSE((*server)->Exited()) << (*server)->ReadStderr();
+  const int port = testing::WaitForPortFile(port_file, **server);
+  ASSERT_GT(port, 0) << (*server)->ReadStderr();
   const std::string target = absl::StrCat("--target=127.0.0.1:", port);
   const std::string ctl = Binary("continuumctl");
 
@@ -67,12 +48,12 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
       RunCli({ctl, "datasets", "create", target, "--dataset=traffic",
               "--features=2", "--label_kind=class", "--classes=3"},
              dir, "create");
-  ASSERT_EQ(created.code, 0) << created.err;
+  ASSERT_EQ(created.exit_code, 0) << created.err;
   EXPECT_EQ(created.out, "created datasets/traffic\n");
   Result again = RunCli({ctl, "datasets", "create", target, "--dataset=traffic",
                          "--features=2", "--classes=3"},
                         dir, "create_again");
-  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(again.err, "already exists")) << again.err;
 
   ASSERT_TRUE(testing::WriteFile(dir + "/in.csv",
@@ -86,7 +67,8 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
   Result ingested = RunCli({ctl, "ingest", target, "--dataset=traffic",
                             "--csv=" + dir + "/in.csv", "--batch_size=2"},
                            dir, "ingest");
-  EXPECT_EQ(ingested.code, 1) << ingested.err;  // Some lines were rejected.
+  EXPECT_EQ(ingested.exit_code, 1)
+      << ingested.err;  // Some lines were rejected.
   EXPECT_TRUE(
       absl::StrContains(ingested.err, "line 4: rejected: column 4: \"oops\""))
       << ingested.err;
@@ -104,7 +86,7 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
               "--from=2026-11-20T00:00:00Z", "--to=2026-11-21T00:00:00Z",
               "--output=" + dir + "/out.csv"},
              dir, "export");
-  ASSERT_EQ(exported.code, 0) << exported.err;
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
   std::vector<std::string> lines =
       absl::StrSplit(testing::ReadFile(dir + "/out.csv").value_or(""), '\n',
                      absl::SkipEmpty());
@@ -116,7 +98,7 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
   Result stats =
       RunCli({ctl, "datasets", "stats", target, "--dataset=traffic", "--json"},
              dir, "stats");
-  ASSERT_EQ(stats.code, 0) << stats.err;
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_TRUE(absl::StrContains(stats.out, "\"record_count\": \"3\""))
       << stats.out;
   EXPECT_TRUE(absl::StrContains(stats.out, "\"labeled_count\": \"2\""))
@@ -124,7 +106,7 @@ TEST(CollectorCliTest, CreateIngestExportStats) {
 
   Result missing = RunCli({ctl, "datasets", "stats", target, "--dataset=nope"},
                           dir, "missing");
-  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(missing.err, "\"nope\" does not exist"))
       << missing.err;
 

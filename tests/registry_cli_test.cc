@@ -19,11 +19,7 @@ namespace {
 using ::continuum::testing::Subprocess;
 using ::continuum::testing::WaitFor;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = ::continuum::testing::CommandResult;
 
 Result Ctl(const std::vector<std::string>& args, const std::string& dir,
            const std::string& target) {
@@ -32,14 +28,8 @@ Result Ctl(const std::vector<std::string>& args, const std::string& dir,
       absl::StrCat(CONTINUUM_BIN_DIR, "/continuumctl")};
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back("--target=" + target);
-  Result result;
-  auto process = Subprocess::Start(argv, dir, absl::StrCat("ctl", ++runs));
-  if (!process.ok()) return result;
-  auto status = (*process)->Wait(absl::Seconds(60));
-  result.out = (*process)->ReadStdout();
-  result.err = (*process)->ReadStderr();
-  if (status.ok() && WIFEXITED(*status)) result.code = WEXITSTATUS(*status);
-  return result;
+  return ::continuum::testing::RunCommand(argv, dir,
+                                          absl::StrCat("ctl", ++runs));
 }
 
 TEST(RegistryCliTest, TheOperatorWorkflow) {
@@ -51,21 +41,13 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
                          "--port_file=" + port_file, "--metrics_listen="},
                         dir, "registry");
   ASSERT_TRUE(server.ok());
-  int port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return (*server)->Exited() ||
-               absl::SimpleAtoi(absl::StripAsciiWhitespace(
-                                    testing::ReadFile(port_file).value_or("")),
-                                &port);
-      },
-      absl::Seconds(60)));
-  ASSERT_FALSE((*server)->Exited()) << (*server)->ReadStderr();
+  const int port = testing::WaitForPortFile(port_file, **server);
+  ASSERT_GT(port, 0) << (*server)->ReadStderr();
   const std::string target = absl::StrCat("127.0.0.1:", port);
 
   Result r = Ctl({"models", "register", "--model=fraud", "--plan=immediate"},
                  dir, target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(
       testing::WriteFile(
           dir + "/good.json",
@@ -83,7 +65,7 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
     r = Ctl({"upload", "--model=fraud", "--file=" + dir + "/model.bin",
              "--report=" + dir + "/good.json"},
             dir, target);
-    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(absl::StrContains(
         r.out, absl::StrCat("uploaded models/fraud/versions/", v)))
         << r.out;
@@ -93,17 +75,17 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
   ASSERT_TRUE(testing::WriteFile(dir + "/model.bin", std::string(7, 'x')).ok());
   r = Ctl({"upload", "--model=fraud", "--file=" + dir + "/model.bin"}, dir,
           target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   r = Ctl({"validate", "--model=fraud", "--version=3",
            "--report=" + dir + "/bad.json"},
           dir, target);
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.out, "is now REJECTED")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "max_accuracy_drop_points")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "FAILED")) << r.out;
 
   r = Ctl({"versions", "list", "--model=fraud"}, dir, target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "PRODUCTION")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "ARCHIVED")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "REJECTED")) << r.out;
@@ -111,26 +93,26 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
   r = Ctl({"download", "--model=fraud", "--version=1",
            "--output=" + dir + "/back.bin"},
           dir, target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(testing::ReadFile(dir + "/back.bin").value_or(""),
             std::string(100001, 'm'));
 
   r = Ctl({"rollback", "--model=fraud"}, dir, target);
-  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.err, "--reason is required")) << r.err;
   r = Ctl({"rollback", "--model=fraud", "--reason=latency regression"}, dir,
           target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(
       absl::StrContains(r.out, "rolled back from version 2 to version 1"))
       << r.out;
 
   r = Ctl({"audit", "verify"}, dir, target);
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StartsWith(r.out, "audit chain verified: ")) << r.out;
 
   r = Ctl({"models", "get", "--model=nope"}, dir, target);
-  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.err, "not registered")) << r.err;
 
   ASSERT_TRUE((*server)->Signal(SIGTERM).ok());

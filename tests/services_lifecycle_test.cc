@@ -48,13 +48,10 @@ int ReadPort(const std::string& path) {
 int RunCommand(const std::vector<std::string>& argv, const std::string& dir,
                const std::string& name, std::string* out = nullptr,
                std::string* err = nullptr) {
-  auto process = Subprocess::Start(argv, dir, name);
-  if (!process.ok()) return -1;
-  absl::StatusOr<int> status = (*process)->Wait(absl::Seconds(60));
-  if (out) *out = (*process)->ReadStdout();
-  if (err) *err = (*process)->ReadStderr();
-  if (!status.ok() || !WIFEXITED(*status)) return -1;
-  return WEXITSTATUS(*status);
+  testing::CommandResult result = testing::RunCommand(argv, dir, name);
+  if (out) *out = result.out;
+  if (err) *err = result.err;
+  return result.exit_code;
 }
 
 // Asks the server's reflection service for its services, then for the file

@@ -121,10 +121,12 @@ absl::Status ValidatePlan(const v1::RolloutPlan& plan) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 // The write context of one operation: a transaction, the time, the caller.
-class Writer {
+class RegistryWriter {
  public:
-  Writer(RegistryTx& tx, absl::Time now, const Caller& caller)
+  RegistryWriter(RegistryTx& tx, absl::Time now, const Caller& caller)
       : tx_(tx), now_(now), caller_(caller) {}
 
   RegistryTx& tx() { return tx_; }
@@ -263,6 +265,8 @@ class Writer {
   int64_t new_revision_ = 0;
 };
 
+namespace {
+
 // The current deployment of a model, or an empty one.
 absl::StatusOr<v1::Deployment> CurrentDeployment(RegistryTx& tx,
                                                  const std::string& model) {
@@ -279,7 +283,8 @@ bool RolloutActive(const v1::Rollout& r) {
 
 // Makes `candidate` PRODUCTION (the old production version ARCHIVED) and
 // deploys it alone.
-absl::StatusOr<v1::Deployment> FinishRollout(Writer& w, v1::Model* model,
+absl::StatusOr<v1::Deployment> FinishRollout(RegistryWriter& w,
+                                             v1::Model* model,
                                              v1::Rollout* rollout,
                                              v1::Version* candidate,
                                              const std::string& reason) {
@@ -319,7 +324,7 @@ absl::StatusOr<v1::Deployment> FinishRollout(Writer& w, v1::Model* model,
 
 // Starts the plan for a VALIDATED candidate.
 absl::StatusOr<std::pair<v1::Rollout, v1::Deployment>> StartRollout(
-    Writer& w, v1::Model* model, v1::Version* candidate,
+    RegistryWriter& w, v1::Model* model, v1::Version* candidate,
     const v1::RolloutPlan& requested, const std::string& reason) {
   const std::string id = model->name().substr(7);
   v1::RolloutPlan plan = EffectivePlan(requested);
@@ -405,7 +410,8 @@ absl::StatusOr<std::pair<v1::Rollout, v1::Deployment>> StartRollout(
 }
 
 // Moves an active rollout one step on (or to production after the last).
-absl::StatusOr<v1::Deployment> AdvanceRollout(Writer& w, v1::Model* model,
+absl::StatusOr<v1::Deployment> AdvanceRollout(RegistryWriter& w,
+                                              v1::Model* model,
                                               v1::Rollout* rollout,
                                               const std::string& reason) {
   const std::string id = model->name().substr(7);
@@ -526,6 +532,21 @@ int64_t Registry::WaitForRevision(int64_t after, absl::Time deadline,
   return latest_revision_;
 }
 
+absl::Status Registry::Mutate(
+    const Caller& caller,
+    const std::function<absl::Status(RegistryWriter&)>& fn) {
+  int64_t revision = 0;
+  absl::Status s = store_->Transact([&](RegistryTx& tx) {
+    RegistryWriter w(tx, options_.clock->Now(), caller);
+    absl::Status st = fn(w);
+    revision = w.new_revision();
+    return st;
+  });
+  // Watchers learn of a revision only once it is committed.
+  if (s.ok()) Notify(revision);
+  return s;
+}
+
 // ---------------------------------------------------------------------------
 // Models
 
@@ -569,7 +590,7 @@ absl::StatusOr<v1::Model> Registry::RegisterModel(
           "model \"", request.model_id(), "\" is already registered"));
     }
     if (absl::Status st = tx.PutModel(model); !st.ok()) return st;
-    Writer w(tx, now, caller);
+    RegistryWriter w(tx, now, caller);
     return w.Audit("model.register", model.name(), nullptr, &model, "");
   });
   if (!s.ok()) return s;
@@ -582,7 +603,7 @@ absl::StatusOr<v1::Model> Registry::GetModel(absl::string_view name) {
   if (!id.ok()) return id.status();
   v1::Model model;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), Caller());
+    RegistryWriter w(tx, options_.clock->Now(), Caller());
     absl::StatusOr<v1::Model> m = w.Model(*id);
     if (!m.ok()) return m.status();
     model = *m;
@@ -666,8 +687,8 @@ absl::StatusOr<v1::Model> Registry::UpdateModel(
     }
   }
   v1::Model updated;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     updated = *model;
@@ -716,7 +737,7 @@ absl::StatusOr<std::unique_ptr<Upload>> Registry::BeginUpload(
       return s;
   }
   absl::Status exists = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), Caller());
+    RegistryWriter w(tx, options_.clock->Now(), Caller());
     return w.Model(metadata.model()).status();
   });
   if (!exists.ok()) return exists;
@@ -733,8 +754,8 @@ absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
       m.sha256(), m.size_bytes() > 0 ? m.size_bytes() : -1);
   if (!digest.ok()) return digest.status();
   v1::UploadVersionResponse response;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(m.model());
     if (!model.ok()) return model.status();
     absl::StatusOr<std::optional<v1::Version>> same =
@@ -806,7 +827,7 @@ absl::StatusOr<v1::Version> Registry::GetVersion(absl::string_view name) {
   const auto& [model_id, token] = *parsed;
   v1::Version version;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), Caller());
+    RegistryWriter w(tx, options_.clock->Now(), Caller());
     absl::StatusOr<v1::Model> model = w.Model(model_id);
     if (!model.ok()) return model.status();
     int64_t number = 0;
@@ -869,7 +890,7 @@ absl::StatusOr<v1::ListVersionsResponse> Registry::ListVersions(
   }
   v1::ListVersionsResponse response;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), Caller());
+    RegistryWriter w(tx, options_.clock->Now(), Caller());
     if (absl::Status st = w.Model(*model_id).status(); !st.ok()) return st;
     int64_t cursor = before;
     while (response.versions_size() < page_size) {
@@ -935,8 +956,8 @@ absl::StatusOr<v1::Version> Registry::SetTags(
   if (!current.ok()) return current.status();
   auto [model_id, token] = *ParseVersionName(current->name());
   v1::Version updated;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Version> version =
         w.Version(model_id, current->version());
     if (!version.ok()) return version.status();
@@ -976,8 +997,8 @@ absl::StatusOr<v1::Model> Registry::SetAlias(
     return absl::InvalidArgumentError("an alias cannot be a number");
   }
   v1::Model updated;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     if (absl::Status st = w.Version(*id, request.version()).status(); !st.ok())
@@ -1005,8 +1026,8 @@ absl::StatusOr<v1::Model> Registry::DeleteAlias(
         "alias \"", request.alias(), "\" is kept by the registry"));
   }
   v1::Model updated;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     if (!model->aliases().contains(request.alias())) {
@@ -1047,8 +1068,7 @@ absl::StatusOr<v1::TransitionVersionResponse> Registry::TransitionVersion(
         "(canary, shadow, production), not TransitionVersion"));
   }
   v1::TransitionVersionResponse response;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
     absl::StatusOr<v1::Version> version = w.Version(parsed->first, number);
     if (!version.ok()) return version.status();
     if (request.expected_state() != S::VERSION_STATE_UNSPECIFIED &&
@@ -1090,9 +1110,8 @@ absl::StatusOr<v1::SubmitValidationResponse> Registry::SubmitValidation(
   if (absl::Status st = ValidateReport(request.report()); !st.ok()) return st;
   const std::string& model_id = parsed->first;
   v1::SubmitValidationResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(model_id);
     if (!model.ok()) return model.status();
     absl::StatusOr<v1::Version> version = w.Version(model_id, number);
@@ -1135,13 +1154,11 @@ absl::StatusOr<v1::SubmitValidationResponse> Registry::SubmitValidation(
         if (!started.ok()) return started.status();
       }
     }
-    revision = w.new_revision();
     *response.mutable_decision() = decision;
     *response.mutable_version() = *version;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1157,9 +1174,8 @@ absl::StatusOr<v1::PromoteResponse> Registry::Promote(
     if (absl::Status st = ValidatePlan(request.plan()); !st.ok()) return st;
   }
   v1::PromoteResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     absl::StatusOr<std::optional<v1::Rollout>> active = tx.GetRollout(*id);
@@ -1205,11 +1221,9 @@ absl::StatusOr<v1::PromoteResponse> Registry::Promote(
       *response.mutable_rollout() = rollout;
       *response.mutable_deployment() = *d;
     }
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1239,9 +1253,8 @@ absl::StatusOr<v1::SetTrafficResponse> Registry::SetTraffic(
         "canary_percent ", request.canary_percent(), " is outside 0..100"));
   }
   v1::SetTrafficResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
@@ -1270,11 +1283,9 @@ absl::StatusOr<v1::SetTrafficResponse> Registry::SetTraffic(
     if (!d.ok()) return d.status();
     *response.mutable_rollout() = *rollout;
     *response.mutable_deployment() = *d;
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1284,8 +1295,8 @@ absl::StatusOr<v1::PauseRolloutResponse> Registry::PauseRollout(
       core::ParseResourceName(request.name(), "models", "model");
   if (!id.ok()) return id.status();
   v1::PauseRolloutResponse response;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
@@ -1308,9 +1319,8 @@ absl::StatusOr<v1::ResumeRolloutResponse> Registry::ResumeRollout(
       core::ParseResourceName(request.name(), "models", "model");
   if (!id.ok()) return id.status();
   v1::ResumeRolloutResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     absl::StatusOr<v1::Rollout> rollout = ActiveRollout(tx, *id);
@@ -1350,11 +1360,9 @@ absl::StatusOr<v1::ResumeRolloutResponse> Registry::ResumeRollout(
       *response.mutable_deployment() = *d;
     }
     *response.mutable_rollout() = *rollout;
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1364,9 +1372,8 @@ absl::StatusOr<v1::AbortRolloutResponse> Registry::AbortRollout(
       core::ParseResourceName(request.name(), "models", "model");
   if (!id.ok()) return id.status();
   v1::AbortRolloutResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     absl::StatusOr<std::optional<v1::Rollout>> active = tx.GetRollout(*id);
@@ -1408,11 +1415,9 @@ absl::StatusOr<v1::AbortRolloutResponse> Registry::AbortRollout(
     if (!d.ok()) return d.status();
     *response.mutable_rollout() = rollout;
     *response.mutable_deployment() = *d;
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1425,9 +1430,8 @@ absl::StatusOr<v1::RollbackResponse> Registry::Rollback(
     return absl::InvalidArgumentError("reason is required for a rollback");
   }
   v1::RollbackResponse response;
-  int64_t revision = 0;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), caller);
+  absl::Status s = Mutate(caller, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     absl::StatusOr<v1::Model> model = w.Model(*id);
     if (!model.ok()) return model.status();
     if (model->production_version() == 0) {
@@ -1505,11 +1509,9 @@ absl::StatusOr<v1::RollbackResponse> Registry::Rollback(
     *response.mutable_restored() = *restored;
     *response.mutable_withdrawn() = *withdrawn;
     *response.mutable_deployment() = *d;
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return response;
 }
 
@@ -1520,7 +1522,7 @@ absl::StatusOr<v1::GetRolloutStatusResponse> Registry::GetRolloutStatus(
   if (!id.ok()) return id.status();
   v1::GetRolloutStatusResponse response;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, options_.clock->Now(), Caller());
+    RegistryWriter w(tx, options_.clock->Now(), Caller());
     if (absl::Status st = w.Model(*id).status(); !st.ok()) return st;
     absl::StatusOr<std::optional<v1::Rollout>> rollout = tx.GetRollout(*id);
     if (!rollout.ok()) return rollout.status();
@@ -1585,9 +1587,8 @@ absl::Status Registry::Tick() {
       }
     }
   }
-  int64_t revision = 0;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, now, Caller{"registry"});
+    RegistryWriter w(tx, now, Caller{"registry"});
     std::string cursor;
     while (true) {
       absl::StatusOr<std::vector<v1::Model>> models =
@@ -1654,11 +1655,9 @@ absl::Status Registry::Tick() {
         if (!d.ok()) return d.status();
       }
     }
-    revision = w.new_revision();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Notify(revision);
   return ApplyRetention();
 }
 
@@ -1666,7 +1665,7 @@ absl::Status Registry::ApplyRetention() {
   const absl::Time now = options_.clock->Now();
   std::vector<std::string> orphans;
   absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    Writer w(tx, now, Caller{"registry"});
+    RegistryWriter w(tx, now, Caller{"registry"});
     std::string cursor;
     while (true) {
       absl::StatusOr<std::vector<v1::Model>> models =

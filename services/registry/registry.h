@@ -27,6 +27,8 @@
 
 namespace continuum::registry {
 
+class RegistryWriter;  // registry.cc: a transaction, the time and the caller.
+
 // Who is calling, for the audit log.
 struct Caller {
   // From the request's credentials; "anonymous" until auth exists;
@@ -161,6 +163,10 @@ class Registry {
 
  private:
   absl::StatusOr<int64_t> LoadLatestRevision();
+  // Runs `fn` in one transaction; after it commits, wakes the watchers if it
+  // made a deployment revision.
+  absl::Status Mutate(const Caller& caller,
+                      const std::function<absl::Status(RegistryWriter&)>& fn);
   absl::Status ApplyRetention();
   void Notify(int64_t revision);
 

@@ -19,8 +19,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -54,7 +56,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   sigaddset(&defaults, SIGINT);
   sigaddset(&defaults, SIGTERM);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> args;
   for (const std::string& a : argv)
@@ -114,6 +117,38 @@ std::string Subprocess::ReadStdout() const {
 
 std::string Subprocess::ReadStderr() const {
   return ReadFile(stderr_path_).value_or("");
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::string& dir, const std::string& name,
+                         absl::Duration timeout) {
+  CommandResult result;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start(argv, dir, name);
+  if (!process.ok()) {
+    result.err = std::string(process.status().message());
+    return result;
+  }
+  absl::StatusOr<int> status = (*process)->Wait(timeout);
+  result.out = (*process)->ReadStdout();
+  result.err = (*process)->ReadStderr();
+  if (status.ok() && WIFEXITED(*status))
+    result.exit_code = WEXITSTATUS(*status);
+  return result;
+}
+
+int WaitForPortFile(const std::string& port_file, Subprocess& process,
+                    absl::Duration timeout) {
+  int port = 0;
+  bool found = WaitFor(
+      [&] {
+        if (process.Exited()) return true;
+        std::string text = ReadFile(port_file).value_or("");
+        return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) &&
+               port > 0;
+      },
+      timeout);
+  return found && !process.Exited() ? port : 0;
 }
 
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {

@@ -58,6 +58,25 @@ class Subprocess {
   std::string stderr_path_;
 };
 
+// What a finished command printed and how it exited.
+struct CommandResult {
+  // The exit code, or -1 if it did not exit normally within the timeout.
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` to completion (killed after `timeout`), its output captured in
+// files named after `name` in `dir`.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::string& dir, const std::string& name,
+                         absl::Duration timeout = absl::Seconds(60));
+
+// Waits until `port_file` holds a port number (returned) or `process`
+// exits or `timeout` passes (0 returned).
+int WaitForPortFile(const std::string& port_file, Subprocess& process,
+                    absl::Duration timeout = absl::Seconds(60));
+
 // Calls `condition` until it returns true or `timeout` passes, backing off
 // from 1 ms to 50 ms between calls. Returns whether the condition held.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);

@@ -33,6 +33,15 @@ absl::Status StatusFromGrpc(const grpc::Status& status) {
   return s;
 }
 
+int Fail(absl::string_view command, const absl::Status& status) {
+  std::cerr << command << ": " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+int FailGrpc(absl::string_view command, const grpc::Status& status) {
+  return Fail(command, StatusFromGrpc(status));
+}
+
 bool JsonOutput() { return absl::GetFlag(FLAGS_json); }
 
 int PrintJson(const google::protobuf::Message& message) {

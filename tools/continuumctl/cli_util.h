@@ -11,6 +11,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 ABSL_DECLARE_FLAG(std::string, target);
@@ -25,6 +26,12 @@ void SetDeadline(grpc::ClientContext* context);
 // The gRPC status as an absl::Status, with "HOST:PORT: " before the message
 // when the server could not be reached.
 absl::Status StatusFromGrpc(const grpc::Status& status);
+
+// Prints "COMMAND: message" to stderr and returns the exit code: 2 for
+// INVALID_ARGUMENT (a usage or input error), 1 otherwise.
+int Fail(absl::string_view command, const absl::Status& status);
+// The same for a failed call.
+int FailGrpc(absl::string_view command, const grpc::Status& status);
 
 // Whether --json was given.
 bool JsonOutput();

@@ -152,11 +152,6 @@ void PrintProgress(int64_t done, int64_t total_bytes, int64_t bytes,
             << std::flush;
 }
 
-int Fail(absl::string_view command, const absl::Status& status) {
-  std::cerr << command << ": " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
 std::string LabelText(const v1::RecordBatch& b, int r) {
   if (!b.labeled(r)) return "";
   switch (b.label_kind()) {

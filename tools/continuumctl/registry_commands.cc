@@ -48,15 +48,6 @@ std::unique_ptr<v1::RegistryService::Stub> Stub() {
       absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
 }
 
-int Fail(absl::string_view command, const absl::Status& status) {
-  std::cerr << command << ": " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-int FailGrpc(absl::string_view command, const grpc::Status& status) {
-  return Fail(command, StatusFromGrpc(status));
-}
-
 absl::Status Require(std::initializer_list<std::pair<const char*, bool>> flags,
                      absl::string_view usage) {
   if (absl::GetFlag(FLAGS_target).empty()) {
