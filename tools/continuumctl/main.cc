@@ -4,6 +4,7 @@
 //   continuumctl datasets list|get|stats|delete|create --target=... --dataset=D
 //   continuumctl ingest --target=... --dataset=D --csv=FILE
 //   continuumctl export --target=... --dataset=D --from=T --to=T
+//   continuumctl drift replay --detector=adwin [--param NAME=VALUE ...] < FILE
 //   continuumctl version
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
@@ -20,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
 #include "tools/continuumctl/collector_commands.h"
+#include "tools/continuumctl/drift_command.h"
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/registry_commands.h"
 
@@ -80,6 +82,11 @@ const std::vector<Command>& Commands() {
       {"audit",
        "Audit log: export [--output=F] | verify (recomputes the hash chain).",
        continuum::ctl::RunAuditCommand},
+      {"drift",
+       "Replay a recorded stream (one number per line on stdin) through a "
+       "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
+       "repeatable] [--warnings]; prints the index of every detection.",
+       continuum::ctl::RunDriftCommand},
       {"version", "Print the version of continuumctl.", RunVersion},
   };
   return *commands;
@@ -109,7 +116,14 @@ int main(int argc, char** argv) {
   usage_config.contains_helpshort_flags = IsContinuumFlagFile;
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(Usage());
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  // absl keeps only the last value of a repeated flag: merge the repeated
+  // --param of `drift replay` into one comma-separated value first.
+  std::vector<std::string> merged = continuum::ctl::MergeRepeatedFlag(
+      std::vector<std::string>(argv, argv + argc), "param");
+  std::vector<char*> merged_argv;
+  for (std::string& arg : merged) merged_argv.push_back(arg.data());
+  std::vector<char*> rest = absl::ParseCommandLine(
+      static_cast<int>(merged_argv.size()), merged_argv.data());
   if (rest.size() < 2) {
     std::cerr << Usage() << "\n";
     return 2;
