@@ -5,6 +5,8 @@
 //   continuumctl ingest --target=... --dataset=D --csv=FILE
 //   continuumctl export --target=... --dataset=D --from=T --to=T
 //   continuumctl drift replay --detector=adwin [--param NAME=VALUE ...] < FILE
+//   continuumctl model init --family=F --inputs=N --classes=K --output=FILE
+//   continuumctl model inspect FILE
 //   continuumctl version
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
@@ -23,6 +25,7 @@
 #include "tools/continuumctl/collector_commands.h"
 #include "tools/continuumctl/drift_command.h"
 #include "tools/continuumctl/health_command.h"
+#include "tools/continuumctl/model_command.h"
 #include "tools/continuumctl/registry_commands.h"
 
 namespace {
@@ -87,6 +90,10 @@ const std::vector<Command>& Commands() {
        "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
        "repeatable] [--warnings]; prints the index of every detection.",
        continuum::ctl::RunDriftCommand},
+      {"model",
+       "Model bundles on disk: init --family=F --inputs=N --classes=K "
+       "[--hidden=256,128] [--seed=N] --output=FILE | inspect FILE.",
+       continuum::ctl::RunModelCommand},
       {"version", "Print the version of continuumctl.", RunVersion},
   };
   return *commands;

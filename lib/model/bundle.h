@@ -1,0 +1,107 @@
+// The model artifact bundle: one self-describing file holding everything a
+// model version needs to serve and to be trained further.
+//
+//   "CTMBNDL1"                        8 bytes, the magic
+//   continuum.internal.v1.ModelBundle serialized (deterministic)
+//   CRC-32C of all bytes before it    4 bytes, little-endian, unmasked
+//
+// The bundle (protos/continuum/internal/v1/model_bundle.proto) holds the
+// manifest (with the input normalisation and the thresholds), the weights as
+// named float tensors, the regressor's target statistics, the drift
+// reference statistics, the EWC Fisher diagonal and the warm-up inputs.
+//
+// Plain C++ and protobuf: no LibTorch here.
+#ifndef CONTINUUM_LIB_MODEL_BUNDLE_H_
+#define CONTINUUM_LIB_MODEL_BUNDLE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "continuum/internal/v1/model_bundle.pb.h"
+#include "continuum/v1/common.pb.h"
+#include "lib/store/file_system.h"
+
+namespace continuum::model {
+
+// The first 8 bytes of every bundle file.
+inline constexpr absl::string_view kBundleMagic = "CTMBNDL1";
+// The bundle format this code reads and writes (manifest.format_version).
+inline constexpr int kBundleFormatVersion = 1;
+
+// Serializes `bundle` into the file format above. Does not validate: a
+// caller that must only write good bundles calls ValidateBundle first.
+// INVALID_ARGUMENT if the message cannot be serialized (over 2 GiB).
+absl::StatusOr<std::string> SerializeBundle(
+    const internal::v1::ModelBundle& bundle);
+
+// Parses the file format above. DATA_LOSS for a file too short, a bad
+// magic, a CRC mismatch or an unparsable message. Does not validate the
+// content: see ValidateBundle.
+absl::StatusOr<internal::v1::ModelBundle> ParseBundle(absl::string_view bytes);
+
+// Reads and parses the bundle file `path` (errors as ParseBundle, prefixed
+// with the path; NOT_FOUND if missing).
+absl::StatusOr<internal::v1::ModelBundle> ReadBundleFile(
+    const std::string& path,
+    store::FileSystem* fs = store::DefaultFileSystem());
+
+// Serializes `bundle` and replaces `path` atomically (temporary file, fsync,
+// rename): a crash leaves the old file or the new one, never a mix.
+absl::Status WriteBundleFile(
+    const std::string& path, const internal::v1::ModelBundle& bundle,
+    store::FileSystem* fs = store::DefaultFileSystem());
+
+// Checks that the bundle describes a model this build can run:
+// - format_version is kBundleFormatVersion; the family is known and
+//   supported; input_dim, output_dim, hidden sizes, latent size, activation
+//   and dropout are in range;
+// - `weights` are exactly the parameters the spec implies (ExpectedParameters),
+//   in order, with their shapes, data length = product of the shape, and no
+//   NaN or infinity; `manifest.parameters`, when set, lists the same;
+// - normalisation mean/std have input_dim entries (or none), std > 0;
+//   target normalisation (regressors only) has output_dim entries (or none);
+// - the anomaly threshold, when set, is finite and >= 0;
+// - each Fisher tensor names a parameter, has its shape, and is finite, >= 0;
+// - warm-up inputs, when present, are [n, input_dim], finite, and
+//   manifest.warmup_rows = n;
+// - input/output schemas and reference statistics, when set, agree with the
+//   dimensions.
+// INVALID_ARGUMENT naming the field or tensor and the problem; UNIMPLEMENTED
+// for a family this build does not run (gru_forecaster).
+absl::Status ValidateBundle(const internal::v1::ModelBundle& bundle);
+
+// The spec part of ValidateBundle: family known and supported, sizes,
+// activation and dropout in range.
+absl::Status ValidateSpec(const v1::ModelSpec& spec);
+
+// The spec with its defaults resolved: hidden_sizes empty -> [256],
+// activation unset -> RELU, autoencoder latent_dim 0 -> max(2, input_dim/8).
+v1::ModelSpec ResolveSpec(const v1::ModelSpec& spec);
+
+// The (in, out) widths of the linear layers the (resolved) spec implies,
+// input side first. MLPs: input_dim -> hidden... -> output_dim. Autoencoder:
+// input_dim -> hidden... -> latent_dim -> reversed hidden... -> input_dim.
+std::vector<std::pair<int64_t, int64_t>> LayerWidths(const v1::ModelSpec& spec);
+
+// The parameters the spec implies, named as LibTorch names them in a module
+// whose ModuleList `layers` holds the linear layers: `layers.{i}.weight`
+// [out, in] and `layers.{i}.bias` [out], layer by layer.
+std::vector<v1::ParameterInfo> ExpectedParameters(const v1::ModelSpec& spec);
+
+// The width of a row of Forward's output: classes (classifier), targets
+// (regressor), 1 (autoencoder: the anomaly score).
+int OutputWidth(const v1::ModelSpec& spec);
+
+// Lower-case family name ("mlp_classifier", ...) and back; ParseFamily is
+// INVALID_ARGUMENT for an unknown name.
+std::string FamilyName(v1::ModelFamily family);
+absl::StatusOr<v1::ModelFamily> ParseFamily(absl::string_view name);
+
+}  // namespace continuum::model
+
+#endif  // CONTINUUM_LIB_MODEL_BUNDLE_H_

@@ -1,0 +1,218 @@
+// The multi-layer perceptron families (classifier, regressor, autoencoder)
+// in LibTorch. One of the few translation units that include LibTorch;
+// every LibTorch exception is caught here and returned as absl::Status.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
+
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "lib/model/bundle.h"
+#include "lib/model/model.h"
+#include "lib/model/torch_runtime.h"
+
+namespace continuum::model {
+namespace {
+
+using internal::v1::ModelBundle;
+
+// The network as a LibTorch module: a ModuleList `layers` of linear layers,
+// so its parameters are named `layers.{i}.weight` and `layers.{i}.bias`
+// (ExpectedParameters).
+struct MlpNetImpl : torch::nn::Module {
+  explicit MlpNetImpl(const std::vector<std::pair<int64_t, int64_t>>& widths) {
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (const auto& [in, out] : widths) {
+      layers->push_back(torch::nn::Linear(in, out));
+    }
+  }
+  torch::nn::ModuleList layers;
+};
+TORCH_MODULE(MlpNet);
+
+// Debian's openblas-serial is built with USE_THREAD=0 and without
+// USE_LOCKING: two threads in sgemm at once share its buffers and get wrong
+// results (OpenBLAS issue #2126; reproduced here with 4 threads). When such a
+// BLAS is loaded, forward passes take this process-wide lock, trading
+// parallelism for correct answers. openblas-pthread (with
+// OPENBLAS_NUM_THREADS=1) and the reference BLAS are safe and run unlocked.
+bool BlasNeedsLock() {
+  static const bool needs = [] {
+    std::string kind = GetTorchRuntimeInfo().blas_kind;
+    return kind != "openblas-pthread" && kind != "openblas-openmp" &&
+           kind != "reference";
+  }();
+  return needs;
+}
+
+std::mutex& BlasMutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+// A 1-D float tensor owning a copy of `values`; undefined when empty.
+at::Tensor VectorTensor(const google::protobuf::RepeatedField<float>& values) {
+  if (values.empty()) return at::Tensor();
+  return at::from_blob(const_cast<float*>(values.data()), {values.size()},
+                       at::kFloat)
+      .clone();
+}
+
+class MlpModel final : public Model {
+ public:
+  explicit MlpModel(ModelBundle bundle)
+      : bundle_(std::move(bundle)),
+        spec_(ResolveSpec(bundle_.manifest().spec())) {}
+
+  // Builds the module and copies the weights; may throw (LibTorch).
+  void Build() {
+    net_ = MlpNet(LayerWidths(spec_));
+    torch::NoGradGuard no_grad;
+    std::map<std::string, at::Tensor> params;
+    for (auto& p : net_->named_parameters()) params[p.key()] = p.value();
+    for (const internal::v1::NamedTensor& w : bundle_.weights()) {
+      auto it = params.find(w.name());
+      if (it == params.end()) {
+        throw std::runtime_error(
+            absl::StrCat("the module has no parameter '", w.name(), "'"));
+      }
+      const v1::Tensor& t = w.tensor();
+      std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      if (n != t.data_size()) {
+        throw std::runtime_error(absl::StrCat("tensor ", w.name(), " holds ",
+                                              t.data_size(),
+                                              " values, its shape needs ", n));
+      }
+      it->second.copy_(at::from_blob(const_cast<float*>(t.data().data()), shape,
+                                     at::kFloat));
+      it->second.set_requires_grad(false);
+    }
+    for (size_t i = 0; i < net_->layers->size(); ++i) {
+      auto* linear = net_->layers[i]->as<torch::nn::LinearImpl>();
+      layers_.emplace_back(linear->weight, linear->bias);
+    }
+    mean_ = VectorTensor(bundle_.manifest().normalization().mean());
+    std_ = VectorTensor(bundle_.manifest().normalization().std());
+    target_mean_ = VectorTensor(bundle_.target_normalization().mean());
+    target_std_ = VectorTensor(bundle_.target_normalization().std());
+  }
+
+  int input_dim() const override { return spec_.input_dim(); }
+  int output_dim() const override { return OutputWidth(spec_); }
+  const ModelBundle& bundle() const override { return bundle_; }
+
+  absl::Status Forward(const float* rows, int n,
+                       std::vector<float>* out) const override {
+    if (n < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("n is ", n));
+    }
+    if (n > 0 && rows == nullptr) {
+      return absl::InvalidArgumentError("rows is null");
+    }
+    out->clear();
+    if (n == 0) return absl::OkStatus();
+    std::unique_lock<std::mutex> blas_lock(BlasMutex(), std::defer_lock);
+    if (BlasNeedsLock()) blas_lock.lock();
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x = at::from_blob(const_cast<float*>(rows),
+                                   {n, spec_.input_dim()}, at::kFloat);
+      at::Tensor z = mean_.defined() ? (x - mean_) / std_ : x;
+      at::Tensor h = z;
+      for (size_t i = 0; i < layers_.size(); ++i) {
+        h = at::linear(h, layers_[i].first, layers_[i].second);
+        if (i + 1 < layers_.size()) h = Activate(h);
+      }
+      switch (spec_.family()) {
+        case v1::MODEL_FAMILY_MLP_CLASSIFIER:
+          h = at::softmax(h, 1);
+          break;
+        case v1::MODEL_FAMILY_MLP_REGRESSOR:
+          if (target_mean_.defined()) h = h * target_std_ + target_mean_;
+          break;
+        case v1::MODEL_FAMILY_AUTOENCODER:
+          h = (h - z).pow(2).mean(1, /*keepdim=*/true);
+          break;
+        default:
+          return absl::InternalError("unsupported family");
+      }
+      h = h.contiguous();
+      if (h.numel() != static_cast<int64_t>(n) * output_dim()) {
+        return absl::InternalError(absl::StrCat("forward produced ", h.numel(),
+                                                " values for ", n, " rows of ",
+                                                output_dim()));
+      }
+      const float* p = h.data_ptr<float>();
+      out->assign(p, p + h.numel());
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      out->clear();
+      return absl::InternalError(absl::StrCat("LibTorch forward: ", e.what()));
+    }
+  }
+
+ private:
+  at::Tensor Activate(const at::Tensor& h) const {
+    switch (spec_.activation()) {
+      case v1::ACTIVATION_GELU:
+        return at::gelu(h);
+      case v1::ACTIVATION_TANH:
+        return at::tanh(h);
+      case v1::ACTIVATION_SIGMOID:
+        return at::sigmoid(h);
+      case v1::ACTIVATION_RELU:
+      default:
+        return at::relu(h);
+    }
+  }
+
+  const ModelBundle bundle_;
+  const v1::ModelSpec spec_;
+  MlpNet net_{nullptr};
+  // (weight, bias) of each linear layer, views of net_'s parameters.
+  std::vector<std::pair<at::Tensor, at::Tensor>> layers_;
+  at::Tensor mean_, std_, target_mean_, target_std_;
+};
+
+absl::StatusOr<std::unique_ptr<Model>> Build(const ModelBundle& bundle) {
+  try {
+    auto model = std::make_unique<MlpModel>(bundle);
+    model->Build();
+    return std::unique_ptr<Model>(std::move(model));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("LibTorch building the model: ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromBundle(
+    const ModelBundle& bundle) {
+  if (absl::Status s = ValidateBundle(bundle); !s.ok()) return s;
+  return Build(bundle);
+}
+
+namespace model_internal {
+absl::StatusOr<std::unique_ptr<Model>> FromBundleUnvalidatedForTest(
+    const ModelBundle& bundle) {
+  if (absl::Status s = ValidateSpec(bundle.manifest().spec()); !s.ok()) {
+    return s;
+  }
+  return Build(bundle);
+}
+}  // namespace model_internal
+
+}  // namespace continuum::model
