@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "lib/core/filter.h"
-#include "lib/core/resource_names.h"
 #include "lib/core/logging.h"
+#include "lib/core/resource_names.h"
 #include "lib/store/crc32c.h"
 #include "spdlog/spdlog.h"
 
@@ -20,6 +20,31 @@ constexpr absl::string_view kPrefix = "datasets/";
 
 absl::StatusOr<std::string> IdFromName(absl::string_view name) {
   return core::ParseResourceName(name, "datasets", "dataset");
+}
+
+// Checks the durations and limits of a data set's settings.
+absl::Status ValidateSettings(const v1::Dataset& d) {
+  constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 86400;
+  for (auto [field, duration] :
+       {std::pair{"retention.max_age", &d.retention().max_age()},
+        std::pair{"fsync_interval", &d.fsync_interval()},
+        std::pair{"dedup_window", &d.dedup_window()},
+        std::pair{"outcome_grace_period", &d.outcome_grace_period()}}) {
+    if (duration->seconds() < 0 || duration->nanos() < 0 ||
+        duration->seconds() > kMaxSeconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dataset.", field, " must be between 0 and 100 years"));
+    }
+  }
+  if (d.retention().max_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "dataset.retention.max_bytes must not be negative");
+  }
+  if (d.replay().size() < 0) {
+    return absl::InvalidArgumentError(
+        "dataset.replay.size must not be negative");
+  }
+  return absl::OkStatus();
 }
 
 // Fields UpdateDataset may change.
@@ -56,6 +81,11 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Open(
   if (!children.ok()) return children.status();
   absl::MutexLock lock(&collector->mu_);
   for (const std::string& id : *children) {
+    if (absl::StartsWith(id, ".deleted-")) {
+      // A DeleteDataset interrupted by a crash: finish it.
+      (void)fs->DeleteRecursively(absl::StrCat(root, "/", id));
+      continue;
+    }
     if (!ValidateDatasetId(id).ok()) continue;
     std::string dir = collector->DatasetDir(id);
     if (!fs->FileExists(absl::StrCat(dir, "/dataset.pb"))) {
@@ -81,7 +111,8 @@ Collector::~Collector() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (background_.joinable()) background_.join();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
 }
 
 std::string Collector::DatasetDir(absl::string_view id) const {
@@ -89,25 +120,24 @@ std::string Collector::DatasetDir(absl::string_view id) const {
 }
 
 void Collector::StartBackground() {
-  background_ = std::thread([this] { BackgroundLoop(); });
+  core::Clock* clock = options_.store.clock;
+  // 20 ms: finer than any sensible fsync_interval.
+  sync_thread_ = std::thread([this, clock] {
+    Loop(absl::Milliseconds(20), [&] { SyncDue(clock->Now()); });
+  });
+  maintenance_thread_ = std::thread([this] {
+    Loop(options_.maintenance_interval, [&] { RunMaintenance(); });
+  });
 }
 
-void Collector::BackgroundLoop() {
-  core::Clock* clock = options_.store.clock;
-  absl::Time next_maintenance = clock->Now() + options_.maintenance_interval;
+void Collector::Loop(absl::Duration period, const std::function<void()>& step) {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      // Wakes at least every 20 ms for interval fsyncs, or at once on stop.
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20));
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), period);
       if (stopping_) return;
     }
-    absl::Time now = clock->Now();
-    SyncDue(now);
-    if (now >= next_maintenance) {
-      RunMaintenance();
-      next_maintenance = now + options_.maintenance_interval;
-    }
+    step();
   }
 }
 
@@ -175,15 +205,13 @@ absl::StatusOr<v1::Dataset> Collector::CreateDataset(
     return s;
   }
   const v1::Dataset& d = request.dataset();
-  if (d.replay().size() < 0) {
-    return absl::InvalidArgumentError(
-        "dataset.replay.size must not be negative");
-  }
-  if (d.retention().max_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        "dataset.retention.max_bytes must not be negative");
-  }
+  if (absl::Status s = ValidateSettings(d); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
+  if (deleting_.contains(request.dataset_id())) {
+    return absl::UnavailableError(
+        absl::StrCat("data set \"", request.dataset_id(),
+                     "\" is still being deleted; retry in a moment"));
+  }
   if (datasets_.contains(request.dataset_id())) {
     return absl::AlreadyExistsError(
         absl::StrCat("data set \"", request.dataset_id(), "\" already exists"));
@@ -289,10 +317,7 @@ absl::StatusOr<v1::Dataset> Collector::UpdateDataset(
   merge.set_replace_repeated_fields(true);
   google::protobuf::util::FieldMaskUtil::MergeMessageTo(
       request.dataset(), request.update_mask(), merge, &updated);
-  if (updated.retention().max_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        "dataset.retention.max_bytes must not be negative");
-  }
+  if (absl::Status s = ValidateSettings(updated); !s.ok()) return s;
   return (*store)->UpdateSettings(updated);
 }
 
@@ -311,11 +336,17 @@ absl::StatusOr<v1::DeleteDatasetResponse> Collector::DeleteDataset(
     store = it->second;
     datasets_.erase(it);
     last_sync_.erase(*id);
+    deleting_.insert(*id);
   }
   v1::DeleteDatasetResponse response;
   int64_t records = 0;
   int64_t bytes = 0;
-  if (absl::Status s = store->Destroy(&records, &bytes); !s.ok()) return s;
+  absl::Status destroyed = store->Destroy(&records, &bytes);
+  {
+    absl::MutexLock lock(&mu_);
+    deleting_.erase(*id);
+  }
+  if (!destroyed.ok()) return destroyed;
   response.set_deleted_records(records);
   response.set_deleted_bytes(bytes);
   if (options_.store.metrics != nullptr) {

@@ -3,8 +3,10 @@
 #ifndef CONTINUUM_SERVICES_COLLECTOR_COLLECTOR_H_
 #define CONTINUUM_SERVICES_COLLECTOR_COLLECTOR_H_
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -66,7 +68,8 @@ class Collector {
  private:
   explicit Collector(CollectorOptions options) : options_(std::move(options)) {}
   std::string DatasetDir(absl::string_view id) const;
-  void BackgroundLoop();
+  // Runs `step` every `period` until the collector stops.
+  void Loop(absl::Duration period, const std::function<void()>& step);
 
   const CollectorOptions options_;
 
@@ -75,9 +78,14 @@ class Collector {
   std::map<std::string, std::shared_ptr<DatasetStore>> datasets_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> last_sync_ ABSL_GUARDED_BY(mu_);
+  // Ids whose files are being deleted: CreateDataset waits for them.
+  std::set<std::string> deleting_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  std::thread background_;
+  // Interval fsyncs and maintenance run on threads of their own, so a long
+  // retention pass never delays the fsyncs that bound the loss window.
+  std::thread sync_thread_;
+  std::thread maintenance_thread_;
 };
 
 }  // namespace continuum::collector

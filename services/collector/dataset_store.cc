@@ -369,6 +369,12 @@ absl::Status DatasetStore::CheckNotDestroyed() const {
   if (destroyed_) {
     return absl::NotFoundError(absl::StrCat("data set ", id_, " was deleted"));
   }
+  if (records_log_ == nullptr || outcomes_log_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "data set ", id_,
+        ": its storage failed and could not be reopened yet; the next call "
+        "tries again"));
+  }
   return absl::OkStatus();
 }
 
@@ -392,25 +398,29 @@ absl::Status DatasetStore::WriteSnapshot() {
 // Writing
 
 absl::Status DatasetStore::ReopenIfFailed() {
+  auto healthy = [this]() ABSL_SHARED_LOCKS_REQUIRED(rebuild_mu_) {
+    return destroyed_ ||
+           (records_log_ != nullptr && outcomes_log_ != nullptr &&
+            records_log_->Health().ok() && outcomes_log_->Health().ok());
+  };
   {
     absl::ReaderMutexLock rebuild_lock(&rebuild_mu_);
-    if (destroyed_ ||
-        (records_log_->Health().ok() && outcomes_log_->Health().ok())) {
-      return absl::OkStatus();
-    }
+    if (healthy()) return absl::OkStatus();
   }
   absl::MutexLock rebuild_lock(&rebuild_mu_);
-  if (destroyed_ ||
-      (records_log_->Health().ok() && outcomes_log_->Health().ok())) {
-    return absl::OkStatus();
-  }
-  spdlog::warn("data set {}: a log is in a failed state; reopening it", id_);
-  (void)WriteSnapshot();
-  (void)records_log_->Close();
-  (void)outcomes_log_->Close();
+  if (healthy()) return absl::OkStatus();
+  spdlog::warn("data set {}: storage is in a failed state; reopening it", id_);
+  if (records_log_ != nullptr && outcomes_log_ != nullptr)
+    (void)WriteSnapshot();
+  if (records_log_ != nullptr) (void)records_log_->Close();
+  if (outcomes_log_ != nullptr) (void)outcomes_log_->Close();
   records_log_.reset();
   outcomes_log_.reset();
+  // On failure the logs stay closed: every call answers UNAVAILABLE (see
+  // CheckNotDestroyed) and the next Ingest or ReportOutcome tries again.
   if (absl::Status s = Recover(); !s.ok()) {
+    records_log_.reset();
+    outcomes_log_.reset();
     return absl::UnavailableError(absl::StrCat(
         "data set ", id_,
         ": storage failed and could not be reopened: ", s.message()));
@@ -583,7 +593,8 @@ const v1::Label* DatasetStore::EffectiveLabelLocked(
 bool DatasetStore::CurrentLabel(const v1::Record& record,
                                 v1::Label* label) const {
   absl::ReaderMutexLock lock(&mu_);
-  const v1::Label* effective = EffectiveLabelLocked(record.id(), record.label());
+  const v1::Label* effective =
+      EffectiveLabelLocked(record.id(), record.label());
   if (effective == nullptr) return false;
   *label = *effective;
   return true;
@@ -612,8 +623,15 @@ v1::OutcomeDisposition DatasetStore::ApplyOutcomeLocked(const std::string& id,
     disposition = v1::OUTCOME_DISPOSITION_REPLACED;
   } else {
     aggregates_.AddLabel(meta.event_micros, label);
-    // A record that waited for its label may now enter the replay buffer.
-    if (offer_to_replay) {
+    // A record that waited for its label may now enter the replay buffer,
+    // unless it was offered at ingest already (a single reservoir that takes
+    // unlabelled records).
+    const bool per_class =
+        dataset_.replay().balanced_per_class() &&
+        dataset_.schema().label_kind() == v1::LABEL_KIND_CLASS;
+    const bool offered_at_ingest =
+        !dataset_.replay().only_labeled() && !per_class;
+    if (offer_to_replay && !offered_at_ingest) {
       replay_.Offer(meta.position, label.value_case() == v1::Label::kClassIndex
                                        ? label.class_index()
                                        : -1);
@@ -992,7 +1010,7 @@ absl::Duration DatasetStore::fsync_interval() const {
 
 absl::Status DatasetStore::Sync() {
   absl::ReaderMutexLock rebuild_lock(&rebuild_mu_);
-  if (destroyed_) return absl::OkStatus();
+  if (!CheckNotDestroyed().ok()) return absl::OkStatus();
   if (absl::Status s = records_log_->Sync(); !s.ok()) return s;
   return outcomes_log_->Sync();
 }
@@ -1019,7 +1037,7 @@ absl::Status DatasetStore::RunMaintenance() {
   bool due = false;
   {
     absl::ReaderMutexLock rebuild_lock(&rebuild_mu_);
-    if (destroyed_) return absl::OkStatus();
+    if (!CheckNotDestroyed().ok()) return absl::OkStatus();
     due = max_bytes > 0 && records_log_->TotalBytes() > max_bytes;
     for (const store::SegmentInfo& info : records_log_->Segments()) {
       due |= info.max_event_time_micros < cutoff;
@@ -1030,7 +1048,7 @@ absl::Status DatasetStore::RunMaintenance() {
   }
   if (due) {
     absl::MutexLock rebuild_lock(&rebuild_mu_);
-    if (destroyed_) return absl::OkStatus();
+    if (!CheckNotDestroyed().ok()) return absl::OkStatus();
     absl::StatusOr<store::RetentionResult> deleted =
         records_log_->ApplyRetention(cutoff, max_bytes);
     if (!deleted.ok()) return deleted.status();
@@ -1099,7 +1117,7 @@ absl::Status DatasetStore::RunMaintenance() {
   }
   {
     absl::ReaderMutexLock rebuild_lock(&rebuild_mu_);
-    if (destroyed_) return absl::OkStatus();
+    if (!CheckNotDestroyed().ok()) return absl::OkStatus();
   }
   return WriteSnapshot();
 }
@@ -1107,19 +1125,32 @@ absl::Status DatasetStore::RunMaintenance() {
 absl::Status DatasetStore::Destroy(int64_t* deleted_records,
                                    int64_t* deleted_bytes) {
   absl::MutexLock rebuild_lock(&rebuild_mu_);
-  if (absl::Status s = CheckNotDestroyed(); !s.ok()) return s;
+  if (destroyed_) {
+    return absl::NotFoundError(absl::StrCat("data set ", id_, " was deleted"));
+  }
   destroyed_ = true;
   {
     absl::MutexLock lock(&mu_);
     *deleted_records = static_cast<int64_t>(records_.size());
-    *deleted_bytes = static_cast<int64_t>(records_log_->TotalBytes() +
-                                          outcomes_log_->TotalBytes());
+    *deleted_bytes =
+        static_cast<int64_t>((records_log_ ? records_log_->TotalBytes() : 0) +
+                             (outcomes_log_ ? outcomes_log_->TotalBytes() : 0));
   }
-  if (absl::Status s = records_log_->Destroy(); !s.ok()) return s;
-  if (absl::Status s = outcomes_log_->Destroy(); !s.ok()) return s;
+  if (records_log_ != nullptr) (void)records_log_->Close();
+  if (outcomes_log_ != nullptr) (void)outcomes_log_->Close();
   records_log_.reset();
   outcomes_log_.reset();
-  return options_.fs->DeleteRecursively(dir_);
+  // Renamed first, then deleted: a crash in between leaves a tombstone the
+  // next start removes (Collector::Open), never a half-deleted data set that
+  // would come back.
+  const std::string tombstone =
+      absl::StrCat(store::DirName(dir_), "/.deleted-", id_, "-",
+                   absl::ToUnixNanos(options_.clock->Now()));
+  if (absl::Status s = options_.fs->RenameFile(dir_, tombstone); !s.ok()) {
+    return s;
+  }
+  (void)options_.fs->SyncDir(store::DirName(dir_));
+  return options_.fs->DeleteRecursively(tombstone);
 }
 
 }  // namespace continuum::collector

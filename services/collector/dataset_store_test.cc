@@ -464,6 +464,23 @@ TEST_F(DatasetStoreTest, ConcurrentIngestStoresEveryRecordOnce) {
   EXPECT_EQ(unique.size(), 6u * 20u);
 }
 
+TEST_F(DatasetStoreTest, LateLabelsDoNotEnterTheReplayBufferTwice) {
+  v1::Dataset settings = Settings();
+  settings.mutable_replay()->set_size(1000);
+  auto store = Create(settings);
+  ASSERT_NE(store, nullptr);
+  std::vector<v1::Record> records;
+  for (int i = 0; i < 20; ++i) records.push_back(Rec(absl::StrCat(i), 2, 1, i));
+  ASSERT_TRUE(store->Ingest(Batch(records)).ok());
+  for (int i = 0; i < 20; ++i) {
+    v1::ReportOutcomeRequest request;
+    request.set_id(absl::StrCat(i));
+    request.mutable_label()->set_class_index(i % 3);
+    ASSERT_TRUE(store->ReportOutcome(request).ok());
+  }
+  EXPECT_EQ(store->Stats({})->replay_buffer_size(), 20);
+}
+
 TEST_F(DatasetStoreTest, FollowIsNotSupportedYet) {
   auto store = Create(Settings());
   ASSERT_NE(store, nullptr);

@@ -89,23 +89,45 @@ v1::RolloutPlan EffectivePlan(const v1::RolloutPlan& plan) {
       step->mutable_hold_duration()->set_seconds(percent == 100 ? 0 : 300);
     }
   }
+  if (p.has_shadow() && p.shadow().has_then_canary() &&
+      p.shadow().then_canary().steps().empty()) {
+    v1::RolloutPlan canary;
+    canary.mutable_canary();
+    *p.mutable_shadow()->mutable_then_canary() = EffectivePlan(canary).canary();
+  }
   if (p.routing() == v1::ROUTING_MODE_UNSPECIFIED) {
     p.set_routing(v1::ROUTING_MODE_STICKY);
   }
   return p;
 }
 
+absl::Status ValidateSteps(const v1::CanaryRollout& canary,
+                           absl::string_view field) {
+  int previous = 0;
+  for (int i = 0; i < canary.steps_size(); ++i) {
+    int percent = canary.steps(i).percent();
+    if (percent < 1 || percent > 100 || percent <= previous) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".steps[", i, "].percent ", percent,
+                       ": steps must rise strictly within 1..100"));
+    }
+    previous = percent;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePlan(const v1::RolloutPlan& plan) {
   if (plan.has_canary()) {
-    int previous = 0;
-    for (int i = 0; i < plan.canary().steps_size(); ++i) {
-      int percent = plan.canary().steps(i).percent();
-      if (percent < 1 || percent > 100 || percent <= previous) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("rollout_plan.canary.steps[", i, "].percent ", percent,
-                         ": steps must rise strictly within 1..100"));
-      }
-      previous = percent;
+    if (absl::Status s = ValidateSteps(plan.canary(), "rollout_plan.canary");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (plan.has_shadow() && plan.shadow().has_then_canary()) {
+    if (absl::Status s = ValidateSteps(plan.shadow().then_canary(),
+                                       "rollout_plan.shadow.then_canary");
+        !s.ok()) {
+      return s;
     }
   }
   if (plan.has_ab() && (plan.ab().candidate_percent() < 0 ||
@@ -750,6 +772,9 @@ absl::StatusOr<std::unique_ptr<Upload>> Registry::BeginUpload(
 absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
     const Caller& caller, Upload& upload) {
   const v1::UploadVersionMetadata& m = upload.metadata();
+  // Held until the version referring to the blob has committed, so that
+  // retention cannot delete the blob in between (see ApplyRetention).
+  absl::MutexLock blob_lock(&blob_mu_);
   absl::StatusOr<std::string> digest = upload.writer_->Finish(
       m.sha256(), m.size_bytes() > 0 ? m.size_bytes() : -1);
   if (!digest.ok()) return digest.status();
@@ -1061,10 +1086,11 @@ absl::StatusOr<v1::TransitionVersionResponse> Registry::TransitionVersion(
   const S to = request.to_state();
   if (to == S::VERSION_STATE_PRODUCTION || to == S::VERSION_STATE_CANARY ||
       to == S::VERSION_STATE_SHADOW || to == S::VERSION_STATE_VALIDATED ||
-      to == S::VERSION_STATE_REJECTED) {
+      to == S::VERSION_STATE_REJECTED || to == S::VERSION_STATE_VALIDATING) {
     return absl::InvalidArgumentError(absl::StrCat(
         v1::VersionState_Name(to),
-        " is reached through SubmitValidation (validated/rejected) or Promote "
+        " is reached through SubmitValidation (validating/validated/rejected) "
+        "or Promote "
         "(canary, shadow, production), not TransitionVersion"));
   }
   v1::TransitionVersionResponse response;
@@ -1073,7 +1099,7 @@ absl::StatusOr<v1::TransitionVersionResponse> Registry::TransitionVersion(
     if (!version.ok()) return version.status();
     if (request.expected_state() != S::VERSION_STATE_UNSPECIFIED &&
         request.expected_state() != version->state()) {
-      return absl::AbortedError(absl::StrCat(
+      return absl::FailedPreconditionError(absl::StrCat(
           version->name(), " is ", v1::VersionState_Name(version->state()),
           ", not the expected ",
           v1::VersionState_Name(request.expected_state())));
@@ -1385,7 +1411,7 @@ absl::StatusOr<v1::AbortRolloutResponse> Registry::AbortRollout(
     v1::Rollout rollout = **active;
     if (request.expected_candidate_version() != 0 &&
         request.expected_candidate_version() != rollout.candidate_version()) {
-      return absl::AbortedError(absl::StrCat(
+      return absl::FailedPreconditionError(absl::StrCat(
           "the rollout's candidate is version ", rollout.candidate_version(),
           ", not ", request.expected_candidate_version()));
     }
@@ -1440,21 +1466,29 @@ absl::StatusOr<v1::RollbackResponse> Registry::Rollback(
     }
     if (request.expected_production_version() != 0 &&
         request.expected_production_version() != model->production_version()) {
-      return absl::AbortedError(
+      return absl::FailedPreconditionError(
           absl::StrCat("production is version ", model->production_version(),
                        ", not ", request.expected_production_version()));
     }
     // The target: the one named, or the newest ARCHIVED version.
     int64_t target = request.to_version();
     if (target == 0) {
+      // The newest archived version that served as production (a version
+      // archived straight from VALIDATED never did).
       absl::StatusOr<std::vector<v1::Version>> archived =
-          tx.ListVersions(*id, S::VERSION_STATE_ARCHIVED, 0, 1);
+          tx.ListVersions(*id, S::VERSION_STATE_ARCHIVED, 0, 1 << 20);
       if (!archived.ok()) return archived.status();
-      if (archived->empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "model ", *id, " has no archived version to roll back to"));
+      for (const v1::Version& v : *archived) {
+        for (const v1::StateChange& c : v.state_history()) {
+          if (c.to_state() == S::VERSION_STATE_PRODUCTION) target = v.version();
+        }
+        if (target != 0) break;
       }
-      target = archived->front().version();
+      if (target == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model ", *id,
+            " has no archived version that served production to roll back to"));
+      }
     }
     absl::StatusOr<v1::Version> restored = w.Version(*id, target);
     if (!restored.ok()) return restored.status();
@@ -1560,8 +1594,18 @@ absl::StatusOr<v1::ReportServingStateResponse> Registry::ReportServingState(
   }
   v1::ReportServingStateResponse response;
   absl::MutexLock lock(&mu_);
+  const absl::Time now = options_.clock->Now();
   pods_[request.pod_id()] = request;
-  pod_report_times_[request.pod_id()] = options_.clock->Now();
+  pod_report_times_[request.pod_id()] = now;
+  // Pods silent for three report intervals are forgotten.
+  for (auto it = pod_report_times_.begin(); it != pod_report_times_.end();) {
+    if (now - it->second > absl::Seconds(30)) {
+      pods_.erase(it->first);
+      it = pod_report_times_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   response.mutable_report_interval()->set_seconds(10);
   response.set_latest_revision(latest_revision_);
   return response;
@@ -1571,24 +1615,31 @@ absl::Status Registry::Tick() {
   const absl::Time now = options_.clock->Now();
   // Which pods serve which revision of which model (ready pods heard from
   // within the last 30 s).
-  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> serving;
+  // Per model: each ready pod's revision and rows served per version.
+  struct PodView {
+    int64_t revision = 0;
+    std::map<int64_t, int64_t> rows_by_version;
+  };
+  std::map<std::string, std::vector<PodView>> serving;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [pod_id, report] : pods_) {
       if (!report.ready() ||
-          now - pod_report_times_[pod_id] > absl::Seconds(30))
+          now - pod_report_times_[pod_id] > absl::Seconds(30)) {
         continue;
+      }
       for (const v1::ModelServingStatus& m : report.models()) {
-        int64_t rows = 0;
+        PodView view;
+        view.revision = m.revision();
         for (const v1::VersionServingStatus& v : m.versions()) {
-          if (v.role() == v1::SERVING_ROLE_CANARY) rows += v.rows_served();
+          view.rows_by_version[v.version()] += v.rows_served();
         }
-        serving[m.model()].emplace_back(m.revision(), rows);
+        serving[m.model()].push_back(std::move(view));
       }
     }
   }
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    RegistryWriter w(tx, now, Caller{"registry"});
+  absl::Status s = Mutate(Caller{"registry"}, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     std::string cursor;
     while (true) {
       absl::StatusOr<std::vector<v1::Model>> models =
@@ -1629,9 +1680,12 @@ absl::Status Registry::Tick() {
         // Every ready pod must serve the current revision.
         int64_t rows = 0;
         bool all_current = true;
-        for (const auto& [pod_revision, pod_rows] : serving[cursor]) {
-          all_current &= pod_revision >= model.deployment_revision();
-          rows += pod_rows;
+        // Rows the candidate answered (canary) or processed (shadow), as
+        // the pods count them since they loaded it.
+        for (const PodView& pod : serving[cursor]) {
+          all_current &= pod.revision >= model.deployment_revision();
+          auto it = pod.rows_by_version.find(rollout.candidate_version());
+          if (it != pod.rows_by_version.end()) rows += it->second;
         }
         if (min_rows > 0 && rows < min_rows) continue;
         if (!all_current) {
@@ -1662,10 +1716,9 @@ absl::Status Registry::Tick() {
 }
 
 absl::Status Registry::ApplyRetention() {
-  const absl::Time now = options_.clock->Now();
   std::vector<std::string> orphans;
-  absl::Status s = store_->Transact([&](RegistryTx& tx) {
-    RegistryWriter w(tx, now, Caller{"registry"});
+  absl::Status s = Mutate(Caller{"registry"}, [&](RegistryWriter& w) {
+    RegistryTx& tx = w.tx();
     std::string cursor;
     while (true) {
       absl::StatusOr<std::vector<v1::Model>> models =
@@ -1713,7 +1766,18 @@ absl::Status Registry::ApplyRetention() {
   if (!s.ok()) return s;
   // Blobs go after the metadata committed: a crash in between leaves an
   // unreferenced blob (harmless), never a version without its blob.
+  // An upload of the same bytes may have committed a new version since:
+  // count again, under the lock uploads hold until they commit.
+  absl::MutexLock blob_lock(&blob_mu_);
   for (const std::string& sha : orphans) {
+    int64_t references = 0;
+    absl::Status counted = store_->Transact([&](RegistryTx& tx) {
+      absl::StatusOr<int64_t> n = tx.CountBlobReferences(sha);
+      if (!n.ok()) return n.status();
+      references = *n;
+      return absl::OkStatus();
+    });
+    if (!counted.ok() || references > 0) continue;
     if (absl::Status st = blobs_->Delete(sha);
         !st.ok() && !absl::IsNotFound(st)) {
       spdlog::warn("retention: cannot delete blob {}: {}", sha, st.message());

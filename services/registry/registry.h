@@ -174,6 +174,9 @@ class Registry {
   std::unique_ptr<store::BlobStore> blobs_;
   const RegistryOptions options_;
 
+  // Serializes an upload's commit with retention's blob deletion.
+  absl::Mutex blob_mu_;
+
   // State below is protected by mu_.
   mutable absl::Mutex mu_;
   int64_t latest_revision_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,6 +1,9 @@
 #include "services/registry/registry_service.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -254,50 +257,64 @@ grpc::Status RegistryServiceImpl::WatchDeployments(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "since_revision must not be negative");
   }
-  std::vector<std::string> models(request->models().begin(),
-                                  request->models().end());
+  const std::vector<std::string> models(request->models().begin(),
+                                        request->models().end());
   int64_t since = request->since_revision();
   // A revision ahead of the registry (restored from an older backup): start
   // over from the current deployments.
   if (since > registry_->latest_revision()) since = 0;
-  auto send = [&](const std::vector<v1::Deployment>& deployments) {
-    for (const v1::Deployment& d : deployments) {
-      v1::WatchDeploymentsResponse response;
-      *response.mutable_deployment() = d;
-      response.set_latest_revision(registry_->latest_revision());
-      if (!writer->Write(response)) return false;
-      since = std::max(since, d.revision());
-    }
-    return true;
+  // The last revision sent per model: nothing is sent twice.
+  std::map<std::string, int64_t> sent;
+  bool client_gone = false;
+  auto send = [&](const v1::Deployment& d) {
+    int64_t& last = sent[d.model()];
+    if (d.revision() <= last) return;
+    last = d.revision();
+    v1::WatchDeploymentsResponse response;
+    *response.mutable_deployment() = d;
+    response.set_latest_revision(registry_->latest_revision());
+    client_gone = client_gone || !writer->Write(response);
   };
-  absl::StatusOr<std::vector<v1::Deployment>> first =
-      since == 0 ? registry_->CurrentDeployments(models)
-                 : registry_->DeploymentsSince(since, models);
-  if (!first.ok()) return ToGrpcStatus(first.status());
-  if (!send(*first)) return grpc::Status::OK;
-  // Everything up to the latest revision is sent from here on.
-  since = std::max(since, first->empty() ? since : first->back().revision());
-  int64_t seen = std::max(since, registry_->latest_revision());
-  {
-    absl::StatusOr<std::vector<v1::Deployment>> rest =
-        registry_->DeploymentsSince(since, models);
-    if (!rest.ok()) return ToGrpcStatus(rest.status());
-    if (!send(*rest)) return grpc::Status::OK;
+  // Sends every revision after `since`, page by page, then moves `since` to
+  // the latest revision committed before the reads began (revisions of
+  // other models need not be read again).
+  auto drain = [&]() -> absl::Status {
+    const int64_t latest = registry_->latest_revision();
+    constexpr int kPage = 1000;
+    while (!client_gone) {
+      absl::StatusOr<std::vector<v1::Deployment>> page =
+          registry_->DeploymentsSince(since, models, kPage);
+      if (!page.ok()) return page.status();
+      for (const v1::Deployment& d : *page) {
+        send(d);
+        since = std::max(since, d.revision());
+      }
+      if (static_cast<int>(page->size()) < kPage) break;
+    }
+    since = std::max(since, latest);
+    return absl::OkStatus();
+  };
+
+  if (since == 0) {
+    const int64_t latest = registry_->latest_revision();
+    absl::StatusOr<std::vector<v1::Deployment>> current =
+        registry_->CurrentDeployments(models);
+    if (!current.ok()) return ToGrpcStatus(current.status());
+    for (const v1::Deployment& d : *current) send(d);
+    since = latest;
   }
+  if (absl::Status s = drain(); !s.ok()) return ToGrpcStatus(s);
+  if (client_gone) return grpc::Status::OK;
   v1::WatchDeploymentsResponse caught_up;
   caught_up.set_caught_up(true);
-  caught_up.set_latest_revision(seen);
+  caught_up.set_latest_revision(since);
   if (!writer->Write(caught_up)) return grpc::Status::OK;
-  while (!context->IsCancelled()) {
+  while (!context->IsCancelled() && !client_gone) {
     int64_t latest = registry_->WaitForRevision(
-        seen, absl::Now() + absl::Seconds(1),
+        since, absl::Now() + absl::Seconds(1),
         [context] { return context->IsCancelled(); });
-    if (latest <= seen) continue;
-    absl::StatusOr<std::vector<v1::Deployment>> next =
-        registry_->DeploymentsSince(since, models);
-    if (!next.ok()) return ToGrpcStatus(next.status());
-    if (!send(*next)) return grpc::Status::OK;
-    seen = latest;
+    if (latest <= since) continue;
+    if (absl::Status s = drain(); !s.ok()) return ToGrpcStatus(s);
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
 }

@@ -218,9 +218,16 @@ TEST_F(RegistryTest, CanaryStepsAdvanceAfterTheirHoldAndWaitForPods) {
   // then production.
   served->set_revision(status->deployment().revision());
   ASSERT_TRUE(registry_->ReportServingState(pod).ok());
+  const int64_t before_tick = registry_->latest_revision();
   ASSERT_TRUE(registry_->Tick().ok());
   status = registry_->GetRolloutStatus("models/fraud");
   EXPECT_EQ(status->deployment().canary_percent(), 25);
+  // The ticker's revision reaches the watchers.
+  EXPECT_EQ(registry_->latest_revision(), status->deployment().revision());
+  EXPECT_GT(
+      registry_->WaitForRevision(before_tick, absl::Now() + absl::Seconds(5),
+                                 [] { return false; }),
+      before_tick);
   for (int step = 0; step < 2; ++step) {
     served->set_revision(status->deployment().revision());
     clock_.Advance(absl::Minutes(5));
