@@ -1651,7 +1651,25 @@ absl::Status Registry::Tick() {
         absl::StatusOr<std::optional<v1::Rollout>> active =
             tx.GetRollout(cursor);
         if (!active.ok()) return active.status();
-        if (!active->has_value() || !RolloutActive(**active)) continue;
+        if (!active->has_value() || !RolloutActive(**active)) {
+          // A version validated while another rolled out waited in
+          // VALIDATED: start the newest one now (unless the plan waits for
+          // Promote).
+          if (model.rollout_plan().manual_start()) continue;
+          absl::StatusOr<std::vector<v1::Version>> waiting =
+              tx.ListVersions(cursor, S::VERSION_STATE_VALIDATED, 0, 1);
+          if (!waiting.ok()) return waiting.status();
+          if (waiting->empty() ||
+              waiting->front().version() <= model.production_version()) {
+            continue;
+          }
+          v1::Version candidate = waiting->front();
+          absl::StatusOr<std::pair<v1::Rollout, v1::Deployment>> started =
+              StartRollout(w, &model, &candidate, model.rollout_plan(),
+                           "validated while another rollout ran");
+          if (!started.ok()) return started.status();
+          continue;
+        }
         v1::Rollout rollout = **active;
         if (rollout.state() == v1::ROLLOUT_STATE_PAUSED ||
             rollout.state() == v1::ROLLOUT_STATE_WAITING_FOR_PROMOTE) {
@@ -1712,6 +1730,12 @@ absl::Status Registry::Tick() {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  // Retention reads every version of every model: once a minute is enough.
+  {
+    absl::MutexLock lock(&mu_);
+    if (now - last_retention_ < absl::Minutes(1)) return absl::OkStatus();
+    last_retention_ = now;
+  }
   return ApplyRetention();
 }
 

@@ -136,7 +136,9 @@ class Registry {
   // serves the step's revision.
   absl::StatusOr<v1::ReportServingStateResponse> ReportServingState(
       const v1::ReportServingStateRequest& request);
-  // Advances canary steps whose hold is over, then applies retention:
+  // Advances canary steps whose hold is over, starts the rollout of a
+  // version that was validated while another rollout ran, then (at most
+  // once a minute) applies retention:
   // per model, ARCHIVED, REJECTED and ROLLED_BACK versions beyond the newest
   // keep_last_archived (default 10) are deleted (audited), and their blobs
   // once no version refers to them. Run periodically.
@@ -184,6 +186,7 @@ class Registry {
   std::map<std::string, v1::ReportServingStateRequest> pods_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> pod_report_times_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // The SHA-256 an audit entry must carry: lowercase hex of the entry's

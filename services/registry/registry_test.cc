@@ -389,6 +389,28 @@ TEST_F(RegistryTest, RetentionKeepsTheLastRetiredVersionsAndCollectsBlobs) {
   EXPECT_EQ(FindBrokenLink(Audit()), 0);
 }
 
+TEST_F(RegistryTest, AVersionValidatedDuringARolloutStartsAfterIt) {
+  Register("fraud");
+  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/1", GoodReport()).ok());
+  ASSERT_TRUE(UploadBytes("fraud", "v2").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/2", GoodReport()).ok());
+  ASSERT_TRUE(UploadBytes("fraud", "v3").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/3", GoodReport()).ok());
+  EXPECT_EQ(StateOf("models/fraud/versions/2"), S::VERSION_STATE_CANARY);
+  EXPECT_EQ(StateOf("models/fraud/versions/3"), S::VERSION_STATE_VALIDATED);
+  v1::AbortRolloutRequest abort;
+  abort.set_name("models/fraud");
+  abort.set_reason("canary worse");
+  ASSERT_TRUE(registry_->AbortRollout(caller_, abort).ok());
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(StateOf("models/fraud/versions/3"), S::VERSION_STATE_CANARY);
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->rollout()
+                .candidate_version(),
+            3);
+}
+
 TEST_F(RegistryTest, IllegalTransitionsNameTheCurrentState) {
   Register("fraud");
   ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
