@@ -104,21 +104,25 @@ v1::ValidationReport GoodReport() {
   return report;
 }
 
+// Registers `model` with the immediate rollout plan.
+grpc::Status RegisterImmediateModel(v1::RegistryService::Stub& stub,
+                                    const std::string& model) {
+  grpc::ClientContext context;
+  v1::RegisterModelRequest request;
+  request.set_model_id(model);
+  request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+  request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
+  v1::RegisterModelResponse response;
+  return stub.RegisterModel(&context, request, &response);
+}
+
 TEST(RegistryProcessTest, UploadDownloadWatchResumeCrashAndAudit) {
   std::string dir = testing::MakeTempDir("registry_process_");
   RegistryProcess registry(dir);
   ASSERT_FALSE(registry.Start().empty()) << registry.process().ReadStderr();
   auto stub = registry.Stub();
 
-  {
-    grpc::ClientContext context;
-    v1::RegisterModelRequest request;
-    request.set_model_id("fraud");
-    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
-    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
-    v1::RegisterModelResponse response;
-    ASSERT_TRUE(stub->RegisterModel(&context, request, &response).ok());
-  }
+  ASSERT_TRUE(RegisterImmediateModel(*stub, "fraud").ok());
 
   // A watcher from the start.
   grpc::ClientContext watch_context;
@@ -289,15 +293,7 @@ TEST(RegistryProcessTest, KillNineDuringTransitionsLeavesConsistentMetadata) {
   RegistryProcess registry(dir);
   ASSERT_FALSE(registry.Start().empty()) << registry.process().ReadStderr();
   auto stub = registry.Stub();
-  {
-    grpc::ClientContext context;
-    v1::RegisterModelRequest request;
-    request.set_model_id("fraud");
-    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
-    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
-    v1::RegisterModelResponse response;
-    ASSERT_TRUE(stub->RegisterModel(&context, request, &response).ok());
-  }
+  ASSERT_TRUE(RegisterImmediateModel(*stub, "fraud").ok());
   std::atomic<int> promoted{0};
   std::thread client([&] {
     for (int v = 1; v < 10000; ++v) {
