@@ -1,12 +1,19 @@
 // continuum-drift: Watches inputs, predictions and outcomes; raises drift
-// alerts and acts on them.
+// alerts (continuum.v1.DriftService).
 //
-// Wires the service together and runs it until SIGTERM/SIGINT. The gRPC
-// handlers of continuum.v1.DriftService arrive with the drift issue; until
-// then the binary serves health, reflection and /metrics.
+// Wires the service together and runs it until SIGTERM/SIGINT. Alerts and
+// detector state live in memory; actions on the registry and the trainer
+// are not implemented yet (alerts say DRIFT_ACTION_NONE).
+#include <prometheus/registry.h>
+
+#include <memory>
+
 #include "absl/status/status.h"
 #include "continuum/config/v1/drift_config.pb.h"
 #include "lib/core/service_main.h"
+#include "services/drift/drift_metrics.h"
+#include "services/drift/drift_monitor.h"
+#include "services/drift/drift_service.h"
 
 int main(int argc, char** argv) {
   continuum::config::v1::DriftConfig config;
@@ -18,9 +25,26 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
+  if (config.max_alerts() < 0 || config.max_model_labels() < 0) {
+    return continuum::core::ReportStartupError(absl::InvalidArgumentError(
+        "max_alerts and max_model_labels must not be negative"));
+  }
+
+  auto metrics_registry = std::make_shared<prometheus::Registry>();
+  continuum::drift_service::DriftMetrics metrics(
+      *metrics_registry,
+      config.max_model_labels() > 0 ? config.max_model_labels() : 100);
+  continuum::drift_service::DriftMonitorOptions monitor_options;
+  monitor_options.max_alerts =
+      config.max_alerts() > 0 ? config.max_alerts() : 10000;
+  monitor_options.metrics = &metrics;
+  continuum::drift_service::DriftMonitor monitor(monitor_options);
+  continuum::drift_service::DriftServiceImpl service(&monitor);
 
   continuum::core::ServiceServer::Options options;
   options.service = "drift";
   options.config = config.server();
+  options.services = {&service};
+  options.metrics = metrics_registry;
   return continuum::core::ServeUntilSignal(std::move(options));
 }

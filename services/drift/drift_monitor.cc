@@ -1,0 +1,913 @@
+#include "services/drift/drift_monitor.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "lib/core/filter.h"
+#include "lib/core/resource_names.h"
+#include "services/drift/drift_metrics.h"
+
+namespace continuum::drift_service {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int64_t kDefaultPerformanceWindow = 500;
+constexpr int64_t kDefaultMinOutcomes = 100;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+bool IsDetectorId(absl::string_view id) {
+  if (id.empty() || id.size() > 63) return false;
+  if (id[0] < 'a' || id[0] > 'z') return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+v1::AlertType AlertTypeOf(v1::MonitoredSignal signal) {
+  switch (signal) {
+    case v1::MONITORED_SIGNAL_ERROR_RATE:
+    case v1::MONITORED_SIGNAL_ERROR_VALUE:
+      return v1::ALERT_TYPE_CONCEPT;
+    case v1::MONITORED_SIGNAL_PREDICTION:
+      return v1::ALERT_TYPE_PREDICTION;
+    case v1::MONITORED_SIGNAL_FEATURE:
+      return v1::ALERT_TYPE_DATA;
+    default:
+      return v1::ALERT_TYPE_UNSPECIFIED;
+  }
+}
+
+// `models/{model}` + suffix -> model id.
+absl::StatusOr<std::string> ParseModelName(absl::string_view name,
+                                           absl::string_view suffix,
+                                           absl::string_view form) {
+  absl::string_view rest = name;
+  if (!absl::ConsumePrefix(&rest, "models/") ||
+      !absl::ConsumeSuffix(&rest, suffix) || rest.empty() ||
+      rest.find('/') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name '", name, "' is not of the form ", form));
+  }
+  if (absl::Status s = core::ValidateResourceId("model", rest); !s.ok()) {
+    return s;
+  }
+  return std::string(rest);
+}
+
+absl::Status ValidateMonitor(v1::Monitor& monitor) {
+  std::set<std::string> ids;
+  for (int i = 0; i < monitor.detectors_size(); ++i) {
+    v1::DetectorConfig& d = *monitor.mutable_detectors(i);
+    const std::string where = absl::StrCat("detectors[", i, "]");
+    if (!IsDetectorId(d.id())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": id '", d.id(), "' must match [a-z][a-z0-9_]{0,62}"));
+    }
+    if (!ids.insert(d.id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": id '", d.id(), "' is used twice"));
+    }
+    std::map<std::string, std::string> params(d.params().begin(),
+                                              d.params().end());
+    absl::StatusOr<std::unique_ptr<drift::StreamingDetector>> made =
+        drift::MakeDetector(d.detector(), params);
+    if (!made.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " (", d.id(), "): ", made.status().message()));
+    }
+    if (d.signal() == v1::MONITORED_SIGNAL_UNSPECIFIED ||
+        !v1::MonitoredSignal_IsValid(d.signal())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " (", d.id(),
+                       "): signal must be one of ERROR_RATE, "
+                       "ERROR_VALUE, PREDICTION, FEATURE"));
+    }
+    if (d.signal() == v1::MONITORED_SIGNAL_FEATURE && d.feature_index() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " (", d.id(), "): feature_index must be >= 0"));
+    }
+    if (d.signal() != v1::MONITORED_SIGNAL_FEATURE && d.feature_index() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " (", d.id(),
+          "): feature_index is only for MONITORED_SIGNAL_FEATURE"));
+    }
+    if (!v1::AlertSeverity_IsValid(d.drift_severity())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " (", d.id(), "): unknown drift_severity"));
+    }
+    if (d.drift_severity() == v1::ALERT_SEVERITY_UNSPECIFIED) {
+      d.set_drift_severity(v1::ALERT_SEVERITY_WARNING);
+    }
+  }
+  v1::PerformanceThresholds& p = *monitor.mutable_performance();
+  if (p.has_max_error_rate() &&
+      !(p.max_error_rate() >= 0 && p.max_error_rate() <= 1)) {
+    return absl::InvalidArgumentError(
+        "performance.max_error_rate must be in [0, 1]");
+  }
+  if (p.has_max_mean_error_value() &&
+      !(p.max_mean_error_value() >= 0 &&
+        std::isfinite(p.max_mean_error_value()))) {
+    return absl::InvalidArgumentError(
+        "performance.max_mean_error_value must be finite and >= 0");
+  }
+  if (p.has_max_error_rate_increase_points() &&
+      !(p.max_error_rate_increase_points() >= 0 &&
+        std::isfinite(p.max_error_rate_increase_points()))) {
+    return absl::InvalidArgumentError(
+        "performance.max_error_rate_increase_points must be finite and >= 0");
+  }
+  if (p.window_size() < 0 || p.window_size() > 1'000'000) {
+    return absl::InvalidArgumentError(
+        "performance.window_size must be in [0, 1000000]");
+  }
+  if (p.min_outcomes() < 0) {
+    return absl::InvalidArgumentError("performance.min_outcomes must be >= 0");
+  }
+  if (p.window_size() == 0) p.set_window_size(kDefaultPerformanceWindow);
+  if (p.min_outcomes() == 0) p.set_min_outcomes(kDefaultMinOutcomes);
+  if (p.min_outcomes() > p.window_size()) {
+    return absl::InvalidArgumentError(
+        "performance.min_outcomes must not exceed performance.window_size");
+  }
+  return absl::OkStatus();
+}
+
+std::string SeverityName(v1::AlertSeverity s) {
+  return v1::AlertSeverity_Name(s);
+}
+
+}  // namespace
+
+// One detector instance of one version.
+struct DriftMonitor::DetectorInstance {
+  const v1::DetectorConfig* config = nullptr;  // In the model's monitor.
+  v1::MonitoredSignal signal = v1::MONITORED_SIGNAL_UNSPECIFIED;
+  std::unique_ptr<drift::StreamingDetector> detector;
+  v1::DetectorState state = v1::DETECTOR_STATE_STABLE;
+  int64_t observations = 0;
+  int64_t drift_count = 0;
+  int64_t warning_count = 0;
+  int64_t last_drift_index = -1;
+  absl::Time last_drift_time = absl::InfinitePast();
+};
+
+struct DriftMonitor::VersionState {
+  int64_t observations = 0;
+  int64_t outcomes = 0;
+  int32_t feature_dim = -1;  // Unknown until the first batch with features.
+  // 0 unknown, 1 classifier outcomes (correct), 2 error values.
+  int outcome_kind = 0;
+  int64_t prediction_index = 0;  // Stream index of the prediction signal.
+  // Built lazily from the model's monitor; cleared when it changes.
+  std::vector<DetectorInstance> detectors;
+  bool detectors_built = false;
+  // Performance window: per outcome 1/0 (classifiers) or the error value.
+  std::deque<double> window;
+  double window_sum = 0;
+  bool performance_alerting = false;  // Bound crossed, not yet back under.
+};
+
+// ModelState and VersionState are reached only through models_, so mu_
+// guards them too (a nested struct cannot name mu_ in ABSL_GUARDED_BY).
+struct DriftMonitor::ModelState {
+  v1::Monitor monitor;
+  int64_t observations = 0;
+  std::map<int64_t, VersionState> versions;
+};
+
+DriftMonitor::DriftMonitor(DriftMonitorOptions options)
+    : options_(std::move(options)) {}
+
+DriftMonitor::~DriftMonitor() = default;
+
+v1::Monitor DriftMonitor::DefaultMonitor(absl::string_view model) {
+  v1::Monitor monitor;
+  monitor.set_name(absl::StrCat("models/", model, "/monitor"));
+  v1::DetectorConfig* error = monitor.add_detectors();
+  error->set_id("error_adwin");
+  error->set_detector("adwin");
+  error->set_signal(v1::MONITORED_SIGNAL_ERROR_RATE);
+  error->set_drift_severity(v1::ALERT_SEVERITY_WARNING);
+  v1::DetectorConfig* prediction = monitor.add_detectors();
+  prediction->set_id("prediction_page_hinkley");
+  prediction->set_detector("page_hinkley");
+  prediction->set_signal(v1::MONITORED_SIGNAL_PREDICTION);
+  prediction->set_drift_severity(v1::ALERT_SEVERITY_WARNING);
+  monitor.mutable_performance()->set_window_size(kDefaultPerformanceWindow);
+  monitor.mutable_performance()->set_min_outcomes(kDefaultMinOutcomes);
+  monitor.set_is_default(true);
+  return monitor;
+}
+
+DriftMonitor::ModelState& DriftMonitor::GetOrCreateModel(
+    const std::string& model) {
+  std::unique_ptr<ModelState>& state = models_[model];
+  if (state == nullptr) {
+    state = std::make_unique<ModelState>();
+    state->monitor = DefaultMonitor(model);
+    *state->monitor.mutable_update_time() = ToProto(options_.clock->Now());
+  }
+  return *state;
+}
+
+// ---------------------------------------------------------------------------
+// Monitors
+
+absl::StatusOr<v1::Monitor> DriftMonitor::ConfigureMonitor(
+    const v1::ConfigureMonitorRequest& request) {
+  absl::StatusOr<std::string> model = ParseModelName(
+      request.monitor().name(), "/monitor", "models/{model}/monitor");
+  if (!model.ok()) return model.status();
+
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(*model);
+  v1::Monitor next;
+  if (request.update_mask().paths().empty()) {
+    next = request.monitor();
+    if (next.detectors().empty()) {
+      *next.mutable_detectors() = DefaultMonitor(*model).detectors();
+    }
+  } else {
+    next = it != models_.end() ? it->second->monitor : DefaultMonitor(*model);
+    for (const std::string& path : request.update_mask().paths()) {
+      const v1::Monitor& in = request.monitor();
+      if (path == "detectors") {
+        *next.mutable_detectors() = in.detectors().empty()
+                                        ? DefaultMonitor(*model).detectors()
+                                        : in.detectors();
+      } else if (path == "reference_tests") {
+        *next.mutable_reference_tests() = in.reference_tests();
+      } else if (path == "performance") {
+        *next.mutable_performance() = in.performance();
+      } else if (path == "canary_judgement") {
+        *next.mutable_canary_judgement() = in.canary_judgement();
+      } else if (path == "actions") {
+        *next.mutable_actions() = in.actions();
+      } else if (path == "disabled") {
+        next.set_disabled(in.disabled());
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("update_mask: unknown or unchangeable field '", path,
+                         "' (allowed: detectors, reference_tests, performance, "
+                         "canary_judgement, actions, disabled)"));
+      }
+    }
+  }
+  next.set_name(absl::StrCat("models/", *model, "/monitor"));
+  next.set_is_default(false);
+  if (absl::Status s = ValidateMonitor(next); !s.ok()) return s;
+  *next.mutable_update_time() = ToProto(options_.clock->Now());
+
+  ModelState& state = GetOrCreateModel(*model);
+  state.monitor = next;
+  // Detectors start over under the new configuration; counts and the
+  // performance window stay.
+  for (auto& [id, version] : state.versions) {
+    version.detectors.clear();
+    version.detectors_built = false;
+    version.performance_alerting = false;
+    version.prediction_index = 0;
+  }
+  return state.monitor;
+}
+
+absl::StatusOr<v1::Monitor> DriftMonitor::GetMonitor(absl::string_view name) {
+  absl::StatusOr<std::string> model =
+      ParseModelName(name, "/monitor", "models/{model}/monitor");
+  if (!model.ok()) return model.status();
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(*model);
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat("model '", *model,
+                                            "' has never been observed or "
+                                            "configured"));
+  }
+  return it->second->monitor;
+}
+
+absl::StatusOr<v1::ListMonitorsResponse> DriftMonitor::ListMonitors(
+    const v1::ListMonitorsRequest& request) {
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError("page_size must be >= 0");
+  }
+  const int page_size =
+      request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  absl::StatusOr<core::Filter> filter =
+      core::Filter::Parse(request.filter(), [](absl::string_view key) {
+        return key == "name" || key == "disabled" || key == "is_default";
+      });
+  if (!filter.ok()) return filter.status();
+
+  v1::ListMonitorsResponse response;
+  std::string last_model;  // The token: the last model id returned.
+  absl::MutexLock lock(&mu_);
+  auto it = request.page_token().empty()
+                ? models_.begin()
+                : models_.upper_bound(request.page_token());
+  for (; it != models_.end(); ++it) {
+    const v1::Monitor& m = it->second->monitor;
+    const bool match = filter->Matches(
+        [&](absl::string_view key) -> std::optional<std::string> {
+          if (key == "name") return m.name();
+          if (key == "disabled") return m.disabled() ? "true" : "false";
+          return m.is_default() ? "true" : "false";
+        });
+    if (!match) continue;
+    if (response.monitors_size() == page_size) {
+      response.set_next_page_token(last_model);
+      break;
+    }
+    *response.add_monitors() = m;
+    last_model = it->first;
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------------------
+// Observations
+
+absl::Status DriftMonitor::ValidateBatch(const v1::ObservationBatch& batch,
+                                         const ModelState* model) const {
+  if (absl::Status s = core::ValidateResourceId("model", batch.model());
+      !s.ok()) {
+    return s;
+  }
+  if (batch.version() < 1) {
+    return absl::InvalidArgumentError("version must be >= 1");
+  }
+  if (!v1::ObservationKind_IsValid(batch.kind())) {
+    return absl::InvalidArgumentError("unknown kind");
+  }
+  const bool outcome_kind = batch.kind() == v1::OBSERVATION_KIND_OUTCOME;
+  const int64_t rows = batch.num_rows();
+  if (rows < 1) return absl::InvalidArgumentError("num_rows must be >= 1");
+  const int64_t dim = batch.feature_dim();
+  if (dim < 0) return absl::InvalidArgumentError("feature_dim must be >= 0");
+  if (dim == 0 && !outcome_kind) {
+    return absl::InvalidArgumentError(
+        "feature_dim must be >= 1 (0 only for OBSERVATION_KIND_OUTCOME "
+        "batches without features)");
+  }
+  if (batch.features_size() != rows * dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "features holds ", batch.features_size(), " values, expected num_rows ",
+        rows, " * feature_dim ", dim, " = ", rows * dim));
+  }
+  const VersionState* version = nullptr;
+  if (model != nullptr) {
+    auto it = model->versions.find(batch.version());
+    if (it != model->versions.end()) version = &it->second;
+  }
+  if (dim > 0 && version != nullptr && version->feature_dim >= 0 &&
+      version->feature_dim != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feature_dim ", dim, " differs from the ",
+                     version->feature_dim, " of earlier batches of model '",
+                     batch.model(), "' version ", batch.version()));
+  }
+  if (dim > 0 && model != nullptr) {
+    for (const v1::DetectorConfig& d : model->monitor.detectors()) {
+      if (d.signal() == v1::MONITORED_SIGNAL_FEATURE &&
+          d.feature_index() >= dim) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "feature_dim ", dim, " has no feature ", d.feature_index(),
+            " watched by detector '", d.id(), "'"));
+      }
+    }
+  }
+  auto check_column = [&](absl::string_view column, int size) {
+    if (size != 0 && size != rows) {
+      return absl::InvalidArgumentError(absl::StrCat(column, " holds ", size,
+                                                     " entries, expected 0 or "
+                                                     "num_rows ",
+                                                     rows));
+    }
+    return absl::OkStatus();
+  };
+  for (absl::Status s :
+       {check_column("predicted_classes", batch.predicted_classes_size()),
+        check_column("predicted_values", batch.predicted_values_size()),
+        check_column("confidences", batch.confidences_size()),
+        check_column("ids", batch.ids_size()),
+        check_column("event_time_unix_micros",
+                     batch.event_time_unix_micros_size())}) {
+    if (!s.ok()) return s;
+  }
+  for (int64_t i = 0; i < batch.features_size(); ++i) {
+    if (!std::isfinite(batch.features(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", i / dim, ": feature ", i % dim, " is ",
+                       batch.features(i), " (must be finite)"));
+    }
+  }
+  for (int i = 0; i < batch.predicted_values_size(); ++i) {
+    if (!std::isfinite(batch.predicted_values(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", i, ": predicted value is ",
+                       batch.predicted_values(i), " (must be finite)"));
+    }
+  }
+  for (int i = 0; i < batch.confidences_size(); ++i) {
+    if (!std::isfinite(batch.confidences(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", i, ": confidence is ", batch.confidences(i),
+                       " (must be finite)"));
+    }
+  }
+  int kind = version != nullptr ? version->outcome_kind : 0;
+  for (int i = 0; i < batch.outcomes_size(); ++i) {
+    const v1::ObservedOutcome& o = batch.outcomes(i);
+    if (o.row() < 0 || o.row() >= rows) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "outcomes[", i, "]: row ", o.row(), " is outside [0, ", rows, ")"));
+    }
+    int this_kind = 0;
+    if (o.result_case() == v1::ObservedOutcome::kCorrect) {
+      this_kind = 1;
+    } else if (o.result_case() == v1::ObservedOutcome::kErrorValue) {
+      this_kind = 2;
+      if (!std::isfinite(o.error_value()) || o.error_value() < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", o.row(), ": error_value is ", o.error_value(),
+                         " (must be finite and >= 0)"));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "row ", o.row(), ": outcome has neither correct nor error_value"));
+    }
+    if (kind != 0 && kind != this_kind) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "row ", o.row(), ": outcome is ",
+          this_kind == 1 ? "correct/wrong" : "an error value", " but model '",
+          batch.model(), "' version ", batch.version(), " reports ",
+          kind == 1 ? "correct/wrong" : "error values"));
+    }
+    kind = this_kind;
+  }
+  return absl::OkStatus();
+}
+
+void DriftMonitor::EnsureDetectors(const ModelState& model,
+                                   VersionState& version) {
+  if (version.detectors_built) return;
+  version.detectors.clear();
+  for (const v1::DetectorConfig& d : model.monitor.detectors()) {
+    std::map<std::string, std::string> params(d.params().begin(),
+                                              d.params().end());
+    absl::StatusOr<std::unique_ptr<drift::StreamingDetector>> made =
+        drift::MakeDetector(d.detector(), params);
+    if (!made.ok()) continue;  // Validated at configuration; cannot happen.
+    DetectorInstance instance;
+    instance.config = &d;
+    instance.signal = d.signal();
+    instance.detector = *std::move(made);
+    version.detectors.push_back(std::move(instance));
+  }
+  version.detectors_built = true;
+}
+
+int DriftMonitor::FeedSignal(const ModelState& model, int64_t version_id,
+                             VersionState& version, v1::MonitoredSignal signal,
+                             int feature_index, double x, int64_t index) {
+  int raised = 0;
+  for (DetectorInstance& d : version.detectors) {
+    if (d.signal != signal) continue;
+    if (signal == v1::MONITORED_SIGNAL_FEATURE &&
+        d.config->feature_index() != feature_index) {
+      continue;
+    }
+    const bool was_warning = d.state == v1::DETECTOR_STATE_WARNING;
+    d.detector->Update(x);
+    ++d.observations;
+    const bool drift = d.detector->drift_detected();
+    const bool warning = !drift && d.detector->warning_detected();
+    d.state = drift     ? v1::DETECTOR_STATE_DRIFT
+              : warning ? v1::DETECTOR_STATE_WARNING
+                        : v1::DETECTOR_STATE_STABLE;
+    if (warning && !was_warning) ++d.warning_count;
+    const bool alert_warning =
+        warning && !was_warning && d.config->alert_on_warning();
+    if (!drift && !alert_warning) continue;
+    const absl::Time now = options_.clock->Now();
+    if (drift) {
+      ++d.drift_count;
+      d.last_drift_index = index;
+      d.last_drift_time = now;
+    }
+    v1::Alert alert;
+    alert.set_model(absl::StrCat(absl::StripPrefix(
+        absl::StripSuffix(model.monitor.name(), "/monitor"), "models/")));
+    alert.set_version(version_id);
+    alert.set_type(AlertTypeOf(signal));
+    alert.set_severity(drift ? d.config->drift_severity()
+                             : v1::ALERT_SEVERITY_INFO);
+    alert.set_detector(d.config->id());
+    alert.set_feature_index(
+        signal == v1::MONITORED_SIGNAL_FEATURE ? feature_index : -1);
+    alert.set_observation_index(index);
+    *alert.mutable_create_time() = ToProto(now);
+    // The detector's estimate of the stream's mean where it has one.
+    for (const drift::DetectorStatistic& s : d.detector->Statistics()) {
+      if (s.first == "estimation" || s.first == "x_mean") {
+        alert.set_statistic(s.second);
+        break;
+      }
+    }
+    alert.set_message(
+        absl::StrCat(d.config->detector(), " ", drift ? "drift" : "warning",
+                     " on ", v1::MonitoredSignal_Name(signal),
+                     signal == v1::MONITORED_SIGNAL_FEATURE
+                         ? absl::StrCat(" feature ", feature_index)
+                         : "",
+                     " of version ", version_id, " at observation ", index));
+    RaiseAlert(std::move(alert));
+    ++raised;
+  }
+  return raised;
+}
+
+int DriftMonitor::FeedOutcome(const ModelState& model, int64_t version_id,
+                              VersionState& version, bool is_error_value,
+                              double value) {
+  const int64_t index = version.outcomes++;
+  version.outcome_kind = is_error_value ? 2 : 1;
+  int raised = 0;
+  // The default `error_adwin` watches whichever error stream the version's
+  // outcomes carry (drift.proto: "adwin on ERROR_RATE or ERROR_VALUE").
+  const v1::MonitoredSignal signal = is_error_value
+                                         ? v1::MONITORED_SIGNAL_ERROR_VALUE
+                                         : v1::MONITORED_SIGNAL_ERROR_RATE;
+  if (model.monitor.is_default() && is_error_value) {
+    for (DetectorInstance& d : version.detectors) {
+      if (d.config->id() == "error_adwin") d.signal = signal;
+    }
+  }
+  raised += FeedSignal(model, version_id, version, signal, -1, value, index);
+
+  // Performance bounds over the sliding window.
+  const v1::PerformanceThresholds& p = model.monitor.performance();
+  const size_t window_size = static_cast<size_t>(
+      p.window_size() > 0 ? p.window_size() : kDefaultPerformanceWindow);
+  version.window.push_back(value);
+  version.window_sum += value;
+  while (version.window.size() > window_size) {
+    version.window_sum -= version.window.front();
+    version.window.pop_front();
+  }
+  if (version.window.size() == window_size) {
+    // Recompute now and then so rounding does not accumulate.
+    if (index % static_cast<int64_t>(window_size) == 0) {
+      version.window_sum = 0;
+      for (double v : version.window) version.window_sum += v;
+    }
+  }
+  const bool has_bound =
+      is_error_value ? p.has_max_mean_error_value() : p.has_max_error_rate();
+  const int64_t min_outcomes =
+      p.min_outcomes() > 0 ? p.min_outcomes() : kDefaultMinOutcomes;
+  if (!has_bound ||
+      static_cast<int64_t>(version.window.size()) < min_outcomes) {
+    return raised;
+  }
+  const double mean =
+      version.window_sum / static_cast<double>(version.window.size());
+  const double bound =
+      is_error_value ? p.max_mean_error_value() : p.max_error_rate();
+  if (mean <= bound) {
+    version.performance_alerting = false;
+    return raised;
+  }
+  if (version.performance_alerting) return raised;
+  version.performance_alerting = true;
+  v1::Alert alert;
+  alert.set_model(std::string(absl::StripPrefix(
+      absl::StripSuffix(model.monitor.name(), "/monitor"), "models/")));
+  alert.set_version(version_id);
+  alert.set_type(v1::ALERT_TYPE_PERFORMANCE);
+  alert.set_severity(v1::ALERT_SEVERITY_CRITICAL);
+  alert.set_detector("performance");
+  alert.set_feature_index(-1);
+  alert.set_observation_index(index);
+  *alert.mutable_create_time() = ToProto(options_.clock->Now());
+  alert.set_statistic(mean);
+  alert.set_threshold(bound);
+  alert.set_message(absl::StrCat(
+      is_error_value ? "mean error value " : "error rate ", mean,
+      " over the last ", version.window.size(), " outcomes of version ",
+      version_id, " exceeds ",
+      is_error_value ? "max_mean_error_value " : "max_error_rate ", bound));
+  RaiseAlert(std::move(alert));
+  return raised + 1;
+}
+
+absl::StatusOr<ObserveResult> DriftMonitor::Observe(
+    const v1::ObservationBatch& batch) {
+  ObserveResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto existing = models_.find(batch.model());
+    if (absl::Status s = ValidateBatch(batch, existing == models_.end()
+                                                  ? nullptr
+                                                  : existing->second.get());
+        !s.ok()) {
+      return s;
+    }
+    ModelState& model = GetOrCreateModel(batch.model());
+    VersionState& version = model.versions[batch.version()];
+    const bool predictions = batch.kind() != v1::OBSERVATION_KIND_OUTCOME;
+    const int64_t rows = batch.num_rows();
+    if (predictions) {
+      result.observations = rows;
+      model.observations += rows;
+      version.observations += rows;
+    }
+    result.outcomes = batch.outcomes_size();
+    if (batch.feature_dim() > 0) version.feature_dim = batch.feature_dim();
+    if (model.monitor.disabled()) {
+      // Counted and dropped, as drift.proto says.
+      version.outcomes += batch.outcomes_size();
+    } else {
+      EnsureDetectors(model, version);
+      // Outcomes in row order (stable for equal rows).
+      std::vector<int> order(batch.outcomes_size());
+      for (int i = 0; i < batch.outcomes_size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return batch.outcomes(a).row() < batch.outcomes(b).row();
+      });
+      size_t next_outcome = 0;
+      bool has_feature_detectors = false;
+      for (const DetectorInstance& d : version.detectors) {
+        has_feature_detectors |= d.signal == v1::MONITORED_SIGNAL_FEATURE;
+      }
+      const int dim = batch.feature_dim();
+      for (int64_t r = 0; r < rows; ++r) {
+        if (predictions) {
+          if (has_feature_detectors) {
+            // Each watched feature once per row, in detector order.
+            std::set<int> fed;
+            for (size_t k = 0; k < version.detectors.size(); ++k) {
+              const DetectorInstance& d = version.detectors[k];
+              if (d.signal != v1::MONITORED_SIGNAL_FEATURE) continue;
+              const int f = d.config->feature_index();
+              if (!fed.insert(f).second) continue;
+              result.alerts += FeedSignal(
+                  model, batch.version(), version, v1::MONITORED_SIGNAL_FEATURE,
+                  f, batch.features(static_cast<int>(r * dim + f)),
+                  version.observations - rows + r);
+            }
+          }
+          double prediction = 0;
+          bool has_prediction = true;
+          if (batch.confidences_size() > 0) {
+            prediction = batch.confidences(static_cast<int>(r));
+          } else if (batch.predicted_values_size() > 0) {
+            prediction = batch.predicted_values(static_cast<int>(r));
+          } else {
+            has_prediction = false;
+          }
+          if (has_prediction) {
+            result.alerts += FeedSignal(model, batch.version(), version,
+                                        v1::MONITORED_SIGNAL_PREDICTION, -1,
+                                        prediction, version.prediction_index++);
+          }
+        }
+        while (next_outcome < order.size() &&
+               batch.outcomes(order[next_outcome]).row() == r) {
+          const v1::ObservedOutcome& o = batch.outcomes(order[next_outcome]);
+          ++next_outcome;
+          const bool is_value =
+              o.result_case() == v1::ObservedOutcome::kErrorValue;
+          result.alerts +=
+              FeedOutcome(model, batch.version(), version, is_value,
+                          is_value ? static_cast<double>(o.error_value())
+                                   : (o.correct() ? 0.0 : 1.0));
+        }
+      }
+    }
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->AddObservations(batch.model(), result.observations,
+                                      result.outcomes);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Status
+
+absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
+    absl::string_view name, int64_t version_filter) {
+  absl::StatusOr<std::string> model_id =
+      ParseModelName(name, "", "models/{model}");
+  if (!model_id.ok()) return model_id.status();
+  if (version_filter < 0) {
+    return absl::InvalidArgumentError("version must be >= 0");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(*model_id);
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "model '", *model_id, "' has never been observed or configured"));
+  }
+  const ModelState& model = *it->second;
+  if (version_filter != 0 && !model.versions.contains(version_filter)) {
+    return absl::NotFoundError(absl::StrCat("model '", *model_id,
+                                            "' has no observations of "
+                                            "version ",
+                                            version_filter));
+  }
+  v1::GetDriftStatusResponse response;
+  response.set_model(*model_id);
+  response.set_observations(model.observations);
+  for (const auto& [id, version] : model.versions) {
+    if (version_filter != 0 && id != version_filter) continue;
+    for (const DetectorInstance& d : version.detectors) {
+      v1::DetectorStatus* s = response.add_detectors();
+      s->set_detector_id(d.config->id());
+      s->set_detector(d.config->detector());
+      s->set_signal(d.signal);
+      s->set_feature_index(d.config->feature_index());
+      s->set_version(id);
+      s->set_state(d.state);
+      s->set_observations(d.observations);
+      s->set_drift_count(d.drift_count);
+      s->set_warning_count(d.warning_count);
+      s->set_last_drift_index(d.last_drift_index);
+      if (d.last_drift_index >= 0) {
+        *s->mutable_last_drift_time() = ToProto(d.last_drift_time);
+      }
+      for (const drift::DetectorStatistic& stat : d.detector->Statistics()) {
+        (*s->mutable_statistics())[stat.first] = stat.second;
+      }
+    }
+    v1::VersionPerformance* p = response.add_performance();
+    p->set_version(id);
+    p->set_observations(version.observations);
+    p->set_outcomes(version.outcomes);
+    if (!version.window.empty()) {
+      const double mean =
+          version.window_sum / static_cast<double>(version.window.size());
+      if (version.outcome_kind == 1) p->set_error_rate(mean);
+      if (version.outcome_kind == 2) p->set_mean_error_value(mean);
+    }
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------------------
+// Alerts
+
+void DriftMonitor::RaiseAlert(v1::Alert alert) {
+  alert.set_sequence(++last_sequence_);
+  alert.set_name(
+      absl::StrCat("models/", alert.model(), "/alerts/", alert.sequence()));
+  v1::ActionResult* action = alert.mutable_action_result();
+  action->set_action(v1::DRIFT_ACTION_NONE);
+  action->set_message("actions are not implemented yet: alert only");
+  if (options_.metrics != nullptr) {
+    options_.metrics->AddAlert(alert.model(), v1::AlertType_Name(alert.type()));
+  }
+  alerts_.push_back(std::move(alert));
+  while (static_cast<int64_t>(alerts_.size()) >
+         std::max<int64_t>(1, options_.max_alerts)) {
+    alerts_.pop_front();
+  }
+}
+
+absl::StatusOr<v1::ListAlertsResponse> DriftMonitor::ListAlerts(
+    const v1::ListAlertsRequest& request) {
+  std::string model;  // Empty = every model.
+  if (request.parent() != "models/-") {
+    absl::StatusOr<std::string> parsed =
+        ParseModelName(request.parent(), "", "models/{model} or models/-");
+    if (!parsed.ok()) return parsed.status();
+    model = *parsed;
+  }
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError("page_size must be >= 0");
+  }
+  const int page_size =
+      request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  int64_t before = std::numeric_limits<int64_t>::max();
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &before) || before < 1)) {
+    return absl::InvalidArgumentError("page_token is malformed");
+  }
+  absl::StatusOr<core::Filter> filter =
+      core::Filter::Parse(request.filter(), [](absl::string_view key) {
+        return key == "type" || key == "severity" || key == "version" ||
+               key == "detector" || key == "feature_index" || key == "model" ||
+               key == "action_result.action";
+      });
+  if (!filter.ok()) return filter.status();
+
+  v1::ListAlertsResponse response;
+  absl::MutexLock lock(&mu_);
+  if (!model.empty() && !models_.contains(model)) {
+    return absl::NotFoundError(absl::StrCat(
+        "model '", model, "' has never been observed or configured"));
+  }
+  for (auto it = alerts_.rbegin(); it != alerts_.rend(); ++it) {
+    const v1::Alert& a = *it;
+    if (a.sequence() >= before) continue;
+    if (!model.empty() && a.model() != model) continue;
+    const bool match = filter->Matches(
+        [&](absl::string_view key) -> std::optional<std::string> {
+          if (key == "type") return v1::AlertType_Name(a.type());
+          if (key == "severity") return SeverityName(a.severity());
+          if (key == "version") return absl::StrCat(a.version());
+          if (key == "detector") return a.detector();
+          if (key == "feature_index") return absl::StrCat(a.feature_index());
+          if (key == "model") return a.model();
+          return v1::DriftAction_Name(a.action_result().action());
+        });
+    if (!match) continue;
+    if (response.alerts_size() == page_size) {
+      response.set_next_page_token(
+          absl::StrCat(response.alerts(response.alerts_size() - 1).sequence()));
+      break;
+    }
+    *response.add_alerts() = a;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Alert> DriftMonitor::GetAlert(absl::string_view name) {
+  absl::string_view rest = name;
+  const size_t slash = rest.rfind("/alerts/");
+  int64_t sequence = 0;
+  if (!absl::ConsumePrefix(&rest, "models/") ||
+      slash == absl::string_view::npos || slash <= 7 ||
+      !absl::SimpleAtoi(name.substr(slash + 8), &sequence) || sequence < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name '", name, "' is not of the form models/{model}/alerts/{alert}"));
+  }
+  const std::string model(name.substr(7, slash - 7));
+  absl::MutexLock lock(&mu_);
+  for (const v1::Alert& a : alerts_) {
+    if (a.sequence() == sequence && a.model() == model) return a;
+  }
+  return absl::NotFoundError(absl::StrCat("alert '", name, "' not found"));
+}
+
+std::vector<v1::Alert> DriftMonitor::AlertsAfter(
+    int64_t after, const std::vector<std::string>& models,
+    v1::AlertSeverity min_severity, int limit, int64_t* scanned) {
+  std::vector<v1::Alert> out;
+  absl::MutexLock lock(&mu_);
+  int64_t last = std::max(after, last_sequence_);
+  for (const v1::Alert& a : alerts_) {
+    if (a.sequence() <= after) continue;
+    if (static_cast<int>(out.size()) >= limit) {
+      last = a.sequence() - 1;
+      break;
+    }
+    if (a.severity() < min_severity) continue;
+    if (!models.empty() &&
+        std::find(models.begin(), models.end(), a.model()) == models.end()) {
+      continue;
+    }
+    out.push_back(a);
+  }
+  if (scanned != nullptr) *scanned = last;
+  return out;
+}
+
+int64_t DriftMonitor::latest_sequence() const {
+  absl::MutexLock lock(&mu_);
+  return last_sequence_;
+}
+
+int64_t DriftMonitor::WaitForAlert(int64_t after, absl::Time deadline,
+                                   const std::function<bool()>& cancelled) {
+  absl::MutexLock lock(&mu_);
+  auto newer = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_sequence_ > after;
+  };
+  while (!newer() && absl::Now() < deadline && !cancelled()) {
+    mu_.AwaitWithTimeout(
+        absl::Condition(&newer),
+        std::min(absl::Milliseconds(100), deadline - absl::Now()));
+  }
+  return last_sequence_;
+}
+
+}  // namespace continuum::drift_service
