@@ -630,7 +630,25 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
         !s.ok()) {
       return s;
     }
+    if (existing == models_.end() &&
+        static_cast<int64_t>(models_.size()) >= options_.max_models) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the drift service monitors at most ", options_.max_models,
+          " models; model '", batch.model(), "' is not monitored"));
+    }
     ModelState& model = GetOrCreateModel(batch.model());
+    if (!model.versions.contains(batch.version()) &&
+        static_cast<int>(model.versions.size()) >=
+            options_.max_versions_per_model) {
+      // Versions only grow: the oldest one no longer serves.
+      if (batch.version() < model.versions.begin()->first) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("version ", batch.version(), " of model '",
+                         batch.model(), "' is older than the ",
+                         options_.max_versions_per_model, " versions tracked"));
+      }
+      model.versions.erase(model.versions.begin());
+    }
     VersionState& version = model.versions[batch.version()];
     const bool predictions = batch.kind() != v1::OBSERVATION_KIND_OUTCOME;
     const int64_t rows = batch.num_rows();

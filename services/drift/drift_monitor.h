@@ -58,6 +58,12 @@ struct DriftMonitorOptions {
   int64_t max_alerts = 10000;
   // Optional metrics. Not owned; must outlive.
   DriftMetrics* metrics = nullptr;
+  // Models monitored at most (model ids come from clients): observations of
+  // a new model beyond this are RESOURCE_EXHAUSTED.
+  int64_t max_models = 10000;
+  // Versions tracked per model; the oldest version's state is dropped when
+  // a newer one arrives beyond this.
+  int max_versions_per_model = 32;
 };
 
 // What one Observe batch did.

@@ -474,5 +474,33 @@ TEST_F(DriftMonitorTest, WaitForAlertWakesOnNewAlert) {
   cancelled.join();
 }
 
+TEST(DriftMonitorLimitsTest, ModelsAndVersionsAreBounded) {
+  DriftMonitorOptions options;
+  options.max_models = 2;
+  options.max_versions_per_model = 2;
+  DriftMonitor monitor(options);
+  auto batch = [](const std::string& model, int64_t version) {
+    v1::ObservationBatch b;
+    b.set_model(model);
+    b.set_version(version);
+    b.set_num_rows(1);
+    b.set_feature_dim(1);
+    b.add_features(0.5f);
+    b.set_kind(v1::OBSERVATION_KIND_PREDICTION);
+    return b;
+  };
+  {
+    auto first = monitor.Observe(batch("a", 1));
+    ASSERT_TRUE(first.ok()) << first.status();
+  }
+  ASSERT_TRUE(monitor.Observe(batch("b", 1)).ok());
+  EXPECT_EQ(monitor.Observe(batch("c", 1)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(monitor.Observe(batch("a", 2)).ok());
+  ASSERT_TRUE(monitor.Observe(batch("a", 3)).ok());  // Drops version 1.
+  EXPECT_EQ(monitor.Observe(batch("a", 1)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace continuum::drift_service
