@@ -725,6 +725,7 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
     options_.metrics->AddObservations(batch.model(), result.observations,
                                       result.outcomes);
   }
+  RunPendingActions();
   return result;
 }
 
@@ -793,13 +794,156 @@ absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
 // ---------------------------------------------------------------------------
 // Alerts
 
+namespace {
+
+// The policy's rules, or the defaults of drift.proto: DATA and CONCEPT at
+// WARNING or above -> retrain; PERFORMANCE at CRITICAL on production ->
+// rollback.
+std::vector<v1::ActionRule> EffectiveRules(const v1::ActionPolicy& policy) {
+  if (!policy.rules().empty()) {
+    return {policy.rules().begin(), policy.rules().end()};
+  }
+  std::vector<v1::ActionRule> rules(3);
+  rules[0].set_alert_type(v1::ALERT_TYPE_DATA);
+  rules[0].set_min_severity(v1::ALERT_SEVERITY_WARNING);
+  rules[0].set_action(v1::DRIFT_ACTION_TRIGGER_RETRAIN);
+  rules[1].set_alert_type(v1::ALERT_TYPE_CONCEPT);
+  rules[1].set_min_severity(v1::ALERT_SEVERITY_WARNING);
+  rules[1].set_action(v1::DRIFT_ACTION_TRIGGER_RETRAIN);
+  rules[2].set_alert_type(v1::ALERT_TYPE_PERFORMANCE);
+  rules[2].set_min_severity(v1::ALERT_SEVERITY_CRITICAL);
+  rules[2].set_action(v1::DRIFT_ACTION_ROLLBACK);
+  rules[2].set_production_only(true);
+  return rules;
+}
+
+}  // namespace
+
+void DriftMonitor::RunPendingActions() {
+  std::vector<v1::Alert> work;
+  {
+    absl::MutexLock lock(&mu_);
+    work.swap(pending_actions_);
+  }
+  for (const v1::Alert& alert : work) {
+    v1::ActionPolicy policy;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = models_.find(alert.model());
+      if (it != models_.end()) policy = it->second->monitor.actions();
+    }
+    v1::ActionResult result;
+    result.set_action(v1::DRIFT_ACTION_NONE);
+    result.set_target(absl::StrCat("models/", alert.model()));
+    const absl::Time now = options_.clock->Now();
+    *result.mutable_action_time() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+            absl::ToUnixMicros(now));
+    std::optional<int64_t> production;
+    absl::Status lookup;
+    for (const v1::ActionRule& rule : EffectiveRules(policy)) {
+      if (rule.alert_type() != alert.type() ||
+          alert.severity() < rule.min_severity() ||
+          rule.action() == v1::DRIFT_ACTION_UNSPECIFIED) {
+        continue;
+      }
+      if (rule.production_only()) {
+        if (!production.has_value() && lookup.ok()) {
+          if (options_.actions == nullptr) {
+            lookup = absl::FailedPreconditionError(
+                "no registry is configured to tell the production version");
+          } else {
+            absl::StatusOr<int64_t> p =
+                options_.actions->ProductionVersion(alert.model());
+            if (p.ok())
+              production = *p;
+            else
+              lookup = p.status();
+          }
+        }
+        if (!production.has_value() || *production != alert.version()) continue;
+      }
+      result.set_action(rule.action());
+      break;
+    }
+    const std::string reason =
+        absl::StrCat("drift alert ", alert.name(), ": ", alert.message());
+    if (result.action() == v1::DRIFT_ACTION_NONE) {
+      result.set_message(lookup.ok()
+                             ? "no action rule applies: alert only"
+                             : absl::StrCat("alert only: ", lookup.message()));
+    } else {
+      const absl::Duration cooldown =
+          policy.has_cooldown()
+              ? absl::Seconds(policy.cooldown().seconds()) +
+                    absl::Nanoseconds(policy.cooldown().nanos())
+              : absl::Hours(1);
+      bool suppressed = false;
+      if (!policy.dry_run()) {
+        absl::MutexLock lock(&mu_);
+        auto last = last_action_.find(alert.model());
+        suppressed =
+            last != last_action_.end() && now - last->second < cooldown;
+      }
+      if (suppressed) {
+        result.set_suppressed_by_cooldown(true);
+        result.set_message(
+            absl::StrCat("suppressed: the model was acted on less than ",
+                         absl::FormatDuration(cooldown), " ago"));
+      } else if (policy.dry_run()) {
+        result.set_dry_run(true);
+        result.set_message(absl::StrCat("dry run: would ",
+                                        v1::DriftAction_Name(result.action())));
+      } else if (options_.actions == nullptr) {
+        result.set_message("no registry or trainer is configured");
+      } else {
+        absl::Status done;
+        switch (result.action()) {
+          case v1::DRIFT_ACTION_ROLLBACK:
+            done = options_.actions->Rollback(alert.model(), alert.version(),
+                                              reason);
+            break;
+          case v1::DRIFT_ACTION_ABORT_ROLLOUT:
+            done = options_.actions->AbortRollout(alert.model(),
+                                                  alert.version(), reason);
+            break;
+          case v1::DRIFT_ACTION_TRIGGER_RETRAIN:
+            done = options_.actions->TriggerRun(alert.model(), alert.name(),
+                                                reason);
+            break;
+          default:
+            break;
+        }
+        result.set_succeeded(done.ok());
+        result.set_message(done.ok() ? "done" : std::string(done.message()));
+        // Only an action that happened starts the cool-down: a failed
+        // retrain request must not hold back a rollback.
+        if (done.ok()) {
+          absl::MutexLock lock(&mu_);
+          last_action_[alert.model()] = now;
+        }
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    for (v1::Alert& kept : alerts_) {
+      if (kept.sequence() == alert.sequence()) {
+        *kept.mutable_action_result() = result;
+        break;
+      }
+    }
+  }
+}
+
 void DriftMonitor::RaiseAlert(v1::Alert alert) {
   alert.set_sequence(++last_sequence_);
   alert.set_name(
       absl::StrCat("models/", alert.model(), "/alerts/", alert.sequence()));
+  // The action is decided and run after the observation batch, outside
+  // the lock (it may call the registry or the trainer).
   v1::ActionResult* action = alert.mutable_action_result();
   action->set_action(v1::DRIFT_ACTION_NONE);
-  action->set_message("actions are not implemented yet: alert only");
+  action->set_message("action pending");
+  pending_actions_.push_back(alert);
   if (options_.metrics != nullptr) {
     options_.metrics->AddAlert(alert.model(), v1::AlertType_Name(alert.type()));
   }

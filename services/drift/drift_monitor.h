@@ -46,6 +46,7 @@
 #include "continuum/v1/drift.pb.h"
 #include "lib/core/clock.h"
 #include "lib/drift/streaming_detector.h"
+#include "services/drift/drift_actions.h"
 
 namespace continuum::drift_service {
 
@@ -64,6 +65,8 @@ struct DriftMonitorOptions {
   // Versions tracked per model; the oldest version's state is dropped when
   // a newer one arrives beyond this.
   int max_versions_per_model = 32;
+  // Where actions go (registry, trainer); null: alerts only. Not owned.
+  ActionTarget* actions = nullptr;
 };
 
 // What one Observe batch did.
@@ -125,6 +128,9 @@ class DriftMonitor {
   struct VersionState;
   struct ModelState;
 
+  // Decides and runs the actions of the alerts raised since the last call
+  // (rules, cool-down, dry run), then records each result in its alert.
+  void RunPendingActions() ABSL_LOCKS_EXCLUDED(mu_);
   ModelState& GetOrCreateModel(const std::string& model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ValidateBatch(const v1::ObservationBatch& batch,
@@ -147,6 +153,10 @@ class DriftMonitor {
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ModelState>> models_
       ABSL_GUARDED_BY(mu_);
+  // Alerts whose action is still to be decided and run (outside mu_).
+  std::vector<v1::Alert> pending_actions_ ABSL_GUARDED_BY(mu_);
+  // When the last action on each model ran (the cool-down).
+  std::map<std::string, absl::Time> last_action_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   int64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -502,5 +502,110 @@ TEST(DriftMonitorLimitsTest, ModelsAndVersionsAreBounded) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// Records the calls; production is `production`.
+class RecordingTarget : public ActionTarget {
+ public:
+  absl::StatusOr<int64_t> ProductionVersion(const std::string&) override {
+    return production;
+  }
+  absl::Status Rollback(const std::string& model, int64_t expected,
+                        const std::string&) override {
+    calls.push_back(absl::StrCat("rollback ", model, " ", expected));
+    return absl::OkStatus();
+  }
+  absl::Status AbortRollout(const std::string& model, int64_t candidate,
+                            const std::string&) override {
+    calls.push_back(absl::StrCat("abort ", model, " ", candidate));
+    return absl::OkStatus();
+  }
+  absl::Status TriggerRun(const std::string& model, const std::string&,
+                          const std::string&) override {
+    calls.push_back(absl::StrCat("retrain ", model));
+    return absl::UnavailableError("trainer down");
+  }
+  int64_t production = 2;
+  std::vector<std::string> calls;
+};
+
+v1::ObservationBatch AllWrong(int64_t version, int n) {
+  v1::ObservationBatch batch;
+  batch.set_model("m");
+  batch.set_version(version);
+  batch.set_kind(v1::OBSERVATION_KIND_OUTCOME);
+  batch.set_num_rows(n);
+  for (int r = 0; r < n; ++r) {
+    v1::ObservedOutcome* o = batch.add_outcomes();
+    o->set_row(r);
+    o->set_correct(false);
+  }
+  return batch;
+}
+
+v1::ConfigureMonitorRequest PerformanceMonitor(bool dry_run) {
+  v1::ConfigureMonitorRequest request;
+  request.mutable_monitor()->set_name("models/m/monitor");
+  auto* performance = request.mutable_monitor()->mutable_performance();
+  performance->set_max_error_rate(0.2);
+  performance->set_window_size(50);
+  performance->set_min_outcomes(20);
+  request.mutable_monitor()->mutable_actions()->set_dry_run(dry_run);
+  return request;
+}
+
+TEST(DriftActionsTest, RollbackOnlyForProductionAndOnlyOncePerCooldown) {
+  core::FakeClock clock;
+  RecordingTarget target;
+  DriftMonitorOptions options;
+  options.clock = &clock;
+  options.actions = &target;
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
+  // Version 3 is not production: alert only.
+  ASSERT_TRUE(monitor.Observe(AllWrong(3, 50)).ok());
+  EXPECT_TRUE(target.calls.empty());
+  // Version 2 is: rolled back, once.
+  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+  EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2"}));
+  // Another version goes bad within the hour: suppressed.
+  target.production = 4;
+  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
+  EXPECT_EQ(target.calls.size(), 1u);
+  // After the cool-down it acts again.
+  clock.Advance(absl::Hours(2));
+  target.production = 5;
+  ASSERT_TRUE(monitor.Observe(AllWrong(5, 50)).ok());
+  EXPECT_EQ(target.calls.back(), "rollback m 5");
+
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  list.set_filter("type = ALERT_TYPE_PERFORMANCE");
+  auto alerts = monitor.ListAlerts(list);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->alerts_size(), 4);  // Newest first: 5, 4, 2, 3.
+  EXPECT_TRUE(alerts->alerts(0).action_result().succeeded());
+  EXPECT_TRUE(alerts->alerts(1).action_result().suppressed_by_cooldown());
+  EXPECT_EQ(alerts->alerts(2).action_result().action(),
+            v1::DRIFT_ACTION_ROLLBACK);
+  EXPECT_EQ(alerts->alerts(3).action_result().action(), v1::DRIFT_ACTION_NONE);
+}
+
+TEST(DriftActionsTest, DryRunRecordsWithoutCalling) {
+  RecordingTarget target;
+  DriftMonitorOptions options;
+  options.actions = &target;
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(true)).ok());
+  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+  EXPECT_TRUE(target.calls.empty());
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto alerts = monitor.ListAlerts(list);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_GE(alerts->alerts_size(), 1);
+  EXPECT_TRUE(alerts->alerts(0).action_result().dry_run());
+  EXPECT_EQ(alerts->alerts(0).action_result().message(),
+            "dry run: would DRIFT_ACTION_ROLLBACK");
+}
+
 }  // namespace
 }  // namespace continuum::drift_service

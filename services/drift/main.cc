@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "continuum/config/v1/drift_config.pb.h"
 #include "lib/core/service_main.h"
+#include "services/drift/drift_actions.h"
 #include "services/drift/drift_metrics.h"
 #include "services/drift/drift_monitor.h"
 #include "services/drift/drift_service.h"
@@ -38,6 +39,13 @@ int main(int argc, char** argv) {
   monitor_options.max_alerts =
       config.max_alerts() > 0 ? config.max_alerts() : 10000;
   monitor_options.metrics = &metrics;
+  // Rollbacks and rollout aborts go to the registry, retraining requests to
+  // the trainer, when their addresses are configured.
+  continuum::drift_service::GrpcActionTarget actions(config.registry_address(),
+                                                     config.trainer_address());
+  if (!config.registry_address().empty() || !config.trainer_address().empty()) {
+    monitor_options.actions = &actions;
+  }
   continuum::drift_service::DriftMonitor monitor(monitor_options);
   continuum::drift_service::DriftServiceImpl service(&monitor);
 

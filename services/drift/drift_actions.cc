@@ -1,0 +1,98 @@
+#include "services/drift/drift_actions.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "lib/core/grpc_status.h"
+
+namespace continuum::drift_service {
+namespace {
+
+void Prepare(grpc::ClientContext* context, absl::Duration timeout) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context->AddMetadata("x-continuum-actor", "drift");
+}
+
+absl::Status NotConfigured(absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no ", what, " address is configured for the drift service"));
+}
+
+}  // namespace
+
+GrpcActionTarget::GrpcActionTarget(const std::string& registry_address,
+                                   const std::string& trainer_address,
+                                   absl::Duration timeout)
+    : timeout_(timeout) {
+  if (!registry_address.empty()) {
+    registry_ = v1::RegistryService::NewStub(grpc::CreateChannel(
+        registry_address, grpc::InsecureChannelCredentials()));
+  }
+  if (!trainer_address.empty()) {
+    trainer_ = v1::TrainerService::NewStub(grpc::CreateChannel(
+        trainer_address, grpc::InsecureChannelCredentials()));
+  }
+}
+
+absl::StatusOr<int64_t> GrpcActionTarget::ProductionVersion(
+    const std::string& model) {
+  if (registry_ == nullptr) return NotConfigured("registry");
+  grpc::ClientContext context;
+  Prepare(&context, timeout_);
+  v1::GetModelRequest request;
+  request.set_name(absl::StrCat("models/", model));
+  v1::GetModelResponse response;
+  grpc::Status s = registry_->GetModel(&context, request, &response);
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  return response.model().production_version();
+}
+
+absl::Status GrpcActionTarget::Rollback(const std::string& model,
+                                        int64_t expected,
+                                        const std::string& reason) {
+  if (registry_ == nullptr) return NotConfigured("registry");
+  grpc::ClientContext context;
+  Prepare(&context, timeout_);
+  v1::RollbackRequest request;
+  request.set_name(absl::StrCat("models/", model));
+  request.set_reason(reason);
+  request.set_expected_production_version(expected);
+  v1::RollbackResponse response;
+  return core::FromGrpcStatus(
+      registry_->Rollback(&context, request, &response));
+}
+
+absl::Status GrpcActionTarget::AbortRollout(const std::string& model,
+                                            int64_t candidate,
+                                            const std::string& reason) {
+  if (registry_ == nullptr) return NotConfigured("registry");
+  grpc::ClientContext context;
+  Prepare(&context, timeout_);
+  v1::AbortRolloutRequest request;
+  request.set_name(absl::StrCat("models/", model));
+  request.set_reason(reason);
+  request.set_expected_candidate_version(candidate);
+  v1::AbortRolloutResponse response;
+  return core::FromGrpcStatus(
+      registry_->AbortRollout(&context, request, &response));
+}
+
+absl::Status GrpcActionTarget::TriggerRun(const std::string& model,
+                                          const std::string& alert,
+                                          const std::string& reason) {
+  if (trainer_ == nullptr) return NotConfigured("trainer");
+  grpc::ClientContext context;
+  Prepare(&context, timeout_);
+  v1::TriggerRunRequest request;
+  request.set_parent(absl::StrCat("models/", model));
+  request.set_trigger(v1::RUN_TRIGGER_DRIFT);
+  request.set_reason(reason);
+  request.set_alert(alert);
+  request.set_request_id(alert);  // One run per alert, however often retried.
+  v1::TriggerRunResponse response;
+  return core::FromGrpcStatus(
+      trainer_->TriggerRun(&context, request, &response));
+}
+
+}  // namespace continuum::drift_service
