@@ -248,7 +248,6 @@ absl::Status DatasetStore::Recover() {
   // Records: the id index, statistics, and the replay offers the snapshot
   // had not seen yet.
   store::ScanStats scan_stats;
-  absl::Status parse_error;
   absl::Status s = records_log_->Scan(
       0, 0, nullptr,
       [&](const store::LogPosition& pos, int64_t, absl::string_view payload) {
@@ -799,7 +798,6 @@ absl::Status DatasetStore::Scan(
   bool stopped = false;
   store::ScanStats stats;
   store::LogPosition last;
-  absl::Status parse_status;
 
   auto flush = [&]() {
     if (response.batch().num_rows() == 0) return true;

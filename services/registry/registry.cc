@@ -27,6 +27,10 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using S = v1::VersionState;
 
+// Pods report every 10 s; one silent for three intervals is not counted as
+// serving anything and is forgotten.
+constexpr absl::Duration kPodSilence = absl::Seconds(30);
+
 constexpr char kZeroHash[] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -1599,7 +1603,7 @@ absl::StatusOr<v1::ReportServingStateResponse> Registry::ReportServingState(
   pod_report_times_[request.pod_id()] = now;
   // Pods silent for three report intervals are forgotten.
   for (auto it = pod_report_times_.begin(); it != pod_report_times_.end();) {
-    if (now - it->second > absl::Seconds(30)) {
+    if (now - it->second > kPodSilence) {
       pods_.erase(it->first);
       it = pod_report_times_.erase(it);
     } else {
@@ -1613,9 +1617,8 @@ absl::StatusOr<v1::ReportServingStateResponse> Registry::ReportServingState(
 
 absl::Status Registry::Tick() {
   const absl::Time now = options_.clock->Now();
-  // Which pods serve which revision of which model (ready pods heard from
-  // within the last 30 s).
-  // Per model: each ready pod's revision and rows served per version.
+  // Per model: each ready pod's revision and rows served per version (pods
+  // heard from within kPodSilence).
   struct PodView {
     int64_t revision = 0;
     std::map<int64_t, int64_t> rows_by_version;
@@ -1624,8 +1627,7 @@ absl::Status Registry::Tick() {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [pod_id, report] : pods_) {
-      if (!report.ready() ||
-          now - pod_report_times_[pod_id] > absl::Seconds(30)) {
+      if (!report.ready() || now - pod_report_times_[pod_id] > kPodSilence) {
         continue;
       }
       for (const v1::ModelServingStatus& m : report.models()) {
