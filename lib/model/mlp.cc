@@ -2,12 +2,14 @@
 // in LibTorch. One of the few translation units that include LibTorch;
 // every LibTorch exception is caught here and returned as absl::Status.
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
+#include <atomic>
 #include <exception>
 #include <map>
 #include <memory>
@@ -60,6 +62,19 @@ std::mutex& BlasMutex() {
   return *mu;
 }
 
+// Batches this large or larger go to oneDNN when another thread holds the
+// BLAS: oneDNN's inner product is thread-safe and, from 32 rows of a
+// 784-256-10 network, about as fast as OpenBLAS per row (measured here:
+// 151k vs 167k rows/s at 32 rows, 195k vs 213k at 64). Smaller batches
+// wait for the BLAS: oneDNN's fixed cost per call (about 100 us) is larger
+// than their whole OpenBLAS pass (16 us for one row).
+constexpr int kOneDnnMinRows = 32;
+
+std::atomic<MatmulBackend>& BackendOverride() {
+  static auto* backend = new std::atomic<MatmulBackend>(MatmulBackend::kAuto);
+  return *backend;
+}
+
 // A 1-D float tensor owning a copy of `values`; undefined when empty.
 at::Tensor VectorTensor(const google::protobuf::RepeatedField<float>& values) {
   if (values.empty()) return at::Tensor();
@@ -102,6 +117,10 @@ class MlpModel final : public Model {
     for (size_t i = 0; i < net_->layers->size(); ++i) {
       auto* linear = net_->layers[i]->as<torch::nn::LinearImpl>();
       layers_.emplace_back(linear->weight, linear->bias);
+      if (at::hasMKLDNN()) {
+        onednn_layers_.emplace_back(linear->weight.to_mkldnn(),
+                                    linear->bias.to_mkldnn());
+      }
     }
     mean_ = VectorTensor(bundle_.manifest().normalization().mean());
     std_ = VectorTensor(bundle_.manifest().normalization().std());
@@ -123,8 +142,24 @@ class MlpModel final : public Model {
     }
     out->clear();
     if (n == 0) return absl::OkStatus();
+    // Which library multiplies: see kOneDnnMinRows. Both give the same
+    // results up to float rounding (about 1e-7).
     std::unique_lock<std::mutex> blas_lock(BlasMutex(), std::defer_lock);
-    if (BlasNeedsLock()) blas_lock.lock();
+    bool onednn = false;
+    switch (BackendOverride().load(std::memory_order_relaxed)) {
+      case MatmulBackend::kOneDnn:
+        onednn = !onednn_layers_.empty();
+        break;
+      case MatmulBackend::kBlas:
+        break;
+      case MatmulBackend::kAuto:
+        onednn = BlasNeedsLock() && n >= kOneDnnMinRows &&
+                 !onednn_layers_.empty() && !blas_lock.try_lock();
+        break;
+    }
+    if (!onednn && BlasNeedsLock() && !blas_lock.owns_lock()) {
+      blas_lock.lock();
+    }
     try {
       c10::InferenceMode guard;
       at::Tensor x = at::from_blob(const_cast<float*>(rows),
@@ -132,7 +167,14 @@ class MlpModel final : public Model {
       at::Tensor z = mean_.defined() ? (x - mean_) / std_ : x;
       at::Tensor h = z;
       for (size_t i = 0; i < layers_.size(); ++i) {
-        h = at::linear(h, layers_[i].first, layers_[i].second);
+        if (onednn) {
+          h = at::mkldnn_linear(h.contiguous().to_mkldnn(),
+                                onednn_layers_[i].first,
+                                onednn_layers_[i].second)
+                  .to_dense();
+        } else {
+          h = at::linear(h, layers_[i].first, layers_[i].second);
+        }
         if (i + 1 < layers_.size()) h = Activate(h);
       }
       switch (spec_.family()) {
@@ -183,6 +225,8 @@ class MlpModel final : public Model {
   MlpNet net_{nullptr};
   // (weight, bias) of each linear layer, views of net_'s parameters.
   std::vector<std::pair<at::Tensor, at::Tensor>> layers_;
+  // The same weights in oneDNN's layout; empty when LibTorch lacks oneDNN.
+  std::vector<std::pair<at::Tensor, at::Tensor>> onednn_layers_;
   at::Tensor mean_, std_, target_mean_, target_std_;
 };
 
@@ -206,6 +250,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromBundle(
 }
 
 namespace model_internal {
+void SetMatmulBackendForTest(MatmulBackend backend) {
+  BackendOverride().store(backend, std::memory_order_relaxed);
+}
+
 absl::StatusOr<std::unique_ptr<Model>> FromBundleUnvalidatedForTest(
     const ModelBundle& bundle) {
   if (absl::Status s = ValidateSpec(bundle.manifest().spec()); !s.ok()) {

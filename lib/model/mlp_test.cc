@@ -211,13 +211,71 @@ TEST(MlpTest, BatchOfOneEqualsBatchOf64) {
   }
 }
 
+// Forward on one backend, forced for the duration of the call.
+std::vector<float> ForwardOn(const Model& model, MatmulBackend backend,
+                             const std::vector<float>& rows, int n) {
+  model_internal::SetMatmulBackendForTest(backend);
+  std::vector<float> out;
+  absl::Status s = model.Forward(rows.data(), n, &out);
+  model_internal::SetMatmulBackendForTest(MatmulBackend::kAuto);
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+TEST(MlpTest, OneDnnAgreesWithBlasForEveryFamily) {
+  for (v1::ModelFamily family :
+       {v1::MODEL_FAMILY_MLP_CLASSIFIER, v1::MODEL_FAMILY_MLP_REGRESSOR,
+        v1::MODEL_FAMILY_AUTOENCODER}) {
+    ModelBundle b = InitFor(family, 20, 3);
+    auto model = Model::FromBundle(b);
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::vector<float> rows = RandomRows(64, 20, 9);
+    std::vector<float> blas = ForwardOn(**model, MatmulBackend::kBlas, rows, 64);
+    std::vector<float> dnn = ForwardOn(**model, MatmulBackend::kOneDnn, rows, 64);
+    ASSERT_EQ(blas.size(), dnn.size());
+    ASSERT_FALSE(blas.empty());
+    for (size_t i = 0; i < blas.size(); ++i) {
+      EXPECT_NEAR(blas[i], dnn[i], 1e-5 * (1 + std::abs(blas[i])))
+          << "family " << family << " value " << i;
+    }
+  }
+}
+
+// Four threads at once: every answer equals, bit for bit, the answer of the
+// backend that computed it (OpenBLAS behind its lock, or oneDNN when the
+// lock was busy), so no call ever sees another's buffers.
 TEST(MlpTest, ConcurrentForwardIsIdentical) {
   ModelBundle b = InitFor(v1::MODEL_FAMILY_AUTOENCODER, 20, 0);
   auto model = Model::FromBundle(b);
   ASSERT_TRUE(model.ok());
   std::vector<float> rows = RandomRows(64, 20, 5);
-  std::vector<float> expected;
-  ASSERT_TRUE((*model)->Forward(rows.data(), 64, &expected).ok());
+  std::vector<float> blas = ForwardOn(**model, MatmulBackend::kBlas, rows, 64);
+  std::vector<float> dnn = ForwardOn(**model, MatmulBackend::kOneDnn, rows, 64);
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::vector<float> out;
+        if (!(*model)->Forward(rows.data(), 64, &out).ok() ||
+            (out != blas && out != dnn)) {
+          ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(mismatches, ::testing::Each(0));
+}
+
+TEST(MlpTest, ConcurrentOneDnnForwardIsIdentical) {
+  ModelBundle b = InitFor(v1::MODEL_FAMILY_MLP_CLASSIFIER, 20, 5);
+  auto model = Model::FromBundle(b);
+  ASSERT_TRUE(model.ok());
+  std::vector<float> rows = RandomRows(64, 20, 6);
+  std::vector<float> expected =
+      ForwardOn(**model, MatmulBackend::kOneDnn, rows, 64);
+  model_internal::SetMatmulBackendForTest(MatmulBackend::kOneDnn);
   std::vector<int> mismatches(4, 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -231,6 +289,7 @@ TEST(MlpTest, ConcurrentForwardIsIdentical) {
     });
   }
   for (std::thread& t : threads) t.join();
+  model_internal::SetMatmulBackendForTest(MatmulBackend::kAuto);
   EXPECT_THAT(mismatches, ::testing::Each(0));
 }
 

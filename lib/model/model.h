@@ -71,7 +71,19 @@ class Model {
   bool IsAnomaly(float score) const;
 };
 
+// Which library Forward multiplies matrices with. kAuto: OpenBLAS, and
+// when the serial OpenBLAS (not thread-safe, so behind a process-wide lock)
+// is busy with another thread, oneDNN for batches of 32 rows or more, so
+// that several workers use several cores (docs/architecture.md, "BLAS and
+// threads").
+enum class MatmulBackend { kAuto, kBlas, kOneDnn };
+
 namespace model_internal {
+// Testing and benchmark aid: forces every Forward in the process onto one
+// backend (kOneDnn falls back to kBlas without oneDNN). kAuto restores the
+// default.
+void SetMatmulBackendForTest(MatmulBackend backend);
+
 // Testing aid: FromBundle without ValidateBundle (each tensor's data length
 // must still match its shape), so tests can prove that a LibTorch error at
 // Forward comes back as INTERNAL rather than as an exception.
