@@ -217,6 +217,10 @@ int ReportStartupError(const absl::Status& status) {
 }
 
 int ServeUntilSignal(ServiceServer::Options options) {
+  return ServeUntilSignal(std::move(options), ServeHooks());
+}
+
+int ServeUntilSignal(ServiceServer::Options options, const ServeHooks& hooks) {
   std::string service = options.service;
   absl::Duration grace = GraceOf(options.config);
   std::string metrics_host = options.config.metrics_listen().substr(
@@ -236,12 +240,21 @@ int ServeUntilSignal(ServiceServer::Options options) {
                 (*server)->metrics_port());
   }
   std::fflush(stdout);
+  if (hooks.on_started) {
+    if (absl::Status s = hooks.on_started(**server); !s.ok()) {
+      spdlog::error("continuum-{} failed to start: {}", service, s.message());
+      std::cerr << "error: " << s.message() << std::endl;
+      (*server)->Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+  }
 
   int signal_number = WaitForTerminationSignal();
   ExitOnSecondSignal();
   spdlog::info("received {}; draining for at most {}",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::FormatDuration(grace));
+  if (hooks.on_draining) hooks.on_draining();
   (*server)->Shutdown(grace);
   server->reset();
   spdlog::default_logger()->flush();

@@ -19,6 +19,8 @@
 
 #include <google/protobuf/message.h>
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "continuum/config/v1/server_config.pb.h"
@@ -49,6 +51,19 @@ int ReportStartupError(const absl::Status& status);
 // the configured shutdown_grace and returns the exit code: 0 after a clean
 // shutdown, 1 if the server could not start.
 int ServeUntilSignal(ServiceServer::Options options);
+
+// What a service does around the server's life, for services with
+// background work tied to the server (the inference pod's registry watch).
+struct ServeHooks {
+  // Called once the server listens, before waiting for the signal. An error
+  // stops the service (exit code 1).
+  std::function<absl::Status(ServiceServer&)> on_started;
+  // Called when the drain begins, before in-flight calls are waited for.
+  std::function<void()> on_draining;
+};
+
+// ServeUntilSignal with hooks.
+int ServeUntilSignal(ServiceServer::Options options, const ServeHooks& hooks);
 
 }  // namespace continuum::core
 
