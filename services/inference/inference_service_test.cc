@@ -1,0 +1,311 @@
+// The gRPC handlers over a real ModelManager and batcher, on a loopback
+// server: answers per family, every INVALID_ARGUMENT/NOT_FOUND/UNAVAILABLE
+// case, PredictStream with a bad request in the middle, shadow copies that
+// never answer, and GetModelStatus.
+#include "services/inference/inference_service.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/synchronization/mutex.h"
+#include "lib/model/bundle.h"
+#include "lib/model/model.h"
+#include "lib/store/blob_store.h"
+#include "tests/util/subprocess.h"
+
+namespace continuum::inference {
+namespace {
+
+using ::testing::HasSubstr;
+
+class MemorySource : public ArtifactSource {
+ public:
+  std::string Add(const internal::v1::ModelBundle& bundle) {
+    std::string bytes = *model::SerializeBundle(bundle);
+    std::string sha = store::Sha256Hex(bytes);
+    artifacts_[sha] = std::move(bytes);
+    return sha;
+  }
+  absl::StatusOr<std::string> Fetch(const std::string&, int64_t,
+                                    const std::string& sha256) override {
+    auto it = artifacts_.find(sha256);
+    if (it == artifacts_.end()) return absl::UnavailableError("missing");
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, std::string> artifacts_;
+};
+
+internal::v1::ModelBundle Bundle(v1::ModelFamily family, uint64_t seed) {
+  v1::ArtifactManifest manifest;
+  manifest.mutable_spec()->set_family(family);
+  manifest.mutable_spec()->set_input_dim(3);
+  manifest.mutable_spec()->set_output_dim(
+      family == v1::MODEL_FAMILY_AUTOENCODER ? 0 : 4);
+  manifest.mutable_spec()->add_hidden_sizes(5);
+  if (family == v1::MODEL_FAMILY_AUTOENCODER) {
+    manifest.mutable_thresholds()->set_anomaly_threshold(0.5);
+  }
+  auto b = model::Model::InitBundle(manifest, seed);
+  EXPECT_TRUE(b.ok()) << b.status();
+  return *b;
+}
+
+class InferenceServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ModelManagerOptions m;
+    m.batching.workers = 2;
+    m.batching.batch_timeout = absl::ZeroDuration();
+    m.source = &source_;
+    manager_ = std::make_unique<ModelManager>(m);
+    PredictorOptions p;
+    p.manager = manager_.get();
+    p.pod_id = "pod-1";
+    p.max_request_rows = 16;
+    p.log = [this](const v1::PredictRequest&, const v1::PredictResponse& r) {
+      absl::MutexLock lock(&mu_);
+      logged_roles_.push_back(r.role());
+    };
+    predictor_ = std::make_unique<Predictor>(p);
+    service_ = std::make_unique<InferenceServiceImpl>(
+        predictor_.get(), [] { return RegistryState{true, false}; });
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    stub_ = v1::InferenceService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  void Deploy(const std::string& model, v1::ModelFamily family,
+              int64_t shadow = 0) {
+    v1::Deployment d;
+    d.set_model(model);
+    d.set_revision(++revision_);
+    d.set_stable_version(1);
+    v1::DeployedArtifact* a = d.add_artifacts();
+    a->set_version(1);
+    a->set_sha256(source_.Add(Bundle(family, 1)));
+    if (shadow > 0) {
+      d.set_shadow_version(shadow);
+      d.set_shadow_percent(100);
+      a = d.add_artifacts();
+      a->set_version(shadow);
+      a->set_sha256(source_.Add(Bundle(family, shadow)));
+    }
+    ASSERT_TRUE(manager_->Apply(d).ok());
+  }
+
+  static v1::PredictRequest Request(const std::string& model, int rows,
+                                    int dim = 3) {
+    v1::PredictRequest r;
+    r.set_model(model);
+    r.mutable_inputs()->add_shape(rows);
+    r.mutable_inputs()->add_shape(dim);
+    for (int i = 0; i < rows * dim; ++i) {
+      r.mutable_inputs()->add_data(0.1f * i);
+    }
+    return r;
+  }
+
+  grpc::Status Predict(const v1::PredictRequest& request,
+                       v1::PredictResponse* response) {
+    grpc::ClientContext context;
+    return stub_->Predict(&context, request, response);
+  }
+
+  MemorySource source_;
+  int64_t revision_ = 0;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<Predictor> predictor_;
+  std::unique_ptr<InferenceServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::InferenceService::Stub> stub_;
+  absl::Mutex mu_;
+  std::vector<v1::ServingRole> logged_roles_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(InferenceServiceTest, ClassifierAnswerMatchesTheModel) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  v1::PredictRequest request = Request("c", 5);
+  request.set_request_id("req-7");
+  v1::PredictResponse response;
+  ASSERT_TRUE(Predict(request, &response).ok());
+  EXPECT_EQ(response.version().version(), 1);
+  EXPECT_EQ(response.role(), v1::SERVING_ROLE_STABLE);
+  EXPECT_EQ(response.revision(), 1);
+  EXPECT_EQ(response.request_id(), "req-7");
+  EXPECT_EQ(response.pod_id(), "pod-1");
+  ASSERT_THAT(response.outputs().shape(), ::testing::ElementsAre(5, 4));
+  // The same numbers as the model run directly.
+  auto direct = model::Model::FromBundle(
+      Bundle(v1::MODEL_FAMILY_MLP_CLASSIFIER, 1));
+  ASSERT_TRUE(direct.ok());
+  std::vector<float> expected;
+  ASSERT_TRUE((*direct)
+                  ->Forward(request.inputs().data().data(), 5, &expected)
+                  .ok());
+  ASSERT_EQ(response.outputs().data_size(), 20);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_NEAR(response.outputs().data(i), expected[i], 1e-6);
+  }
+  ASSERT_EQ(response.predicted_classes_size(), 5);
+  for (int r = 0; r < 5; ++r) {
+    auto row = expected.begin() + r * 4;
+    EXPECT_EQ(response.predicted_classes(r),
+              std::max_element(row, row + 4) - row);
+    EXPECT_FLOAT_EQ(response.scores(r), *std::max_element(row, row + 4));
+  }
+}
+
+TEST_F(InferenceServiceTest, AutoencoderFlagsAnomalies) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("ae", v1::MODEL_FAMILY_AUTOENCODER));
+  v1::PredictRequest request = Request("ae", 2);
+  request.mutable_inputs()->set_data(0, 100.0f);  // Far off: anomalous.
+  v1::PredictResponse response;
+  ASSERT_TRUE(Predict(request, &response).ok());
+  ASSERT_EQ(response.scores_size(), 2);
+  ASSERT_EQ(response.anomalies_size(), 2);
+  EXPECT_TRUE(response.anomalies(0));
+  EXPECT_EQ(response.anomalies(1), response.scores(1) > 0.5f);
+}
+
+TEST_F(InferenceServiceTest, BadRequestsNameTheProblem) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  struct Case {
+    v1::PredictRequest request;
+    grpc::StatusCode code;
+    std::string message;
+  };
+  std::vector<Case> cases;
+  cases.push_back({Request("", 1), grpc::INVALID_ARGUMENT, "model"});
+  cases.push_back({Request("nope", 1), grpc::NOT_FOUND, "nope"});
+  cases.push_back({Request("c", 1, 4), grpc::INVALID_ARGUMENT, "[rows, 3]"});
+  cases.push_back({Request("c", 17), grpc::INVALID_ARGUMENT, "at most 16"});
+  v1::PredictRequest short_data = Request("c", 2);
+  short_data.mutable_inputs()->mutable_data()->RemoveLast();
+  cases.push_back({short_data, grpc::INVALID_ARGUMENT, "needs 6"});
+  v1::PredictRequest nan = Request("c", 2);
+  nan.mutable_inputs()->set_data(4, NAN);
+  cases.push_back({nan, grpc::INVALID_ARGUMENT, "row 1 column 1"});
+  v1::PredictRequest ids = Request("c", 2);
+  ids.add_record_ids("only-one");
+  cases.push_back({ids, grpc::INVALID_ARGUMENT, "record_ids"});
+  v1::PredictRequest pinned = Request("c", 1);
+  pinned.set_version(9);
+  cases.push_back({pinned, grpc::NOT_FOUND, "loaded versions: [1]"});
+  v1::PredictRequest long_id = Request("c", 1);
+  long_id.set_request_id(std::string(200, 'x'));
+  cases.push_back({long_id, grpc::INVALID_ARGUMENT, "request_id"});
+  for (const Case& c : cases) {
+    v1::PredictResponse response;
+    grpc::Status s = Predict(c.request, &response);
+    EXPECT_EQ(s.error_code(), c.code) << c.message << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message));
+  }
+}
+
+TEST_F(InferenceServiceTest, ModelWithoutAVersionIsUnavailable) {
+  v1::Deployment d;
+  d.set_model("later");
+  d.set_revision(1);
+  ASSERT_TRUE(manager_->Apply(d).ok());
+  v1::PredictResponse response;
+  EXPECT_EQ(Predict(Request("later", 1), &response).error_code(),
+            grpc::UNAVAILABLE);
+}
+
+TEST_F(InferenceServiceTest, StreamAnswersEachRequestIncludingErrors) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  grpc::ClientContext context;
+  auto stream = stub_->PredictStream(&context);
+  const int n = 200;
+  for (int i = 0; i < n; ++i) {
+    v1::PredictStreamRequest message;
+    // Request 50 is malformed; it gets its own error and the stream goes on.
+    *message.mutable_request() = Request("c", 1 + i % 4, i == 50 ? 2 : 3);
+    message.mutable_request()->set_request_id(absl::StrCat("r", i));
+    ASSERT_TRUE(stream->Write(message));
+  }
+  stream->WritesDone();
+  std::set<int64_t> sequences;
+  v1::PredictStreamResponse answer;
+  int errors = 0;
+  while (stream->Read(&answer)) {
+    EXPECT_TRUE(sequences.insert(answer.sequence()).second);
+    EXPECT_EQ(answer.request_id(), absl::StrCat("r", answer.sequence()));
+    if (answer.has_error()) {
+      ++errors;
+      EXPECT_EQ(answer.sequence(), 50);
+      EXPECT_EQ(answer.error().code(), grpc::INVALID_ARGUMENT);
+    } else {
+      EXPECT_EQ(answer.response().outputs().shape(0),
+                1 + answer.sequence() % 4);
+    }
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(sequences.size(), static_cast<size_t>(n));
+  EXPECT_EQ(errors, 1);
+}
+
+TEST_F(InferenceServiceTest, ShadowRunsButNeverAnswers) {
+  ASSERT_NO_FATAL_FAILURE(
+      Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER, /*shadow=*/2));
+  for (int i = 0; i < 20; ++i) {
+    v1::PredictResponse response;
+    ASSERT_TRUE(Predict(Request("c", 2), &response).ok());
+    EXPECT_EQ(response.version().version(), 1);
+    EXPECT_EQ(response.role(), v1::SERVING_ROLE_STABLE);
+  }
+  // Every request was also run by the shadow, off the request path, and
+  // logged as SHADOW.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu_);
+        return std::count(logged_roles_.begin(), logged_roles_.end(),
+                          v1::SERVING_ROLE_SHADOW) == 20;
+      },
+      absl::Seconds(30)));
+  auto status = manager_->Status("c");
+  ASSERT_TRUE(status.ok());
+  int64_t shadow_rows = 0;
+  for (const auto& v : (*status)[0].versions()) {
+    if (v.role() == v1::SERVING_ROLE_SHADOW) shadow_rows = v.rows_served();
+  }
+  EXPECT_EQ(shadow_rows, 40);
+}
+
+TEST_F(InferenceServiceTest, GetModelStatus) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  grpc::ClientContext context;
+  v1::GetModelStatusResponse response;
+  ASSERT_TRUE(
+      stub_->GetModelStatus(&context, v1::GetModelStatusRequest(), &response)
+          .ok());
+  EXPECT_EQ(response.pod_id(), "pod-1");
+  EXPECT_TRUE(response.ready());
+  EXPECT_TRUE(response.registry_connected());
+  ASSERT_EQ(response.models_size(), 1);
+  EXPECT_EQ(response.models(0).model(), "c");
+  EXPECT_EQ(response.models(0).revision(), 1);
+  grpc::ClientContext context2;
+  v1::GetModelStatusRequest unknown;
+  unknown.set_model("zzz");
+  EXPECT_EQ(stub_->GetModelStatus(&context2, unknown, &response).error_code(),
+            grpc::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace continuum::inference
