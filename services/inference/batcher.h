@@ -56,8 +56,8 @@ struct BatchSchedulerOptions {
   // Most rows per forward pass; a task with more rows runs alone. >= 1.
   int max_batch_size = 64;
   // Longest a worker with fewer rows waits for more. Zero or negative: run
-  // at once with what is queued.
-  absl::Duration batch_timeout = absl::Microseconds(500);
+  // at once with what is queued (batches form only under load).
+  absl::Duration batch_timeout = absl::ZeroDuration();
   // Most rows queued (not yet taken by a worker). >= 1.
   int max_queued_rows = 2048;
   // Worker threads. >= 1.
