@@ -41,6 +41,27 @@ absl::Status BatchScheduler::Schedule(BatchTask task) {
     return absl::InvalidArgumentError(
         "a batch task needs a servable, rows and a callback");
   }
+  bool run_inline = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      return absl::UnavailableError("the model is being unloaded; retry");
+    }
+    run_inline = options_.run_inline_when_idle && queue_.empty() &&
+                 active_ < options_.workers &&
+                 options_.batch_timeout <= absl::ZeroDuration();
+    if (run_inline) ++active_;
+  }
+  if (run_inline) {
+    task.enqueue_time = absl::Now();
+    std::vector<BatchTask> batch;
+    batch.push_back(std::move(task));
+    std::vector<float> input, output;
+    RunBatch(batch, input, output);
+    absl::MutexLock lock(&mu_);
+    --active_;
+    return absl::OkStatus();
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_) {
     return absl::UnavailableError("the model is being unloaded; retry");
@@ -88,10 +109,12 @@ void BatchScheduler::WorkerLoop() {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](BatchScheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return s->stopping_ || !s->queue_.empty();
+            return s->stopping_ ||
+                   (!s->queue_.empty() && s->active_ < s->options_.workers);
           },
           this));
       if (stopping_) return;
+      ++active_;
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
       rows = batch.front().n;
@@ -115,6 +138,8 @@ void BatchScheduler::WorkerLoop() {
     }
     RunBatch(batch, input, output);
     batch.clear();
+    absl::MutexLock lock(&mu_);
+    --active_;
   }
 }
 

@@ -26,7 +26,8 @@ namespace continuum::inference {
 
 // One request's rows for one version. `rows` (n * input_dim floats) must
 // stay valid until `done` has been called. `done` is called exactly once,
-// on a worker thread (or in ~BatchScheduler), with the outputs of the n
+// on a worker thread (or on the thread of Schedule when it runs inline, or
+// in ~BatchScheduler), with the outputs of the n
 // rows (n * output_dim floats, valid only during the call) or an error:
 // DEADLINE_EXCEEDED if the deadline passed while queued, UNAVAILABLE if the
 // scheduler stopped first, or the model's error.
@@ -60,8 +61,14 @@ struct BatchSchedulerOptions {
   absl::Duration batch_timeout = absl::ZeroDuration();
   // Most rows queued (not yet taken by a worker). >= 1.
   int max_queued_rows = 2048;
-  // Worker threads. >= 1.
+  // Worker threads. >= 1; also the most batches running at once.
   int workers = 1;
+  // When nothing is queued, a worker slot is free and batch_timeout is
+  // zero, run the task on the calling thread instead of handing it to a
+  // worker: a lone request saves two thread wake-ups (one to the worker,
+  // one back to gRPC). Under load the queue is not empty and requests
+  // batch as usual.
+  bool run_inline_when_idle = true;
   // Not owned; may be null.
   BatchObserver* observer = nullptr;
 };
@@ -102,6 +109,8 @@ class BatchScheduler {
   int queued_rows_ ABSL_GUARDED_BY(mu_) = 0;
   // Tasks ever queued; workers waiting for more rows watch it change.
   uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
+  // Batches running now, on workers or inline; at most options_.workers.
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -115,7 +116,8 @@ TEST(BatchSchedulerTest, QueuedRequestsRunTogetherUpToMaxBatchSize) {
   BatchScheduler scheduler({.max_batch_size = 4,
                             .batch_timeout = absl::ZeroDuration(),
                             .max_queued_rows = 100,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   // Hold the worker in a first batch so that the next ones queue up.
   f.model().Close();
   std::vector<float> first = {1, 1};
@@ -146,7 +148,8 @@ TEST(BatchSchedulerTest, WaitsForTheTimeoutToFillABatch) {
   BatchScheduler scheduler({.max_batch_size = 3,
                             .batch_timeout = absl::Seconds(30),
                             .max_queued_rows = 100,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   std::vector<float> a = {1, 2}, b = {3, 4}, c = {5, 6};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, a)).ok());
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, b)).ok());
@@ -162,7 +165,8 @@ TEST(BatchSchedulerTest, ShedsLoadWhenTheQueueIsFull) {
   BatchScheduler scheduler({.max_batch_size = 1,
                             .batch_timeout = absl::ZeroDuration(),
                             .max_queued_rows = 2,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   f.model().Close();
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
@@ -184,7 +188,8 @@ TEST(BatchSchedulerTest, ExpiredTasksAreAnsweredWithoutRunning) {
   BatchScheduler scheduler({.max_batch_size = 8,
                             .batch_timeout = absl::ZeroDuration(),
                             .max_queued_rows = 100,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   std::vector<float> r = {1, 1};
   BatchTask t = results.Task(f.servable, r);
   t.deadline = absl::Now() - absl::Seconds(1);
@@ -202,7 +207,8 @@ TEST(BatchSchedulerTest, ModelErrorsReachEveryTaskOfTheBatch) {
   BatchScheduler scheduler({.max_batch_size = 8,
                             .batch_timeout = absl::ZeroDuration(),
                             .max_queued_rows = 100,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
   results.WaitFor(1);
@@ -217,7 +223,8 @@ TEST(BatchSchedulerTest, BatchesHoldOneVersionOnly) {
   BatchScheduler scheduler({.max_batch_size = 8,
                             .batch_timeout = absl::ZeroDuration(),
                             .max_queued_rows = 100,
-                            .workers = 1});
+                            .workers = 1,
+                            .run_inline_when_idle = false});
   f.model().Close();
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
@@ -233,6 +240,45 @@ TEST(BatchSchedulerTest, BatchesHoldOneVersionOnly) {
   EXPECT_THAT(g.model().batches(), ElementsAre(2));
 }
 
+TEST(BatchSchedulerTest, AnIdleSchedulerRunsTheTaskInline) {
+  Fixture f;
+  Results results;
+  BatchScheduler scheduler({.max_batch_size = 8,
+                            .batch_timeout = absl::ZeroDuration(),
+                            .max_queued_rows = 100,
+                            .workers = 1});
+  std::vector<float> r = {1, 2};
+  ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
+  // Answered before Schedule returned, on this thread.
+  absl::MutexLock lock(&results.mu);
+  ASSERT_EQ(results.statuses.size(), 1u);
+  EXPECT_TRUE(results.statuses[0].ok());
+  EXPECT_THAT(results.outputs[0], ElementsAre(2, 4));
+}
+
+TEST(BatchSchedulerTest, InlineRunsCountAgainstTheWorkers) {
+  Fixture f;
+  Results results;
+  BatchScheduler scheduler({.max_batch_size = 8,
+                            .batch_timeout = absl::ZeroDuration(),
+                            .max_queued_rows = 100,
+                            .workers = 1});
+  f.model().Close();
+  std::vector<float> r = {1, 2};
+  // The first runs inline on its own thread and blocks in the model; the
+  // second must queue (the one slot is taken), not run beside it.
+  std::thread inline_caller([&] {
+    ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
+  });
+  f.model().WaitRunning(1);
+  ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
+  EXPECT_EQ(scheduler.queued_rows(), 1);
+  f.model().Open();
+  inline_caller.join();
+  results.WaitFor(2);
+  EXPECT_THAT(f.model().batches(), ElementsAre(1, 1));
+}
+
 TEST(BatchSchedulerTest, StoppingAnswersQueuedTasksUnavailable) {
   Fixture f;
   Results results;
@@ -241,7 +287,8 @@ TEST(BatchSchedulerTest, StoppingAnswersQueuedTasksUnavailable) {
     BatchScheduler scheduler({.max_batch_size = 1,
                               .batch_timeout = absl::ZeroDuration(),
                               .max_queued_rows = 100,
-                              .workers = 1});
+                              .workers = 1,
+                            .run_inline_when_idle = false});
     f.model().Close();
     ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
     f.model().WaitRunning(1);
