@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/model/torch_runtime.h"
@@ -42,25 +43,8 @@ struct MlpNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlpNet);
 
-// Debian's openblas-serial is built with USE_THREAD=0 and without
-// USE_LOCKING: two threads in sgemm at once share its buffers and get wrong
-// results (OpenBLAS issue #2126; reproduced here with 4 threads). When such a
-// BLAS is loaded, forward passes take this process-wide lock, trading
-// parallelism for correct answers. openblas-pthread (with
-// OPENBLAS_NUM_THREADS=1) and the reference BLAS are safe and run unlocked.
-bool BlasNeedsLock() {
-  static const bool needs = [] {
-    std::string kind = GetTorchRuntimeInfo().blas_kind;
-    return kind != "openblas-pthread" && kind != "openblas-openmp" &&
-           kind != "reference";
-  }();
-  return needs;
-}
-
-std::mutex& BlasMutex() {
-  static auto* mu = new std::mutex;
-  return *mu;
-}
+// Debian's openblas-serial is not thread-safe: OpenBLAS calls take the
+// process-wide BlasMutex() (blas_lock.h), shared with training.
 
 // Batches this large or larger go to oneDNN when another thread holds the
 // BLAS: oneDNN's inner product is thread-safe and, from 32 rows of a

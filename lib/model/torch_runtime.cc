@@ -10,13 +10,34 @@
 #include <chrono>
 #include <exception>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/model/blas_lock.h"
 #include "spdlog/spdlog.h"
 
 namespace continuum::model {
+
+bool BlasNeedsLock() {
+  static const bool needs = [] {
+    const std::string kind = GetTorchRuntimeInfo().blas_kind;
+    return kind != "openblas-pthread" && kind != "openblas-openmp" &&
+           kind != "reference";
+  }();
+  return needs;
+}
+
+std::mutex& BlasMutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+std::unique_lock<std::mutex> LockBlasIfNeeded() {
+  if (!BlasNeedsLock()) return std::unique_lock<std::mutex>();
+  return std::unique_lock<std::mutex>(BlasMutex());
+}
 
 absl::Status ConfigureTorchRuntime(
     const config::v1::TorchRuntimeConfig& config) {
