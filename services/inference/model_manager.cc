@@ -1,6 +1,11 @@
 #include "services/inference/model_manager.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <utility>
 
@@ -34,6 +39,14 @@ int KeyPercentile(absl::string_view key) {
 }
 
 }  // namespace
+
+void LowerThreadPriority() {
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 10) != 0) {
+    spdlog::warn("could not lower the loader thread's priority: errno {}",
+                 errno);
+  }
+}
 
 absl::Status CheckFinite(absl::Span<const float> values) {
   for (size_t i = 0; i < values.size(); ++i) {

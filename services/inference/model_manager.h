@@ -166,6 +166,13 @@ class ModelManager {
       ABSL_GUARDED_BY(mu_);
 };
 
+// Lowers the calling thread's scheduling priority (nice 10), for the thread
+// that calls ModelManager::Apply: loading and warming up a version then
+// yields the CPU to the request path, so a swap does not stretch the
+// latency of the requests being served meanwhile. Best effort: a failure
+// is logged and ignored.
+void LowerThreadPriority();
+
 // OK if every value is finite (warm-up outputs); otherwise
 // INTERNAL naming the first bad value.
 absl::Status CheckFinite(absl::Span<const float> values);

@@ -275,6 +275,7 @@ void RegistryWatcher::WatchLoop() {
 }
 
 void RegistryWatcher::LoadLoop() {
+  LowerThreadPriority();  // Loading yields to the request path.
   for (;;) {
     v1::Deployment deployment;
     bool from_cache = false;

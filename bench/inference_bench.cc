@@ -1,0 +1,506 @@
+// inference_bench: the inference service under load from its own gRPC load
+// generator, beside references measured in the same run on this machine:
+//   echo     a bare gRPC echo server (callback API, loopback TCP) answering
+//            the same request bytes (the serialized PredictRequest);
+//   forward  the same model's forward pass in process at the same batch
+//            size, one thread (and two, the workers' ceiling on 2 cores);
+//   served   continuum's inference handlers, batcher and model manager on
+//            loopback TCP, each client thread on its own channel.
+// Then the swap phase: load at --batch while --swaps new versions are
+// deployed one after another (loaded, warmed up and swapped in by the
+// model manager exactly as from the registry), counting failures, p99
+// against the steady p99, and resident memory against its steady level.
+//
+// Bars (issue 5): unary batch-1 p50 <= 1.5x echo; served rows/s >= 50 % of
+// in-process forward at batch >= 64; during the swaps 0 failures and p99 <=
+// 2x steady p99; resident memory back within 10 % of steady after them.
+// The model is a 784-256-10 MLP (Fashion-MNIST's shape).
+#include <grpcpp/grpcpp.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "continuum/v1/inference.grpc.pb.h"
+#include "lib/model/bundle.h"
+#include "lib/model/model.h"
+#include "lib/model/torch_runtime.h"
+#include "lib/store/blob_store.h"
+#include "services/inference/inference_service.h"
+#include "services/inference/model_manager.h"
+#include "services/inference/predictor.h"
+#include "tests/util/echo_service.h"
+
+ABSL_FLAG(bool, json, false, "Print one JSON object as the last line.");
+ABSL_FLAG(int, batch, 64, "Rows per request in the throughput phases.");
+ABSL_FLAG(int, concurrency, 4,
+          "Client threads (one channel each) in the throughput phases.");
+ABSL_FLAG(double, seconds, 3, "Seconds per measured phase.");
+ABSL_FLAG(int, swaps, 100, "Versions deployed during the swap phase.");
+ABSL_FLAG(int, workers, 2, "Model workers of the served model.");
+ABSL_FLAG(bool, run_inline, true,
+          "Run a request on the gRPC thread when a worker slot is free.");
+
+namespace {
+
+namespace v1 = continuum::v1;
+namespace inference = continuum::inference;
+namespace model = continuum::model;
+
+constexpr int kInputs = 784, kHidden = 256, kClasses = 10;
+
+std::string BundleBytes(uint64_t seed) {
+  v1::ArtifactManifest manifest;
+  manifest.set_model("fmnist");
+  manifest.mutable_spec()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+  manifest.mutable_spec()->set_input_dim(kInputs);
+  manifest.mutable_spec()->set_output_dim(kClasses);
+  manifest.mutable_spec()->add_hidden_sizes(kHidden);
+  auto bundle = model::Model::InitBundle(manifest, seed);
+  if (!bundle.ok()) {
+    std::fprintf(stderr, "%s\n", bundle.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *model::SerializeBundle(*bundle);
+}
+
+// Artifacts kept in memory for the model manager; the bench's stand-in
+// for the registry download (the swap phase measures serving, not the
+// network transfer of the artifact).
+class MemorySource : public inference::ArtifactSource {
+ public:
+  std::string Add(std::string bytes) {
+    std::string sha = continuum::store::Sha256Hex(bytes);
+    absl::MutexLock lock(&mu_);
+    blobs_[sha] = std::move(bytes);
+    return sha;
+  }
+  void Remove(const std::string& sha) {
+    absl::MutexLock lock(&mu_);
+    blobs_.erase(sha);
+  }
+  absl::StatusOr<std::string> Fetch(const std::string&, int64_t,
+                                    const std::string& sha256) override {
+    absl::MutexLock lock(&mu_);
+    auto it = blobs_.find(sha256);
+    if (it == blobs_.end()) return absl::NotFoundError("no blob");
+    return it->second;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> blobs_ ABSL_GUARDED_BY(mu_);
+};
+
+v1::PredictRequest Request(int rows) {
+  v1::PredictRequest request;
+  request.set_model("fmnist");
+  request.mutable_inputs()->add_shape(rows);
+  request.mutable_inputs()->add_shape(kInputs);
+  for (int i = 0; i < rows * kInputs; ++i) {
+    request.mutable_inputs()->add_data(((i * 37) % 255) / 255.0f);
+  }
+  return request;
+}
+
+struct LoadResult {
+  int64_t calls = 0;
+  int64_t failures = 0;
+  double seconds = 0;
+  double p50_us = 0, p99_us = 0;
+  double calls_per_s() const { return calls / seconds; }
+};
+
+double Percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(q * (v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+// Runs `concurrency` threads, each calling `call(thread)` in a loop until
+// `stop` (or for `seconds` when stop is null).
+LoadResult RunLoad(int concurrency, double seconds,
+                   const std::function<bool(int)>& call,
+                   std::atomic<bool>* stop = nullptr) {
+  std::vector<std::vector<double>> latencies(concurrency);
+  std::vector<int64_t> failures(concurrency, 0);
+  std::atomic<bool> done{false};
+  std::atomic<bool>* until = stop != nullptr ? stop : &done;
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      latencies[t].reserve(1 << 16);
+      while (!until->load(std::memory_order_relaxed)) {
+        const absl::Time s = absl::Now();
+        bool ok = call(t);
+        latencies[t].push_back(absl::ToDoubleMicroseconds(absl::Now() - s));
+        if (!ok) ++failures[t];
+      }
+    });
+  }
+  if (stop == nullptr) {
+    absl::SleepFor(absl::Seconds(seconds));  // The measured interval.
+    done.store(true);
+  }
+  for (std::thread& t : threads) t.join();
+  LoadResult r;
+  r.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<double> all;
+  for (int t = 0; t < concurrency; ++t) {
+    all.insert(all.end(), latencies[t].begin(), latencies[t].end());
+    r.failures += failures[t];
+  }
+  r.calls = static_cast<int64_t>(all.size());
+  r.p50_us = Percentile(all, 0.50);
+  r.p99_us = Percentile(all, 0.99);
+  return r;
+}
+
+std::unique_ptr<grpc::Server> StartServer(grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           port);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+std::shared_ptr<grpc::Channel> NewChannel(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection each.
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+double ResidentMiB() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1048576.0);
+}
+
+// Forward rows/s of `threads` threads at `batch` rows, in process.
+double ForwardRowsPerSecond(const model::Model& m, int batch, int threads,
+                            double seconds) {
+  v1::PredictRequest request = Request(batch);
+  std::atomic<int64_t> rows{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> pool;
+  const absl::Time start = absl::Now();
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      std::vector<float> out;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (m.Forward(request.inputs().data().data(), batch, &out).ok()) {
+          rows += batch;
+        }
+      }
+    });
+  }
+  absl::SleepFor(absl::Seconds(seconds));
+  stop.store(true);
+  for (std::thread& t : pool) t.join();
+  return rows.load() / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  const int swaps = absl::GetFlag(FLAGS_swaps);
+  continuum::config::v1::TorchRuntimeConfig torch;
+  if (!model::ConfigureTorchRuntime(torch).ok()) return 1;
+  const std::string blas = model::GetTorchRuntimeInfo().blas_kind;
+
+  // The model, in process.
+  MemorySource source;
+  const std::string first = BundleBytes(1);
+  auto direct = model::Model::FromBundle(*model::ParseBundle(first));
+  if (!direct.ok()) return 1;
+
+  // (2) In-process forward.
+  const double forward1 = ForwardRowsPerSecond(**direct, 1, 1, seconds);
+  const double forward_rows = ForwardRowsPerSecond(**direct, batch, 1, seconds);
+  const double forward_rows2 =
+      ForwardRowsPerSecond(**direct, batch, 2, seconds);
+  model::model_internal::SetMatmulBackendForTest(model::MatmulBackend::kOneDnn);
+  const double forward_onednn1 =
+      ForwardRowsPerSecond(**direct, batch, 1, seconds);
+  const double forward_onednn2 =
+      ForwardRowsPerSecond(**direct, batch, 2, seconds);
+  model::model_internal::SetMatmulBackendForTest(model::MatmulBackend::kAuto);
+  (void)forward1;
+
+  // (1) Echo with the same bytes as a batch-1 request, and as a batch one.
+  continuum::testing::EchoService echo;
+  int echo_port = 0;
+  auto echo_server = StartServer(&echo, &echo_port);
+  std::vector<std::unique_ptr<continuum::testing::v1::EchoService::Stub>>
+      echo_stubs;
+  for (int t = 0; t < concurrency; ++t) {
+    echo_stubs.push_back(
+        continuum::testing::v1::EchoService::NewStub(NewChannel(echo_port)));
+  }
+  auto echo_call = [&](const std::string& payload) {
+    return [&, payload](int t) {
+      continuum::testing::v1::EchoRequest req;
+      req.set_payload(payload);
+      continuum::testing::v1::EchoResponse res;
+      grpc::ClientContext ctx;
+      return echo_stubs[t]->Echo(&ctx, req, &res).ok();
+    };
+  };
+  const LoadResult echo1 =
+      RunLoad(1, seconds, echo_call(Request(1).SerializeAsString()));
+  const LoadResult echo_batch = RunLoad(
+      concurrency, seconds, echo_call(Request(batch).SerializeAsString()));
+  echo_server->Shutdown();
+
+  // (3) The inference service.
+  inference::ModelManagerOptions mo;
+  mo.batching.workers = absl::GetFlag(FLAGS_workers);
+  mo.batching.max_batch_size = std::max(64, batch);
+  mo.batching.batch_timeout = absl::ZeroDuration();  // The pod's default.
+  mo.batching.max_queued_rows = 64 * std::max(64, batch);
+  mo.batching.run_inline_when_idle = absl::GetFlag(FLAGS_run_inline);
+  mo.source = &source;
+  inference::ModelManager manager(mo);
+  v1::Deployment deployment;
+  deployment.set_model("fmnist");
+  deployment.set_revision(1);
+  deployment.set_stable_version(1);
+  v1::DeployedArtifact* artifact = deployment.add_artifacts();
+  artifact->set_version(1);
+  artifact->set_sha256(source.Add(first));
+  if (absl::Status s = manager.Apply(deployment); !s.ok()) {
+    std::fprintf(stderr, "apply: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  inference::PredictorOptions po;
+  po.manager = &manager;
+  po.pod_id = "bench";
+  inference::Predictor predictor(po);
+  inference::InferenceServiceImpl service(&predictor, nullptr);
+  int port = 0;
+  auto server = StartServer(&service, &port);
+  std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs;
+  for (int t = 0; t < concurrency; ++t) {
+    stubs.push_back(v1::InferenceService::NewStub(NewChannel(port)));
+  }
+  auto predict_call = [&](const v1::PredictRequest& request) {
+    return [&stubs, request](int t) {
+      v1::PredictResponse res;
+      grpc::ClientContext ctx;
+      return stubs[t]->Predict(&ctx, request, &res).ok();
+    };
+  };
+  const v1::PredictRequest request1 = Request(1);
+  const v1::PredictRequest request_batch = Request(batch);
+  RunLoad(concurrency, 1, predict_call(request_batch));  // Warm-up.
+  const LoadResult served1 = RunLoad(1, seconds, predict_call(request1));
+  const LoadResult served = RunLoad(concurrency, seconds,
+                                    predict_call(request_batch));
+  // PredictStream, the high-throughput path: each client keeps two
+  // requests in flight on one stream; a latency sample is one round trip
+  // of one message.
+  LoadResult streamed;
+  {
+    std::atomic<bool> stop_stream{false};
+    std::vector<int64_t> answered(concurrency, 0), stream_failures(concurrency, 0);
+    std::vector<std::thread> threads;
+    const absl::Time start = absl::Now();
+    for (int t = 0; t < concurrency; ++t) {
+      threads.emplace_back([&, t] {
+        grpc::ClientContext ctx;
+        auto stream = stubs[t]->PredictStream(&ctx);
+        v1::PredictStreamRequest message;
+        *message.mutable_request() = request_batch;
+        v1::PredictStreamResponse answer;
+        int in_flight = 0;
+        for (; in_flight < 2; ++in_flight) stream->Write(message);
+        while (in_flight > 0 && stream->Read(&answer)) {
+          --in_flight;
+          if (answer.has_error()) ++stream_failures[t]; else ++answered[t];
+          if (!stop_stream.load(std::memory_order_relaxed)) {
+            stream->Write(message);
+            ++in_flight;
+          }
+        }
+        stream->WritesDone();
+        if (!stream->Finish().ok()) ++stream_failures[t];
+      });
+    }
+    absl::SleepFor(absl::Seconds(seconds));  // The measured interval.
+    stop_stream.store(true);
+    for (std::thread& th : threads) th.join();
+    streamed.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    for (int t = 0; t < concurrency; ++t) {
+      streamed.calls += answered[t];
+      streamed.failures += stream_failures[t];
+    }
+  }
+  // The swap phase's artifacts, made beforehand (random initialisation is
+  // the bench's work, not the pod's) and kept until the memory is read.
+  std::vector<std::string> swap_shas;
+  for (int i = 2; i <= swaps + 1; ++i) swap_shas.push_back(source.Add(BundleBytes(i)));
+  malloc_trim(0);
+  const double rss_steady = ResidentMiB();
+
+  // (4) Swaps under load.
+  std::atomic<bool> stop{false};
+  LoadResult during;
+  std::thread load([&] {
+    during = RunLoad(concurrency, 0, predict_call(request_batch), &stop);
+  });
+  int swap_failures = 0;
+  double swap_ms_total = 0;
+  std::thread loader([&] {
+  inference::LowerThreadPriority();  // As the pod's loader thread does.
+  for (int i = 2; i <= swaps + 1; ++i) {
+    const std::string& sha = swap_shas[i - 2];
+    deployment.set_revision(i);
+    deployment.set_stable_version(i);
+    deployment.mutable_artifacts(0)->set_version(i);
+    deployment.mutable_artifacts(0)->set_sha256(sha);
+    const absl::Time s = absl::Now();
+    if (!manager.Apply(deployment).ok()) ++swap_failures;
+    swap_ms_total += absl::ToDoubleMilliseconds(absl::Now() - s);
+  }
+  });
+  loader.join();
+  stop.store(true);
+  load.join();
+  // Wait until no request holds an old version, as the pod would.
+  for (int i = 0; i < 1000; ++i) {
+    auto status = manager.Status("fmnist");
+    if (status.ok() && (*status)[0].versions_size() == 1) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  malloc_trim(0);
+  const double rss_after = ResidentMiB();
+  for (const std::string& sha : swap_shas) source.Remove(sha);
+  server->Shutdown();
+
+  const double served_rows = served.calls_per_s() * batch;
+  const double latency_ratio = served1.p50_us / echo1.p50_us;
+  const double rows_ratio = served_rows / forward_rows;
+  const double p99_ratio = during.p99_us / served.p99_us;
+  const double rss_ratio = rss_after / rss_steady;
+  const bool latency_ok = latency_ratio <= 1.5;
+  const bool rows_ok = batch < 64 || rows_ratio >= 0.5;
+  const bool swaps_ok = during.failures == 0 && swap_failures == 0 &&
+                        p99_ratio <= 2.0;
+  const bool rss_ok = rss_ratio <= 1.10;
+
+  std::printf("inference_bench: 784-%d-%d MLP, BLAS %s, %d model workers, "
+              "%d client threads (one channel each), %.0f s per phase\n\n",
+              kHidden, kClasses, blas.c_str(), mo.batching.workers,
+              concurrency, seconds);
+  std::printf("%-36s %12s %10s %10s %8s\n", "phase", "rows/s", "p50 us",
+              "p99 us", "ratio");
+  std::printf("%-36s %12.0f %10.1f %10.1f %8s\n", "echo, batch-1 bytes, 1 client",
+              echo1.calls_per_s(), echo1.p50_us, echo1.p99_us, "1.00");
+  std::printf("%-36s %12.0f %10.1f %10.1f %8.2f\n",
+              "served, batch 1, 1 client", served1.calls_per_s(),
+              served1.p50_us, served1.p99_us, latency_ratio);
+  std::printf("%-36s %12.0f %10s %10s %8s\n",
+              absl::StrCat("forward in process, batch ", batch, ", 1 thread")
+                  .c_str(),
+              forward_rows, "", "", "1.00");
+  std::printf("%-36s %12.0f %10s %10s %8.2f\n",
+              absl::StrCat("forward in process, batch ", batch, ", 2 threads")
+                  .c_str(),
+              forward_rows2, "", "", forward_rows2 / forward_rows);
+  std::printf("%-36s %12.0f %10s %10s %8.2f\n",
+              absl::StrCat("forward, oneDNN only, 1 thread").c_str(),
+              forward_onednn1, "", "", forward_onednn1 / forward_rows);
+  std::printf("%-36s %12.0f %10s %10s %8.2f\n",
+              absl::StrCat("forward, oneDNN only, 2 threads").c_str(),
+              forward_onednn2, "", "", forward_onednn2 / forward_rows);
+  std::printf("%-36s %12.0f %10.1f %10.1f %8.2f\n",
+              absl::StrCat("echo, batch-", batch, " bytes").c_str(),
+              echo_batch.calls_per_s() * batch, echo_batch.p50_us,
+              echo_batch.p99_us, echo_batch.calls_per_s() * batch /
+                                     forward_rows);
+  std::printf("%-36s %12.0f %10.1f %10.1f %8.2f\n",
+              absl::StrCat("served, batch ", batch).c_str(), served_rows,
+              served.p50_us, served.p99_us, rows_ratio);
+  std::printf("%-36s %12.0f %10s %10s %8.2f\n",
+              absl::StrCat("served, PredictStream, batch ", batch).c_str(),
+              streamed.calls_per_s() * batch, "", "",
+              streamed.calls_per_s() * batch / forward_rows);
+  std::printf("%-36s %12.0f %10.1f %10.1f %8.2f\n",
+              absl::StrCat("served during ", swaps, " swaps").c_str(),
+              during.calls_per_s() * batch, during.p50_us, during.p99_us,
+              p99_ratio);
+  std::printf("\nratios: served batch-1 p50 / echo p50; rows/s / in-process "
+              "forward (1 thread) rows/s; swaps: p99 during / steady p99.\n");
+  std::printf("swaps: %d deployments, %.1f ms each to load + warm up + "
+              "swap, %lld failed requests of %lld, %d failed swaps\n",
+              swaps, swap_ms_total / swaps,
+              static_cast<long long>(during.failures),
+              static_cast<long long>(during.calls), swap_failures);
+  std::printf("resident memory: steady %.1f MiB, after swaps %.1f MiB "
+              "(ratio %.3f)\n\n",
+              rss_steady, rss_after, rss_ratio);
+  std::printf("bars: batch-1 p50 <= 1.5x echo: %s (%.2f); served rows/s >= "
+              "0.5x forward at batch >= 64: %s (%.2f); swaps 0 failures and "
+              "p99 <= 2x steady: %s (%.2f); memory within 10%%: %s (%.3f)\n",
+              latency_ok ? "met" : "NOT met", latency_ratio,
+              rows_ok ? "met" : "NOT met", rows_ratio,
+              swaps_ok ? "met" : "NOT met", p99_ratio,
+              rss_ok ? "met" : "NOT met", rss_ratio);
+
+  if (absl::GetFlag(FLAGS_json)) {
+    std::vector<std::string> f = {
+        "\"bench\":\"inference\"",
+        absl::StrCat("\"batch\":", batch),
+        absl::StrCat("\"concurrency\":", concurrency),
+        absl::StrCat("\"workers\":", mo.batching.workers),
+        absl::StrCat("\"echo_p50_us\":", echo1.p50_us),
+        absl::StrCat("\"served_batch1_p50_us\":", served1.p50_us),
+        absl::StrCat("\"served_batch1_p99_us\":", served1.p99_us),
+        absl::StrCat("\"latency_ratio\":", latency_ratio),
+        absl::StrCat("\"forward_rows_per_s\":", forward_rows),
+        absl::StrCat("\"forward_rows_per_s_2_threads\":", forward_rows2),
+        absl::StrCat("\"served_rows_per_s\":", served_rows),
+        absl::StrCat("\"rows_ratio\":", rows_ratio),
+        absl::StrCat("\"stream_rows_per_s\":", streamed.calls_per_s() * batch),
+        absl::StrCat("\"stream_rows_ratio\":",
+                     streamed.calls_per_s() * batch / forward_rows),
+        absl::StrCat("\"steady_p99_us\":", served.p99_us),
+        absl::StrCat("\"swap_p99_us\":", during.p99_us),
+        absl::StrCat("\"swap_p99_ratio\":", p99_ratio),
+        absl::StrCat("\"swap_failed_requests\":", during.failures),
+        absl::StrCat("\"swap_requests\":", during.calls),
+        absl::StrCat("\"swaps\":", swaps),
+        absl::StrCat("\"rss_steady_mib\":", rss_steady),
+        absl::StrCat("\"rss_after_swaps_mib\":", rss_after),
+        absl::StrCat("\"rss_ratio\":", rss_ratio),
+        absl::StrCat("\"bars_met\":",
+                     latency_ok && rows_ok && swaps_ok && rss_ok ? "true"
+                                                                 : "false")};
+    std::printf("{%s}\n", absl::StrJoin(f, ",").c_str());
+  }
+  return 0;
+}
