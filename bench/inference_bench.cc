@@ -318,6 +318,15 @@ int main(int argc, char** argv) {
   const v1::PredictRequest request_batch = Request(batch);
   RunLoad(concurrency, 1, predict_call(request_batch));  // Warm-up.
   const LoadResult served1 = RunLoad(1, seconds, predict_call(request1));
+  // The same request through the predictor without gRPC: what the pod adds
+  // to the forward pass (validation, routing, batcher, response).
+  const LoadResult direct1 = RunLoad(1, seconds, [&](int) {
+    v1::PredictResponse res;
+    absl::Status result;
+    predictor.Predict(&request1, &res, absl::InfiniteFuture(),
+                      [&](const absl::Status& s) { result = s; });
+    return result.ok();
+  });
   const LoadResult served = RunLoad(concurrency, seconds,
                                     predict_call(request_batch));
   // PredictStream, the high-throughput path: each client keeps two
@@ -423,6 +432,9 @@ int main(int argc, char** argv) {
   std::printf("%-36s %12.0f %10.1f %10.1f %8.2f\n",
               "served, batch 1, 1 client", served1.calls_per_s(),
               served1.p50_us, served1.p99_us, latency_ratio);
+  std::printf("%-36s %12.0f %10.1f %10.1f %8s\n",
+              "predictor without gRPC, batch 1", direct1.calls_per_s(),
+              direct1.p50_us, direct1.p99_us, "");
   std::printf("%-36s %12.0f %10s %10s %8s\n",
               absl::StrCat("forward in process, batch ", batch, ", 1 thread")
                   .c_str(),
