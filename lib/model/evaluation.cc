@@ -93,7 +93,11 @@ void FillClassifier(const v1::ArtifactManifest& manifest, const Dataset& data,
     m->set_f1(sf / classes);
     (*m->mutable_extra())["macro_false_positive_rate"] = sfpr / classes;
   }
-  if (benign > 0) {
+  // "Benign" is class 0 of a binary problem. With more classes no class is
+  // benign (the registry's false-positive gate would otherwise judge a
+  // 10-class model by how often its first class is confused): the rate
+  // stays unset, and the gate is skipped.
+  if (binary && benign > 0) {
     m->set_false_positive_rate(static_cast<double>(benign_flagged) /
                                static_cast<double>(benign));
   }

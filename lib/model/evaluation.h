@@ -36,11 +36,12 @@ absl::StatusOr<v1::Metrics> Evaluate(const internal::v1::ModelBundle& bundle,
 //   precision/recall/F1 of class 1 for binary problems, else macro averages
 //   over the classes that occur in the targets or the predictions (a class
 //   never predicted has precision 0, as scikit-learn's zero_division=0);
-//   false_positive_rate as common.proto defines it: the share of benign rows
-//   (target class 0) predicted as another class (or with a NaN output),
-//   unset without such rows.
-//   Multi-class problems also get extra["macro_false_positive_rate"], the
-//   mean over classes of FP_c / (FP_c + TN_c) (one-vs-rest).
+//   for binary problems false_positive_rate as common.proto defines it: the
+//   share of benign rows (target class 0) predicted as class 1 (or with a
+//   NaN output), unset without such rows. Multi-class problems have no
+//   benign class: false_positive_rate stays unset (so the registry's gate on
+//   it is skipped) and extra["macro_false_positive_rate"] holds the mean
+//   over classes of FP_c / (FP_c + TN_c) (one-vs-rest).
 // - MLP_REGRESSOR: loss = MSE over every target value (raw units),
 //   mean_absolute_error, root_mean_squared_error.
 // - AUTOENCODER: loss = mean anomaly score (the reconstruction MSE). With a

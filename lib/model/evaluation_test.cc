@@ -100,8 +100,8 @@ TEST(EvaluateOutputsTest, MultiClassMacroAveragesByHand) {
   EXPECT_DOUBLE_EQ(metrics->precision(), (0.5 + 2.0 / 3 + 1.0) / 3);
   EXPECT_DOUBLE_EQ(metrics->recall(), (0.5 + 1.0 + 0.5) / 3);
   EXPECT_DOUBLE_EQ(metrics->f1(), (0.5 + 0.8 + 2.0 / 3) / 3);
-  // Benign = class 0: one of its two rows is predicted as class 1.
-  EXPECT_DOUBLE_EQ(metrics->false_positive_rate(), 0.5);
+  // No class is benign among three: the gate's rate stays unset.
+  EXPECT_FALSE(metrics->has_false_positive_rate());
   // One-vs-rest: FP 1, 1, 0 among 4 negatives each.
   EXPECT_DOUBLE_EQ(metrics->extra().at("macro_false_positive_rate"),
                    (0.25 + 0.25 + 0.0) / 3);
