@@ -7,6 +7,7 @@
 //   continuumctl drift replay --detector=adwin [--param NAME=VALUE ...] < FILE
 //   continuumctl model init --family=F --inputs=N --classes=K --output=FILE
 //   continuumctl model inspect FILE
+//   continuumctl trainer trigger|runs|run|watch|cancel|config|pause|resume
 //   continuumctl version
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
@@ -27,6 +28,7 @@
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/model_command.h"
 #include "tools/continuumctl/registry_commands.h"
+#include "tools/continuumctl/trainer_commands.h"
 
 namespace {
 
@@ -94,6 +96,10 @@ const std::vector<Command>& Commands() {
        "Model bundles on disk: init --family=F --inputs=N --classes=K "
        "[--hidden=256,128] [--seed=N] --output=FILE | inspect FILE.",
        continuum::ctl::RunModelCommand},
+      {"trainer",
+       "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
+       "RUN, config|pause|resume MODEL.",
+       continuum::ctl::RunTrainerCommand},
       {"version", "Print the version of continuumctl.", RunVersion},
   };
   return *commands;

@@ -1,0 +1,178 @@
+#include "services/trainer/grpc_clients.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "lib/core/grpc_status.h"
+#include "lib/store/blob_store.h"
+
+namespace continuum::trainer {
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+void Prepare(grpc::ClientContext* context, absl::Time deadline) {
+  context->set_deadline(absl::ToChronoTime(deadline));
+  context->AddMetadata("x-continuum-actor", "trainer");
+}
+
+}  // namespace
+
+GrpcRegistryClient::GrpcRegistryClient(std::shared_ptr<grpc::Channel> channel,
+                                       absl::Duration timeout)
+    : stub_(v1::RegistryService::NewStub(std::move(channel))),
+      timeout_(timeout) {}
+
+absl::StatusOr<v1::Model> GrpcRegistryClient::GetModel(
+    const std::string& model) {
+  grpc::ClientContext context;
+  Prepare(&context, absl::Now() + timeout_);
+  v1::GetModelRequest request;
+  request.set_name(absl::StrCat("models/", model));
+  v1::GetModelResponse response;
+  grpc::Status s = stub_->GetModel(&context, request, &response);
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  return response.model();
+}
+
+absl::StatusOr<Artifact> GrpcRegistryClient::DownloadArtifact(
+    const std::string& model, int64_t version, absl::Time deadline) {
+  grpc::ClientContext context;
+  Prepare(&context, deadline);
+  v1::DownloadArtifactRequest request;
+  request.set_name(absl::StrCat("models/", model, "/versions/", version));
+  auto reader = stub_->DownloadArtifact(&context, request);
+  v1::DownloadArtifactResponse message;
+  Artifact artifact;
+  bool have_info = false;
+  int64_t expected_size = 0;
+  store::Sha256 hash;
+  while (reader->Read(&message)) {
+    if (message.has_info()) {
+      have_info = true;
+      artifact.version = message.info().version();
+      artifact.sha256 = message.info().sha256();
+      expected_size = message.info().size_bytes();
+      artifact.bytes.reserve(static_cast<size_t>(std::max<int64_t>(0, expected_size)));
+    } else {
+      hash.Update(message.chunk());
+      artifact.bytes.append(message.chunk());
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  if (!have_info) {
+    return absl::DataLossError("the download carried no artifact info");
+  }
+  const std::string digest = hash.FinishHex();
+  if (digest != artifact.sha256 ||
+      static_cast<int64_t>(artifact.bytes.size()) != expected_size) {
+    return absl::DataLossError(absl::StrCat(
+        "artifact of ", request.name(), " does not match the registry's "
+        "checksum: got sha256 ", digest, " and ", artifact.bytes.size(),
+        " bytes, want ", artifact.sha256, " and ", expected_size, " bytes"));
+  }
+  return artifact;
+}
+
+absl::StatusOr<v1::UploadVersionResponse> GrpcRegistryClient::UploadVersion(
+    const v1::UploadVersionMetadata& metadata, absl::string_view bytes,
+    absl::Time deadline) {
+  grpc::ClientContext context;
+  Prepare(&context, deadline);
+  v1::UploadVersionResponse response;
+  auto writer = stub_->UploadVersion(&context, &response);
+  v1::UploadVersionRequest request;
+  *request.mutable_metadata() = metadata;
+  bool ok = writer->Write(request);
+  for (size_t at = 0; ok && at < bytes.size(); at += kChunkBytes) {
+    request.Clear();
+    request.set_chunk(std::string(bytes.substr(at, kChunkBytes)));
+    ok = writer->Write(request);
+  }
+  if (ok) writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  return response;
+}
+
+GrpcCollectorClient::GrpcCollectorClient(std::shared_ptr<grpc::Channel> channel,
+                                         absl::Duration timeout)
+    : stub_(v1::CollectorService::NewStub(std::move(channel))),
+      timeout_(timeout) {}
+
+absl::StatusOr<v1::Dataset> GrpcCollectorClient::GetDataset(
+    const std::string& dataset) {
+  grpc::ClientContext context;
+  Prepare(&context, absl::Now() + timeout_);
+  v1::GetDatasetRequest request;
+  request.set_name(absl::StrCat("datasets/", dataset));
+  v1::GetDatasetResponse response;
+  grpc::Status s = stub_->GetDataset(&context, request, &response);
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  return response.dataset();
+}
+
+absl::StatusOr<v1::DatasetStats> GrpcCollectorClient::GetDatasetStats(
+    const std::string& dataset, const v1::TimeWindow& window) {
+  grpc::ClientContext context;
+  Prepare(&context, absl::Now() + timeout_);
+  v1::GetDatasetStatsRequest request;
+  request.set_name(absl::StrCat("datasets/", dataset));
+  *request.mutable_window() = window;
+  v1::GetDatasetStatsResponse response;
+  grpc::Status s = stub_->GetDatasetStats(&context, request, &response);
+  if (!s.ok()) return core::FromGrpcStatus(s);
+  return response.stats();
+}
+
+absl::Status GrpcCollectorClient::Scan(const v1::ScanRequest& request,
+                                       const BatchFn& on_batch,
+                                       absl::Time deadline) {
+  grpc::ClientContext context;
+  Prepare(&context, deadline);
+  auto reader = stub_->Scan(&context, request);
+  v1::ScanResponse message;
+  bool stopped = false;
+  while (reader->Read(&message)) {
+    if (!on_batch(message.batch())) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  if (stopped) {
+    while (reader->Read(&message)) {
+    }
+    (void)reader->Finish();
+    return absl::OkStatus();
+  }
+  return core::FromGrpcStatus(reader->Finish());
+}
+
+absl::Status GrpcCollectorClient::SampleReplay(
+    const v1::SampleReplayRequest& request, const BatchFn& on_batch,
+    absl::Time deadline) {
+  grpc::ClientContext context;
+  Prepare(&context, deadline);
+  auto reader = stub_->SampleReplay(&context, request);
+  v1::SampleReplayResponse message;
+  bool stopped = false;
+  while (reader->Read(&message)) {
+    if (!on_batch(message.batch())) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  if (stopped) {
+    while (reader->Read(&message)) {
+    }
+    (void)reader->Finish();
+    return absl::OkStatus();
+  }
+  return core::FromGrpcStatus(reader->Finish());
+}
+
+}  // namespace continuum::trainer

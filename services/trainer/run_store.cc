@@ -1,0 +1,415 @@
+#include "services/trainer/run_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/trainer/time_util.h"
+
+namespace continuum::trainer {
+namespace {
+
+absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(
+      absl::StrCat("trainer database: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    return absl::InternalError(
+        absl::StrCat("trainer database: ", message, " in: ", sql));
+  }
+  return absl::OkStatus();
+}
+
+// A prepared statement with typed binds and column reads.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      status_ = SqliteError(db, sql);
+      stmt_ = nullptr;
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& Bind(int i, const std::string& text) {
+    if (stmt_)
+      sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                        SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& Bind(int i, int64_t value) {
+    if (stmt_) sqlite3_bind_int64(stmt_, i, value);
+    return *this;
+  }
+  Statement& BindBlob(int i, const std::string& bytes) {
+    if (stmt_)
+      sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
+                        SQLITE_TRANSIENT);
+    return *this;
+  }
+
+  // Steps once: true if a row is available, false when done.
+  absl::StatusOr<bool> Step() {
+    if (!status_.ok()) return status_;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, sqlite3_sql(stmt_));
+  }
+  absl::Status Run() {
+    absl::StatusOr<bool> row = Step();
+    return row.ok() ? absl::OkStatus() : row.status();
+  }
+
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    int size = sqlite3_column_bytes(stmt_, column);
+    return text ? std::string(reinterpret_cast<const char*>(text), size) : "";
+  }
+  std::string Blob(int column) {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    int size = sqlite3_column_bytes(stmt_, column);
+    return data ? std::string(static_cast<const char*>(data), size) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  absl::Status status_;
+};
+
+template <typename Message>
+absl::StatusOr<Message> Parse(const std::string& bytes,
+                              absl::string_view what) {
+  Message message;
+  if (!message.ParseFromString(bytes)) {
+    return absl::DataLossError(
+        absl::StrCat("trainer database: a stored ", what, " is corrupt"));
+  }
+  return message;
+}
+
+// Runs `fn` in one IMMEDIATE transaction.
+template <typename Fn>
+absl::Status Transact(sqlite3* db, Fn fn) {
+  if (absl::Status s = Exec(db, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status status = fn();
+  if (!status.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return status;
+  }
+  if (absl::Status s = Exec(db, "COMMIT"); !s.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+// Version 1 of the schema.
+constexpr const char* kSchemaV1[] = {
+    // seq orders runs across models (newest first in listings); (model,
+    // run) is the run's name.
+    "CREATE TABLE runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "name TEXT NOT NULL UNIQUE, model TEXT NOT NULL, run INTEGER NOT NULL, "
+    "state INTEGER NOT NULL, proto BLOB NOT NULL, UNIQUE (model, run))",
+    "CREATE INDEX runs_by_state ON runs (state)",
+    "CREATE TABLE triggers (model TEXT NOT NULL, request_id TEXT NOT NULL, "
+    "run TEXT NOT NULL, create_us INTEGER NOT NULL, "
+    "PRIMARY KEY (model, request_id))",
+    "CREATE TABLE configs (model TEXT PRIMARY KEY, proto BLOB NOT NULL)",
+    "CREATE TABLE schedules (model TEXT PRIMARY KEY, "
+    "last_slot_us INTEGER NOT NULL, proto BLOB NOT NULL)",
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(
+    const std::string& path, absl::Time now) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::InternalError(
+        absl::StrCat("cannot open trainer database ", path, ": ", message));
+  }
+  std::unique_ptr<RunStore> store(new RunStore(db));
+  absl::MutexLock lock(&store->mu_);
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+        "PRAGMA busy_timeout = 5000"}) {
+    if (absl::Status s = Exec(db, pragma); !s.ok()) return s;
+  }
+  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  absl::StatusOr<int> recovered = store->RecoverInterrupted(now);
+  if (!recovered.ok()) return recovered.status();
+  store->recovered_runs_ = *recovered;
+  return store;
+}
+
+RunStore::~RunStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status RunStore::Migrate() {
+  if (absl::Status s = Exec(db_,
+                            "CREATE TABLE IF NOT EXISTS schema_version "
+                            "(version INTEGER NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  int64_t current = 0;
+  {
+    Statement s(db_, "SELECT MAX(version) FROM schema_version");
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    current = *row ? s.Int(0) : 0;
+  }
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the trainer database has schema version ", current,
+                     "; this build understands up to ", kSchemaVersion,
+                     ": upgrade the trainer"));
+  }
+  if (current == kSchemaVersion) return absl::OkStatus();
+  return Transact(db_, [&]() -> absl::Status {
+    if (current < 1) {
+      for (const char* sql : kSchemaV1) {
+        if (absl::Status s = Exec(db_, sql); !s.ok()) return s;
+      }
+    }
+    Statement s(db_, "INSERT INTO schema_version (version) VALUES (?)");
+    s.Bind(1, static_cast<int64_t>(kSchemaVersion));
+    return s.Run();
+  });
+}
+
+absl::StatusOr<int> RunStore::RecoverInterrupted(absl::Time now) {
+  int recovered = 0;
+  absl::Status status = Transact(db_, [&]() -> absl::Status {
+    std::vector<v1::Run> runs;
+    {
+      Statement s(db_, "SELECT proto FROM runs WHERE state IN (?, ?, ?)");
+      s.Bind(1, static_cast<int64_t>(v1::RUN_STATE_QUEUED))
+          .Bind(2, static_cast<int64_t>(v1::RUN_STATE_RUNNING))
+          .Bind(3, static_cast<int64_t>(v1::RUN_STATE_UNSPECIFIED));
+      while (true) {
+        absl::StatusOr<bool> row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        absl::StatusOr<v1::Run> run = Parse<v1::Run>(s.Blob(0), "run");
+        if (!run.ok()) return run.status();
+        runs.push_back(*std::move(run));
+      }
+    }
+    for (v1::Run& run : runs) {
+      run.set_state(v1::RUN_STATE_FAILED);
+      run.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
+      run.mutable_error()->set_message(absl::StrCat(
+          kInterruptedReason, " (it was ",
+          v1::RunPhase_Name(run.progress().phase()), ")"));
+      run.mutable_progress()->set_phase(v1::RUN_PHASE_DONE);
+      run.mutable_progress()->set_message(kInterruptedReason);
+      *run.mutable_end_time() = ToProto(now);
+      Statement u(db_, "UPDATE runs SET state = ?, proto = ? WHERE name = ?");
+      u.Bind(1, static_cast<int64_t>(run.state()))
+          .BindBlob(2, run.SerializeAsString())
+          .Bind(3, run.name());
+      if (absl::Status s = u.Run(); !s.ok()) return s;
+      ++recovered;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return recovered;
+}
+
+absl::StatusOr<v1::Run> RunStore::CreateRun(v1::Run run) {
+  absl::MutexLock lock(&mu_);
+  absl::Status status = Transact(db_, [&]() -> absl::Status {
+    int64_t number = 1;
+    {
+      Statement s(db_, "SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?");
+      s.Bind(1, run.model());
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (*row) number = s.Int(0);
+    }
+    run.set_name(absl::StrCat("models/", run.model(), "/runs/", number));
+    Statement s(db_,
+                "INSERT INTO runs (name, model, run, state, proto) "
+                "VALUES (?, ?, ?, ?, ?)");
+    s.Bind(1, run.name())
+        .Bind(2, run.model())
+        .Bind(3, number)
+        .Bind(4, static_cast<int64_t>(run.state()))
+        .BindBlob(5, run.SerializeAsString());
+    return s.Run();
+  });
+  if (!status.ok()) return status;
+  return run;
+}
+
+absl::Status RunStore::PutRun(const v1::Run& run) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "UPDATE runs SET state = ?, proto = ? WHERE name = ?");
+  s.Bind(1, static_cast<int64_t>(run.state()))
+      .BindBlob(2, run.SerializeAsString())
+      .Bind(3, run.name());
+  if (absl::Status st = s.Run(); !st.ok()) return st;
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat("run ", run.name(), " not found"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::Run>> RunStore::GetRun(
+    const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT proto FROM runs WHERE name = ?");
+  s.Bind(1, name);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  absl::StatusOr<v1::Run> run = Parse<v1::Run>(s.Blob(0), "run");
+  if (!run.ok()) return run.status();
+  return *std::move(run);
+}
+
+absl::StatusOr<std::vector<std::pair<int64_t, v1::Run>>> RunStore::ListRuns(
+    const std::string& model, int64_t before, int limit) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT seq, proto FROM runs WHERE (? = '' OR model = ?) AND "
+              "(? = 0 OR seq < ?) ORDER BY seq DESC LIMIT ?");
+  s.Bind(1, model).Bind(2, model).Bind(3, before).Bind(4, before).Bind(
+      5, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, v1::Run>> out;
+  while (true) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::StatusOr<v1::Run> run = Parse<v1::Run>(s.Blob(1), "run");
+    if (!run.ok()) return run.status();
+    out.emplace_back(s.Int(0), *std::move(run));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<std::string>> RunStore::FindTrigger(
+    const std::string& model, const std::string& request_id,
+    absl::Time not_before) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT run FROM triggers WHERE model = ? AND request_id = ? "
+              "AND create_us >= ?");
+  s.Bind(1, model).Bind(2, request_id).Bind(3, absl::ToUnixMicros(not_before));
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  return s.Text(0);
+}
+
+absl::Status RunStore::PutTrigger(const std::string& model,
+                                  const std::string& request_id,
+                                  const std::string& run_name,
+                                  absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT OR REPLACE INTO triggers (model, request_id, run, "
+              "create_us) VALUES (?, ?, ?, ?)");
+  s.Bind(1, model).Bind(2, request_id).Bind(3, run_name).Bind(
+      4, absl::ToUnixMicros(now));
+  return s.Run();
+}
+
+absl::StatusOr<std::optional<v1::TrainingConfig>> RunStore::GetConfig(
+    const std::string& model) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT proto FROM configs WHERE model = ?");
+  s.Bind(1, model);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  absl::StatusOr<v1::TrainingConfig> config =
+      Parse<v1::TrainingConfig>(s.Blob(0), "training configuration");
+  if (!config.ok()) return config.status();
+  return *std::move(config);
+}
+
+absl::Status RunStore::PutConfig(const std::string& model,
+                                 const v1::TrainingConfig& config) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "INSERT OR REPLACE INTO configs (model, proto) VALUES (?, ?)");
+  s.Bind(1, model).BindBlob(2, config.SerializeAsString());
+  return s.Run();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, v1::TrainingConfig>>>
+RunStore::ListConfigs() {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT model, proto FROM configs ORDER BY model");
+  std::vector<std::pair<std::string, v1::TrainingConfig>> out;
+  while (true) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::StatusOr<v1::TrainingConfig> config =
+        Parse<v1::TrainingConfig>(s.Blob(1), "training configuration");
+    if (!config.ok()) return config.status();
+    out.emplace_back(s.Text(0), *std::move(config));
+  }
+  return out;
+}
+
+absl::StatusOr<ScheduleState> RunStore::GetSchedule(const std::string& model) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT last_slot_us, proto FROM schedules WHERE model = ?");
+  s.Bind(1, model);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  ScheduleState state;
+  if (!*row) return state;
+  const int64_t slot = s.Int(0);
+  state.last_slot = slot == INT64_MIN ? absl::InfinitePast()
+                                      : absl::FromUnixMicros(slot);
+  absl::StatusOr<v1::ScheduleStatus> status =
+      Parse<v1::ScheduleStatus>(s.Blob(1), "schedule");
+  if (!status.ok()) return status.status();
+  state.status = *std::move(status);
+  return state;
+}
+
+absl::Status RunStore::PutSchedule(const std::string& model,
+                                   const ScheduleState& state) {
+  v1::ScheduleStatus status = state.status;
+  status.clear_next_run_time();
+  status.clear_active_run();
+  status.clear_queued_run();
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT OR REPLACE INTO schedules (model, last_slot_us, proto) "
+              "VALUES (?, ?, ?)");
+  s.Bind(1, model)
+      .Bind(2, state.last_slot == absl::InfinitePast()
+                   ? INT64_MIN
+                   : absl::ToUnixMicros(state.last_slot))
+      .BindBlob(3, status.SerializeAsString());
+  return s.Run();
+}
+
+}  // namespace continuum::trainer

@@ -1,0 +1,570 @@
+// The trainer against real registry and collector processes, all three as
+// separate processes over loopback, on real Fashion-MNIST rows:
+// - a cold start (no production version yet) trains a 784-64-10 MLP on
+//   3000 labelled rows and uploads it with its lineage and validation
+//   report; the registry validates it (default gates) and makes it the
+//   production version; held-out accuracy is well above chance;
+// - a run whose loss diverges (SGD at learning rate 1e30) ends FAILED,
+//   uploads nothing, and production stays;
+// - a run cancelled in the middle of training (seen through WatchRun) ends
+//   CANCELLED and registers nothing;
+// - a trainer killed with SIGKILL during training and restarted on the same
+//   data directory shows that run FAILED "interrupted by a trainer
+//   restart", and a new run then succeeds (incremental, from production).
+// Skipped when Debian's dataset-fashion-mnist package is not installed.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "continuum/v1/collector.grpc.pb.h"
+#include "continuum/v1/registry.grpc.pb.h"
+#include "continuum/v1/trainer.grpc.pb.h"
+#include "lib/data/fashion_mnist.h"
+#include "tests/util/subprocess.h"
+
+namespace continuum {
+namespace {
+
+using ::continuum::testing::Subprocess;
+using ::continuum::testing::WaitFor;
+
+constexpr int kRows = 3000;
+constexpr char kModel[] = "fmnist";
+
+std::chrono::system_clock::time_point Deadline(int seconds) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+google::protobuf::Timestamp Proto(absl::Time t) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  google::protobuf::Timestamp p;
+  p.set_seconds(micros / 1'000'000);
+  p.set_nanos(static_cast<int32_t>(micros % 1'000'000) * 1000);
+  return p;
+}
+
+// The three processes, shared by the tests of the suite (they run in
+// order: each later test relies on the production version of the first).
+class Cluster {
+ public:
+  Cluster() : dir_(testing::MakeTempDir("trainer_run_")) {}
+  ~Cluster() { std::filesystem::remove_all(dir_); }
+
+  absl::Status Start() {
+    if (absl::Status s = StartOne("registry", {}, &registry_, &registry_port_);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            StartOne("collector", {}, &collector_, &collector_port_);
+        !s.ok()) {
+      return s;
+    }
+    registry_stub_ = v1::RegistryService::NewStub(
+        grpc::CreateChannel(Target(registry_port_),
+                            grpc::InsecureChannelCredentials()));
+    collector_stub_ = v1::CollectorService::NewStub(
+        grpc::CreateChannel(Target(collector_port_),
+                            grpc::InsecureChannelCredentials()));
+    return StartTrainer();
+  }
+
+  absl::Status StartTrainer() {
+    std::filesystem::remove(dir_ + "/trainer.metrics.port");
+    absl::Status s = StartOne(
+        "trainer",
+        {absl::StrCat("--config_text=registry_address: \"",
+                      Target(registry_port_), "\" collector_address: \"",
+                      Target(collector_port_), "\""),
+         "--metrics_listen=127.0.0.1:0",
+         "--metrics_port_file=" + dir_ + "/trainer.metrics.port"},
+        &trainer_, &trainer_port_);
+    if (!s.ok()) return s;
+    trainer_stub_ = v1::TrainerService::NewStub(grpc::CreateChannel(
+        Target(trainer_port_), grpc::InsecureChannelCredentials()));
+    return absl::OkStatus();
+  }
+
+  void KillTrainer() {
+    ASSERT_TRUE(trainer_->Signal(SIGKILL).ok());
+    ASSERT_TRUE(trainer_->Wait(absl::Seconds(30)).ok());
+    trainer_.reset();
+  }
+
+  int TrainerMetricsPort() {
+    auto text = testing::ReadFile(dir_ + "/trainer.metrics.port");
+    return text.ok() ? std::atoi(text->c_str()) : 0;
+  }
+
+  std::string TrainerTarget() const { return Target(trainer_port_); }
+  const std::string& dir() const { return dir_; }
+
+  std::string TrainerStderr() { return trainer_ ? trainer_->ReadStderr() : ""; }
+
+  v1::RegistryService::Stub& registry() { return *registry_stub_; }
+  v1::CollectorService::Stub& collector() { return *collector_stub_; }
+  v1::TrainerService::Stub& trainer() { return *trainer_stub_; }
+
+ private:
+  static std::string Target(int port) {
+    return absl::StrCat("127.0.0.1:", port);
+  }
+
+  absl::Status StartOne(const std::string& name,
+                        const std::vector<std::string>& extra,
+                        std::unique_ptr<Subprocess>* process, int* port) {
+    const std::string port_file = dir_ + "/" + name + ".port";
+    std::filesystem::remove(port_file);
+    std::vector<std::string> argv = {
+        absl::StrCat(CONTINUUM_BIN_DIR, "/continuum-", name),
+        "--data_dir=" + dir_ + "/" + name, "--port_file=" + port_file,
+        "--metrics_listen=", "--shutdown_grace=1s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = Subprocess::Start(argv, dir_, absl::StrCat(name, ++starts_));
+    if (!p.ok()) return p.status();
+    *process = *std::move(p);
+    *port = testing::WaitForPortFile(port_file, **process);
+    if (*port <= 0) {
+      return absl::InternalError(absl::StrCat(name, " did not start: ",
+                                              (*process)->ReadStderr()));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string dir_;
+  int starts_ = 0;
+  std::unique_ptr<Subprocess> registry_, collector_, trainer_;
+  int registry_port_ = 0, collector_port_ = 0, trainer_port_ = 0;
+  std::unique_ptr<v1::RegistryService::Stub> registry_stub_;
+  std::unique_ptr<v1::CollectorService::Stub> collector_stub_;
+  std::unique_ptr<v1::TrainerService::Stub> trainer_stub_;
+};
+
+class TrainerRunTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto images =
+        data::LoadFashionMnist(data::FashionMnistSplit::kTrain, kRows);
+    if (!images.ok()) {
+      skip_reason_ = new std::string(images.status().ToString());
+      return;
+    }
+    cluster_ = new Cluster();
+    absl::Status s = cluster_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+    const absl::Time t0 = absl::Now();
+    ASSERT_NO_FATAL_FAILURE(CreateDataset());
+    ASSERT_NO_FATAL_FAILURE(Ingest(*images));
+    ASSERT_NO_FATAL_FAILURE(RegisterModel());
+    ASSERT_NO_FATAL_FAILURE(Configure());
+    std::cout << "setup (3 processes, " << kRows << " rows ingested): "
+              << absl::FormatDuration(absl::Now() - t0) << "\n";
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    if (skip_reason_ != nullptr) GTEST_SKIP() << *skip_reason_;
+    ASSERT_NE(cluster_, nullptr);
+  }
+
+  static void CreateDataset() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(30));
+    v1::CreateDatasetRequest request;
+    request.set_dataset_id(kModel);
+    v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
+    schema->set_feature_dim(784);
+    schema->set_label_kind(v1::LABEL_KIND_CLASS);
+    schema->set_num_classes(10);
+    v1::CreateDatasetResponse response;
+    grpc::Status s =
+        cluster_->collector().CreateDataset(&context, request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static void Ingest(const data::LabeledImages& images) {
+    // Event times in the last hour, a millisecond apart.
+    const absl::Time base = absl::Now() - absl::Hours(1);
+    for (int64_t at = 0; at < images.size(); at += 500) {
+      v1::IngestBatchRequest request;
+      request.set_dataset(kModel);
+      for (int64_t i = at; i < std::min<int64_t>(images.size(), at + 500); ++i) {
+        v1::Record* r = request.add_records();
+        r->set_id(absl::StrCat("fm-", i));
+        *r->mutable_event_time() = Proto(base + absl::Milliseconds(i));
+        r->mutable_features()->Add(
+            images.pixels.begin() + i * images.feature_dim(),
+            images.pixels.begin() + (i + 1) * images.feature_dim());
+        r->mutable_label()->set_class_index(images.labels[i]);
+      }
+      grpc::ClientContext context;
+      context.set_deadline(Deadline(60));
+      v1::IngestBatchResponse response;
+      grpc::Status s =
+          cluster_->collector().IngestBatch(&context, request, &response);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+
+  static void RegisterModel() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(30));
+    v1::RegisterModelRequest request;
+    request.set_model_id(kModel);
+    v1::Model* m = request.mutable_model();
+    m->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+    // input_dim and output_dim come from the data set's schema.
+    m->mutable_spec()->add_hidden_sizes(64);
+    // The default validation policy: its false-positive-rate gate is
+    // skipped for a 10-class model (no class is benign; lib/model leaves
+    // the rate unset).
+    v1::RegisterModelResponse response;
+    grpc::Status s =
+        cluster_->registry().RegisterModel(&context, request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static void Configure() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(30));
+    v1::ConfigureTrainingRequest request;
+    v1::TrainingConfig* c = request.mutable_config();
+    c->set_name(absl::StrCat("models/", kModel, "/trainingConfig"));
+    c->mutable_optimizer()->set_learning_rate(1e-3);
+    c->set_epochs(2);
+    c->set_seed(42);  // The same held-out rows in every run.
+    v1::ConfigureTrainingResponse response;
+    grpc::Status s =
+        cluster_->trainer().ConfigureTraining(&context, request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.config().dataset(), kModel);
+  }
+
+  // A manual trigger over the whole ingested window, with overrides.
+  static v1::Run Trigger(const v1::TrainingConfig& overrides,
+                         const std::vector<std::string>& paths,
+                         const std::string& reason) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(30));
+    v1::TriggerRunRequest request;
+    request.set_parent(absl::StrCat("models/", kModel));
+    request.set_trigger(v1::RUN_TRIGGER_MANUAL);
+    request.set_reason(reason);
+    *request.mutable_overrides() = overrides;
+    for (const std::string& p : paths) request.mutable_override_mask()->add_paths(p);
+    *request.mutable_data_window()->mutable_start_time() =
+        Proto(absl::Now() - absl::Hours(24));
+    *request.mutable_data_window()->mutable_end_time() = Proto(absl::Now());
+    v1::TriggerRunResponse response;
+    grpc::Status s = cluster_->trainer().TriggerRun(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.run();
+  }
+
+  static absl::StatusOr<v1::Run> GetRun(const std::string& name) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(10));
+    v1::GetRunRequest request;
+    request.set_name(name);
+    v1::GetRunResponse response;
+    grpc::Status s = cluster_->trainer().GetRun(&context, request, &response);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+    return response.run();
+  }
+
+  static bool Final(v1::RunState s) {
+    return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_REJECTED ||
+           s == v1::RUN_STATE_FAILED || s == v1::RUN_STATE_CANCELLED;
+  }
+
+  // Polls GetRun until the run ends (at most `timeout`).
+  static v1::Run WaitEnded(const std::string& name,
+                           absl::Duration timeout = absl::Seconds(90)) {
+    v1::Run run;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto r = GetRun(name);
+          if (!r.ok()) return false;
+          run = *r;
+          return Final(run.state());
+        },
+        timeout))
+        << name << " did not end: " << run.DebugString();
+    return run;
+  }
+
+  // Reads WatchRun until a progress message shows training under way.
+  static bool WatchUntilTraining(const std::string& name) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(60));
+    v1::WatchRunRequest request;
+    request.set_name(name);
+    auto reader = cluster_->trainer().WatchRun(&context, request);
+    v1::WatchRunResponse message;
+    bool training = false;
+    while (!training && reader->Read(&message)) {
+      training = message.progress().phase() == v1::RUN_PHASE_TRAINING &&
+                 message.progress().step() >= 1;
+    }
+    context.TryCancel();
+    (void)reader->Finish();
+    return training;
+  }
+
+  static v1::Model GetModel() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(10));
+    v1::GetModelRequest request;
+    request.set_name(absl::StrCat("models/", kModel));
+    v1::GetModelResponse response;
+    grpc::Status s = cluster_->registry().GetModel(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.model();
+  }
+
+  static std::vector<v1::Version> Versions() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(10));
+    v1::ListVersionsRequest request;
+    request.set_parent(absl::StrCat("models/", kModel));
+    v1::ListVersionsResponse response;
+    grpc::Status s =
+        cluster_->registry().ListVersions(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {response.versions().begin(), response.versions().end()};
+  }
+
+  // The overrides of a run that trains far longer than the test waits.
+  static v1::Run TriggerLongRun(const std::string& reason) {
+    v1::TrainingConfig o;
+    o.set_epochs(1000);
+    o.mutable_early_stopping()->set_disabled(true);
+    return Trigger(o, {"epochs", "early_stopping.disabled"}, reason);
+  }
+
+  static Cluster* cluster_;
+  static std::string* skip_reason_;
+};
+
+Cluster* TrainerRunTest::cluster_ = nullptr;
+std::string* TrainerRunTest::skip_reason_ = nullptr;
+
+TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
+  const absl::Time t0 = absl::Now();
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(30));
+  v1::TriggerRunRequest trigger;
+  trigger.set_parent(absl::StrCat("models/", kModel));
+  trigger.set_reason("first model");
+  v1::TriggerRunResponse triggered;
+  grpc::Status s = cluster_->trainer().TriggerRun(&context, trigger, &triggered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string name = triggered.run().name();
+  EXPECT_EQ(name, absl::StrCat("models/", kModel, "/runs/1"));
+
+  // Follow it with WatchRun to the end.
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(Deadline(120));
+  v1::WatchRunRequest watch;
+  watch.set_name(name);
+  auto reader = cluster_->trainer().WatchRun(&watch_context, watch);
+  v1::WatchRunResponse message;
+  int messages = 0;
+  bool saw_training = false;
+  v1::Run last;
+  while (reader->Read(&message)) {
+    if (messages++ == 0) {
+      EXPECT_TRUE(message.has_run());
+    }
+    saw_training |= message.progress().phase() == v1::RUN_PHASE_TRAINING;
+    if (message.has_run()) last = message.run();
+  }
+  grpc::Status watch_status = reader->Finish();
+  EXPECT_TRUE(watch_status.ok()) << watch_status.error_message();
+  EXPECT_TRUE(saw_training);
+  std::cout << "cold start run: " << absl::FormatDuration(absl::Now() - t0)
+            << ", " << messages << " WatchRun messages\n";
+
+  ASSERT_EQ(last.state(), v1::RUN_STATE_SUCCEEDED)
+      << last.DebugString() << cluster_->TrainerStderr();
+  EXPECT_TRUE(last.cold_start());
+  EXPECT_EQ(last.parent_version().version(), 0);
+  EXPECT_EQ(last.candidate_version().version(), 1);
+  EXPECT_EQ(last.train_records() + last.holdout_records(), kRows);
+  EXPECT_EQ(last.holdout_records(), kRows / 10);
+  EXPECT_GT(last.replay_records(), 0);
+  EXPECT_TRUE(last.decision().approved()) << last.decision().DebugString();
+  EXPECT_GT(last.candidate_metrics().accuracy(), 0.6);
+  std::cout << "held-out accuracy " << last.candidate_metrics().accuracy()
+            << ", loss " << last.candidate_metrics().loss() << "\n";
+
+  // The registry holds it with its lineage and report, in production (the
+  // first version of a model goes straight to production).
+  std::vector<v1::Version> versions = Versions();
+  ASSERT_EQ(versions.size(), 1u);
+  const v1::Version& v = versions[0];
+  EXPECT_EQ(v.state(), v1::VERSION_STATE_PRODUCTION);
+  EXPECT_EQ(v.run(), name);
+  EXPECT_EQ(v.parent().version(), 0);
+  EXPECT_TRUE(v.has_data_window());
+  EXPECT_EQ(v.hyperparameters().at("epochs"), "2");
+  EXPECT_EQ(v.hyperparameters().at("seed"), "42");
+  EXPECT_TRUE(absl::StartsWith(v.code_version(), "continuum-trainer"));
+  EXPECT_EQ(v.manifest().spec().input_dim(), 784);
+  EXPECT_EQ(v.manifest().spec().output_dim(), 10);
+  ASSERT_GE(v.validation().report().evaluations_size(), 1);
+  const v1::Evaluation& held_out = v.validation().report().evaluations(0);
+  EXPECT_EQ(held_out.evaluation_set(), "held_out");
+  EXPECT_GT(held_out.candidate().accuracy(), 0.6);
+  EXPECT_EQ(held_out.candidate().sample_count(), kRows / 10);
+  EXPECT_EQ(GetModel().production_version(), 1);
+
+  // Metrics.
+  const int port = cluster_->TrainerMetricsPort();
+  ASSERT_GT(port, 0);
+  auto text = testing::HttpGet("127.0.0.1", port, "/metrics");
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(testing::FindSample(*text, "continuum_trainer_runs_total",
+                                {"model=\"fmnist\"", "outcome=\"succeeded\""}),
+            1.0);
+  EXPECT_GT(testing::FindSample(*text, "continuum_trainer_candidate_accuracy",
+                                {"model=\"fmnist\""})
+                .value_or(0),
+            0.6);
+}
+
+TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
+  auto ctl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {
+        absl::StrCat(CONTINUUM_BIN_DIR, "/continuumctl"), "trainer"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--target=" + cluster_->TrainerTarget());
+    return testing::RunCommand(argv, cluster_->dir(), "ctl");
+  };
+  testing::CommandResult runs = ctl({"runs", kModel});
+  ASSERT_EQ(runs.exit_code, 0) << runs.err;
+  EXPECT_NE(runs.out.find("models/fmnist/runs/1"), std::string::npos)
+      << runs.out;
+  EXPECT_NE(runs.out.find("SUCCEEDED"), std::string::npos) << runs.out;
+  testing::CommandResult run = ctl({"run", "fmnist/1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("cold start"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("candidate   1"), std::string::npos) << run.out;
+  testing::CommandResult cancel = ctl({"cancel", "fmnist/1"});
+  EXPECT_EQ(cancel.exit_code, 1);
+  EXPECT_NE(cancel.err.find("already ended: RUN_STATE_SUCCEEDED"),
+            std::string::npos)
+      << cancel.err;
+  testing::CommandResult pause = ctl({"pause", kModel, "--reason=holiday"});
+  ASSERT_EQ(pause.exit_code, 0) << pause.err;
+  EXPECT_NE(pause.out.find("paused (paused: holiday)"), std::string::npos)
+      << pause.out;
+  testing::CommandResult resume = ctl({"resume", kModel});
+  ASSERT_EQ(resume.exit_code, 0) << resume.err;
+  EXPECT_NE(resume.out.find("schedule running"), std::string::npos)
+      << resume.out;
+  testing::CommandResult unknown = ctl({"runs", "nope"});
+  EXPECT_EQ(unknown.exit_code, 0);  // An unknown model simply has no runs.
+  testing::CommandResult bad = ctl({"run", "fmnist/x"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+TEST_F(TrainerRunTest, DivergingRunFailsAndProductionStays) {
+  ASSERT_EQ(GetModel().production_version(), 1);
+  v1::TrainingConfig o;
+  o.mutable_optimizer()->set_optimizer(v1::OPTIMIZER_SGD);
+  o.mutable_optimizer()->set_learning_rate(1e30);
+  o.mutable_optimizer()->set_grad_clip_norm(0);
+  v1::Run run = Trigger(
+      o,
+      {"optimizer.optimizer", "optimizer.learning_rate",
+       "optimizer.grad_clip_norm"},
+      "diverge");
+  ASSERT_FALSE(run.name().empty());
+  run = WaitEnded(run.name());
+  EXPECT_EQ(run.state(), v1::RUN_STATE_FAILED) << run.DebugString();
+  EXPECT_NE(run.error().message().find("diverged"), std::string::npos)
+      << run.error().message();
+  EXPECT_EQ(run.candidate_version().version(), 0);
+  EXPECT_FALSE(run.cold_start());
+  EXPECT_EQ(run.parent_version().version(), 1);
+  EXPECT_EQ(Versions().size(), 1u);
+  EXPECT_EQ(GetModel().production_version(), 1);
+}
+
+TEST_F(TrainerRunTest, CancelDuringTrainingRegistersNothing) {
+  v1::Run run = TriggerLongRun("to be cancelled");
+  ASSERT_FALSE(run.name().empty());
+  ASSERT_TRUE(WatchUntilTraining(run.name())) << cluster_->TrainerStderr();
+  const absl::Time t0 = absl::Now();
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(30));
+  v1::CancelRunRequest cancel;
+  cancel.set_name(run.name());
+  cancel.set_reason("test");
+  v1::CancelRunResponse response;
+  grpc::Status s = cluster_->trainer().CancelRun(&context, cancel, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  run = WaitEnded(run.name());
+  std::cout << "cancel took " << absl::FormatDuration(absl::Now() - t0) << "\n";
+  EXPECT_EQ(run.state(), v1::RUN_STATE_CANCELLED) << run.DebugString();
+  EXPECT_EQ(run.candidate_version().version(), 0);
+  EXPECT_EQ(Versions().size(), 1u);
+
+  // A finished run can no longer be cancelled.
+  grpc::ClientContext again;
+  again.set_deadline(Deadline(10));
+  s = cluster_->trainer().CancelRun(&again, cancel, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("RUN_STATE_CANCELLED"), std::string::npos);
+}
+
+TEST_F(TrainerRunTest, KilledTrainerFailsTheRunAndTrainsAgainAfterRestart) {
+  v1::Run run = TriggerLongRun("to be interrupted");
+  ASSERT_FALSE(run.name().empty());
+  ASSERT_TRUE(WatchUntilTraining(run.name())) << cluster_->TrainerStderr();
+  ASSERT_NO_FATAL_FAILURE(cluster_->KillTrainer());
+  absl::Status s = cluster_->StartTrainer();
+  ASSERT_TRUE(s.ok()) << s;
+
+  auto interrupted = GetRun(run.name());
+  ASSERT_TRUE(interrupted.ok()) << interrupted.status();
+  EXPECT_EQ(interrupted->state(), v1::RUN_STATE_FAILED);
+  EXPECT_NE(interrupted->error().message().find(
+                "interrupted by a trainer restart"),
+            std::string::npos)
+      << interrupted->error().message();
+  EXPECT_EQ(Versions().size(), 1u);
+
+  // A new run starts clean: incremental from production version 1.
+  const absl::Time t0 = absl::Now();
+  v1::Run next = Trigger(v1::TrainingConfig(), {}, "after the restart");
+  ASSERT_FALSE(next.name().empty());
+  next = WaitEnded(next.name());
+  std::cout << "incremental run: " << absl::FormatDuration(absl::Now() - t0)
+            << "\n";
+  ASSERT_EQ(next.state(), v1::RUN_STATE_SUCCEEDED)
+      << next.DebugString() << cluster_->TrainerStderr();
+  EXPECT_FALSE(next.cold_start());
+  EXPECT_EQ(next.parent_version().version(), 1);
+  EXPECT_TRUE(next.production_metrics().has_accuracy());
+  ASSERT_EQ(next.candidate_version().version(), 2);
+  std::vector<v1::Version> versions = Versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].parent().version(), 1);
+  EXPECT_TRUE(versions[0].validation().report().evaluations(0).has_baseline());
+}
+
+}  // namespace
+}  // namespace continuum
