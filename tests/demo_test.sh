@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole loop end to end (deploy/local/demo: five real service processes,
+# real Fashion-MNIST): after the switch to rotated images the accuracy must
+# collapse, the drift service must trigger retraining, a new version must
+# reach the stable role, the accuracy must recover, and the deliberately bad
+# candidate must be rejected by the registry's gates.
+# Usage: demo_test.sh BIN_DIR   (exit 77 = skipped)
+set -euo pipefail
+bin_dir="$1"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "SKIP: Fashion-MNIST missing (apt-get install dataset-fashion-mnist)"
+  exit 77
+fi
+out="$(mktemp -d "${TMPDIR:-/tmp}/demo_test.XXXXXX")"
+trap 'rm -rf "$out"' EXIT
+"$root/deploy/local/demo" --bin-dir "$bin_dir" --out "$out/report" -- \
+  --cold_start_rows=3000 --a_batches=20 --b_batches=240 | tee "$out/log"
+summary="$out/report/summary.md"
+fail() { echo "FAIL: $*"; cat "$summary"; exit 1; }
+percent() { grep -F "| $1 |" "$summary" | sed 's/.*| \([0-9.]*\) %.*/\1/'; }
+a=$(percent "accuracy on A before the drift (last 5 batches)")
+drop=$(percent "accuracy on B right after the switch")
+end=$(percent "accuracy on B at the end (last 5 batches)")
+echo "accuracy: A $a %, B after the switch $drop %, B at the end $end %"
+awk -v a="$a" 'BEGIN { exit !(a >= 75) }' || fail "accuracy on A $a % < 75 %"
+awk -v d="$drop" 'BEGIN { exit !(d <= 30) }' || fail "no drop after the switch ($drop %)"
+awk -v e="$end" 'BEGIN { exit !(e >= 60) }' || fail "no recovery: $end % < 60 %"
+grep -q "drift alert: PERFORMANCE" "$out/log" || fail "no performance alert"
+grep -q "RUN_TRIGGER_DRIFT" "$out/log" || fail "no drift-triggered run"
+grep -Eq "version [0-9]+ is now the stable version" "$out/log" ||
+  fail "no new stable version"
+grep -q "| bad candidate state | VERSION_STATE_REJECTED |" "$summary" ||
+  fail "the bad candidate was not rejected"
+[ -s "$out/report/timeline.csv" ] || fail "no timeline"
+if command -v gnuplot >/dev/null; then
+  [ -s "$out/report/accuracy.png" ] || fail "gnuplot is installed but no chart"
+fi
+echo PASS
