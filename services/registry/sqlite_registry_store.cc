@@ -5,92 +5,29 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/store/sqlite.h"
 #include "absl/strings/str_join.h"
 
 namespace continuum::registry {
 namespace {
 
-absl::Status SqliteError(sqlite3* db, absl::string_view what) {
-  return absl::InternalError(
-      absl::StrCat("registry database: ", what, ": ", sqlite3_errmsg(db)));
-}
+constexpr absl::string_view kContext = "registry database";
 
 absl::Status Exec(sqlite3* db, const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
-    sqlite3_free(error);
-    return absl::InternalError(
-        absl::StrCat("registry database: ", message, " in: ", sql));
-  }
-  return absl::OkStatus();
+  return store::SqliteExec(db, sql, kContext);
 }
 
-// A prepared statement with typed binds and column reads.
-class Statement {
+// A prepared statement (lib/store/sqlite.h) with this store's context.
+class Statement : public store::SqliteStatement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      status_ = SqliteError(db, sql);
-      stmt_ = nullptr;
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& Bind(int i, const std::string& text) {
-    if (stmt_)
-      sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
-                        SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& Bind(int i, int64_t value) {
-    if (stmt_) sqlite3_bind_int64(stmt_, i, value);
-    return *this;
-  }
-  Statement& BindBlob(int i, const std::string& bytes) {
-    if (stmt_)
-      sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
-                        SQLITE_TRANSIENT);
-    return *this;
-  }
-
-  // Steps once: true if a row is available, false when done.
-  absl::StatusOr<bool> Step() {
-    if (!status_.ok()) return status_;
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return SqliteError(db_, sqlite3_sql(stmt_));
-  }
-  absl::Status Run() {
-    absl::StatusOr<bool> row = Step();
-    return row.ok() ? absl::OkStatus() : row.status();
-  }
-
-  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
-  std::string Blob(int column) {
-    const void* data = sqlite3_column_blob(stmt_, column);
-    int size = sqlite3_column_bytes(stmt_, column);
-    return data ? std::string(static_cast<const char*>(data), size) : "";
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  absl::Status status_;
+  Statement(sqlite3* db, const char* sql)
+      : store::SqliteStatement(db, sql, kContext) {}
 };
 
 template <typename Message>
 absl::StatusOr<Message> Parse(const std::string& bytes,
                               absl::string_view what) {
-  Message message;
-  if (!message.ParseFromString(bytes)) {
-    return absl::DataLossError(
-        absl::StrCat("registry database: a stored ", what, " is corrupt"));
-  }
-  return message;
+  return store::ParseStored<Message>(bytes, kContext, what);
 }
 
 // Collects the rows of a one-column proto query.

@@ -1,0 +1,84 @@
+#include "lib/store/sqlite.h"
+
+namespace continuum::store {
+
+absl::Status SqliteError(sqlite3* db, absl::string_view context,
+                         absl::string_view what) {
+  return absl::InternalError(
+      absl::StrCat(context, ": ", what, ": ", sqlite3_errmsg(db)));
+}
+
+absl::Status SqliteExec(sqlite3* db, const char* sql,
+                        absl::string_view context) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    return absl::InternalError(
+        absl::StrCat(context, ": ", message, " in: ", sql));
+  }
+  return absl::OkStatus();
+}
+
+SqliteStatement::SqliteStatement(sqlite3* db, const char* sql,
+                                 absl::string_view context)
+    : db_(db), context_(context) {
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+    status_ = SqliteError(db, context_, sql);
+    stmt_ = nullptr;
+  }
+}
+
+SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+
+SqliteStatement& SqliteStatement::Bind(int i, const std::string& text) {
+  if (stmt_) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                      SQLITE_TRANSIENT);
+  }
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::Bind(int i, int64_t value) {
+  if (stmt_) sqlite3_bind_int64(stmt_, i, value);
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::BindBlob(int i, const std::string& bytes) {
+  if (stmt_) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
+                      SQLITE_TRANSIENT);
+  }
+  return *this;
+}
+
+absl::StatusOr<bool> SqliteStatement::Step() {
+  if (!status_.ok()) return status_;
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteError(db_, context_, sqlite3_sql(stmt_));
+}
+
+absl::Status SqliteStatement::Run() {
+  absl::StatusOr<bool> row = Step();
+  return row.ok() ? absl::OkStatus() : row.status();
+}
+
+int64_t SqliteStatement::Int(int column) {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+std::string SqliteStatement::Text(int column) {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  int size = sqlite3_column_bytes(stmt_, column);
+  return text ? std::string(reinterpret_cast<const char*>(text), size) : "";
+}
+
+std::string SqliteStatement::Blob(int column) {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  int size = sqlite3_column_bytes(stmt_, column);
+  return data ? std::string(static_cast<const char*>(data), size) : "";
+}
+
+}  // namespace continuum::store
