@@ -20,6 +20,29 @@ absl::Status SqliteExec(sqlite3* db, const char* sql,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> SqliteSchemaVersion(sqlite3* db, int64_t supported,
+                                            absl::string_view context,
+                                            absl::string_view component) {
+  if (absl::Status s = SqliteExec(db,
+                                  "CREATE TABLE IF NOT EXISTS schema_version "
+                                  "(version INTEGER NOT NULL)",
+                                  context);
+      !s.ok()) {
+    return s;
+  }
+  SqliteStatement s(db, "SELECT MAX(version) FROM schema_version", context);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  const int64_t current = *row ? s.Int(0) : 0;
+  if (current > supported) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ", context, " has schema version ", current,
+        "; this build understands up to ", supported, ": upgrade the ",
+        component));
+  }
+  return current;
+}
+
 SqliteStatement::SqliteStatement(sqlite3* db, const char* sql,
                                  absl::string_view context)
     : db_(db), context_(context) {

@@ -25,6 +25,15 @@ absl::Status SqliteError(sqlite3* db, absl::string_view context,
 absl::Status SqliteExec(sqlite3* db, const char* sql,
                         absl::string_view context);
 
+// The schema version of a store kept in table `schema_version` (created if
+// missing): the highest version recorded, 0 for a new database.
+// FAILED_PRECONDITION "<context> has schema version N; this build
+// understands up to M: upgrade <component>" when the database is newer than
+// `supported`.
+absl::StatusOr<int64_t> SqliteSchemaVersion(sqlite3* db, int64_t supported,
+                                            absl::string_view context,
+                                            absl::string_view component);
+
 // A prepared statement with typed binds and column reads. A statement that
 // failed to prepare answers every Step with that error.
 class SqliteStatement {

@@ -97,25 +97,10 @@ RunStore::~RunStore() {
 }
 
 absl::Status RunStore::Migrate() {
-  if (absl::Status s = Exec(db_,
-                            "CREATE TABLE IF NOT EXISTS schema_version "
-                            "(version INTEGER NOT NULL)");
-      !s.ok()) {
-    return s;
-  }
-  int64_t current = 0;
-  {
-    Statement s(db_, "SELECT MAX(version) FROM schema_version");
-    absl::StatusOr<bool> row = s.Step();
-    if (!row.ok()) return row.status();
-    current = *row ? s.Int(0) : 0;
-  }
-  if (current > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the trainer database has schema version ", current,
-                     "; this build understands up to ", kSchemaVersion,
-                     ": upgrade the trainer"));
-  }
+  absl::StatusOr<int64_t> version =
+      store::SqliteSchemaVersion(db_, kSchemaVersion, kContext, "trainer");
+  if (!version.ok()) return version.status();
+  const int64_t current = *version;
   if (current == kSchemaVersion) return absl::OkStatus();
   return Transact(db_, [&]() -> absl::Status {
     if (current < 1) {
