@@ -82,6 +82,20 @@ double ReadFileMBps(const std::string& path) {
 
 }  // namespace
 
+// The transport alone: an UploadVersion that reads every message and
+// throws the bytes away, on a plain gRPC server.
+class DiscardingUpload final : public v1::RegistryService::Service {
+ public:
+  grpc::Status UploadVersion(grpc::ServerContext*,
+                             grpc::ServerReader<v1::UploadVersionRequest>* reader,
+                             v1::UploadVersionResponse*) override {
+    v1::UploadVersionRequest request;
+    while (reader->Read(&request)) {
+    }
+    return grpc::Status::OK;
+  }
+};
+
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string root =
@@ -143,15 +157,32 @@ int main(int argc, char** argv) {
   // bytes do all the work of the first (stream, hash, write, fsync) and
   // then find the blob already stored.
   const std::string digest = continuum::store::Sha256Hex(artifact);
-  std::vector<double> copies, reads, uploads, downloads;
+  DiscardingUpload discard;
+  int discard_port = 0;
+  grpc::ServerBuilder discard_builder;
+  discard_builder.AddListeningPort("127.0.0.1:0",
+                                   grpc::InsecureServerCredentials(),
+                                   &discard_port);
+  discard_builder.SetMaxReceiveMessageSize(16 << 20);
+  discard_builder.RegisterService(&discard);
+  std::unique_ptr<grpc::Server> discard_server =
+      discard_builder.BuildAndStart();
+  auto discard_stub = v1::RegistryService::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", discard_port),
+      grpc::InsecureChannelCredentials(), args));
+  std::vector<double> copies, reads, uploads, downloads, streams;
   for (int round = 0; round < 3; ++round) {
     copies.push_back(CopyFileMBps(source, root + "/copy.bin"));
     reads.push_back(ReadFileMBps(root + "/copy.bin"));
     auto start = Clock::now();
-    {
+    for (auto* target_stub : {discard_stub.get(), stub.get()}) {
+      if (target_stub == stub.get()) {
+        streams.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
+        start = Clock::now();
+      }
       grpc::ClientContext context;
       v1::UploadVersionResponse response;
-      auto writer = stub->UploadVersion(&context, &response);
+      auto writer = target_stub->UploadVersion(&context, &response);
       v1::UploadVersionRequest request;
       request.mutable_metadata()->set_model("bench");
       request.mutable_metadata()->set_sha256(digest);
@@ -195,6 +226,8 @@ int main(int argc, char** argv) {
   const double read_mbps = median(reads);
   const double upload_mbps = median(uploads);
   const double download_mbps = median(downloads);
+  const double stream_mbps = median(streams);
+  discard_server->Shutdown();
 
   // Fan-out: watchers on their own channels; each promotion uploads a small
   // version and validates it (immediate plan: a new revision).
@@ -282,6 +315,12 @@ int main(int argc, char** argv) {
               "upload (vs file copy + fsync)", upload_mbps, copy_mbps,
               upload_mbps / copy_mbps);
   std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
+              "upload (vs bare gRPC stream)", upload_mbps, stream_mbps,
+              upload_mbps / stream_mbps);
+  std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
+              "bare gRPC stream (vs file copy)", stream_mbps, copy_mbps,
+              stream_mbps / copy_mbps);
+  std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
               "download (vs file copy + fsync)", download_mbps, copy_mbps,
               download_mbps / copy_mbps);
   std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
@@ -297,12 +336,14 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"bench\":\"registry\",\"artifact_mb\":%d,\"watchers\":%d,"
         "\"upload_mb_per_s\":%.1f,\"copy_reference_mb_per_s\":%.1f,"
-        "\"upload_ratio\":%.3f,\"download_mb_per_s\":%.1f,"
+        "\"upload_ratio\":%.3f,\"bare_stream_mb_per_s\":%.1f,"
+        "\"upload_vs_stream_ratio\":%.3f,\"download_mb_per_s\":%.1f,"
         "\"read_reference_mb_per_s\":%.1f,\"download_ratio\":%.3f,"
         "\"download_vs_read_ratio\":%.3f,"
         "\"fanout_ms\":%.3f,\"promote_call_ms\":%.3f,\"fanout_ratio\":%.3f}\n",
         absl::GetFlag(FLAGS_megabytes), watchers, upload_mbps, copy_mbps,
-        upload_mbps / copy_mbps, download_mbps, read_mbps,
+        upload_mbps / copy_mbps, stream_mbps, upload_mbps / stream_mbps,
+        download_mbps, read_mbps,
         download_mbps / copy_mbps, download_mbps / read_mbps, fanout, call,
         fanout / call);
   }
