@@ -37,8 +37,21 @@ class RunControl {
 
   // Enters RUN_PHASE_UPLOADING unless the run was cancelled (CANCELLED).
   // From then on CancelRun answers FAILED_PRECONDITION: the upload is never
-  // interrupted half-way, so nothing is ever half-registered.
+  // interrupted half-way, so nothing is ever half-registered. An online run
+  // that goes on after its upload calls SetPhase, which makes it
+  // cancellable again.
   virtual absl::Status BeginUpload() = 0;
+
+  // Online runs (TRAINING_STRATEGY_ONLINE), which publish many candidates:
+  // the registry decided on one. Call it after Update has set the run's
+  // candidate_version, decision and data_window (its end: the end of the
+  // event-time window the candidate trained on). An approved candidate
+  // counts like a SUCCEEDED run (the model's consecutive-failure count is
+  // reset and its last_trained_time moves to the window's end); a rejected
+  // one like a REJECTED run (the count grows and the circuit breaker may
+  // open). Returns false for a rejected candidate while the model's circuit
+  // breaker is open: the run should stop.
+  virtual bool CandidateDecided(bool approved, const std::string& detail) = 0;
 };
 
 // How a run ended.

@@ -29,6 +29,7 @@ constexpr absl::Duration kDefaultWindow = absl::Hours(24 * 30);
 constexpr int kDefaultCircuitThreshold = 3;
 constexpr int64_t kDefaultMemoryBudget = int64_t{1} << 30;
 constexpr absl::Duration kDefaultMaxDuration = absl::Hours(2);
+constexpr absl::Duration kDefaultOnlinePublishEvery = absl::Minutes(15);
 constexpr absl::Duration kIdempotencyWindow = absl::Hours(24);
 constexpr char kShutdownReason[] = "interrupted by a trainer shutdown";
 
@@ -134,15 +135,19 @@ absl::StatusOr<v1::TrainingConfig> EffectiveTrainingConfig(
   c.set_name(ConfigName(model));
   c.clear_schedule_status();
   c.clear_update_time();
-  if (c.strategy() == v1::TRAINING_STRATEGY_ONLINE) {
-    return absl::UnimplementedError(
-        "strategy: TRAINING_STRATEGY_ONLINE is not implemented by this "
-        "trainer yet; use TRAINING_STRATEGY_INCREMENTAL or "
-        "TRAINING_STRATEGY_FULL_RETRAIN");
-  }
   if (!v1::TrainingStrategy_IsValid(c.strategy())) {
     return absl::InvalidArgumentError(
         absl::StrCat("strategy: unknown value ", c.strategy()));
+  }
+  // online.micro_batch_size and publish_every_updates are defaulted and
+  // checked by ResolveTrainingConfig.
+  if (!c.online().has_publish_every()) {
+    *c.mutable_online()->mutable_publish_every() =
+        ToProtoDuration(kDefaultOnlinePublishEvery);
+  } else if (FromProto(c.online().publish_every()) <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "online.publish_every must be positive (got ",
+        absl::FormatDuration(FromProto(c.online().publish_every())), ")"));
   }
   if (c.dataset().empty()) c.set_dataset(model);
   if (absl::Status s = core::ValidateResourceId("data set", c.dataset());
@@ -220,6 +225,7 @@ class Scheduler::Control : public RunControl {
     absl::MutexLock lock(&s_->mu_);
     Active* a = Find();
     if (a == nullptr) return;
+    if (phase != v1::RUN_PHASE_UPLOADING) a->uploading = false;
     v1::RunProgress* p = a->run.mutable_progress();
     p->set_phase(phase);
     p->set_message(message);
@@ -273,6 +279,15 @@ class Scheduler::Control : public RunControl {
     s_->PersistLocked(a->run);
     s_->TouchLocked(*a, /*state_change=*/true);
     return absl::OkStatus();
+  }
+
+  bool CandidateDecided(bool approved, const std::string& detail) override {
+    absl::MutexLock lock(&s_->mu_);
+    Active* a = Find();
+    if (a == nullptr) return false;
+    return s_->CountOutcomeLocked(
+        a->run, approved ? v1::RUN_STATE_SUCCEEDED : v1::RUN_STATE_REJECTED,
+        detail);
   }
 
  private:
@@ -1085,6 +1100,54 @@ void Scheduler::WorkerLoop() {
   }
 }
 
+bool Scheduler::CountOutcomeLocked(const v1::Run& run, v1::RunState state,
+                                   const std::string& detail) {
+  absl::StatusOr<ScheduleState> schedule =
+      options_.store->GetSchedule(run.model());
+  if (!schedule.ok()) return true;
+  v1::ScheduleStatus& st = schedule->status;
+  if (state == v1::RUN_STATE_SUCCEEDED) {
+    st.set_consecutive_failures(0);
+    *st.mutable_last_success_time() = ToProto(options_.clock->Now());
+    if (run.data_window().has_end_time()) {
+      *st.mutable_last_trained_time() = run.data_window().end_time();
+    }
+  } else {
+    st.set_consecutive_failures(st.consecutive_failures() + 1);
+    int threshold = run.config().circuit_breaker_threshold();
+    if (auto c = configs_.find(run.model()); c != configs_.end()) {
+      threshold = c->second.circuit_breaker_threshold();
+    }
+    if (threshold <= 0) threshold = kDefaultCircuitThreshold;
+    if (!st.circuit_open() && st.consecutive_failures() >= threshold) {
+      st.set_circuit_open(true);
+      st.set_paused(true);
+      st.set_paused_reason(absl::StrCat(
+          "circuit breaker: ", st.consecutive_failures(),
+          " consecutive failed or rejected runs, the latest ", run.name(), " ",
+          v1::RunState_Name(state),
+          detail.empty() ? std::string() : absl::StrCat(": ", detail)));
+      spdlog::error(
+          "trainer: circuit breaker open for model {}: {} consecutive "
+          "failed or rejected runs (latest {}: {}: {}); its schedule and "
+          "drift triggers are paused until ResumeSchedule",
+          run.model(), st.consecutive_failures(), run.name(),
+          v1::RunState_Name(state), detail);
+      if (options_.metrics != nullptr) {
+        options_.metrics->SetCircuitOpen(run.model(), true);
+      }
+    }
+  }
+  if (absl::Status s = options_.store->PutSchedule(run.model(), *schedule);
+      !s.ok()) {
+    spdlog::error("trainer: cannot record the schedule of model {}: {}",
+                  run.model(), s.ToString());
+  }
+  // An approved candidate never stops an online run, even while the breaker
+  // is still open (only ResumeSchedule closes it).
+  return state == v1::RUN_STATE_SUCCEEDED || !st.circuit_open();
+}
+
 void Scheduler::FinishLocked(const std::string& name,
                              const RunOutcome& outcome) {
   auto it = active_.find(name);
@@ -1120,50 +1183,17 @@ void Scheduler::FinishLocked(const std::string& name,
   *p->mutable_time() = ToProto(now);
   PersistLocked(run);
 
-  // The schedule: failure count, circuit breaker, trained window.
-  absl::StatusOr<ScheduleState> schedule =
-      options_.store->GetSchedule(run.model());
-  if (schedule.ok()) {
-    v1::ScheduleStatus& st = schedule->status;
-    if (run.state() == v1::RUN_STATE_SUCCEEDED) {
-      st.set_consecutive_failures(0);
-      *st.mutable_last_success_time() = ToProto(now);
-      if (run.data_window().has_end_time()) {
-        *st.mutable_last_trained_time() = run.data_window().end_time();
-      }
-    } else if ((run.state() == v1::RUN_STATE_FAILED ||
-                run.state() == v1::RUN_STATE_REJECTED) &&
-               !interrupted) {
-      st.set_consecutive_failures(st.consecutive_failures() + 1);
-      int threshold = run.config().circuit_breaker_threshold();
-      if (auto c = configs_.find(run.model()); c != configs_.end()) {
-        threshold = c->second.circuit_breaker_threshold();
-      }
-      if (threshold <= 0) threshold = kDefaultCircuitThreshold;
-      if (!st.circuit_open() && st.consecutive_failures() >= threshold) {
-        st.set_circuit_open(true);
-        st.set_paused(true);
-        st.set_paused_reason(absl::StrCat(
-            "circuit breaker: ", st.consecutive_failures(),
-            " consecutive failed or rejected runs, the latest ", run.name(),
-            " ", v1::RunState_Name(run.state()),
-            error.ok() ? std::string() : absl::StrCat(": ", error.message())));
-        spdlog::error(
-            "trainer: circuit breaker open for model {}: {} consecutive "
-            "failed or rejected runs (latest {}: {}); its schedule and "
-            "drift triggers are paused until ResumeSchedule",
-            run.model(), st.consecutive_failures(), run.name(),
-            p->message());
-        if (options_.metrics != nullptr) {
-          options_.metrics->SetCircuitOpen(run.model(), true);
-        }
-      }
-    }
-    if (absl::Status s = options_.store->PutSchedule(run.model(), *schedule);
-        !s.ok()) {
-      spdlog::error("trainer: cannot record the schedule of model {}: {}",
-                    run.model(), s.ToString());
-    }
+  // The schedule: failure count, circuit breaker, trained window. An online
+  // run's candidates were counted one by one (CandidateDecided), so its
+  // SUCCEEDED or REJECTED end is not counted again.
+  const bool online_counted = run.strategy() == v1::TRAINING_STRATEGY_ONLINE &&
+                              (run.state() == v1::RUN_STATE_SUCCEEDED ||
+                               run.state() == v1::RUN_STATE_REJECTED);
+  if (!interrupted && !online_counted &&
+      (run.state() == v1::RUN_STATE_SUCCEEDED ||
+       run.state() == v1::RUN_STATE_FAILED ||
+       run.state() == v1::RUN_STATE_REJECTED)) {
+    CountOutcomeLocked(run, run.state(), std::string(error.message()));
   }
   if (options_.metrics != nullptr) options_.metrics->RunFinished(run);
   if (error.ok()) {

@@ -176,6 +176,14 @@ class Scheduler {
   // Records the end of run `name` and starts the model's queued run.
   void FinishLocked(const std::string& name, const RunOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts `state` (SUCCEEDED, FAILED or REJECTED) of `run` (or of one of
+  // an online run's candidates) in the model's schedule: the
+  // consecutive-failure count, the circuit breaker (`detail` says why in its
+  // reason), last_success_time and last_trained_time. Returns false for a
+  // failure while the circuit breaker is open (opened now or before).
+  bool CountOutcomeLocked(const v1::Run& run, v1::RunState state,
+                          const std::string& detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistLocked(const v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TouchLocked(Active& active, bool state_change)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -201,8 +209,9 @@ class Scheduler {
 // breaker threshold 3, memory budget 1 GiB, max duration 2 hours (and
 // resources.intra_op_threads 0 left as the process's setting), then
 // lib/model's ResolveTrainingConfig (which turns seed
-// 0 into a random seed). INVALID_ARGUMENT naming the field;
-// UNIMPLEMENTED for TRAINING_STRATEGY_ONLINE.
+// 0 into a random seed; online.micro_batch_size 1000 and
+// online.publish_every_updates 100 when 0) and online.publish_every 15
+// minutes when unset. INVALID_ARGUMENT naming the field.
 absl::StatusOr<v1::TrainingConfig> EffectiveTrainingConfig(
     const std::string& model, const v1::TrainingConfig& config);
 

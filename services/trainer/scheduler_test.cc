@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -94,6 +95,7 @@ class FakeExecutor : public RunExecutor {
     absl::MutexLock lock(&mu_);
     started_.push_back(run);
     cv_.SignalAll();
+    if (script_) return script_(run, control);
     if (auto_outcome_.has_value()) return *auto_outcome_;
     if (begin_upload_) {
       absl::Status s = control.BeginUpload();
@@ -129,6 +131,12 @@ class FakeExecutor : public RunExecutor {
     absl::MutexLock lock(&mu_);
     auto_outcome_ = outcome;
   }
+  // Runs `script` instead (called with the executor's lock held).
+  void set_script(
+      std::function<RunOutcome(const v1::Run&, RunControl&)> script) {
+    absl::MutexLock lock(&mu_);
+    script_ = std::move(script);
+  }
   void set_begin_upload(bool b) {
     absl::MutexLock lock(&mu_);
     begin_upload_ = b;
@@ -145,6 +153,8 @@ class FakeExecutor : public RunExecutor {
   std::map<std::string, RunOutcome> outcomes_ ABSL_GUARDED_BY(mu_);
   std::optional<RunOutcome> auto_outcome_ ABSL_GUARDED_BY(mu_);
   bool begin_upload_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<RunOutcome(const v1::Run&, RunControl&)> script_
+      ABSL_GUARDED_BY(mu_);
 };
 
 class SchedulerTest : public ::testing::Test {
@@ -410,6 +420,60 @@ TEST_F(SchedulerTest, CircuitBreakerOpensAfterThreeFailuresAndResumes) {
   Wait(after->run().name());
 }
 
+TEST_F(SchedulerTest, OnlineCandidatesCountOneByOne) {
+  v1::TrainingConfig config;
+  config.set_strategy(v1::TRAINING_STRATEGY_ONLINE);
+  Configure(config);
+  const absl::Time trained = clock_.Now() - absl::Minutes(10);
+  std::vector<bool> go_on;
+  executor_.set_script([&](const v1::Run& run, RunControl& control) {
+    EXPECT_EQ(run.strategy(), v1::TRAINING_STRATEGY_ONLINE);
+    EXPECT_EQ(FromProto(run.config().online().publish_every()),
+              absl::Minutes(15));
+    EXPECT_EQ(run.config().online().micro_batch_size(), 1000);
+    // One approved candidate, then rejected ones until the breaker opens.
+    control.SetPhase(v1::RUN_PHASE_TRAINING, "online");
+    control.Update([&](v1::Run* r) {
+      *r->mutable_data_window()->mutable_end_time() = ToProto(trained);
+    });
+    go_on.push_back(control.CandidateDecided(true, "version 2 approved"));
+    for (int i = 0; i < 3 && go_on.back(); ++i) {
+      EXPECT_TRUE(control.BeginUpload().ok());
+      control.SetPhase(v1::RUN_PHASE_TRAINING, "online");  // Cancellable.
+      go_on.push_back(control.CandidateDecided(false, "gates failed"));
+    }
+    return RunOutcome{v1::RUN_STATE_REJECTED,
+                      absl::FailedPreconditionError("circuit breaker")};
+  });
+  auto r = Trigger();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Wait(r->run().name()).state(), v1::RUN_STATE_REJECTED);
+  EXPECT_THAT(go_on, ::testing::ElementsAre(true, true, true, false));
+  const v1::ScheduleStatus status = Status();
+  EXPECT_TRUE(status.circuit_open());
+  EXPECT_EQ(status.consecutive_failures(), 3);  // Not 4: the end is not
+                                                // counted again.
+  EXPECT_THAT(status.paused_reason(), HasSubstr("gates failed"));
+  EXPECT_EQ(FromProto(status.last_trained_time()), trained);
+  EXPECT_TRUE(status.has_last_success_time());
+
+  // A manual online run while the breaker is open: approved candidates go
+  // on (the breaker stays open), a rejected one stops it.
+  go_on.clear();
+  executor_.set_script([&](const v1::Run&, RunControl& control) {
+    go_on.push_back(control.CandidateDecided(true, "approved"));
+    go_on.push_back(control.CandidateDecided(false, "gates failed"));
+    return RunOutcome{v1::RUN_STATE_REJECTED,
+                      absl::FailedPreconditionError("circuit breaker")};
+  });
+  auto again = Trigger();
+  ASSERT_TRUE(again.ok()) << again.status();
+  Wait(again->run().name());
+  EXPECT_THAT(go_on, ::testing::ElementsAre(true, false));
+  EXPECT_TRUE(Status().circuit_open());
+  EXPECT_EQ(Status().consecutive_failures(), 1);
+}
+
 TEST_F(SchedulerTest, CircuitStateSurvivesARestart) {
   executor_.set_auto(RunOutcome{v1::RUN_STATE_FAILED, absl::InternalError("x")});
   for (int i = 0; i < 3; ++i) {
@@ -582,8 +646,13 @@ TEST_F(SchedulerTest, BadRequestsNameTheFieldOrState) {
               HasSubstr("overrides: optimizer.learning_rate"));
 
   request.mutable_override_mask()->set_paths(0, "strategy");
+  request.mutable_override_mask()->add_paths("online");
   request.mutable_overrides()->set_strategy(v1::TRAINING_STRATEGY_ONLINE);
-  EXPECT_TRUE(absl::IsUnimplemented(scheduler_->TriggerRun(request, "").status()));
+  *request.mutable_overrides()->mutable_online()->mutable_publish_every() =
+      ToProtoDuration(absl::Minutes(-1));
+  auto bad_online = scheduler_->TriggerRun(request, "");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad_online.status()));
+  EXPECT_THAT(bad_online.status().message(), HasSubstr("online.publish_every"));
 
   v1::ConfigureTrainingRequest configure;
   configure.mutable_config()->set_name("models/m/trainingConfig");

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <numeric>
 #include <optional>
+#include <random>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -72,7 +75,48 @@ struct Rows {
     std::iota(all.begin(), all.end(), 0);
     return ToDataset(all);
   }
+  void Append(const Rows& other) {
+    features.insert(features.end(), other.features.begin(),
+                    other.features.end());
+    targets.insert(targets.end(), other.targets.begin(), other.targets.end());
+    keys.insert(keys.end(), other.keys.begin(), other.keys.end());
+  }
+  void EraseFront(int64_t n) {
+    features.erase(features.begin(), features.begin() + n * input_dim);
+    targets.erase(targets.begin(), targets.begin() + n * target_width);
+    keys.erase(keys.begin(), keys.begin() + n);
+  }
 };
+
+// Appends the rows of `add` (targets `width` per row) to `recent`, then
+// drops its oldest rows beyond `cap`.
+void AppendRecent(const model::Dataset& add, int width, int64_t cap,
+                  model::Dataset* recent) {
+  recent->input_dim = add.input_dim;
+  recent->features.insert(recent->features.end(), add.features.begin(),
+                          add.features.end());
+  recent->targets.insert(recent->targets.end(), add.targets.begin(),
+                         add.targets.end());
+  const int64_t excess = recent->size() - cap;
+  if (excess > 0) {
+    recent->features.erase(recent->features.begin(),
+                           recent->features.begin() + excess * add.input_dim);
+    recent->targets.erase(recent->targets.begin(),
+                          recent->targets.begin() + excess * width);
+  }
+}
+
+// Appends rows `indices` of `from` (targets `width` per row) to `to`.
+void AppendRows(const model::Dataset& from, int width,
+                const std::vector<int64_t>& indices, model::Dataset* to) {
+  const int dim = from.input_dim;
+  for (int64_t i : indices) {
+    to->features.insert(to->features.end(), from.features.begin() + i * dim,
+                        from.features.begin() + (i + 1) * dim);
+    to->targets.insert(to->targets.end(), from.targets.begin() + i * width,
+                       from.targets.begin() + (i + 1) * width);
+  }
+}
 
 // How rows of a data set become training rows for a model.
 struct RowFormat {
@@ -211,9 +255,14 @@ class Job {
         run_(run),
         config_(run.config()),
         control_(control),
-        deadline_(absl::Now() + FromProto(run.config().resources().max_duration())) {}
+        deadline_(absl::Now() +
+                  FromProto(run.config().resources().max_duration())),
+        data_window_(run.data_window()) {}
 
   RunOutcome Execute() {
+    if (config_.strategy() == v1::TRAINING_STRATEGY_ONLINE) {
+      return ExecuteOnline();
+    }
     absl::Status s = FetchModel();
     if (s.ok()) s = FetchData();
     if (s.ok()) s = TrainCandidate();
@@ -226,7 +275,8 @@ class Job {
  private:
   // Cancelled, or past max_duration.
   bool Stop() {
-    if (absl::Now() > deadline_) {
+    if (absl::Now() > deadline_ ||
+        (online_ && o_.clock->Now() >= clock_deadline_)) {
       timed_out_ = true;
       return true;
     }
@@ -395,7 +445,7 @@ class Job {
     rows->input_dim = format.input_dim;
     rows->target_width = format.TargetWidth();
     absl::Status inner;
-    absl::Time last_progress = absl::InfinitePast();
+    absl::Time last_progress = online_ ? absl::Now() : absl::InfinitePast();
     absl::Status s = o_.collector->Scan(
         request,
         [&](const v1::RecordBatch& batch) {
@@ -409,10 +459,17 @@ class Job {
           if (absl::Now() - last_progress > absl::Milliseconds(200)) {
             last_progress = absl::Now();
             v1::RunProgress p;
-            p.set_phase(v1::RUN_PHASE_FETCHING_DATA);
-            p.set_samples_done(rows->size());
-            p.set_message(absl::StrCat("fetching ", what, ": ", rows->size(),
-                                       " rows"));
+            if (online_) {
+              // Keeps the updates and loss; only long polls get here.
+              p = OnlineProgress();
+              p.set_message(absl::StrCat(p.message(), "; reading ", what, ": ",
+                                         rows->size(), " rows"));
+            } else {
+              p.set_phase(v1::RUN_PHASE_FETCHING_DATA);
+              p.set_samples_done(rows->size());
+              p.set_message(
+                  absl::StrCat("fetching ", what, ": ", rows->size(), " rows"));
+            }
             control_.Progress(p);
           }
           return *more;
@@ -731,7 +788,10 @@ class Job {
     m->mutable_parent()->set_model(run_.model());
     m->mutable_parent()->set_version(parent_version_);
     m->set_run(run_.name());
-    *m->mutable_data_window() = run_.data_window();
+    *m->mutable_data_window() = data_window_;
+    if (online_) {
+      (*m->mutable_tags())["online_updates"] = absl::StrCat(total_updates_);
+    }
     m->set_code_version(o_.code_version);
     (*m->mutable_tags())["trigger"] = v1::RunTrigger_Name(run_.trigger());
     if (cold_start_) (*m->mutable_tags())["cold_start"] = "true";
@@ -755,13 +815,16 @@ class Job {
     meta.set_size_bytes(static_cast<int64_t>(bytes_.size()));
     *meta.mutable_parent() = c.manifest().parent();
     *meta.mutable_metrics() = result_.holdout_metrics;
-    *meta.mutable_data_window() = run_.data_window();
+    *meta.mutable_data_window() = data_window_;
     *meta.mutable_hyperparameters() = c.manifest().hyperparameters();
     meta.set_code_version(o_.code_version);
     (*meta.mutable_tags())["trigger"] = v1::RunTrigger_Name(run_.trigger());
-    (*meta.mutable_tags())["train_records"] = absl::StrCat(train_.size());
+    (*meta.mutable_tags())["train_records"] =
+        absl::StrCat(online_ ? online_train_rows_ : train_.size());
     (*meta.mutable_tags())["replay_records"] =
-        absl::StrCat(has_replay_ ? replay_.size() : 0);
+        absl::StrCat(online_       ? online_replay_rows_
+                     : has_replay_ ? replay_.size()
+                                   : 0);
     (*meta.mutable_tags())["holdout_records"] = absl::StrCat(holdout_.size());
     meta.set_description(absl::StrCat(
         "trained by ", run_.name(), " (", v1::RunTrigger_Name(run_.trigger()),
@@ -777,6 +840,7 @@ class Job {
           absl::StrCat("registry: upload: ", response.status().message())));
     }
     const v1::Version& version = response->version();
+    last_version_ = version.version();
     control_.Update([&](v1::Run* run) {
       run->mutable_candidate_version()->set_model(run_.model());
       run->mutable_candidate_version()->set_version(version.version());
@@ -814,12 +878,509 @@ class Job {
     }
   }
 
+  // ------------------------------------------------------------- online
+
+  // Whether the row with key `key` belongs to the held-out set (the same
+  // rule as FetchData's split, by a hash of the record id and the seed).
+  bool IsHeldOut(uint64_t key) const {
+    const uint64_t score = SplitMix(key ^ SplitMix(config_.seed()));
+    return static_cast<double>(score) <
+           config_.holdout_fraction() * 18446744073709551616.0;
+  }
+
+  // How an online run ends when told to stop by `s` (or fails).
+  RunOutcome OnlineError(const absl::Status& s) {
+    if (absl::IsCancelled(s) && (timed_out_ || control_.cancelled())) {
+      return EndOnline();
+    }
+    return {v1::RUN_STATE_FAILED, s};
+  }
+
+  RunOutcome EndOnline() {
+    RecordOnlineCounts();
+    if (control_.cancelled()) {
+      return {v1::RUN_STATE_CANCELLED, absl::CancelledError("cancelled")};
+    }
+    if (!last_rejection_.ok()) {
+      return {v1::RUN_STATE_REJECTED, last_rejection_};
+    }
+    return {v1::RUN_STATE_SUCCEEDED, {}};
+  }
+
+  void RecordOnlineCounts() {
+    const int64_t train = online_train_rows_, replay = online_replay_rows_,
+                  holdout = holdout_.size();
+    control_.Update([&](v1::Run* run) {
+      run->set_train_records(train);
+      run->set_replay_records(replay);
+      run->set_holdout_records(holdout);
+    });
+  }
+
+  void Wait(absl::Duration d) {
+    if (o_.online_wait) {
+      o_.online_wait(d);
+      return;
+    }
+    const absl::Time until = absl::Now() + d;
+    while (!control_.cancelled()) {
+      const absl::Duration left = until - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      absl::SleepFor(std::min(left, absl::Milliseconds(100)));
+    }
+  }
+
+  std::string OnlineMessage() const {
+    return absl::StrCat(
+        "online: ", total_updates_, " updates (", skipped_batches_,
+        " micro-batches skipped), ", online_train_rows_, " rows, ", published_,
+        " candidates published, loss ", absl::SixDigits(loss_ema_));
+  }
+
+  // Reads the replay pool mixed into every update.
+  absl::Status LoadReplayPool(int64_t cap) {
+    const double r = config_.guards().replay_ratio();
+    if (r <= 0 || cap <= 0) return absl::OkStatus();
+    const int64_t per_update = static_cast<int64_t>(
+        std::ceil(static_cast<double>(micro_) * r / (1 - r)));
+    const int64_t want = std::min<int64_t>(cap, 20 * per_update);
+    if (want <= 0) return absl::OkStatus();
+    v1::SampleReplayRequest request;
+    request.set_dataset(config_.dataset());
+    request.set_count(want);
+    request.set_seed(config_.seed());
+    request.set_batch_size(o_.scan_batch_rows);
+    request.set_only_labeled(format_.OnlyLabeled());
+    Rows rows;
+    rows.input_dim = format_.input_dim;
+    rows.target_width = format_.TargetWidth();
+    absl::Status inner;
+    absl::Status s = o_.collector->SampleReplay(
+        request,
+        [&](const v1::RecordBatch& batch) {
+          if (Stop()) return false;
+          absl::StatusOr<bool> more = AppendBatch(batch, format_, want, &rows);
+          if (!more.ok()) {
+            inner = more.status();
+            return false;
+          }
+          return *more;
+        },
+        deadline_);
+    if (!inner.ok()) return inner;
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("collector: replay sample: ", s.message()));
+    }
+    if (absl::Status st = CheckStop(); !st.ok()) return st;
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < rows.size(); ++i) {
+      if (!IsHeldOut(rows.keys[i])) keep.push_back(i);
+    }
+    replay_ = rows.ToDataset(keep);
+    has_replay_ = replay_.size() > 0;
+    if (!has_replay_) {
+      notes_.push_back("replay: the collector's replay buffer gave no rows");
+    }
+    return absl::OkStatus();
+  }
+
+  // Drops the first `n` pending rows, moving `covered_`.
+  void ConsumePending(int64_t n) {
+    pending_.EraseFront(n);
+    while (n > 0 && !polls_.empty()) {
+      const int64_t take = std::min(n, polls_.front().second);
+      polls_.front().second -= take;
+      n -= take;
+      if (polls_.front().second == 0) polls_.pop_front();
+    }
+    covered_ = polls_.empty() ? watermark_ : polls_.front().first;
+  }
+
+  // Trains on the first micro-batch of the pending rows.
+  absl::Status TrainMicroBatch() {
+    const int dim = format_.input_dim;
+    const int width = format_.TargetWidth();
+    if (updater_ == nullptr) {
+      if (cold_start_ && !normalization_fitted_) {
+        // Fit the normalisation to the finite rows at hand.
+        std::vector<float> features, targets;
+        for (int64_t i = 0; i < pending_.size(); ++i) {
+          const auto f = pending_.features.begin() + i * dim;
+          const auto t = pending_.targets.begin() + i * width;
+          if (!std::all_of(f, f + dim,
+                           [](float x) { return std::isfinite(x); }) ||
+              !std::all_of(t, t + width,
+                           [](float x) { return std::isfinite(x); })) {
+            continue;
+          }
+          features.insert(features.end(), f, f + dim);
+          targets.insert(targets.end(), t, t + width);
+        }
+        FitNormalization(spec_.input_dim(), features,
+                         parent_.mutable_manifest()->mutable_normalization());
+        if (spec_.family() == v1::MODEL_FAMILY_MLP_REGRESSOR) {
+          FitNormalization(spec_.output_dim(), targets,
+                           parent_.mutable_target_normalization());
+        }
+        normalization_fitted_ = true;
+      }
+      absl::StatusOr<std::unique_ptr<model::OnlineUpdater>> updater =
+          model::OnlineUpdater::Create(parent_, config_);
+      if (!updater.ok()) {
+        return absl::Status(
+            updater.status().code(),
+            absl::StrCat("online: ", updater.status().message()));
+      }
+      updater_ = *std::move(updater);
+    }
+
+    const int64_t n = micro_;
+    const bool finite = std::all_of(pending_.features.begin(),
+                                    pending_.features.begin() + n * dim,
+                                    [](float x) { return std::isfinite(x); }) &&
+                        std::all_of(pending_.targets.begin(),
+                                    pending_.targets.begin() + n * width,
+                                    [](float x) { return std::isfinite(x); });
+    std::vector<int64_t> train_idx, holdout_idx;
+    for (int64_t i = 0; i < n; ++i) {
+      (IsHeldOut(pending_.keys[i]) ? holdout_idx : train_idx).push_back(i);
+    }
+    model::Dataset train = pending_.ToDataset(train_idx);
+    const model::Dataset held = pending_.ToDataset(holdout_idx);
+    ConsumePending(n);
+    if (!finite) {
+      ++skipped_batches_;
+      ReportOnlineProgress();
+      return absl::OkStatus();
+    }
+    AppendRecent(held, width, holdout_cap_, &holdout_);
+    if (train.size() == 0) return absl::OkStatus();
+
+    const int64_t train_rows = train.size();
+    model::Dataset batch = train;
+    int64_t replayed = 0;
+    if (has_replay_) {
+      const double r = config_.guards().replay_ratio();
+      const int64_t k = static_cast<int64_t>(
+          std::llround(static_cast<double>(train_rows) * r / (1 - r)));
+      std::uniform_int_distribution<int64_t> pick(0, replay_.size() - 1);
+      std::vector<int64_t> idx;
+      for (int64_t i = 0; i < k; ++i) idx.push_back(pick(rng_));
+      AppendRows(replay_, width, idx, &batch);
+      replayed = k;
+    }
+    absl::StatusOr<double> loss = updater_->Update(batch);
+    if (!loss.ok()) {
+      if (!absl::IsInvalidArgument(loss.status())) {
+        return absl::Status(
+            loss.status().code(),
+            absl::StrCat("online update: ", loss.status().message()));
+      }
+      // A non-finite loss or gradient: the model is unchanged.
+      ++skipped_batches_;
+      ReportOnlineProgress();
+      return absl::OkStatus();
+    }
+    ++total_updates_;
+    ++updates_since_publish_;
+    online_train_rows_ += train_rows;
+    online_replay_rows_ += replayed;
+    loss_ema_ = total_updates_ == 1 ? *loss : 0.9 * loss_ema_ + 0.1 * *loss;
+    AppendRecent(train, width, recent_cap_, &recent_);
+    ReportOnlineProgress();
+    return absl::OkStatus();
+  }
+
+  void ReportOnlineProgress() { control_.Progress(OnlineProgress()); }
+
+  v1::RunProgress OnlineProgress() const {
+    v1::RunProgress p;
+    p.set_phase(v1::RUN_PHASE_TRAINING);
+    p.set_step(total_updates_);
+    p.set_loss(loss_ema_);
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - online_start_);
+    if (seconds > 0) {
+      p.set_samples_per_second(
+          static_cast<double>(online_train_rows_ + online_replay_rows_) /
+          seconds);
+    }
+    p.set_samples_done(online_train_rows_);
+    *p.mutable_time() = ToProto(o_.clock->Now());
+    p.set_message(OnlineMessage());
+    return p;
+  }
+
+  // Builds, evaluates and uploads a candidate from the current weights. An
+  // outcome when the run must end.
+  std::optional<RunOutcome> Publish() {
+    control_.SetPhase(v1::RUN_PHASE_EVALUATING,
+                      absl::StrCat("online: evaluating the candidate after ",
+                                   total_updates_, " updates"));
+    absl::StatusOr<ModelBundle> bundle = updater_->ExportBundle();
+    if (!bundle.ok()) return OnlineError(bundle.status());
+    std::vector<std::string> notes = notes_;
+    if (skipped_batches_ > 0) {
+      notes.push_back(absl::StrCat(skipped_batches_,
+                                   " micro-batches were skipped (non-finite "
+                                   "values, loss or gradient)"));
+    }
+    if (recent_.size() > 0) {
+      if (absl::Status s = model::UpdateFisherDiagonal(recent_, &*bundle);
+          !s.ok()) {
+        notes.push_back(absl::StrCat("fisher: not recomputed: ", s.message()));
+      }
+    }
+    if (spec_.family() == v1::MODEL_FAMILY_AUTOENCODER) {
+      absl::StatusOr<std::unique_ptr<model::Model>> m =
+          model::Model::FromBundle(*bundle);
+      absl::StatusOr<float> threshold =
+          m.ok() ? model::CalibrateAnomalyThreshold(
+                       **m, holdout_, config_.target_false_positive_rate())
+                 : absl::StatusOr<float>(m.status());
+      if (threshold.ok()) {
+        v1::ArtifactManifest* mf = bundle->mutable_manifest();
+        mf->mutable_thresholds()->set_anomaly_threshold(*threshold);
+        mf->mutable_thresholds()->set_target_false_positive_rate(
+            config_.target_false_positive_rate());
+      } else {
+        notes.push_back(absl::StrCat("threshold: not recalibrated: ",
+                                     threshold.status().message()));
+      }
+    }
+    absl::StatusOr<v1::Metrics> metrics = model::Evaluate(*bundle, holdout_);
+    if (!metrics.ok()) {
+      return OnlineError(
+          absl::Status(metrics.status().code(),
+                       absl::StrCat("evaluating the candidate on held_out: ",
+                                    metrics.status().message())));
+    }
+    v1::ArtifactManifest* mf = bundle->mutable_manifest();
+    *mf->mutable_metrics() = *metrics;
+    auto& h = *mf->mutable_hyperparameters();
+    h["strategy"] = v1::TrainingStrategy_Name(config_.strategy());
+    h["optimizer"] = v1::Optimizer_Name(config_.optimizer().optimizer());
+    h["learning_rate"] = absl::StrCat(config_.optimizer().learning_rate());
+    h["micro_batch_size"] = absl::StrCat(micro_);
+    h["updates"] = absl::StrCat(total_updates_);
+    h["replay_ratio"] = absl::StrCat(config_.guards().replay_ratio());
+    h["ewc_lambda"] = absl::StrCat(config_.guards().ewc_lambda());
+    h["seed"] = absl::StrCat(config_.seed());
+
+    report_ = v1::ValidationReport();
+    v1::Evaluation* held_out = report_.add_evaluations();
+    held_out->set_evaluation_set("held_out");
+    *held_out->mutable_candidate() = *metrics;
+    if (parent_version_ > 0) {
+      absl::StatusOr<v1::Metrics> baseline = model::Evaluate(parent_, holdout_);
+      if (!baseline.ok()) {
+        return OnlineError(absl::Status(
+            baseline.status().code(),
+            absl::StrCat("evaluating version ", parent_version_,
+                         " on held_out: ", baseline.status().message())));
+      }
+      *held_out->mutable_baseline() = *baseline;
+      held_out->mutable_baseline_version()->set_model(run_.model());
+      held_out->mutable_baseline_version()->set_version(parent_version_);
+    }
+    report_.set_run(run_.name());
+    *report_.mutable_evaluate_time() = ToProto(o_.clock->Now());
+    report_.set_notes(absl::StrJoin(notes, "; "));
+    const v1::ValidationReport report = report_;
+    control_.Update([&](v1::Run* run) {
+      *run->mutable_candidate_metrics() = report.evaluations(0).candidate();
+      if (report.evaluations(0).has_baseline()) {
+        *run->mutable_production_metrics() = report.evaluations(0).baseline();
+      }
+      *run->mutable_report() = report;
+    });
+    RecordOnlineCounts();
+    result_.candidate = *std::move(bundle);
+    result_.holdout_metrics = *metrics;
+    *data_window_.mutable_end_time() = ToProto(covered_);
+    if (absl::Status s = Finalize(); !s.ok()) return OnlineError(s);
+    const RunOutcome upload = Upload();
+    if (upload.state != v1::RUN_STATE_SUCCEEDED &&
+        upload.state != v1::RUN_STATE_REJECTED) {
+      return upload;
+    }
+    ++published_;
+    updates_since_publish_ = 0;
+    last_publish_ = o_.clock->Now();
+    const bool approved = upload.state == v1::RUN_STATE_SUCCEEDED;
+    std::string detail;
+    if (approved) {
+      parent_ = result_.candidate;
+      parent_version_ = last_version_;
+      cold_start_ = false;  // Later candidates descend from this version.
+      last_rejection_ = absl::OkStatus();
+      const v1::TimeWindow window = data_window_;
+      control_.Update(
+          [&](v1::Run* run) { *run->mutable_data_window() = window; });
+      detail = absl::StrCat("candidate version ", last_version_, " approved");
+    } else {
+      // Go on from the last accepted weights.
+      updater_.reset();
+      last_rejection_ = upload.error;
+      detail = std::string(upload.error.message());
+    }
+    const bool go_on = control_.CandidateDecided(approved, detail);
+    control_.SetPhase(v1::RUN_PHASE_TRAINING, OnlineMessage());
+    if (!go_on) {
+      RecordOnlineCounts();
+      return RunOutcome{
+          v1::RUN_STATE_REJECTED,
+          absl::FailedPreconditionError(absl::StrCat(
+              "the circuit breaker of model ", run_.model(),
+              " is open; the online run stopped after candidate version ",
+              last_version_, " (", detail, ")"))};
+    }
+    return std::nullopt;
+  }
+
+  RunOutcome ExecuteOnline() {
+    online_ = true;
+    online_start_ = absl::Now();
+    clock_deadline_ =
+        o_.clock->Now() + FromProto(config_.resources().max_duration());
+    if (absl::Status s = FetchModel(); !s.ok()) return OnlineError(s);
+    const v1::OnlineSettings& os = config_.online();
+    micro_ = os.micro_batch_size() > 0 ? os.micro_batch_size() : 1000;
+    const int64_t every_n =
+        os.publish_every_updates() > 0 ? os.publish_every_updates() : 100;
+    const absl::Duration every_t = os.has_publish_every()
+                                       ? FromProto(os.publish_every())
+                                       : absl::Minutes(15);
+    format_ = Format(/*anomaly_labels=*/false);
+    const int64_t row_bytes =
+        4 * (static_cast<int64_t>(spec_.input_dim()) + format_.TargetWidth()) +
+        8;
+    const int64_t budget_rows = std::max<int64_t>(
+        1, config_.resources().memory_budget_bytes() / row_bytes);
+    const int64_t pending_cap = std::max<int64_t>(micro_, budget_rows / 2);
+    holdout_cap_ = std::clamp<int64_t>(budget_rows / 8, 1, 10000);
+    recent_cap_ = std::clamp<int64_t>(budget_rows / 8, 1, 10000);
+    rng_.seed(config_.seed());
+    pending_.input_dim = format_.input_dim;
+    pending_.target_width = format_.TargetWidth();
+
+    watermark_ = run_.data_window().has_start_time()
+                     ? FromProto(run_.data_window().start_time())
+                     : o_.clock->Now() - FromProto(config_.window());
+    covered_ = watermark_;
+    *data_window_.mutable_start_time() = ToProto(watermark_);
+    *data_window_.mutable_end_time() = ToProto(watermark_);
+    {
+      const v1::TimeWindow window = data_window_;
+      // Nothing trained on yet.
+      control_.Update(
+          [&](v1::Run* run) { *run->mutable_data_window() = window; });
+    }
+    last_publish_ = o_.clock->Now();
+    if (absl::Status s = LoadReplayPool(budget_rows / 4); !s.ok()) {
+      return OnlineError(s);
+    }
+    control_.SetPhase(
+        v1::RUN_PHASE_TRAINING,
+        absl::StrCat("online: following data set ", config_.dataset(), " from ",
+                     absl::FormatTime(watermark_), " in micro-batches of ",
+                     micro_, " rows"));
+    bool cut_noted = false;
+    while (true) {
+      if (Stop()) return EndOnline();
+      const absl::Time now = o_.clock->Now();
+      if (now > watermark_) {
+        v1::ScanRequest scan;
+        scan.set_dataset(config_.dataset());
+        *scan.mutable_window()->mutable_start_time() = ToProto(watermark_);
+        *scan.mutable_window()->mutable_end_time() = ToProto(now);
+        scan.set_only_labeled(format_.OnlyLabeled());
+        scan.set_batch_size(o_.scan_batch_rows);
+        Rows got;
+        bool cut = false;
+        absl::Status s = ScanInto(
+            scan, format_, std::max<int64_t>(0, pending_cap - pending_.size()),
+            "new records", &got, &cut);
+        if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
+          // The collector may come back: poll the same window again.
+          spdlog::warn("trainer: {}: online poll failed, retrying: {}",
+                       run_.name(), s.ToString());
+          Wait(o_.online_poll_interval);
+          continue;
+        }
+        if (!s.ok()) return OnlineError(s);
+        if (cut && !cut_noted) {
+          cut_noted = true;
+          notes_.push_back(absl::StrCat(
+              "memory budget: a poll of the collector was cut at ", pending_cap,
+              " pending rows; the rest of its window was not "
+              "trained on"));
+        }
+        if (got.size() > 0) {
+          pending_.Append(got);
+          polls_.emplace_back(watermark_, got.size());
+        }
+        watermark_ = now;
+        if (polls_.empty()) covered_ = watermark_;
+      }
+      bool trained = false;
+      while (pending_.size() >= micro_) {
+        if (Stop()) return EndOnline();
+        if (absl::Status s = TrainMicroBatch(); !s.ok()) return OnlineError(s);
+        trained = true;
+        if (updates_since_publish_ >= every_n && holdout_.size() > 0) {
+          if (std::optional<RunOutcome> end = Publish(); end.has_value()) {
+            return *end;
+          }
+        }
+      }
+      if (updates_since_publish_ > 0 && holdout_.size() > 0 &&
+          o_.clock->Now() - last_publish_ >= every_t) {
+        if (std::optional<RunOutcome> end = Publish(); end.has_value()) {
+          return *end;
+        }
+      }
+      if (!trained) Wait(o_.online_poll_interval);
+    }
+  }
+
   const TrainingExecutorOptions& o_;
   const v1::Run& run_;
   const v1::TrainingConfig& config_;
   RunControl& control_;
   const absl::Time deadline_;
   bool timed_out_ = false;
+  // The window of the candidate: the run's, or for an online run
+  // [start, end of the rows trained on so far).
+  v1::TimeWindow data_window_;
+  int64_t last_version_ = 0;  // of the latest upload
+
+  // Online runs.
+  bool online_ = false;
+  absl::Time clock_deadline_ = absl::InfiniteFuture();
+  int64_t total_updates_ = 0;
+  int64_t online_train_rows_ = 0;
+  int64_t online_replay_rows_ = 0;
+  absl::Time online_start_;
+  int64_t micro_ = 1000;
+  RowFormat format_;
+  int64_t holdout_cap_ = 10000;  // holdout_: the most recent held-out rows
+  int64_t recent_cap_ = 10000;
+  model::Dataset recent_;  // the most recent training rows (Fisher)
+  Rows pending_;           // read, not yet trained on
+  // The polls whose rows are pending: window start, rows left.
+  std::deque<std::pair<absl::Time, int64_t>> polls_;
+  absl::Time watermark_;  // polled up to here
+  absl::Time covered_;    // every row before it trained on or held out
+  std::unique_ptr<model::OnlineUpdater> updater_;
+  bool normalization_fitted_ = false;
+  std::mt19937_64 rng_;
+  int64_t updates_since_publish_ = 0;
+  int64_t skipped_batches_ = 0;
+  int64_t published_ = 0;
+  double loss_ema_ = 0;
+  absl::Time last_publish_;
+  absl::Status last_rejection_;
 
   v1::DatasetSchema schema_;
   ModelBundle parent_;

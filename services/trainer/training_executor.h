@@ -34,11 +34,35 @@
 //    decision makes the run SUCCEEDED (approved) or REJECTED.
 // The run's `resources.max_duration` bounds the whole: past it the run
 // fails with DEADLINE_EXCEEDED.
+//
+// TRAINING_STRATEGY_ONLINE is a long-lived run instead (ExecuteOnline in
+// the .cc): FETCHING_MODEL as above, then TRAINING until CancelRun or
+// max_duration (the injected clock's), which ends it normally. It polls the
+// collector (Scan of [watermark, now), then the watermark moves to now;
+// every online_poll_interval while there is less than a micro-batch) and
+// applies model::OnlineUpdater::Update to each micro-batch of
+// online.micro_batch_size rows: rows held out by the same hash as above go
+// to a held-out set of the most recent rows instead; a micro-batch with a
+// non-finite feature or target, or whose update has a non-finite loss or
+// gradient, is skipped and counted; replay rows (replay_ratio, from one
+// SampleReplay pool read at the start) are mixed into each update. Every
+// online.publish_every_updates updates, or online.publish_every of the
+// clock with at least one update, it builds a candidate (ExportBundle, the
+// Fisher diagonal on the recent training rows, an autoencoder's threshold,
+// held-out metrics of the candidate and of the last accepted version) and
+// uploads it as above. Each decision goes to RunControl::CandidateDecided
+// (the circuit breaker counts candidates). An approved candidate becomes
+// the parent of the next one; after a rejected one the run goes on from
+// the last accepted weights (a fresh OnlineUpdater). The run ends
+// SUCCEEDED, or REJECTED when its last candidate was rejected or the
+// circuit breaker opened; updates since the last candidate are dropped.
 #ifndef CONTINUUM_SERVICES_TRAINER_TRAINING_EXECUTOR_H_
 #define CONTINUUM_SERVICES_TRAINER_TRAINING_EXECUTOR_H_
 
+#include <functional>
 #include <string>
 
+#include "absl/time/time.h"
 #include "lib/core/clock.h"
 #include "services/trainer/clients.h"
 #include "services/trainer/run_executor.h"
@@ -58,6 +82,13 @@ struct TrainingExecutorOptions {
   std::string code_version;
   // Rows per Scan / SampleReplay message.
   int scan_batch_rows = 1024;
+  // Online runs: how long to wait for new records when a poll of the
+  // collector found too few for a micro-batch.
+  absl::Duration online_poll_interval = absl::Seconds(5);
+  // Online runs: waits about `d` for new records. Null: sleeps up to `d`
+  // in slices of at most 100 ms, returning early once the run is
+  // cancelled. Tests advance a fake clock here.
+  std::function<void(absl::Duration d)> online_wait;
 };
 
 class TrainingExecutor : public RunExecutor {

@@ -8,10 +8,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "lib/core/clock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/store/blob_store.h"
@@ -139,6 +141,7 @@ class FakeCollector : public CollectorClient {
     const absl::Time end = request.window().has_end_time()
                                ? FromProto(request.window().end_time())
                                : absl::InfiniteFuture();
+    ++scans_;
     std::vector<int> rows;
     for (int r = 0; r < static_cast<int>(labels_.size()); ++r) {
       const absl::Time t = kT0 + absl::Seconds(r);
@@ -157,6 +160,11 @@ class FakeCollector : public CollectorClient {
   }
 
   int64_t replay_requested() const { return replay_requested_; }
+  // Rows [begin, end) get a NaN feature.
+  void set_nan_rows(int begin, int end) {
+    for (int r = begin; r < end; ++r) features_[r * kInputs] = NAN;
+  }
+  int scans() const { return scans_; }
 
  private:
   absl::Status Send(const std::vector<int>& rows, int batch_size,
@@ -185,6 +193,7 @@ class FakeCollector : public CollectorClient {
   std::vector<float> features_;
   std::vector<int> labels_;
   int64_t replay_requested_ = 0;
+  int scans_ = 0;
 };
 
 class FakeControl : public RunControl {
@@ -215,6 +224,28 @@ class FakeControl : public RunControl {
     phases_.push_back(v1::RUN_PHASE_UPLOADING);
     return absl::OkStatus();
   }
+  bool CandidateDecided(bool approved, const std::string& detail) override {
+    absl::MutexLock lock(&mu_);
+    decisions_.push_back(approved);
+    details_.push_back(detail);
+    trained_through_.push_back(FromProto(run_.data_window().end_time()));
+    // A circuit breaker of threshold 2 on consecutive rejections.
+    consecutive_rejections_ = approved ? 0 : consecutive_rejections_ + 1;
+    return consecutive_rejections_ < 2;
+  }
+
+  void cancel() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  std::vector<bool> decisions() {
+    absl::MutexLock lock(&mu_);
+    return decisions_;
+  }
+  std::vector<absl::Time> trained_through() {
+    absl::MutexLock lock(&mu_);
+    return trained_through_;
+  }
 
   void cancel_on_training() {
     absl::MutexLock lock(&mu_);
@@ -240,6 +271,10 @@ class FakeControl : public RunControl {
   bool cancel_on_training_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<v1::RunPhase> phases_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RunProgress> progress_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> decisions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> details_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> trained_through_ ABSL_GUARDED_BY(mu_);
+  int consecutive_rejections_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class TrainingExecutorTest : public ::testing::Test {
@@ -463,6 +498,192 @@ TEST_F(TrainingExecutorTest, NoAddressesConfigured) {
   RunOutcome outcome = bare.Execute(control.run(), control);
   EXPECT_TRUE(absl::IsFailedPrecondition(outcome.error));
   EXPECT_THAT(outcome.error.message(), HasSubstr("registry_address"));
+}
+
+// Online runs: the fake clock decides which of the collector's rows (one a
+// second from kT0) exist; the executor's wait advances it.
+class OnlineTest : public TrainingExecutorTest {
+ protected:
+  OnlineTest() : clock_(kT0 + absl::Seconds(200)) {}
+
+  // An executor whose idle wait advances the clock by `step` (and calls
+  // `on_wait`).
+  std::unique_ptr<TrainingExecutor> Online(absl::Duration step) {
+    TrainingExecutorOptions options;
+    options.registry = &registry_;
+    options.collector = &collector_;
+    options.clock = &clock_;
+    options.code_version = "test-1.0";
+    options.scan_batch_rows = 100;
+    options.online_poll_interval = step;
+    options.online_wait = [this](absl::Duration d) {
+      ++waits_;
+      if (on_wait_) on_wait_();
+      clock_.Advance(d);
+    };
+    return std::make_unique<TrainingExecutor>(options);
+  }
+
+  v1::Run OnlineRun(int micro_batch, int64_t every_updates,
+                    absl::Duration every, absl::Duration max_duration) {
+    v1::TrainingConfig config;
+    config.set_strategy(v1::TRAINING_STRATEGY_ONLINE);
+    config.mutable_online()->set_micro_batch_size(micro_batch);
+    config.mutable_online()->set_publish_every_updates(every_updates);
+    *config.mutable_online()->mutable_publish_every() = ToProtoDuration(every);
+    *config.mutable_resources()->mutable_max_duration() =
+        ToProtoDuration(max_duration);
+    v1::Run run = NewRun(config);
+    run.set_trigger(v1::RUN_TRIGGER_MANUAL);
+    run.mutable_data_window()->clear_end_time();  // Online: open.
+    return run;
+  }
+
+  core::FakeClock clock_;
+  int waits_ = 0;
+  std::function<void()> on_wait_;
+};
+
+TEST_F(OnlineTest, PublishesEveryNUpdatesUntilMaxDuration) {
+  // 200 rows at the start, 20 more per minute of waiting; micro-batches of
+  // 20 rows, a candidate every 3 updates; 5 minutes in all.
+  auto executor = Online(absl::Seconds(20));
+  FakeControl control(OnlineRun(20, 3, absl::Hours(1), absl::Minutes(5)));
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  ASSERT_EQ(outcome.state, v1::RUN_STATE_SUCCEEDED) << outcome.error;
+  // 200 + 15 * 20 = 500 rows by the end: 25 updates, 8 candidates.
+  const std::vector<v1::UploadVersionMetadata> uploads = registry_.uploads();
+  ASSERT_GE(uploads.size(), 6u);
+  EXPECT_LE(uploads.size(), 8u);
+  EXPECT_EQ(control.decisions().size(), uploads.size());
+  // The first candidate comes from the cold start; each later one from the
+  // previous (approved) one.
+  EXPECT_EQ(uploads[0].parent().version(), 0);
+  EXPECT_EQ(uploads[0].manifest().tags().at("cold_start"), "true");
+  EXPECT_EQ(uploads[1].manifest().tags().count("cold_start"), 0u);
+  for (size_t i = 1; i < uploads.size(); ++i) {
+    EXPECT_EQ(uploads[i].parent().version(), static_cast<int64_t>(i) + 1);
+    EXPECT_TRUE(uploads[i].validation_report().evaluations(0).has_baseline());
+  }
+  EXPECT_EQ(uploads[0].manifest().tags().at("online_updates"), "3");
+  EXPECT_EQ(uploads[1].manifest().tags().at("online_updates"), "6");
+  EXPECT_EQ(uploads[0].hyperparameters().at("strategy"),
+            "TRAINING_STRATEGY_ONLINE");
+  // Candidates are real bundles that learned the blobs.
+  auto bundle = model::ParseBundle(registry_.uploaded_bytes());
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_TRUE(model::ValidateBundle(*bundle).ok());
+  EXPECT_GT(bundle->fisher_size(), 0);
+  EXPECT_GT(uploads.back().metrics().accuracy(), 0.8);
+  // The trained window grows with the candidates and never passes the
+  // rows that exist.
+  const std::vector<absl::Time> through = control.trained_through();
+  for (size_t i = 1; i < through.size(); ++i) {
+    EXPECT_GE(through[i], through[i - 1]);
+  }
+  EXPECT_GT(through.back(), kT0);
+  EXPECT_LE(through.back(), kT0 + absl::Seconds(500));
+  const v1::Run run = control.run();
+  EXPECT_EQ(FromProto(run.data_window().end_time()), through.back());
+  EXPECT_GT(run.train_records(), 0);
+  EXPECT_GT(run.holdout_records(), 0);
+  // Progress counts the updates.
+  int64_t max_step = 0;
+  for (const v1::RunProgress& p : control.progress()) {
+    if (p.phase() == v1::RUN_PHASE_TRAINING) {
+      max_step = std::max(max_step, p.step());
+      EXPECT_THAT(p.message(), HasSubstr("online"));
+    }
+  }
+  EXPECT_GE(max_step, 20);
+}
+
+TEST_F(OnlineTest, PublishesByTimeWithTheClock) {
+  // Updates would publish only every 1000; publish_every of 2 minutes
+  // decides instead.
+  auto executor = Online(absl::Minutes(1));
+  FakeControl control(OnlineRun(50, 1000, absl::Minutes(2), absl::Minutes(7)));
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  ASSERT_EQ(outcome.state, v1::RUN_STATE_SUCCEEDED) << outcome.error;
+  // Rows appear one a second: a micro-batch or more every minute, a
+  // candidate every 2 minutes of the clock.
+  const size_t n = registry_.uploads().size();
+  EXPECT_GE(n, 2u);
+  EXPECT_LE(n, 4u);
+}
+
+TEST_F(OnlineTest, CancelStopsWithinOneMicroBatch) {
+  auto executor = Online(absl::Seconds(20));
+  FakeControl control(OnlineRun(20, 100, absl::Hours(1), absl::Hours(1)));
+  control.cancel_on_training();  // At the first update's progress.
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  EXPECT_EQ(outcome.state, v1::RUN_STATE_CANCELLED) << outcome.error;
+  EXPECT_TRUE(registry_.uploads().empty());
+  int64_t max_step = 0;
+  for (const v1::RunProgress& p : control.progress()) {
+    max_step = std::max(max_step, p.step());
+  }
+  EXPECT_EQ(max_step, 1);
+  EXPECT_EQ(waits_, 0);
+}
+
+TEST_F(OnlineTest, CancelWhileWaitingForRecords) {
+  clock_.Set(kT0 + absl::Seconds(10));  // Less than a micro-batch.
+  auto executor = Online(absl::Seconds(1));
+  FakeControl control(OnlineRun(50, 100, absl::Hours(1), absl::Hours(1)));
+  on_wait_ = [&] {
+    if (waits_ == 3) control.cancel();
+  };
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  EXPECT_EQ(outcome.state, v1::RUN_STATE_CANCELLED) << outcome.error;
+  EXPECT_EQ(waits_, 3);
+  EXPECT_EQ(collector_.scans(), 3);
+}
+
+TEST_F(OnlineTest, NonFiniteMicroBatchIsSkippedAndCounted) {
+  collector_.set_nan_rows(40, 45);  // In the third micro-batch of 20.
+  clock_.Set(kT0 + absl::Seconds(100));
+  auto executor = Online(absl::Minutes(1));
+  FakeControl control(OnlineRun(20, 3, absl::Hours(1), absl::Minutes(2)));
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  ASSERT_EQ(outcome.state, v1::RUN_STATE_SUCCEEDED) << outcome.error;
+  // 100 rows, then 60 more after a minute's wait (the second wait ends
+  // the run): 8 micro-batches, one skipped, 7 updates.
+  int64_t max_step = 0;
+  std::string last;
+  for (const v1::RunProgress& p : control.progress()) {
+    if (p.phase() != v1::RUN_PHASE_TRAINING) continue;
+    max_step = std::max(max_step, p.step());
+    last = p.message();
+  }
+  EXPECT_EQ(max_step, 7);
+  EXPECT_THAT(last, HasSubstr("(1 micro-batches skipped)"));
+  ASSERT_EQ(registry_.uploads().size(), 2u);
+  EXPECT_THAT(registry_.uploads()[0].validation_report().notes(),
+              HasSubstr("1 micro-batches were skipped"));
+  auto bundle = model::ParseBundle(registry_.uploaded_bytes());
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_TRUE(model::ValidateBundle(*bundle).ok());
+}
+
+TEST_F(OnlineTest, RejectedCandidatesCountAndTheRunGoesOnFromAcceptedWeights) {
+  registry_.set_reject(true);
+  auto executor = Online(absl::Seconds(20));
+  FakeControl control(OnlineRun(20, 3, absl::Hours(1), absl::Hours(1)));
+  RunOutcome outcome = executor->Execute(control.run(), control);
+  // The fake control opens its breaker at the second rejection.
+  EXPECT_EQ(outcome.state, v1::RUN_STATE_REJECTED) << outcome.error;
+  EXPECT_THAT(outcome.error.message(), HasSubstr("circuit breaker"));
+  EXPECT_THAT(control.decisions(), ::testing::ElementsAre(false, false));
+  const std::vector<v1::UploadVersionMetadata> uploads = registry_.uploads();
+  ASSERT_EQ(uploads.size(), 2u);
+  // Both start from the cold start: nothing was accepted.
+  EXPECT_EQ(uploads[1].parent().version(), 0);
+  EXPECT_EQ(uploads[1].manifest().tags().at("online_updates"), "6");
+  // Nothing approved: the run's trained window did not move.
+  const v1::Run run = control.run();
+  EXPECT_EQ(FromProto(run.data_window().end_time()),
+            FromProto(run.data_window().start_time()));
 }
 
 }  // namespace
