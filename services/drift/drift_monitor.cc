@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <optional>
 #include <set>
 #include <utility>
@@ -24,9 +25,87 @@ using google::protobuf::util::TimeUtil;
 
 constexpr int64_t kDefaultPerformanceWindow = 500;
 constexpr int64_t kDefaultMinOutcomes = 100;
+constexpr double kDefaultCanaryAlpha = 0.05;
+constexpr int64_t kDefaultCanaryMinOutcomes = 200;
+constexpr absl::Duration kDefaultCanaryInterval = absl::Minutes(1);
+constexpr char kCanaryDetector[] = "canary_judgement";
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// Fills the defaults of drift.proto into a canary judgement configuration.
+void FillCanaryDefaults(v1::CanaryJudgementConfig& c) {
+  if (c.alpha() == 0) c.set_alpha(kDefaultCanaryAlpha);
+  if (c.min_outcomes() == 0) c.set_min_outcomes(kDefaultCanaryMinOutcomes);
+  if (!c.has_interval()) {
+    c.mutable_interval()->set_seconds(
+        absl::ToInt64Seconds(kDefaultCanaryInterval));
+  }
+}
+
+// The one-sided upper tail of the standard normal distribution.
+double NormalSurvival(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+struct TestOutcome {
+  double statistic = 0;
+  double p_value = 1;
+};
+
+// Two-proportion z-test with the pooled variance; one-sided, H1: the
+// canary's error rate is greater; `errors_*` out of `n_*` outcomes per arm
+// (both >= 1). No variance (every outcome the same): z 0, p 1.
+TestOutcome TwoProportionZ(double errors_c, double n_c, double errors_s,
+                           double n_s) {
+  const double pooled = (errors_c + errors_s) / (n_c + n_s);
+  const double variance = pooled * (1 - pooled) * (1 / n_c + 1 / n_s);
+  TestOutcome out;
+  if (!(variance > 0)) return out;
+  out.statistic = (errors_c / n_c - errors_s / n_s) / std::sqrt(variance);
+  out.p_value = NormalSurvival(out.statistic);
+  return out;
+}
+
+// Mann-Whitney U of the canary's error values against stable's; one-sided,
+// H1: the canary's values tend to be greater. Normal approximation with the
+// tie correction and SciPy's continuity correction (use_continuity=True).
+// The statistic is the canary's U. Every value equal: p 1.
+TestOutcome MannWhitneyU(const std::vector<double>& canary,
+                         const std::vector<double>& stable) {
+  std::vector<std::pair<double, bool>> all;  // (value, is canary)
+  all.reserve(canary.size() + stable.size());
+  for (double v : canary) all.emplace_back(v, true);
+  for (double v : stable) all.emplace_back(v, false);
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const double n = static_cast<double>(all.size());
+  double rank_sum = 0;
+  double ties = 0;  // Sum of t^3 - t over groups of t equal values.
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i;
+    while (j < all.size() && all[j].first == all[i].first) ++j;
+    const double t = static_cast<double>(j - i);
+    const double average_rank = (static_cast<double>(i + 1 + j)) / 2;
+    for (size_t k = i; k < j; ++k) {
+      if (all[k].second) rank_sum += average_rank;
+    }
+    ties += t * t * t - t;
+    i = j;
+  }
+  const double n_c = static_cast<double>(canary.size());
+  const double n_s = static_cast<double>(stable.size());
+  TestOutcome out;
+  out.statistic = rank_sum - n_c * (n_c + 1) / 2;
+  const double variance =
+      n_c * n_s / 12 * ((n + 1) - (n > 1 ? ties / (n * (n - 1)) : 0));
+  if (!(variance > 0)) return out;
+  const double z = (out.statistic - n_c * n_s / 2 - 0.5) / std::sqrt(variance);
+  out.p_value = NormalSurvival(z);
+  return out;
 }
 
 bool IsDetectorId(absl::string_view id) {
@@ -147,6 +226,25 @@ absl::Status ValidateMonitor(v1::Monitor& monitor) {
     return absl::InvalidArgumentError(
         "performance.min_outcomes must not exceed performance.window_size");
   }
+  v1::CanaryJudgementConfig& c = *monitor.mutable_canary_judgement();
+  if (!(c.alpha() >= 0 && c.alpha() < 1)) {
+    return absl::InvalidArgumentError(
+        "canary_judgement.alpha must be in (0, 1) (0 = 0.05)");
+  }
+  if (c.min_outcomes() < 0) {
+    return absl::InvalidArgumentError(
+        "canary_judgement.min_outcomes must be >= 0 (0 = 200)");
+  }
+  if (c.has_interval() &&
+      (c.interval().seconds() < 0 || c.interval().nanos() < 0)) {
+    return absl::InvalidArgumentError(
+        "canary_judgement.interval must not be negative");
+  }
+  if (!(c.min_effect_points() >= 0 && c.min_effect_points() <= 100)) {
+    return absl::InvalidArgumentError(
+        "canary_judgement.min_effect_points must be in [0, 100]");
+  }
+  FillCanaryDefaults(c);
   return absl::OkStatus();
 }
 
@@ -183,6 +281,10 @@ struct DriftMonitor::VersionState {
   std::deque<double> window;
   double window_sum = 0;
   bool performance_alerting = false;  // Bound crossed, not yet back under.
+  // Canary judgement: the most recent outcomes (time of receipt, 1/0 or
+  // error value) and ModelState::outcome_seq at the latest one.
+  std::deque<std::pair<absl::Time, double>> canary_samples;
+  int64_t last_outcome_seq = 0;
 };
 
 // ModelState and VersionState are reached only through models_, so mu_
@@ -191,6 +293,19 @@ struct DriftMonitor::ModelState {
   v1::Monitor monitor;
   int64_t observations = 0;
   std::map<int64_t, VersionState> versions;
+  // Canary judgement.
+  int64_t outcome_seq = 0;  // Outcomes of any version, counted.
+  int64_t judged_seq = 0;   // outcome_seq at the latest judgement.
+  absl::Time last_judgement = absl::InfinitePast();
+  // The production version as last looked up (0: none or lookup failed),
+  // and when: looked up again once older than the interval.
+  int64_t production = 0;
+  absl::Time production_time = absl::InfinitePast();
+  std::optional<v1::CanaryJudgement> latest_judgement;
+  std::set<int64_t> failed_canaries;  // Versions alerted on, once each.
+  // Judgements with enough outcomes per canary version (the looks that
+  // spend its alpha).
+  std::map<int64_t, int64_t> canary_looks;
 };
 
 DriftMonitor::DriftMonitor(DriftMonitorOptions options)
@@ -213,6 +328,7 @@ v1::Monitor DriftMonitor::DefaultMonitor(absl::string_view model) {
   prediction->set_drift_severity(v1::ALERT_SEVERITY_WARNING);
   monitor.mutable_performance()->set_window_size(kDefaultPerformanceWindow);
   monitor.mutable_performance()->set_min_outcomes(kDefaultMinOutcomes);
+  FillCanaryDefaults(*monitor.mutable_canary_judgement());
   monitor.set_is_default(true);
   return monitor;
 }
@@ -671,6 +787,13 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
         return batch.outcomes(a).row() < batch.outcomes(b).row();
       });
       size_t next_outcome = 0;
+      const bool canary_samples =
+          !model.monitor.canary_judgement().disabled() &&
+          options_.actions != nullptr && !batch.outcomes().empty();
+      const absl::Time received =
+          canary_samples ? options_.clock->Now() : absl::InfinitePast();
+      const size_t max_samples = static_cast<size_t>(
+          std::max<int64_t>(1, options_.max_canary_samples));
       bool has_feature_detectors = false;
       for (const DetectorInstance& d : version.detectors) {
         has_feature_detectors |= d.signal == v1::MONITORED_SIGNAL_FEATURE;
@@ -713,10 +836,17 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
           ++next_outcome;
           const bool is_value =
               o.result_case() == v1::ObservedOutcome::kErrorValue;
+          const double value = is_value ? static_cast<double>(o.error_value())
+                                        : (o.correct() ? 0.0 : 1.0);
           result.alerts +=
-              FeedOutcome(model, batch.version(), version, is_value,
-                          is_value ? static_cast<double>(o.error_value())
-                                   : (o.correct() ? 0.0 : 1.0));
+              FeedOutcome(model, batch.version(), version, is_value, value);
+          if (canary_samples) {
+            version.canary_samples.emplace_back(received, value);
+            if (version.canary_samples.size() > max_samples) {
+              version.canary_samples.pop_front();
+            }
+            version.last_outcome_seq = ++model.outcome_seq;
+          }
         }
       }
     }
@@ -725,8 +855,192 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
     options_.metrics->AddObservations(batch.model(), result.observations,
                                       result.outcomes);
   }
+  if (result.outcomes > 0) MaybeJudgeCanary(batch.model());
   RunPendingActions();
   return result;
+}
+
+// ---------------------------------------------------------------------------
+// Canary judgement
+
+void DriftMonitor::MaybeJudgeCanary(const std::string& model_id) {
+  if (options_.actions == nullptr) return;  // Production unknown.
+  bool look_up = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = models_.find(model_id);
+    if (it == models_.end()) return;
+    ModelState& model = *it->second;
+    const v1::CanaryJudgementConfig& config = model.monitor.canary_judgement();
+    if (model.monitor.disabled() || config.disabled()) return;
+    const absl::Time now = options_.clock->Now();
+    const absl::Duration interval = config.has_interval()
+                                        ? FromProto(config.interval())
+                                        : kDefaultCanaryInterval;
+    if (model.last_judgement != absl::InfinitePast() &&
+        now - model.last_judgement < interval) {
+      return;
+    }
+    // A canary runs only while two versions report outcomes, and there is
+    // something new to judge only after new outcomes.
+    int with_outcomes = 0;
+    for (const auto& [id, version] : model.versions) {
+      if (!version.canary_samples.empty()) ++with_outcomes;
+    }
+    if (with_outcomes < 2 || model.outcome_seq == model.judged_seq) return;
+    // One registry lookup per interval at most (a failed one too).
+    look_up = model.production_time == absl::InfinitePast() ||
+              now - model.production_time >= interval;
+    if (look_up) model.production_time = now;
+  }
+  if (look_up) {
+    // The registry call happens outside the lock.
+    absl::StatusOr<int64_t> found =
+        options_.actions->ProductionVersion(model_id);
+    absl::MutexLock lock(&mu_);
+    auto it = models_.find(model_id);
+    if (it == models_.end()) return;
+    it->second->production = found.ok() ? *found : 0;
+  }
+
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(model_id);
+  if (it == models_.end()) return;
+  ModelState& model = *it->second;
+  const v1::CanaryJudgementConfig& config = model.monitor.canary_judgement();
+  if (model.monitor.disabled() || config.disabled()) return;
+  const std::optional<int64_t> production =
+      model.production > 0 ? std::optional<int64_t>(model.production)
+                           : std::nullopt;
+  if (!production.has_value()) return;  // Looked up again next interval.
+  auto stable_it = model.versions.find(*production);
+  if (stable_it == model.versions.end() ||
+      stable_it->second.canary_samples.empty()) {
+    return;
+  }
+  // The canary: of the versions newer than production (an older one still
+  // reporting is the previous stable draining after a promotion), the one
+  // served most recently, if it reported outcomes since the previous
+  // judgement (an aborted canary that no longer serves is not judged again).
+  int64_t canary_id = 0;
+  const VersionState* canary = nullptr;
+  for (const auto& [id, version] : model.versions) {
+    if (id <= *production || version.canary_samples.empty()) continue;
+    if (canary == nullptr ||
+        version.last_outcome_seq > canary->last_outcome_seq) {
+      canary_id = id;
+      canary = &version;
+    }
+  }
+  if (canary == nullptr || canary->last_outcome_seq <= model.judged_seq) {
+    return;
+  }
+  const VersionState& stable = stable_it->second;
+  if (canary->outcome_kind != stable.outcome_kind) return;  // Incomparable.
+  model.judged_seq = model.outcome_seq;
+  const absl::Time now = options_.clock->Now();
+  model.last_judgement = now;
+
+  // The common period: from when both arms have (kept) outcomes.
+  const absl::Time start = std::max(stable.canary_samples.front().first,
+                                    canary->canary_samples.front().first);
+  const bool error_values = canary->outcome_kind == 2;
+  struct Arm {
+    int64_t n = 0;
+    double sum = 0;
+    std::vector<double> values;  // Error values only (Mann-Whitney U).
+    double mean() const { return n == 0 ? 0.0 : sum / static_cast<double>(n); }
+  };
+  auto in_period = [&](const VersionState& v) {
+    Arm arm;
+    for (const auto& [time, value] : v.canary_samples) {
+      if (time < start) continue;
+      ++arm.n;
+      arm.sum += value;
+      if (error_values) arm.values.push_back(value);
+    }
+    return arm;
+  };
+  const Arm canary_arm = in_period(*canary);
+  const Arm stable_arm = in_period(stable);
+  v1::CanaryJudgement judgement;
+  judgement.set_model(model_id);
+  judgement.set_canary_version(canary_id);
+  judgement.set_stable_version(*production);
+  *judgement.mutable_window()->mutable_start_time() = ToProto(start);
+  *judgement.mutable_window()->mutable_end_time() = ToProto(now);
+  judgement.set_canary_outcomes(canary_arm.n);
+  judgement.set_stable_outcomes(stable_arm.n);
+  judgement.set_canary_error(canary_arm.mean());
+  judgement.set_stable_error(stable_arm.mean());
+  judgement.set_test(error_values ? "mann_whitney_u" : "two_proportion_z");
+  TestOutcome test;
+  if (canary_arm.n > 0 && stable_arm.n > 0) {
+    test =
+        error_values
+            ? MannWhitneyU(canary_arm.values, stable_arm.values)
+            : TwoProportionZ(canary_arm.sum, static_cast<double>(canary_arm.n),
+                             stable_arm.sum, static_cast<double>(stable_arm.n));
+  }
+  judgement.set_statistic(test.statistic);
+  judgement.set_p_value(test.p_value);
+  *judgement.mutable_judge_time() = ToProto(now);
+  const double alpha =
+      config.alpha() > 0 ? config.alpha() : kDefaultCanaryAlpha;
+  const int64_t min_outcomes = config.min_outcomes() > 0
+                                   ? config.min_outcomes()
+                                   : kDefaultCanaryMinOutcomes;
+  const double difference = judgement.canary_error() - judgement.stable_error();
+  // The minimum effect is in percentage points of error rate; for error
+  // values only the direction counts.
+  const double min_difference =
+      error_values ? 0.0 : config.min_effect_points() / 100;
+  // A canary is judged again every interval on a growing window: to keep
+  // the chance of aborting a canary that is not worse at most `alpha` over
+  // all its judgements, look k tests at alpha * 6 / (pi^2 k^2) (these sum
+  // to alpha).
+  double look_alpha = alpha;
+  const bool enough = judgement.canary_outcomes() >= min_outcomes &&
+                      judgement.stable_outcomes() >= min_outcomes;
+  if (enough) {
+    const double k = static_cast<double>(++model.canary_looks[canary_id]);
+    look_alpha = alpha * 6 / (std::numbers::pi * std::numbers::pi * k * k);
+  }
+  if (!enough) {
+    judgement.set_verdict(v1::CANARY_VERDICT_INCONCLUSIVE);
+  } else if (test.p_value < look_alpha && difference > 0 &&
+             difference >= min_difference) {
+    judgement.set_verdict(v1::CANARY_VERDICT_FAIL);
+  } else {
+    judgement.set_verdict(v1::CANARY_VERDICT_PASS);
+  }
+  model.latest_judgement = judgement;
+  if (judgement.verdict() != v1::CANARY_VERDICT_FAIL ||
+      !model.failed_canaries.insert(canary_id).second) {
+    return;
+  }
+  v1::Alert alert;
+  alert.set_model(model_id);
+  alert.set_version(canary_id);
+  alert.set_type(v1::ALERT_TYPE_PERFORMANCE);
+  alert.set_severity(v1::ALERT_SEVERITY_CRITICAL);
+  alert.set_detector(kCanaryDetector);
+  alert.set_feature_index(-1);
+  alert.set_observation_index(canary->outcomes - 1);
+  *alert.mutable_create_time() = ToProto(now);
+  alert.set_statistic(judgement.canary_error());
+  alert.set_threshold(judgement.stable_error() + min_difference);
+  alert.set_p_value(test.p_value);
+  alert.set_message(absl::StrCat(
+      "canary version ", canary_id, " is worse than stable version ",
+      *production, ": ", error_values ? "mean error value " : "error rate ",
+      judgement.canary_error(), " vs ", judgement.stable_error(), " over ",
+      judgement.canary_outcomes(), " / ", judgement.stable_outcomes(),
+      " outcomes (", judgement.test(), " p = ", test.p_value, " < ", look_alpha,
+      ", alpha ", alpha, " spent over ", model.canary_looks[canary_id],
+      " judgements)"));
+  *alert.mutable_canary_judgement() = std::move(judgement);
+  RaiseAlert(std::move(alert));
 }
 
 // ---------------------------------------------------------------------------
@@ -788,6 +1102,12 @@ absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
       if (version.outcome_kind == 2) p->set_mean_error_value(mean);
     }
   }
+  if (model.latest_judgement.has_value() &&
+      (version_filter == 0 ||
+       model.latest_judgement->canary_version() == version_filter ||
+       model.latest_judgement->stable_version() == version_filter)) {
+    *response.mutable_latest_canary_judgement() = *model.latest_judgement;
+  }
   return response;
 }
 
@@ -841,7 +1161,12 @@ void DriftMonitor::RunPendingActions() {
             absl::ToUnixMicros(now));
     std::optional<int64_t> production;
     absl::Status lookup;
+    // A failed canary judgement always aborts the rollout (drift.proto);
+    // the rules decide everything else.
+    const bool canary = alert.detector() == kCanaryDetector;
+    if (canary) result.set_action(v1::DRIFT_ACTION_ABORT_ROLLOUT);
     for (const v1::ActionRule& rule : EffectiveRules(policy)) {
+      if (canary) break;
       if (rule.alert_type() != alert.type() ||
           alert.severity() < rule.min_severity() ||
           rule.action() == v1::DRIFT_ACTION_UNSPECIFIED) {
@@ -874,12 +1199,13 @@ void DriftMonitor::RunPendingActions() {
                              : absl::StrCat("alert only: ", lookup.message()));
     } else {
       const absl::Duration cooldown =
-          policy.has_cooldown()
-              ? absl::Seconds(policy.cooldown().seconds()) +
-                    absl::Nanoseconds(policy.cooldown().nanos())
-              : absl::Hours(1);
+          policy.has_cooldown() ? FromProto(policy.cooldown()) : absl::Hours(1);
       bool suppressed = false;
-      if (!policy.dry_run()) {
+      // Aborting a canary the judgement failed is never held back by the
+      // cool-down of another action (drift.proto: a failed judgement always
+      // aborts); it only stops the candidate's traffic.
+      if (!policy.dry_run() &&
+          result.action() != v1::DRIFT_ACTION_ABORT_ROLLOUT) {
         absl::MutexLock lock(&mu_);
         auto last = last_action_.find(alert.model());
         suppressed =

@@ -19,11 +19,20 @@
 //   crossing a performance bound raises ALERT_TYPE_PERFORMANCE
 //   (CRITICAL) once, re-armed when the window falls back under the bound.
 //   Alerts get sequence numbers from 1, the last `max_alerts` are kept.
+// - Canary judgement: per model, at most once per `interval`, the
+//   production version (from ActionTarget::ProductionVersion) is the
+//   stable arm and the most recently served other version the canary; their
+//   outcomes over the common period are compared one-sided (canary worse):
+//   a two-proportion z-test on error rates, Mann-Whitney U on error values.
+//   A FAIL raises one ALERT_TYPE_PERFORMANCE CRITICAL alert per canary
+//   version (detector `canary_judgement`), whose action is always
+//   DRIFT_ACTION_ABORT_ROLLOUT (cool-down and dry_run apply); the latest
+//   judgement is in GetDriftStatus.
+// - Actions: after each batch, outside the lock, by the ActionPolicy.
 //
 // Not implemented: reference tests against a bundle's statistics, the
 // bound relative to the bundle's reference error rate
-// (`max_error_rate_increase_points`), canary judgement and actions (every
-// alert's action_result says DRIFT_ACTION_NONE).
+// (`max_error_rate_increase_points`).
 //
 // Thread-safe; one mutex guards all state.
 #ifndef CONTINUUM_SERVICES_DRIFT_DRIFT_MONITOR_H_
@@ -65,8 +74,11 @@ struct DriftMonitorOptions {
   // Versions tracked per model; the oldest version's state is dropped when
   // a newer one arrives beyond this.
   int max_versions_per_model = 32;
-  // Where actions go (registry, trainer); null: alerts only. Not owned.
+  // Where actions go (registry, trainer); null: alerts only, and no canary
+  // judgement (the production version is unknown). Not owned.
   ActionTarget* actions = nullptr;
+  // Most recent outcomes kept per version for the canary judgement.
+  int64_t max_canary_samples = 20000;
 };
 
 // What one Observe batch did.
@@ -148,6 +160,9 @@ class DriftMonitor {
                   VersionState& version, bool is_error_value, double value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RaiseAlert(v1::Alert alert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Judges the canary of `model` if a judgement is due (asks the
+  // ActionTarget for the production version outside the lock).
+  void MaybeJudgeCanary(const std::string& model) ABSL_LOCKS_EXCLUDED(mu_);
 
   const DriftMonitorOptions options_;
   mutable absl::Mutex mu_;

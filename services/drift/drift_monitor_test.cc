@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -605,6 +606,246 @@ TEST(DriftActionsTest, DryRunRecordsWithoutCalling) {
   EXPECT_TRUE(alerts->alerts(0).action_result().dry_run());
   EXPECT_EQ(alerts->alerts(0).action_result().message(),
             "dry run: would DRIFT_ACTION_ROLLBACK");
+}
+
+// An outcome batch of `n` rows of `version` of model "m" in which every
+// `every`-th outcome (0 = none) is wrong: a deterministic error rate.
+v1::ObservationBatch Outcomes(int64_t version, int n, int every) {
+  v1::ObservationBatch batch;
+  batch.set_model("m");
+  batch.set_version(version);
+  batch.set_kind(v1::OBSERVATION_KIND_OUTCOME);
+  batch.set_num_rows(n);
+  for (int r = 0; r < n; ++r) {
+    v1::ObservedOutcome* o = batch.add_outcomes();
+    o->set_row(r);
+    o->set_correct(every == 0 || (r + 1) % every != 0);
+  }
+  return batch;
+}
+
+// The same with error values: `value` per row, `high` every `every`-th.
+v1::ObservationBatch ErrorValues(int64_t version, int n, float value,
+                                 float high, int every) {
+  v1::ObservationBatch batch = Outcomes(version, n, 0);
+  for (int r = 0; r < n; ++r) {
+    batch.mutable_outcomes(r)->set_error_value(
+        every != 0 && (r + 1) % every == 0 ? high : value);
+  }
+  return batch;
+}
+
+class CanaryJudgementTest : public ::testing::Test {
+ protected:
+  CanaryJudgementTest()
+      : monitor_(DriftMonitorOptions{.clock = &clock_, .actions = &target_}) {
+    target_.production = 2;
+    v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+    // No streaming detectors' alerts in the way: one that never fires.
+    v1::DetectorConfig* d = request.mutable_monitor()->add_detectors();
+    d->set_id("quiet");
+    d->set_detector("page_hinkley");
+    d->set_signal(v1::MONITORED_SIGNAL_PREDICTION);
+    request.mutable_monitor()->mutable_canary_judgement()->set_min_outcomes(
+        200);
+    EXPECT_TRUE(monitor_.ConfigureMonitor(request).ok());
+  }
+
+  // One minute (the default interval) of traffic: `n` outcomes of stable
+  // version 2 and of canary version 3, each with its error pattern.
+  void Minute(int n, int stable_every, int canary_every) {
+    ASSERT_TRUE(monitor_.Observe(Outcomes(2, n, stable_every)).ok());
+    ASSERT_TRUE(monitor_.Observe(Outcomes(3, n, canary_every)).ok());
+    clock_.Advance(absl::Minutes(1));
+  }
+
+  v1::CanaryJudgement Latest() {
+    absl::StatusOr<v1::GetDriftStatusResponse> status =
+        monitor_.GetDriftStatus("models/m", 0);
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? status->latest_canary_judgement()
+                       : v1::CanaryJudgement();
+  }
+
+  int Calls(const std::string& call) {
+    return static_cast<int>(
+        std::count(target_.calls.begin(), target_.calls.end(), call));
+  }
+
+  core::FakeClock clock_;
+  RecordingTarget target_;
+  DriftMonitor monitor_;
+};
+
+TEST_F(CanaryJudgementTest, DefaultsAreFilledIn) {
+  absl::StatusOr<v1::Monitor> m = monitor_.GetMonitor("models/m/monitor");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(m->canary_judgement().alpha(), 0.05);
+  EXPECT_EQ(m->canary_judgement().min_outcomes(), 200);
+  EXPECT_EQ(m->canary_judgement().interval().seconds(), 60);
+  EXPECT_EQ(DriftMonitor::DefaultMonitor("x").canary_judgement().min_outcomes(),
+            200);
+
+  v1::ConfigureMonitorRequest bad = ConfigureRequest("m");
+  bad.mutable_monitor()->mutable_canary_judgement()->set_alpha(1.5);
+  EXPECT_EQ(monitor_.ConfigureMonitor(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  bad.mutable_monitor()->mutable_canary_judgement()->set_alpha(0.01);
+  bad.mutable_monitor()->mutable_canary_judgement()->set_min_effect_points(-1);
+  EXPECT_EQ(monitor_.ConfigureMonitor(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CanaryJudgementTest, WorseCanaryFailsAndIsAbortedOnce) {
+  // Stable 5 % errors, canary 20 %: 100 outcomes each are too few.
+  Minute(100, 20, 5);
+  v1::CanaryJudgement j = Latest();
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_INCONCLUSIVE);
+  EXPECT_EQ(j.canary_version(), 3);
+  EXPECT_EQ(j.stable_version(), 2);
+  EXPECT_EQ(j.canary_outcomes(), 100);
+  EXPECT_TRUE(target_.calls.empty());
+
+  // 200 each: z = 0.15 / sqrt(0.125 * 0.875 * 2 / 200) = 4.54.
+  Minute(100, 20, 5);
+  j = Latest();
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_FAIL);
+  EXPECT_EQ(j.test(), "two_proportion_z");
+  EXPECT_EQ(j.canary_outcomes(), 200);
+  EXPECT_EQ(j.stable_outcomes(), 200);
+  EXPECT_DOUBLE_EQ(j.canary_error(), 0.2);
+  EXPECT_DOUBLE_EQ(j.stable_error(), 0.05);
+  EXPECT_NEAR(j.statistic(), 0.15 / std::sqrt(0.125 * 0.875 * 0.01), 1e-9);
+  EXPECT_LT(j.p_value(), 1e-5);
+  EXPECT_EQ(target_.calls, (std::vector<std::string>{"abort m 3"}));
+
+  // It stays worse: judged again, never aborted again.
+  for (int i = 0; i < 5; ++i) Minute(100, 20, 5);
+  EXPECT_EQ(Latest().verdict(), v1::CANARY_VERDICT_FAIL);
+  EXPECT_EQ(Latest().canary_outcomes(), 700);
+  EXPECT_EQ(Calls("abort m 3"), 1);
+  EXPECT_EQ(target_.calls.size(), 1u);
+
+  std::vector<v1::Alert> alerts = AllAlerts(monitor_);
+  ASSERT_EQ(alerts.size(), 1u);
+  const v1::Alert& a = alerts[0];
+  EXPECT_EQ(a.type(), v1::ALERT_TYPE_PERFORMANCE);
+  EXPECT_EQ(a.severity(), v1::ALERT_SEVERITY_CRITICAL);
+  EXPECT_EQ(a.detector(), "canary_judgement");
+  EXPECT_EQ(a.version(), 3);
+  EXPECT_EQ(a.canary_judgement().verdict(), v1::CANARY_VERDICT_FAIL);
+  EXPECT_EQ(a.canary_judgement().stable_version(), 2);
+  EXPECT_TRUE(a.has_p_value());
+  // The first judgement with enough outcomes tests at 0.05 * 6 / pi^2.
+  EXPECT_TRUE(absl::StrContains(a.message(), "spent over 1 judgements"))
+      << a.message();
+  EXPECT_EQ(a.action_result().action(), v1::DRIFT_ACTION_ABORT_ROLLOUT);
+  EXPECT_TRUE(a.action_result().succeeded());
+}
+
+TEST_F(CanaryJudgementTest, EqualCanaryPassesAndIsNotAborted) {
+  Minute(150, 10, 10);
+  EXPECT_EQ(Latest().verdict(), v1::CANARY_VERDICT_INCONCLUSIVE);
+  for (int i = 0; i < 5; ++i) Minute(150, 10, 10);
+  v1::CanaryJudgement j = Latest();
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_PASS);
+  EXPECT_EQ(j.canary_outcomes(), 900);
+  EXPECT_DOUBLE_EQ(j.statistic(), 0);
+  EXPECT_DOUBLE_EQ(j.p_value(), 0.5);
+  EXPECT_TRUE(target_.calls.empty());
+  EXPECT_TRUE(AllAlerts(monitor_).empty());
+}
+
+TEST_F(CanaryJudgementTest, BetterCanaryPasses) {
+  for (int i = 0; i < 4; ++i) Minute(100, 5, 20);
+  EXPECT_EQ(Latest().verdict(), v1::CANARY_VERDICT_PASS);
+  EXPECT_GT(Latest().p_value(), 0.99);
+  EXPECT_TRUE(target_.calls.empty());
+}
+
+TEST_F(CanaryJudgementTest, MinimumEffectHoldsBackASmallDifference) {
+  v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+  request.mutable_update_mask()->add_paths("canary_judgement");
+  auto* c = request.mutable_monitor()->mutable_canary_judgement();
+  c->set_min_outcomes(200);
+  c->set_min_effect_points(20);  // 15 points worse is not enough.
+  ASSERT_TRUE(monitor_.ConfigureMonitor(request).ok());
+  for (int i = 0; i < 5; ++i) Minute(100, 20, 5);
+  v1::CanaryJudgement j = Latest();
+  EXPECT_LT(j.p_value(), 1e-5);
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_PASS);
+  EXPECT_TRUE(target_.calls.empty());
+}
+
+TEST_F(CanaryJudgementTest, OnlyTheCommonPeriodIsCompared) {
+  // Stable ran alone (with many errors) before the canary started.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(monitor_.Observe(Outcomes(2, 100, 2)).ok());
+    clock_.Advance(absl::Minutes(1));
+  }
+  for (int i = 0; i < 3; ++i) Minute(100, 10, 10);
+  v1::CanaryJudgement j = Latest();
+  EXPECT_EQ(j.stable_outcomes(), 300);
+  EXPECT_EQ(j.canary_outcomes(), 300);
+  EXPECT_DOUBLE_EQ(j.stable_error(), 0.1);
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_PASS);
+}
+
+TEST_F(CanaryJudgementTest, ErrorValuesUseMannWhitneyU) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(monitor_.Observe(ErrorValues(2, 100, 1.0f, 2.0f, 10)).ok());
+    ASSERT_TRUE(monitor_.Observe(ErrorValues(3, 100, 1.0f, 2.0f, 2)).ok());
+    clock_.Advance(absl::Minutes(1));
+  }
+  v1::CanaryJudgement j = Latest();
+  EXPECT_EQ(j.test(), "mann_whitney_u");
+  EXPECT_EQ(j.verdict(), v1::CANARY_VERDICT_FAIL);
+  EXPECT_DOUBLE_EQ(j.canary_error(), 1.5);
+  // U: each of the canary's 150 high values beats the stable's 270 low
+  // ones and ties its 30 high ones; each low one ties the 270 low ones.
+  EXPECT_DOUBLE_EQ(j.statistic(), 150 * 270 + 0.5 * (150 * 30 + 150 * 270));
+  EXPECT_EQ(target_.calls, (std::vector<std::string>{"abort m 3"}));
+}
+
+TEST_F(CanaryJudgementTest, DryRunAndDisabledDoNotAbort) {
+  v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+  request.mutable_update_mask()->add_paths("actions");
+  request.mutable_monitor()->mutable_actions()->set_dry_run(true);
+  ASSERT_TRUE(monitor_.ConfigureMonitor(request).ok());
+  for (int i = 0; i < 3; ++i) Minute(100, 20, 5);
+  std::vector<v1::Alert> alerts = AllAlerts(monitor_);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_TRUE(alerts[0].action_result().dry_run());
+  EXPECT_EQ(alerts[0].action_result().action(), v1::DRIFT_ACTION_ABORT_ROLLOUT);
+  EXPECT_TRUE(target_.calls.empty());
+
+  // Judgement off: a new worse canary (version 4) is neither judged nor
+  // aborted.
+  request.mutable_update_mask()->set_paths(0, "canary_judgement");
+  request.mutable_monitor()->mutable_canary_judgement()->set_disabled(true);
+  ASSERT_TRUE(monitor_.ConfigureMonitor(request).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(monitor_.Observe(Outcomes(2, 100, 20)).ok());
+    ASSERT_TRUE(monitor_.Observe(Outcomes(4, 100, 2)).ok());
+    clock_.Advance(absl::Minutes(1));
+  }
+  EXPECT_EQ(Latest().canary_version(), 3);
+  EXPECT_EQ(AllAlerts(monitor_).size(), 1u);
+  EXPECT_TRUE(target_.calls.empty());
+}
+
+TEST(CanaryJudgementNoTargetTest, WithoutRegistryNothingIsJudged) {
+  core::FakeClock clock;
+  DriftMonitor monitor(DriftMonitorOptions{.clock = &clock});
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(monitor.Observe(Outcomes(2, 100, 20)).ok());
+    ASSERT_TRUE(monitor.Observe(Outcomes(3, 100, 2)).ok());
+    clock.Advance(absl::Minutes(1));
+  }
+  absl::StatusOr<v1::GetDriftStatusResponse> status =
+      monitor.GetDriftStatus("models/m", 0);
+  ASSERT_TRUE(status.ok());
+  EXPECT_FALSE(status->has_latest_canary_judgement());
 }
 
 }  // namespace
