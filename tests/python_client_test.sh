@@ -1,47 +1,93 @@
 #!/usr/bin/env bash
 # Runs examples/python/continuum_client.py (Debian's python3-grpcio, stubs
-# generated from protos/ by CMake) against real collector and registry
-# processes and checks what it printed.
+# generated from protos/ by CMake) against the five real services started by
+# deploy/local/continuum-up, and checks what it printed: the collector and
+# registry calls, the pod serving the uploaded bundle, predictions with
+# record ids, outcomes joined in the collector and observed by the drift
+# service, and the performance alert delivered by WatchAlerts. Then stops
+# the services with SIGTERM and checks that each drained and exited 0.
+# Usage: python_client_test.sh BIN_DIR PYTHON_DIR
 set -euo pipefail
 bin_dir="$1"
 python_dir="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d)"
-pids=()
+work="$(mktemp -d "${TMPDIR:-/tmp}/python_client_test.XXXXXX")"
+up_pid=""
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$up_pid" ]; then
+    kill -TERM "$up_pid" 2>/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-for service in collector registry; do
-  "$bin_dir/continuum-$service" --data_dir="$work/$service" \
-    --port_file="$work/$service.port" --metrics_listen= \
-    >"$work/$service.out" 2>"$work/$service.log" &
-  pids+=($!)
+"$root/deploy/local/continuum-up" --bin-dir "$bin_dir" --data-dir "$work/up" \
+  >"$work/up.out" 2>&1 &
+up_pid=$!
+# continuum-up prints "endpoints:" once every service answers.
+deadline=$((SECONDS + 120))
+until grep -q '^endpoints:' "$work/up.out" 2>/dev/null; do
+  if ! kill -0 "$up_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+    echo "the services did not start; continuum-up said:"
+    cat "$work/up.out"
+    tail -n 20 "$work"/up/logs/*.log 2>/dev/null || true
+    exit 1
+  fi
+  sleep 0.2
 done
-for service in collector registry; do
-  for _ in $(seq 1 600); do
-    [ -s "$work/$service.port" ] && break
-    sleep 0.1
-  done
-  [ -s "$work/$service.port" ] || { echo "$service did not start"; cat "$work/$service.log"; exit 1; }
-done
+cat "$work/up.out"
 
-output="$(PYTHONPATH="$python_dir" /usr/bin/python3 "$root/examples/python/continuum_client.py" \
-  --collector="127.0.0.1:$(cat "$work/collector.port")" \
-  --registry="127.0.0.1:$(cat "$work/registry.port")")"
+"$bin_dir/continuumctl" model init --family=mlp_classifier --inputs=4 \
+  --classes=3 --output="$work/python-demo.bundle"
+
+status=0
+output="$(PYTHONPATH="$python_dir" timeout 120 /usr/bin/python3 \
+  "$root/examples/python/continuum_client.py" \
+  --endpoints="$work/up/endpoints.env" --bundle="$work/python-demo.bundle" 2>&1)" ||
+  status=$?
 echo "$output"
+if [ "$status" -ne 0 ]; then
+  echo "the client exited with $status; the services' logs:"
+  tail -n 30 "$work"/up/logs/*.log
+  exit 1
+fi
 expect() {
   grep -qF -- "$1" <<<"$output" || { echo "missing from the client's output: $1"; exit 1; }
 }
+expect_re() {
+  grep -qE -- "$1" <<<"$output" || { echo "missing from the client's output: /$1/"; exit 1; }
+}
+expect "collector: created data set python-demo"
 expect "collector: ingested 100 records"
 expect "collector: bad batch rejected: batch rejected, nothing stored: record 0 (id \"bad\"): 2 features, the data set has 4"
 expect "collector: outcome for r1 OUTCOME_DISPOSITION_JOINED"
 expect "collector: scanned 26 labelled eu rows; r1 has class 2"
 expect "collector: 100 records, 51 labelled"
 expect "registry: uploaded models/python-demo/versions/1, approved"
-expect "serves version 1"
+expect_re "registry: revision [0-9]+ serves version 1"
+expect "drift: monitor models/python-demo/monitor: error rate above 30% over 100 outcomes (at least 50) is a performance alert; 2 detectors; dry run"
+expect_re "inference: pod [^ ]+ serves version 1 \(revision [0-9]+, SERVING_STATE_AVAILABLE\)"
+expect_re "inference: predicted 8 rows with version 1 \(SERVING_ROLE_STABLE\): classes \[[0-2](, [0-2]){7}\]"
+expect "outcomes: collector {'OUTCOME_DISPOSITION_JOINED': 8}; drift observed 8 outcomes in 1 batch"
+expect "outcomes: 120 wrong; collector {'OUTCOME_DISPOSITION_JOINED': 120}; drift observed 120 outcomes in 6 batches"
+# 4 of the first 8 outcomes and the next 42 are wrong: 46 of 50.
+expect_re "drift: alert [0-9]+ ALERT_TYPE_PERFORMANCE ALERT_SEVERITY_CRITICAL by performance on version 1: error rate 0.92 over the last 50 outcomes of version 1 exceeds max_error_rate 0.3$"
+# The default policy's action on production, not carried out (dry run).
+expect_re "drift: alert [0-9]+ action DRIFT_ACTION_ROLLBACK: dry run: would DRIFT_ACTION_ROLLBACK$"
+expect "drift: version 1 error rate 100% over the window, 128 outcomes, 128 observations logged by the pod"
+expect "collector: 228 records, 179 labelled"
 expect "done"
+
+# SIGTERM: continuum-up stops every service and each drains and exits 0.
+kill -TERM "$up_pid"
+up_status=0
+wait "$up_pid" || up_status=$?
+up_pid=""
+cat "$work/up.out" | sed -n '/^stopping/,$p'
+[ "$up_status" -eq 0 ] || { echo "continuum-up exited with $up_status"; exit 1; }
+for s in registry collector drift trainer inference; do
+  grep -qF "  $s stopped (exit 0)" "$work/up.out" ||
+    { echo "$s did not stop cleanly"; exit 1; }
+done
 echo "1 passed, 0 failed"

@@ -37,6 +37,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -699,7 +702,19 @@ void Demo::Run() {
 
 }  // namespace
 
+bool IsDemoFlagFile(absl::string_view file) {
+  return absl::StrContains(file, "tools/demo/");
+}
+
 int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = IsDemoFlagFile;
+  usage_config.contains_helpshort_flags = IsDemoFlagFile;
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::SetProgramUsageMessage(
+      "The continuous-learning loop on Fashion-MNIST against running "
+      "services.\nUsage: continuum-demo --endpoints=FILE [--out_dir=DIR] "
+      "(deploy/local/demo starts the services and runs it)");
   absl::ParseCommandLine(argc, argv);
   g_start = absl::Now();
   const std::string path = absl::GetFlag(FLAGS_endpoints);
