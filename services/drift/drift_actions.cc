@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/core/channel.h"
 #include "lib/core/grpc_status.h"
 
 namespace continuum::drift_service {
@@ -26,12 +27,12 @@ GrpcActionTarget::GrpcActionTarget(const std::string& registry_address,
                                    absl::Duration timeout)
     : timeout_(timeout) {
   if (!registry_address.empty()) {
-    registry_ = v1::RegistryService::NewStub(grpc::CreateChannel(
-        registry_address, grpc::InsecureChannelCredentials()));
+    registry_ = v1::RegistryService::NewStub(
+        core::CreateServiceChannel(registry_address));
   }
   if (!trainer_address.empty()) {
-    trainer_ = v1::TrainerService::NewStub(grpc::CreateChannel(
-        trainer_address, grpc::InsecureChannelCredentials()));
+    trainer_ = v1::TrainerService::NewStub(
+        core::CreateServiceChannel(trainer_address));
   }
 }
 

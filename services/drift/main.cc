@@ -1,9 +1,9 @@
 // continuum-drift: Watches inputs, predictions and outcomes; raises drift
 // alerts (continuum.v1.DriftService).
 //
-// Wires the service together and runs it until SIGTERM/SIGINT. Alerts and
-// detector state live in memory; actions on the registry and the trainer
-// are not implemented yet (alerts say DRIFT_ACTION_NONE).
+// Wires the service together and runs it until SIGTERM/SIGINT. Monitors,
+// alerts and detector state live in memory (a restart forgets them); actions
+// go to the registry and the trainer when their addresses are configured.
 #include <prometheus/registry.h>
 
 #include <memory>

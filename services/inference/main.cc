@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "continuum/config/v1/inference_config.pb.h"
+#include "lib/core/channel.h"
 #include "lib/core/logging.h"
 #include "lib/core/service_main.h"
 #include "lib/model/torch_runtime.h"
@@ -59,10 +60,13 @@ int main(int argc, char** argv) {
   }
   const continuum::config::v1::BatchingConfig& batching = config.batching();
   if (batching.max_batch_size() < 0 || batching.max_queued_rows() < 0 ||
-      batching.workers() < 0 || config.max_request_rows() < 0) {
+      batching.workers() < 0 || config.max_request_rows() < 0 ||
+      config.max_reconnect_backoff().seconds() < 0 ||
+      config.max_reconnect_backoff().nanos() < 0) {
     return continuum::core::ReportStartupError(absl::InvalidArgumentError(
         "batching.max_batch_size, batching.max_queued_rows, "
-        "batching.workers and max_request_rows must not be negative"));
+        "batching.workers, max_request_rows and max_reconnect_backoff must "
+        "not be negative"));
   }
   const std::string pod_id = PodId(config);
   const std::string data_dir = config.server().data_dir();
@@ -75,8 +79,11 @@ int main(int argc, char** argv) {
   if (!cache.ok()) return continuum::core::ReportStartupError(cache.status());
   std::shared_ptr<grpc::Channel> registry_channel;
   if (!config.registry_address().empty()) {
-    registry_channel = grpc::CreateChannel(config.registry_address(),
-                                           grpc::InsecureChannelCredentials());
+    // Reconnects as promptly as the watch retries, so the pod follows a
+    // registry back from an outage at once.
+    registry_channel = continuum::core::CreateServiceChannel(
+        config.registry_address(),
+        ToDuration(config.max_reconnect_backoff(), absl::Seconds(5)));
   }
   continuum::inference::CachedArtifactSource artifacts(cache->get(),
                                                        registry_channel);

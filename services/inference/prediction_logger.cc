@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "continuum/v1/collector.grpc.pb.h"
 #include "continuum/v1/drift.grpc.pb.h"
+#include "lib/core/channel.h"
 #include "lib/core/config.h"
 #include "lib/core/logging.h"
 #include "lib/core/metrics.h"
@@ -523,13 +524,9 @@ std::shared_ptr<grpc::ChannelInterface> ChannelFor(
     const std::string& address) {
   if (given != nullptr) return given;
   if (address.empty()) return nullptr;
-  // gRPC's default backoff grows to 2 minutes: after an outage, rows would
-  // be dropped for that long after the service is back.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(kMaxReconnectBackoff)));
-  return grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+  // A capped reconnect backoff: after an outage, rows are sent again as
+  // soon as the service is back.
+  return core::CreateServiceChannel(address, kMaxReconnectBackoff);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "continuum/config/v1/trainer_config.pb.h"
 #include "lib/core/build_info.h"
+#include "lib/core/channel.h"
 #include "lib/core/logging.h"
 #include "lib/core/service_main.h"
 #include "lib/model/torch_runtime.h"
@@ -75,8 +76,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<trainer::GrpcRegistryClient> registry;
   if (!config.registry_address().empty()) {
     registry = std::make_unique<trainer::GrpcRegistryClient>(
-        grpc::CreateChannel(config.registry_address(),
-                            grpc::InsecureChannelCredentials()),
+        core::CreateServiceChannel(config.registry_address()),
         rpc_timeout);
   } else {
     spdlog::warn("trainer: no registry_address configured: runs cannot be "
@@ -85,8 +85,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<trainer::GrpcCollectorClient> collector;
   if (!config.collector_address().empty()) {
     collector = std::make_unique<trainer::GrpcCollectorClient>(
-        grpc::CreateChannel(config.collector_address(),
-                            grpc::InsecureChannelCredentials()),
+        core::CreateServiceChannel(config.collector_address()),
         rpc_timeout);
   } else {
     spdlog::warn("trainer: no collector_address configured: runs will fail "
