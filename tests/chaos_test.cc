@@ -68,6 +68,7 @@
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/store/blob_store.h"
+#include "tests/util/registry_upload.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {
@@ -713,28 +714,10 @@ class ChaosTest : public ::testing::Test {
   // failure).
   int64_t UploadValidated(const std::string& bytes) {
     auto stub = Registry();
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(absl::Seconds(30)));
-    v1::UploadVersionResponse response;
-    auto writer = stub->UploadVersion(&context, &response);
-    v1::UploadVersionRequest request;
-    request.mutable_metadata()->set_model(kModel);
-    request.mutable_metadata()->set_sha256(store::Sha256Hex(bytes));
-    v1::Evaluation* e = request.mutable_metadata()
-                            ->mutable_validation_report()
-                            ->add_evaluations();
-    e->set_evaluation_set("held_out");
-    e->mutable_candidate()->set_loss(0.2);
-    e->mutable_candidate()->set_accuracy(0.8);
-    e->mutable_candidate()->set_sample_count(1000);
-    writer->Write(request);
-    request.Clear();
-    request.set_chunk(bytes);
-    writer->Write(request);
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return status.ok() ? response.version().version() : 0;
+    absl::StatusOr<v1::Version> v =
+        testing::UploadValidatedVersion(*stub, kModel, bytes);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? v->version() : 0;
   }
 
   // --- The inference pod -------------------------------------------------

@@ -14,6 +14,7 @@
 #include "lib/store/blob_store.h"
 #include "services/drift/drift_actions.h"
 #include "services/drift/drift_monitor.h"
+#include "tests/util/registry_upload.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {
@@ -23,23 +24,11 @@ using ::continuum::testing::Subprocess;
 
 grpc::Status UploadValidated(v1::RegistryService::Stub& stub,
                              const std::string& bytes) {
-  grpc::ClientContext context;
-  v1::UploadVersionResponse response;
-  auto writer = stub.UploadVersion(&context, &response);
-  v1::UploadVersionRequest request;
-  request.mutable_metadata()->set_model("fraud");
-  request.mutable_metadata()->set_sha256(store::Sha256Hex(bytes));
-  v1::Evaluation* e = request.mutable_metadata()
-                          ->mutable_validation_report()
-                          ->add_evaluations();
-  e->set_evaluation_set("held_out");
-  e->mutable_candidate()->set_loss(0.2);
-  e->mutable_candidate()->set_sample_count(1000);
-  writer->Write(request);
-  request.set_chunk(bytes);
-  writer->Write(request);
-  writer->WritesDone();
-  return writer->Finish();
+  absl::StatusOr<v1::Version> v =
+      testing::UploadValidatedVersion(stub, "fraud", bytes);
+  return v.ok() ? grpc::Status::OK
+                : grpc::Status(grpc::StatusCode::UNKNOWN,
+                               std::string(v.status().message()));
 }
 
 int64_t ProductionVersion(v1::RegistryService::Stub& stub) {
