@@ -1,6 +1,7 @@
 #include "services/drift/drift_monitor.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +30,7 @@ constexpr double kDefaultCanaryAlpha = 0.05;
 constexpr int64_t kDefaultCanaryMinOutcomes = 200;
 constexpr absl::Duration kDefaultCanaryInterval = absl::Minutes(1);
 constexpr char kCanaryDetector[] = "canary_judgement";
+constexpr char kActionPending[] = "action pending";
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -391,6 +393,12 @@ absl::StatusOr<v1::Monitor> DriftMonitor::ConfigureMonitor(
   next.set_is_default(false);
   if (absl::Status s = ValidateMonitor(next); !s.ok()) return s;
   *next.mutable_update_time() = ToProto(options_.clock->Now());
+  // Stored first: a configuration the store did not take changes nothing.
+  if (options_.store != nullptr) {
+    if (absl::Status s = options_.store->PutMonitor(*model, next); !s.ok()) {
+      return s;
+    }
+  }
 
   ModelState& state = GetOrCreateModel(*model);
   state.monitor = next;
@@ -403,6 +411,48 @@ absl::StatusOr<v1::Monitor> DriftMonitor::ConfigureMonitor(
     version.prediction_index = 0;
   }
   return state.monitor;
+}
+
+absl::Status DriftMonitor::Restore() {
+  if (options_.store == nullptr) return absl::OkStatus();
+  absl::StatusOr<DriftState> stored = options_.store->Load();
+  if (!stored.ok()) return stored.status();
+  absl::MutexLock lock(&mu_);
+  for (auto& [model, monitor] : stored->monitors) {
+    // The checks of ConfigureMonitor; the stored update_time stays.
+    absl::StatusOr<std::string> parsed =
+        ParseModelName(monitor.name(), "/monitor", "models/{model}/monitor");
+    absl::Status valid =
+        parsed.ok() ? ValidateMonitor(monitor) : parsed.status();
+    if (valid.ok() && *parsed != model) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("it is named '", monitor.name(), "'"));
+    }
+    if (!valid.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the stored monitor of model '", model,
+                       "' is no longer valid: ", valid.message()));
+    }
+    monitor.set_is_default(false);
+    GetOrCreateModel(model).monitor = std::move(monitor);
+  }
+  for (v1::Alert& alert : stored->alerts) {
+    last_sequence_ = std::max(last_sequence_, alert.sequence());
+    if (alert.action_result().message() == kActionPending) {
+      alert.mutable_action_result()->set_message(
+          "action outcome unknown: the drift service stopped before "
+          "recording it");
+    }
+    alerts_.push_back(std::move(alert));
+  }
+  while (static_cast<int64_t>(alerts_.size()) >
+         std::max<int64_t>(1, options_.max_alerts)) {
+    alerts_.pop_front();
+  }
+  for (const auto& [model, time] : stored->last_actions) {
+    last_action_[model] = time;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Monitor> DriftMonitor::GetMonitor(absl::string_view name) {
@@ -1145,7 +1195,18 @@ void DriftMonitor::RunPendingActions() {
     absl::MutexLock lock(&mu_);
     work.swap(pending_actions_);
   }
-  for (const v1::Alert& alert : work) {
+  // Store errors do not stop actions: the alert stays in memory.
+  auto store = [this](const v1::Alert& alert) {
+    if (options_.store == nullptr) return;
+    if (absl::Status s = options_.store->PutAlert(alert); !s.ok()) {
+      spdlog::error("drift: cannot store alert {}: {}", alert.name(),
+                    s.ToString());
+    }
+  };
+  for (v1::Alert& alert : work) {
+    // Stored before the action runs, so a restart does not forget an alert
+    // that was acted on (unless the store failed, which is logged).
+    store(alert);
     v1::ActionPolicy policy;
     {
       absl::MutexLock lock(&mu_);
@@ -1245,18 +1306,32 @@ void DriftMonitor::RunPendingActions() {
         // Only an action that happened starts the cool-down: a failed
         // retrain request must not hold back a rollback.
         if (done.ok()) {
-          absl::MutexLock lock(&mu_);
-          last_action_[alert.model()] = now;
+          {
+            absl::MutexLock lock(&mu_);
+            last_action_[alert.model()] = now;
+          }
+          if (options_.store != nullptr) {
+            if (absl::Status s =
+                    options_.store->PutLastAction(alert.model(), now);
+                !s.ok()) {
+              spdlog::error("drift: cannot store the last action on {}: {}",
+                            alert.model(), s.ToString());
+            }
+          }
         }
       }
     }
-    absl::MutexLock lock(&mu_);
-    for (v1::Alert& kept : alerts_) {
-      if (kept.sequence() == alert.sequence()) {
-        *kept.mutable_action_result() = result;
-        break;
+    {
+      absl::MutexLock lock(&mu_);
+      for (v1::Alert& kept : alerts_) {
+        if (kept.sequence() == alert.sequence()) {
+          *kept.mutable_action_result() = result;
+          break;
+        }
       }
     }
+    *alert.mutable_action_result() = std::move(result);
+    store(alert);
   }
 }
 
@@ -1268,7 +1343,7 @@ void DriftMonitor::RaiseAlert(v1::Alert alert) {
   // the lock (it may call the registry or the trainer).
   v1::ActionResult* action = alert.mutable_action_result();
   action->set_action(v1::DRIFT_ACTION_NONE);
-  action->set_message("action pending");
+  action->set_message(kActionPending);
   pending_actions_.push_back(alert);
   if (options_.metrics != nullptr) {
     options_.metrics->AddAlert(alert.model(), v1::AlertType_Name(alert.type()));

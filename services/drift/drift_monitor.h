@@ -29,6 +29,12 @@
 //   DRIFT_ACTION_ABORT_ROLLOUT (cool-down and dry_run apply); the latest
 //   judgement is in GetDriftStatus.
 // - Actions: after each batch, outside the lock, by the ActionPolicy.
+// - Persistence (DriftMonitorOptions::store, see drift_store.h): configured
+//   monitors, alerts (with their action results) and the time of each
+//   model's last action are written through on every change and read back
+//   by Restore, so a restart keeps them; alert sequences continue after the
+//   highest stored one. Detector state, performance windows and canary
+//   samples are not kept: they restart empty.
 //
 // Not implemented: reference tests against a bundle's statistics, the
 // bound relative to the bundle's reference error rate
@@ -56,6 +62,7 @@
 #include "lib/core/clock.h"
 #include "lib/drift/streaming_detector.h"
 #include "services/drift/drift_actions.h"
+#include "services/drift/drift_store.h"
 
 namespace continuum::drift_service {
 
@@ -79,6 +86,9 @@ struct DriftMonitorOptions {
   ActionTarget* actions = nullptr;
   // Most recent outcomes kept per version for the canary judgement.
   int64_t max_canary_samples = 20000;
+  // Where monitors, alerts and the cool-down are kept across restarts
+  // (written through on every change); null: in memory only. Not owned.
+  DriftStore* store = nullptr;
 };
 
 // What one Observe batch did.
@@ -94,6 +104,14 @@ class DriftMonitor {
   DriftMonitor(const DriftMonitor&) = delete;
   DriftMonitor& operator=(const DriftMonitor&) = delete;
   ~DriftMonitor();
+
+  // Loads what the store holds (nothing without a store); call once, before
+  // any other method. Stored monitors are validated as ConfigureMonitor
+  // validates them: FAILED_PRECONDITION naming the model if one no longer
+  // is valid (e.g. written by a build with other detectors). Alerts whose
+  // action had not been recorded when the process stopped say so. Errors of
+  // the store as it returns them.
+  absl::Status Restore();
 
   // The default monitor of `model` (detectors and performance defaults).
   static v1::Monitor DefaultMonitor(absl::string_view model);
@@ -142,6 +160,8 @@ class DriftMonitor {
 
   // Decides and runs the actions of the alerts raised since the last call
   // (rules, cool-down, dry run), then records each result in its alert.
+  // With a store, each alert is stored before its action runs and again
+  // with its result.
   void RunPendingActions() ABSL_LOCKS_EXCLUDED(mu_);
   ModelState& GetOrCreateModel(const std::string& model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

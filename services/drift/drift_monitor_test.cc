@@ -590,6 +590,61 @@ TEST(DriftActionsTest, RollbackOnlyForProductionAndOnlyOncePerCooldown) {
   EXPECT_EQ(alerts->alerts(3).action_result().action(), v1::DRIFT_ACTION_NONE);
 }
 
+// A restart over the same store keeps the configured monitor, the alerts
+// and the cool-down; new alerts continue the sequence.
+TEST(DriftActionsTest, RestartKeepsMonitorAlertsAndCooldown) {
+  core::FakeClock clock;
+  RecordingTarget target;
+  InMemoryDriftStore store;
+  DriftMonitorOptions options;
+  options.clock = &clock;
+  options.actions = &target;
+  options.store = &store;
+  {
+    DriftMonitor monitor(options);
+    ASSERT_TRUE(monitor.Restore().ok());
+    ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
+    ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+    EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2"}));
+  }
+  clock.Advance(absl::Minutes(10));
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.Restore().ok());
+  auto configured = monitor.GetMonitor("models/m/monitor");
+  ASSERT_TRUE(configured.ok()) << configured.status();
+  EXPECT_FALSE(configured->is_default());
+  EXPECT_EQ(configured->performance().max_error_rate(), 0.2);
+
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto before = monitor.ListAlerts(list);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->alerts_size(), 1);
+  const v1::Alert first = before->alerts(0);
+  EXPECT_EQ(first.action_result().action(), v1::DRIFT_ACTION_ROLLBACK);
+  EXPECT_TRUE(first.action_result().succeeded());
+  auto got = monitor.GetAlert(first.name());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->sequence(), first.sequence());
+  EXPECT_EQ(monitor.latest_sequence(), first.sequence());
+
+  // Within the hour of the rollback before the restart: suppressed.
+  target.production = 4;
+  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
+  EXPECT_EQ(target.calls.size(), 1u);
+  auto after = monitor.ListAlerts(list);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->alerts_size(), 2);
+  EXPECT_NE(after->alerts(0).name(), first.name());
+  EXPECT_EQ(after->alerts(0).sequence(), first.sequence() + 1);
+  EXPECT_TRUE(after->alerts(0).action_result().suppressed_by_cooldown());
+  // A watcher resuming after the old alert sees only the new one.
+  auto watched = monitor.AlertsAfter(first.sequence(), {},
+                                     v1::ALERT_SEVERITY_UNSPECIFIED, 10);
+  ASSERT_EQ(watched.size(), 1u);
+  EXPECT_EQ(watched[0].name(), after->alerts(0).name());
+}
+
 TEST(DriftActionsTest, DryRunRecordsWithoutCalling) {
   RecordingTarget target;
   DriftMonitorOptions options;

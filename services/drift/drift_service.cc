@@ -105,8 +105,9 @@ grpc::Status DriftServiceImpl::WatchAlerts(
   // 0 = only new alerts.
   int64_t since = request->since_sequence() > 0 ? request->since_sequence()
                                                 : monitor_->latest_sequence();
-  // Sequences restart with the process (alerts are kept in memory only): a
-  // client ahead of the service gets every alert kept since the restart.
+  // Sequences continue across restarts when alerts are stored; a client
+  // ahead of the service (its store was lost, or it keeps none) gets every
+  // alert kept.
   if (since > monitor_->latest_sequence()) since = 0;
   auto cancelled = [context] { return context->IsCancelled(); };
   while (!cancelled()) {

@@ -1,20 +1,24 @@
 // continuum-drift: Watches inputs, predictions and outcomes; raises drift
 // alerts (continuum.v1.DriftService).
 //
-// Wires the service together and runs it until SIGTERM/SIGINT. Monitors,
-// alerts and detector state live in memory (a restart forgets them); actions
-// go to the registry and the trainer when their addresses are configured.
+// Wires the service together and runs it until SIGTERM/SIGINT. Configured
+// monitors, alerts and the actions' cool-down are kept in
+// `--data_dir/drift.db` (SQLite) and survive a restart; detector state and
+// windows live in memory and restart empty. Actions go to the registry and
+// the trainer when their addresses are configured.
 #include <prometheus/registry.h>
 
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "continuum/config/v1/drift_config.pb.h"
 #include "lib/core/service_main.h"
 #include "services/drift/drift_actions.h"
 #include "services/drift/drift_metrics.h"
 #include "services/drift/drift_monitor.h"
 #include "services/drift/drift_service.h"
+#include "services/drift/drift_store.h"
 
 int main(int argc, char** argv) {
   continuum::config::v1::DriftConfig config;
@@ -46,7 +50,15 @@ int main(int argc, char** argv) {
   if (!config.registry_address().empty() || !config.trainer_address().empty()) {
     monitor_options.actions = &actions;
   }
+  absl::StatusOr<std::unique_ptr<continuum::drift_service::SqliteDriftStore>>
+      store = continuum::drift_service::SqliteDriftStore::Open(
+          config.server().data_dir() + "/drift.db", monitor_options.max_alerts);
+  if (!store.ok()) return continuum::core::ReportStartupError(store.status());
+  monitor_options.store = store->get();
   continuum::drift_service::DriftMonitor monitor(monitor_options);
+  if (absl::Status s = monitor.Restore(); !s.ok()) {
+    return continuum::core::ReportStartupError(s);
+  }
   continuum::drift_service::DriftServiceImpl service(&monitor);
 
   continuum::core::ServiceServer::Options options;

@@ -1,0 +1,230 @@
+#include "services/drift/drift_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/store/sqlite.h"
+
+namespace continuum::drift_service {
+
+// ---------------------------------------------------------------------------
+// InMemoryDriftStore
+
+absl::StatusOr<DriftState> InMemoryDriftStore::Load() {
+  absl::MutexLock lock(&mu_);
+  DriftState state;
+  state.monitors = monitors_;
+  for (const auto& [sequence, alert] : alerts_) state.alerts.push_back(alert);
+  state.last_actions = last_actions_;
+  return state;
+}
+
+absl::Status InMemoryDriftStore::PutMonitor(const std::string& model,
+                                            const v1::Monitor& monitor) {
+  absl::MutexLock lock(&mu_);
+  monitors_[model] = monitor;
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryDriftStore::PutAlert(const v1::Alert& alert) {
+  absl::MutexLock lock(&mu_);
+  alerts_[alert.sequence()] = alert;
+  const int64_t newest = alerts_.rbegin()->first;
+  while (!alerts_.empty() && alerts_.begin()->first <= newest - max_alerts_) {
+    alerts_.erase(alerts_.begin());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryDriftStore::PutLastAction(const std::string& model,
+                                               absl::Time time) {
+  absl::MutexLock lock(&mu_);
+  last_actions_[model] = time;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// SqliteDriftStore
+
+namespace {
+
+constexpr absl::string_view kContext = "drift database";
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  return store::SqliteExec(db, sql, kContext);
+}
+
+// A prepared statement (lib/store/sqlite.h) with this store's context.
+class Statement : public store::SqliteStatement {
+ public:
+  Statement(sqlite3* db, const char* sql)
+      : store::SqliteStatement(db, sql, kContext) {}
+};
+
+template <typename Message>
+absl::StatusOr<Message> Parse(const std::string& bytes,
+                              absl::string_view what) {
+  return store::ParseStored<Message>(bytes, kContext, what);
+}
+
+// Runs `fn` in one IMMEDIATE transaction.
+template <typename Fn>
+absl::Status Transact(sqlite3* db, Fn fn) {
+  if (absl::Status s = Exec(db, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status status = fn();
+  if (!status.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return status;
+  }
+  if (absl::Status s = Exec(db, "COMMIT"); !s.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+// Version 1 of the schema.
+constexpr const char* kSchemaV1[] = {
+    "CREATE TABLE monitors (model TEXT PRIMARY KEY, proto BLOB NOT NULL)",
+    // sequence: the alert's number (its name ends in it); dense and
+    // increasing, so the newest `max_alerts` are those within `max_alerts`
+    // of the highest.
+    "CREATE TABLE alerts (sequence INTEGER PRIMARY KEY, "
+    "model TEXT NOT NULL, proto BLOB NOT NULL)",
+    "CREATE TABLE last_actions (model TEXT PRIMARY KEY, "
+    "time_us INTEGER NOT NULL)",
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteDriftStore>> SqliteDriftStore::Open(
+    const std::string& path, int64_t max_alerts) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::InternalError(
+        absl::StrCat("cannot open drift database ", path, ": ", message));
+  }
+  std::unique_ptr<SqliteDriftStore> store(
+      new SqliteDriftStore(db, max_alerts < 1 ? 1 : max_alerts));
+  absl::MutexLock lock(&store->mu_);
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+        "PRAGMA busy_timeout = 5000"}) {
+    if (absl::Status s = Exec(db, pragma); !s.ok()) return s;
+  }
+  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  return store;
+}
+
+SqliteDriftStore::~SqliteDriftStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status SqliteDriftStore::Migrate() {
+  absl::StatusOr<int64_t> version =
+      store::SqliteSchemaVersion(db_, kSchemaVersion, kContext, "drift");
+  if (!version.ok()) return version.status();
+  const int64_t current = *version;
+  if (current == kSchemaVersion) return absl::OkStatus();
+  return Transact(db_, [&]() -> absl::Status {
+    if (current < 1) {
+      for (const char* sql : kSchemaV1) {
+        if (absl::Status s = Exec(db_, sql); !s.ok()) return s;
+      }
+    }
+    Statement s(db_, "INSERT INTO schema_version (version) VALUES (?)");
+    s.Bind(1, static_cast<int64_t>(kSchemaVersion));
+    return s.Run();
+  });
+}
+
+absl::StatusOr<DriftState> SqliteDriftStore::Load() {
+  absl::MutexLock lock(&mu_);
+  DriftState state;
+  {
+    Statement s(db_, "SELECT model, proto FROM monitors ORDER BY model");
+    while (true) {
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<v1::Monitor> monitor =
+          Parse<v1::Monitor>(s.Blob(1), "monitor");
+      if (!monitor.ok()) return monitor.status();
+      state.monitors[s.Text(0)] = *std::move(monitor);
+    }
+  }
+  {
+    Statement s(db_, "SELECT proto FROM alerts ORDER BY sequence");
+    while (true) {
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<v1::Alert> alert = Parse<v1::Alert>(s.Blob(0), "alert");
+      if (!alert.ok()) return alert.status();
+      state.alerts.push_back(*std::move(alert));
+    }
+  }
+  {
+    Statement s(db_, "SELECT model, time_us FROM last_actions");
+    while (true) {
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      state.last_actions[s.Text(0)] = absl::FromUnixMicros(s.Int(1));
+    }
+  }
+  return state;
+}
+
+absl::Status SqliteDriftStore::PutMonitor(const std::string& model,
+                                          const v1::Monitor& monitor) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT OR REPLACE INTO monitors (model, proto) "
+              "VALUES (?, ?)");
+  s.Bind(1, model).BindBlob(2, monitor.SerializeAsString());
+  return s.Run();
+}
+
+absl::Status SqliteDriftStore::PutAlert(const v1::Alert& alert) {
+  absl::MutexLock lock(&mu_);
+  return Transact(db_, [&]() -> absl::Status {
+    {
+      Statement s(db_,
+                  "INSERT OR REPLACE INTO alerts (sequence, model, proto) "
+                  "VALUES (?, ?, ?)");
+      s.Bind(1, alert.sequence())
+          .Bind(2, alert.model())
+          .BindBlob(3, alert.SerializeAsString());
+      if (absl::Status st = s.Run(); !st.ok()) return st;
+    }
+    // An action result recorded for an alert already dropped is dropped
+    // again here.
+    Statement s(db_,
+                "DELETE FROM alerts WHERE sequence <= "
+                "(SELECT MAX(sequence) FROM alerts) - ?");
+    s.Bind(1, max_alerts_);
+    return s.Run();
+  });
+}
+
+absl::Status SqliteDriftStore::PutLastAction(const std::string& model,
+                                             absl::Time time) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT OR REPLACE INTO last_actions (model, time_us) "
+              "VALUES (?, ?)");
+  s.Bind(1, model).Bind(2, static_cast<int64_t>(absl::ToUnixMicros(time)));
+  return s.Run();
+}
+
+}  // namespace continuum::drift_service
