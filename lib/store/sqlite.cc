@@ -20,6 +20,76 @@ absl::Status SqliteExec(sqlite3* db, const char* sql,
   return absl::OkStatus();
 }
 
+absl::StatusOr<sqlite3*> SqliteOpen(const std::string& path,
+                                    absl::string_view context,
+                                    bool foreign_keys) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::InternalError(
+        absl::StrCat("cannot open ", context, " ", path, ": ", message));
+  }
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+        "PRAGMA busy_timeout = 5000"}) {
+    if (absl::Status s = SqliteExec(db, pragma, context); !s.ok()) {
+      sqlite3_close(db);
+      return s;
+    }
+  }
+  if (foreign_keys) {
+    if (absl::Status s = SqliteExec(db, "PRAGMA foreign_keys = ON", context);
+        !s.ok()) {
+      sqlite3_close(db);
+      return s;
+    }
+  }
+  return db;
+}
+
+absl::Status SqliteTransaction(sqlite3* db, absl::string_view context,
+                               absl::FunctionRef<absl::Status()> fn) {
+  if (absl::Status s = SqliteExec(db, "BEGIN IMMEDIATE", context); !s.ok()) {
+    return s;
+  }
+  absl::Status status = fn();
+  if (!status.ok()) {
+    (void)SqliteExec(db, "ROLLBACK", context);
+    return status;
+  }
+  if (absl::Status s = SqliteExec(db, "COMMIT", context); !s.ok()) {
+    (void)SqliteExec(db, "ROLLBACK", context);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteMigrate(
+    sqlite3* db, absl::Span<const absl::Span<const char* const>> versions,
+    absl::string_view context, absl::string_view component) {
+  const int64_t target = static_cast<int64_t>(versions.size());
+  absl::StatusOr<int64_t> current =
+      SqliteSchemaVersion(db, target, context, component);
+  if (!current.ok()) return current.status();
+  if (*current == target) return absl::OkStatus();
+  return SqliteTransaction(db, context, [&]() -> absl::Status {
+    for (int64_t v = *current; v < target; ++v) {
+      for (const char* sql : versions[v]) {
+        if (absl::Status s = SqliteExec(db, sql, context); !s.ok()) return s;
+      }
+    }
+    SqliteStatement s(db, "INSERT INTO schema_version (version) VALUES (?)",
+                      context);
+    s.Bind(1, target);
+    return s.Run();
+  });
+}
+
 absl::StatusOr<int64_t> SqliteSchemaVersion(sqlite3* db, int64_t supported,
                                             absl::string_view context,
                                             absl::string_view component) {

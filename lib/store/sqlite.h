@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace continuum::store {
 
@@ -24,6 +26,27 @@ absl::Status SqliteError(sqlite3* db, absl::string_view context,
 // Runs `sql` (no results). INTERNAL naming the statement on failure.
 absl::Status SqliteExec(sqlite3* db, const char* sql,
                         absl::string_view context);
+
+// Opens (creating it if missing) the database file `path` with WAL, full
+// synchronous commits, a 5 s busy timeout and, if asked, foreign keys.
+// INTERNAL "cannot open <context> <path>: ..." or the failed pragma's
+// error; on error nothing stays open. The caller closes the handle.
+absl::StatusOr<sqlite3*> SqliteOpen(const std::string& path,
+                                    absl::string_view context,
+                                    bool foreign_keys = false);
+
+// Runs `fn` in one IMMEDIATE transaction: COMMIT when it returns OK, else
+// ROLLBACK and its error (also ROLLBACK when COMMIT fails).
+absl::Status SqliteTransaction(sqlite3* db, absl::string_view context,
+                               absl::FunctionRef<absl::Status()> fn);
+
+// Brings a store's schema to version `versions.size()`, where versions[i]
+// holds the statements that take it from version i to i + 1: checks the
+// recorded version (SqliteSchemaVersion), then runs the statements of every
+// version above it and records the new version, in one transaction.
+absl::Status SqliteMigrate(
+    sqlite3* db, absl::Span<const absl::Span<const char* const>> versions,
+    absl::string_view context, absl::string_view component);
 
 // The schema version of a store kept in table `schema_version` (created if
 // missing): the highest version recorded, 0 for a new database.

@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <iterator>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "lib/store/sqlite.h"
 
@@ -52,10 +54,6 @@ namespace {
 
 constexpr absl::string_view kContext = "drift database";
 
-absl::Status Exec(sqlite3* db, const char* sql) {
-  return store::SqliteExec(db, sql, kContext);
-}
-
 // A prepared statement (lib/store/sqlite.h) with this store's context.
 class Statement : public store::SqliteStatement {
  public:
@@ -69,20 +67,9 @@ absl::StatusOr<Message> Parse(const std::string& bytes,
   return store::ParseStored<Message>(bytes, kContext, what);
 }
 
-// Runs `fn` in one IMMEDIATE transaction.
-template <typename Fn>
-absl::Status Transact(sqlite3* db, Fn fn) {
-  if (absl::Status s = Exec(db, "BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status status = fn();
-  if (!status.ok()) {
-    (void)Exec(db, "ROLLBACK");
-    return status;
-  }
-  if (absl::Status s = Exec(db, "COMMIT"); !s.ok()) {
-    (void)Exec(db, "ROLLBACK");
-    return s;
-  }
-  return absl::OkStatus();
+// Runs `fn` in one IMMEDIATE transaction (lib/store/sqlite.h).
+absl::Status Transact(sqlite3* db, absl::FunctionRef<absl::Status()> fn) {
+  return store::SqliteTransaction(db, kContext, fn);
 }
 
 // Version 1 of the schema.
@@ -101,25 +88,11 @@ constexpr const char* kSchemaV1[] = {
 
 absl::StatusOr<std::unique_ptr<SqliteDriftStore>> SqliteDriftStore::Open(
     const std::string& path, int64_t max_alerts) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-      nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::InternalError(
-        absl::StrCat("cannot open drift database ", path, ": ", message));
-  }
+  absl::StatusOr<sqlite3*> db = store::SqliteOpen(path, kContext);
+  if (!db.ok()) return db.status();
   std::unique_ptr<SqliteDriftStore> store(
-      new SqliteDriftStore(db, max_alerts < 1 ? 1 : max_alerts));
+      new SqliteDriftStore(*db, max_alerts < 1 ? 1 : max_alerts));
   absl::MutexLock lock(&store->mu_);
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        "PRAGMA busy_timeout = 5000"}) {
-    if (absl::Status s = Exec(db, pragma); !s.ok()) return s;
-  }
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
   return store;
 }
@@ -130,21 +103,9 @@ SqliteDriftStore::~SqliteDriftStore() {
 }
 
 absl::Status SqliteDriftStore::Migrate() {
-  absl::StatusOr<int64_t> version =
-      store::SqliteSchemaVersion(db_, kSchemaVersion, kContext, "drift");
-  if (!version.ok()) return version.status();
-  const int64_t current = *version;
-  if (current == kSchemaVersion) return absl::OkStatus();
-  return Transact(db_, [&]() -> absl::Status {
-    if (current < 1) {
-      for (const char* sql : kSchemaV1) {
-        if (absl::Status s = Exec(db_, sql); !s.ok()) return s;
-      }
-    }
-    Statement s(db_, "INSERT INTO schema_version (version) VALUES (?)");
-    s.Bind(1, static_cast<int64_t>(kSchemaVersion));
-    return s.Run();
-  });
+  static constexpr absl::Span<const char* const> kVersions[] = {kSchemaV1};
+  static_assert(std::size(kVersions) == kSchemaVersion);
+  return store::SqliteMigrate(db_, kVersions, kContext, "drift");
 }
 
 absl::StatusOr<DriftState> SqliteDriftStore::Load() {

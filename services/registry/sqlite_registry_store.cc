@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,10 +13,6 @@ namespace continuum::registry {
 namespace {
 
 constexpr absl::string_view kContext = "registry database";
-
-absl::Status Exec(sqlite3* db, const char* sql) {
-  return store::SqliteExec(db, sql, kContext);
-}
 
 // A prepared statement (lib/store/sqlite.h) with this store's context.
 class Statement : public store::SqliteStatement {
@@ -269,24 +266,11 @@ constexpr const char* kSchemaV1[] = {
 
 absl::StatusOr<std::unique_ptr<SqliteRegistryStore>> SqliteRegistryStore::Open(
     const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-      nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::InternalError(
-        absl::StrCat("cannot open registry database ", path, ": ", message));
-  }
-  std::unique_ptr<SqliteRegistryStore> store(new SqliteRegistryStore(db));
+  absl::StatusOr<sqlite3*> db =
+      store::SqliteOpen(path, kContext, /*foreign_keys=*/true);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<SqliteRegistryStore> store(new SqliteRegistryStore(*db));
   absl::MutexLock lock(&store->mu_);
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 5000"}) {
-    if (absl::Status s = Exec(db, pragma); !s.ok()) return s;
-  }
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
   return store;
 }
@@ -297,46 +281,16 @@ SqliteRegistryStore::~SqliteRegistryStore() {
 }
 
 absl::Status SqliteRegistryStore::Migrate() {
-  absl::StatusOr<int64_t> version =
-      store::SqliteSchemaVersion(db_, kSchemaVersion, kContext, "registry");
-  if (!version.ok()) return version.status();
-  const int64_t current = *version;
-  if (current == kSchemaVersion) return absl::OkStatus();
-  if (absl::Status s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status status;
-  if (current < 1) {
-    for (const char* sql : kSchemaV1) {
-      status = Exec(db_, sql);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok()) {
-    Statement s(db_, "INSERT INTO schema_version (version) VALUES (?)");
-    s.Bind(1, static_cast<int64_t>(kSchemaVersion));
-    status = s.Run();
-  }
-  if (!status.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return status;
-  }
-  return Exec(db_, "COMMIT");
+  static constexpr absl::Span<const char* const> kVersions[] = {kSchemaV1};
+  static_assert(std::size(kVersions) == kSchemaVersion);
+  return store::SqliteMigrate(db_, kVersions, kContext, "registry");
 }
 
 absl::Status SqliteRegistryStore::Transact(
     const std::function<absl::Status(RegistryTx&)>& fn) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   SqliteTx tx(db_);
-  absl::Status status = fn(tx);
-  if (!status.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return status;
-  }
-  if (absl::Status s = Exec(db_, "COMMIT"); !s.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return s;
-  }
-  return absl::OkStatus();
+  return store::SqliteTransaction(db_, kContext, [&] { return fn(tx); });
 }
 
 }  // namespace continuum::registry
