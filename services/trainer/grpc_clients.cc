@@ -127,28 +127,36 @@ absl::StatusOr<v1::DatasetStats> GrpcCollectorClient::GetDatasetStats(
   return response.stats();
 }
 
+namespace {
+
+// Hands each message's batch to `on_batch` until it returns false (the
+// call is then cancelled and drained: OK) or the stream ends (its status).
+template <typename Response>
+absl::Status ReadBatches(grpc::ClientContext& context,
+                         grpc::ClientReader<Response>& reader,
+                         const CollectorClient::BatchFn& on_batch) {
+  Response message;
+  while (reader.Read(&message)) {
+    if (!on_batch(message.batch())) {
+      context.TryCancel();
+      while (reader.Read(&message)) {
+      }
+      (void)reader.Finish();
+      return absl::OkStatus();
+    }
+  }
+  return core::FromGrpcStatus(reader.Finish());
+}
+
+}  // namespace
+
 absl::Status GrpcCollectorClient::Scan(const v1::ScanRequest& request,
                                        const BatchFn& on_batch,
                                        absl::Time deadline) {
   grpc::ClientContext context;
   Prepare(&context, deadline);
   auto reader = stub_->Scan(&context, request);
-  v1::ScanResponse message;
-  bool stopped = false;
-  while (reader->Read(&message)) {
-    if (!on_batch(message.batch())) {
-      stopped = true;
-      context.TryCancel();
-      break;
-    }
-  }
-  if (stopped) {
-    while (reader->Read(&message)) {
-    }
-    (void)reader->Finish();
-    return absl::OkStatus();
-  }
-  return core::FromGrpcStatus(reader->Finish());
+  return ReadBatches(context, *reader, on_batch);
 }
 
 absl::Status GrpcCollectorClient::SampleReplay(
@@ -157,22 +165,7 @@ absl::Status GrpcCollectorClient::SampleReplay(
   grpc::ClientContext context;
   Prepare(&context, deadline);
   auto reader = stub_->SampleReplay(&context, request);
-  v1::SampleReplayResponse message;
-  bool stopped = false;
-  while (reader->Read(&message)) {
-    if (!on_batch(message.batch())) {
-      stopped = true;
-      context.TryCancel();
-      break;
-    }
-  }
-  if (stopped) {
-    while (reader->Read(&message)) {
-    }
-    (void)reader->Finish();
-    return absl::OkStatus();
-  }
-  return core::FromGrpcStatus(reader->Finish());
+  return ReadBatches(context, *reader, on_batch);
 }
 
 }  // namespace continuum::trainer
