@@ -353,6 +353,30 @@ std::vector<bool> SignificantAfterCorrection(absl::Span<const double> p_values,
   return significant;
 }
 
+std::vector<double> AdjustPValues(absl::Span<const double> p_values,
+                                  Correction correction) {
+  const size_t m = p_values.size();
+  std::vector<double> adjusted(p_values.begin(), p_values.end());
+  if (m == 0 || correction == Correction::kNone) return adjusted;
+  const double dm = static_cast<double>(m);
+  if (correction == Correction::kBonferroni) {
+    for (double& p : adjusted) p = std::min(1.0, p * dm);
+    return adjusted;
+  }
+  std::vector<size_t> order(m);
+  for (size_t i = 0; i < m; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return p_values[a] < p_values[b];
+  });
+  double running = 1.0;
+  for (size_t k = m; k-- > 0;) {
+    const size_t i = order[k];
+    running = std::min(running, p_values[i] * dm / static_cast<double>(k + 1));
+    adjusted[i] = running;
+  }
+  return adjusted;
+}
+
 absl::StatusOr<DatasetDrift> TestDatasetDrift(
     const std::vector<std::vector<double>>& reference,
     const std::vector<std::vector<double>>& current,

@@ -124,6 +124,14 @@ std::vector<bool> SignificantAfterCorrection(absl::Span<const double> p_values,
                                              double alpha,
                                              Correction correction);
 
+// The adjusted p-values, in input order: kNone: p; kBonferroni:
+// min(1, p * m); kBenjaminiHochberg: min over ranks j >= rank(p) of
+// p_(j) * m / j, capped at 1 (statsmodels' fdr_bh). An adjusted p-value
+// below alpha is significant exactly when SignificantAfterCorrection says so
+// (up to ties at the boundary).
+std::vector<double> AdjustPValues(absl::Span<const double> p_values,
+                                  Correction correction);
+
 // ---------------------------------------------------------------- data set
 
 enum class FeatureKind { kNumerical, kCategorical };

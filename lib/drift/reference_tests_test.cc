@@ -255,6 +255,35 @@ TEST(CorrectionTest, BonferroniAndBenjaminiHochberg) {
 // Evidently's distance thresholds (0.1) suit large samples (it picks them
 // only for references over 1000 rows): the sampling noise of the normalised
 // Wasserstein distance between two samples of 1000 and 500 is itself ~0.1.
+TEST(CorrectionTest, AdjustedPValuesMatchStatsmodels) {
+  // statsmodels.stats.multitest.multipletests(p, method="fdr_bh") and
+  // method="bonferroni".
+  const std::vector<double> p = {0.01, 0.04, 0.03, 0.005};
+  EXPECT_THAT(AdjustPValues(p, Correction::kNone),
+              ::testing::ElementsAre(0.01, 0.04, 0.03, 0.005));
+  EXPECT_THAT(AdjustPValues(p, Correction::kBonferroni),
+              ::testing::ElementsAre(::testing::DoubleEq(0.04),
+                                     ::testing::DoubleEq(0.16),
+                                     ::testing::DoubleEq(0.12),
+                                     ::testing::DoubleEq(0.02)));
+  EXPECT_THAT(AdjustPValues(p, Correction::kBenjaminiHochberg),
+              ::testing::ElementsAre(::testing::DoubleEq(0.02),
+                                     ::testing::DoubleEq(0.04),
+                                     ::testing::DoubleEq(0.04),
+                                     ::testing::DoubleEq(0.02)));
+  EXPECT_THAT(AdjustPValues({0.5, 0.9}, Correction::kBonferroni),
+              ::testing::ElementsAre(1.0, 1.0));
+  // Below alpha exactly where the step-up procedure rejects.
+  const std::vector<double> q = {0.001, 0.012, 0.014, 0.3, 0.04, 0.6};
+  const std::vector<bool> significant =
+      SignificantAfterCorrection(q, 0.05, Correction::kBenjaminiHochberg);
+  const std::vector<double> adjusted =
+      AdjustPValues(q, Correction::kBenjaminiHochberg);
+  for (size_t i = 0; i < q.size(); ++i) {
+    EXPECT_EQ(adjusted[i] < 0.05, significant[i]) << i;
+  }
+}
+
 TEST(DatasetDriftTest, IdenticalDistributionsDoNotDrift) {
   NumpyRandomState rng(5);
   std::vector<std::vector<double>> ref, cur;
