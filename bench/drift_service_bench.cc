@@ -91,7 +91,7 @@ class FixedTarget : public ds::ActionTarget {
   absl::StatusOr<int64_t> ProductionVersion(const std::string&) override {
     return 1;
   }
-  absl::Status Rollback(const std::string&, int64_t,
+  absl::Status Rollback(const std::string&, int64_t, int64_t,
                         const std::string&) override {
     return absl::OkStatus();
   }

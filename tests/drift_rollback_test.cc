@@ -1,8 +1,8 @@
 // The drift service acting on a real registry process: a production
 // version whose error rate crosses the monitor's bound raises a CRITICAL
 // performance alert, and the default policy rolls production back to the
-// previous version through the registry; a second alert within the
-// cool-down is only recorded.
+// previous version, which did better on its recent outcomes, through the
+// registry; a second alert within the cool-down is only recorded.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -40,8 +40,8 @@ int64_t ProductionVersion(v1::RegistryService::Stub& stub) {
   return response.model().production_version();
 }
 
-// `n` outcomes of version `version`, all wrong.
-v1::ObservationBatch Errors(int64_t version, int n) {
+// `n` outcomes of version `version`, all wrong (or all right).
+v1::ObservationBatch Errors(int64_t version, int n, bool correct = false) {
   v1::ObservationBatch batch;
   batch.set_model("fraud");
   batch.set_version(version);
@@ -50,7 +50,7 @@ v1::ObservationBatch Errors(int64_t version, int n) {
   for (int r = 0; r < n; ++r) {
     v1::ObservedOutcome* o = batch.add_outcomes();
     o->set_row(r);
-    o->set_correct(false);
+    o->set_correct(correct);
   }
   return batch;
 }
@@ -94,8 +94,10 @@ TEST(DriftRollbackTest, APerformanceAlertOnProductionRollsItBack) {
   performance->set_min_outcomes(50);
   ASSERT_TRUE(monitor.ConfigureMonitor(configure).ok());
 
-  // Version 2 gets every outcome wrong.
-  auto observed = monitor.Observe(Errors(2, 100));
+  // Version 1 did well on its outcomes; version 2 gets every one wrong.
+  auto observed = monitor.Observe(Errors(1, 100, /*correct=*/true));
+  ASSERT_TRUE(observed.ok()) << observed.status();
+  observed = monitor.Observe(Errors(2, 100));
   ASSERT_TRUE(observed.ok()) << observed.status();
   EXPECT_EQ(ProductionVersion(*stub), 1);
 
@@ -108,6 +110,7 @@ TEST(DriftRollbackTest, APerformanceAlertOnProductionRollsItBack) {
   const v1::ActionResult& result = alerts->alerts(0).action_result();
   EXPECT_EQ(result.action(), v1::DRIFT_ACTION_ROLLBACK);
   EXPECT_TRUE(result.succeeded()) << result.message();
+  EXPECT_EQ(result.target(), "models/fraud");
 
   // The restored version goes bad too: within the cool-down, no action.
   observed = monitor.Observe(Errors(1, 100));

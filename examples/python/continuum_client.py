@@ -38,8 +38,8 @@ model into the data set named like it):
     right/wrong to the drift service (Observe, OBSERVATION_KIND_OUTCOME);
   * drift: predicts 120 more rows, reports them all wrong, prints the
     alerts the watch delivers until the performance alert (or a deadline)
-    and that alert's action (GetAlert), then the version's error rate from
-    GetDriftStatus.
+    and that alert's action (as the watch delivers it), then the version's
+    error rate from GetDriftStatus.
 """
 
 import argparse
@@ -327,13 +327,9 @@ def watch_alerts(drift, watch, seconds):
             if alert.type != drift_pb2.ALERT_TYPE_PERFORMANCE:
                 continue
             watch.cancel()
-            # The service decides and runs the action after the Observe
-            # batch that raised the alert; the watch may deliver the alert
-            # before that ("action pending"). The Observe calls have
-            # returned by now, so GetAlert has the action's outcome.
-            action = drift.GetAlert(
-                drift_pb2.GetAlertRequest(name=alert.name),
-                timeout=TIMEOUT).alert.action_result
+            # The watch delivers an alert once its action has run, so the
+            # alert carries the action's outcome.
+            action = alert.action_result
             print(f"drift: alert {alert.sequence} action "
                   f"{drift_pb2.DriftAction.Name(action.action)}: "
                   f"{action.message}")

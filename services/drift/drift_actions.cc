@@ -50,7 +50,7 @@ absl::StatusOr<int64_t> GrpcActionTarget::ProductionVersion(
 }
 
 absl::Status GrpcActionTarget::Rollback(const std::string& model,
-                                        int64_t expected,
+                                        int64_t expected, int64_t to_version,
                                         const std::string& reason) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
@@ -59,6 +59,7 @@ absl::Status GrpcActionTarget::Rollback(const std::string& model,
   request.set_name(absl::StrCat("models/", model));
   request.set_reason(reason);
   request.set_expected_production_version(expected);
+  request.set_to_version(to_version);
   v1::RollbackResponse response;
   return core::FromGrpcStatus(
       registry_->Rollback(&context, request, &response));

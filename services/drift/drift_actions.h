@@ -22,9 +22,10 @@ class ActionTarget {
   // The model's production version (0 if none).
   virtual absl::StatusOr<int64_t> ProductionVersion(
       const std::string& model) = 0;
-  // Rolls production back to the previous version, only if `expected` is
-  // still production.
+  // Rolls production back to `to_version` (0: the registry's previous
+  // production version), only if `expected` is still production.
   virtual absl::Status Rollback(const std::string& model, int64_t expected,
+                                int64_t to_version,
                                 const std::string& reason) = 0;
   // Aborts the rollout of `candidate`.
   virtual absl::Status AbortRollout(const std::string& model, int64_t candidate,
@@ -46,7 +47,7 @@ class GrpcActionTarget : public ActionTarget {
 
   absl::StatusOr<int64_t> ProductionVersion(const std::string& model) override;
   absl::Status Rollback(const std::string& model, int64_t expected,
-                        const std::string& reason) override;
+                        int64_t to_version, const std::string& reason) override;
   absl::Status AbortRollout(const std::string& model, int64_t candidate,
                             const std::string& reason) override;
   absl::Status TriggerRun(const std::string& model, const std::string& alert,

@@ -11,12 +11,15 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "lib/core/filter.h"
 #include "lib/core/resource_names.h"
+#include "lib/drift/ks.h"
+#include "lib/drift/reference_tests.h"
 #include "services/drift/drift_metrics.h"
 
 namespace continuum::drift_service {
@@ -31,6 +34,14 @@ constexpr int64_t kDefaultCanaryMinOutcomes = 200;
 constexpr absl::Duration kDefaultCanaryInterval = absl::Minutes(1);
 constexpr char kCanaryDetector[] = "canary_judgement";
 constexpr char kActionPending[] = "action pending";
+constexpr char kReferenceDetector[] = "reference_tests";
+constexpr absl::Duration kDefaultReferenceInterval = absl::Minutes(10);
+constexpr int64_t kDefaultReferenceWindow = 1000;
+constexpr int64_t kMaxReferenceWindow = 100000;
+constexpr int64_t kDefaultReferenceMinSamples = 200;
+constexpr double kDefaultErrorRateIncreasePoints = 10;
+constexpr absl::Duration kMinReferenceRetry = absl::Seconds(5);
+constexpr absl::Duration kMaxReferenceRetry = absl::Minutes(5);
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -48,6 +59,94 @@ void FillCanaryDefaults(v1::CanaryJudgementConfig& c) {
     c.mutable_interval()->set_seconds(
         absl::ToInt64Seconds(kDefaultCanaryInterval));
   }
+}
+
+// Fills the defaults of drift.proto into a reference-test configuration.
+void FillReferenceDefaults(v1::ReferenceTestConfig& c) {
+  if (!c.has_interval() ||
+      (c.interval().seconds() == 0 && c.interval().nanos() == 0)) {
+    c.mutable_interval()->set_seconds(
+        absl::ToInt64Seconds(kDefaultReferenceInterval));
+    c.mutable_interval()->set_nanos(0);
+  }
+  if (c.window_size() == 0) c.set_window_size(kDefaultReferenceWindow);
+  if (c.min_samples() == 0) {
+    c.set_min_samples(std::min(kDefaultReferenceMinSamples, c.window_size()));
+  }
+  if (c.tests().empty()) {
+    c.add_tests(v1::REFERENCE_TEST_KS);
+    c.add_tests(v1::REFERENCE_TEST_PSI);
+  }
+  if (c.correction() == v1::MULTIPLE_TEST_CORRECTION_UNSPECIFIED) {
+    c.set_correction(v1::MULTIPLE_TEST_CORRECTION_BONFERRONI);
+  }
+  if (c.p_value_threshold() == 0) c.set_p_value_threshold(0.05);
+  if (c.psi_threshold() == 0) c.set_psi_threshold(0.2);
+  if (c.jensen_shannon_threshold() == 0) c.set_jensen_shannon_threshold(0.1);
+  if (c.wasserstein_threshold() == 0) c.set_wasserstein_threshold(0.1);
+  if (c.drifted_feature_share() == 0) c.set_drifted_feature_share(0.5);
+  if (c.critical_feature_share() == 0) c.set_critical_feature_share(0.75);
+}
+
+absl::Status ValidateReferenceTests(v1::ReferenceTestConfig& c) {
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("reference_tests.", what));
+  };
+  if (c.has_interval() &&
+      (c.interval().seconds() < 0 || c.interval().nanos() < 0)) {
+    return bad("interval must not be negative");
+  }
+  if (c.window_size() < 0 || c.window_size() > kMaxReferenceWindow) {
+    return bad(absl::StrCat("window_size must be in [0, ", kMaxReferenceWindow,
+                            "] (0 = ", kDefaultReferenceWindow, ")"));
+  }
+  if (c.min_samples() < 0) return bad("min_samples must be >= 0");
+  std::set<int> seen;
+  for (int t : c.tests()) {
+    if (!v1::ReferenceTest_IsValid(t) || t == v1::REFERENCE_TEST_UNSPECIFIED) {
+      return bad(absl::StrCat("tests: unknown test ", t));
+    }
+    if (t == v1::REFERENCE_TEST_CHI_SQUARED) {
+      return bad(
+          "tests: REFERENCE_TEST_CHI_SQUARED is for categorical features, "
+          "which always use it; list the tests of continuous features");
+    }
+    if (!seen.insert(t).second) {
+      return bad(absl::StrCat("tests: ",
+                              v1::ReferenceTest_Name(
+                                  static_cast<v1::ReferenceTest>(t)),
+                              " is listed twice"));
+    }
+  }
+  if (!v1::MultipleTestCorrection_IsValid(c.correction())) {
+    return bad("correction is unknown");
+  }
+  if (!(c.p_value_threshold() >= 0 && c.p_value_threshold() < 1)) {
+    return bad("p_value_threshold must be in (0, 1) (0 = 0.05)");
+  }
+  if (!(c.psi_threshold() >= 0 && std::isfinite(c.psi_threshold()))) {
+    return bad("psi_threshold must be finite and > 0 (0 = 0.2)");
+  }
+  if (!(c.jensen_shannon_threshold() >= 0 &&
+        c.jensen_shannon_threshold() <= 1)) {
+    return bad("jensen_shannon_threshold must be in (0, 1] (0 = 0.1)");
+  }
+  if (!(c.wasserstein_threshold() >= 0 &&
+        std::isfinite(c.wasserstein_threshold()))) {
+    return bad("wasserstein_threshold must be finite and > 0 (0 = 0.1)");
+  }
+  if (!(c.drifted_feature_share() >= 0 && c.drifted_feature_share() <= 1)) {
+    return bad("drifted_feature_share must be in (0, 1] (0 = 0.5)");
+  }
+  if (!(c.critical_feature_share() >= 0 && c.critical_feature_share() <= 1)) {
+    return bad("critical_feature_share must be in (0, 1] (0 = 0.75)");
+  }
+  FillReferenceDefaults(c);
+  if (c.min_samples() > c.window_size()) {
+    return bad(absl::StrCat("min_samples ", c.min_samples(),
+                            " exceeds window_size ", c.window_size()));
+  }
+  return absl::OkStatus();
 }
 
 // The one-sided upper tail of the standard normal distribution.
@@ -247,7 +346,13 @@ absl::Status ValidateMonitor(v1::Monitor& monitor) {
         "canary_judgement.min_effect_points must be in [0, 100]");
   }
   FillCanaryDefaults(c);
-  return absl::OkStatus();
+  return ValidateReferenceTests(*monitor.mutable_reference_tests());
+}
+
+// The model id of a monitor (its name is models/{model}/monitor).
+absl::string_view ModelIdOf(const v1::Monitor& monitor) {
+  return absl::StripPrefix(absl::StripSuffix(monitor.name(), "/monitor"),
+                           "models/");
 }
 
 std::string SeverityName(v1::AlertSeverity s) {
@@ -283,6 +388,28 @@ struct DriftMonitor::VersionState {
   std::deque<double> window;
   double window_sum = 0;
   bool performance_alerting = false;  // Bound crossed, not yet back under.
+  // Reference tests: the training reference and where its fetch stands.
+  enum class Reference { kNone, kNeeded, kFetching, kRetry, kReady, kAbsent };
+  Reference reference_state = Reference::kNone;
+  std::shared_ptr<const PreparedReference> reference;
+  std::string reference_status;
+  absl::Time reference_retry_at = absl::InfinitePast();
+  absl::Duration reference_backoff = absl::ZeroDuration();
+  // The most recent rows with features, a ring of `ring_rows` rows:
+  // features row-major, the prediction score (NaN if none) and the event
+  // time of each row.
+  int64_t ring_rows = 0;
+  std::vector<float> ring_features;
+  std::vector<double> ring_scores;
+  std::vector<int64_t> ring_micros;
+  int64_t ring_next = 0;
+  int64_t ring_count = 0;
+  int64_t window_rows_total = 0;   // Rows ever appended.
+  int64_t tested_rows_total = -1;  // window_rows_total at the latest run.
+  absl::Time last_reference_run = absl::InfinitePast();
+  std::optional<v1::ReferenceTestRun> latest_reference_run;
+  bool data_alerting = false;        // Data-set drift alerted, not re-armed.
+  bool prediction_alerting = false;  // Likewise for the prediction test.
   // Canary judgement: the most recent outcomes (time of receipt, 1/0 or
   // error value) and ModelState::outcome_seq at the latest one.
   std::deque<std::pair<absl::Time, double>> canary_samples;
@@ -310,10 +437,61 @@ struct DriftMonitor::ModelState {
   std::map<int64_t, int64_t> canary_looks;
 };
 
-DriftMonitor::DriftMonitor(DriftMonitorOptions options)
-    : options_(std::move(options)) {}
+// A version's training reference, ready for the tests: finite sample
+// values as doubles, sorted ascending.
+struct DriftMonitor::PreparedReference {
+  struct Feature {
+    std::vector<double> sample;
+    bool categorical = false;
+    std::string name;
+  };
+  std::vector<Feature> features;
+  std::vector<double> predictions;
+  std::optional<double> error_rate;
+  int64_t sample_count = 0;
+};
 
-DriftMonitor::~DriftMonitor() = default;
+namespace {
+
+std::vector<double> SortedFinite(const google::protobuf::RepeatedField<float>& in) {
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(in.size()));
+  for (float v : in) {
+    if (std::isfinite(v)) out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+DriftMonitor::DriftMonitor(DriftMonitorOptions options)
+    : options_(std::move(options)) {
+  if (options_.references != nullptr &&
+      options_.reference_poll_interval > absl::ZeroDuration()) {
+    worker_ = std::thread([this] { ReferenceWorkerLoop(); });
+  }
+}
+
+DriftMonitor::~DriftMonitor() {
+  {
+    absl::MutexLock lock(&worker_mu_);
+    stop_worker_ = true;
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void DriftMonitor::ReferenceWorkerLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&worker_mu_);
+      worker_mu_.AwaitWithTimeout(absl::Condition(&stop_worker_),
+                                  options_.reference_poll_interval);
+      if (stop_worker_) return;
+    }
+    RunReferenceWork();
+  }
+}
 
 v1::Monitor DriftMonitor::DefaultMonitor(absl::string_view model) {
   v1::Monitor monitor;
@@ -331,6 +509,7 @@ v1::Monitor DriftMonitor::DefaultMonitor(absl::string_view model) {
   monitor.mutable_performance()->set_window_size(kDefaultPerformanceWindow);
   monitor.mutable_performance()->set_min_outcomes(kDefaultMinOutcomes);
   FillCanaryDefaults(*monitor.mutable_canary_judgement());
+  FillReferenceDefaults(*monitor.mutable_reference_tests());
   monitor.set_is_default(true);
   return monitor;
 }
@@ -401,10 +580,23 @@ absl::StatusOr<v1::Monitor> DriftMonitor::ConfigureMonitor(
   }
 
   ModelState& state = GetOrCreateModel(*model);
+  const bool reference_tests_changed =
+      state.monitor.reference_tests().SerializeAsString() !=
+      next.reference_tests().SerializeAsString();
   state.monitor = next;
   // Detectors start over under the new configuration; counts and the
-  // performance window stay.
+  // performance window stay. Reference-test windows start over when their
+  // configuration changed (the loaded references stay).
   for (auto& [id, version] : state.versions) {
+    if (reference_tests_changed) {
+      version.ring_rows = 0;
+      version.ring_count = 0;
+      version.ring_next = 0;
+      version.tested_rows_total = -1;
+      version.last_reference_run = absl::InfinitePast();
+      version.data_alerting = false;
+      version.prediction_alerting = false;
+    }
     version.detectors.clear();
     version.detectors_built = false;
     version.performance_alerting = false;
@@ -668,7 +860,13 @@ int DriftMonitor::FeedSignal(const ModelState& model, int64_t version_id,
     d.state = drift     ? v1::DETECTOR_STATE_DRIFT
               : warning ? v1::DETECTOR_STATE_WARNING
                         : v1::DETECTOR_STATE_STABLE;
-    if (warning && !was_warning) ++d.warning_count;
+    if (warning && !was_warning) {
+      ++d.warning_count;
+      if (options_.metrics != nullptr) {
+        options_.metrics->AddDetectorSignal(ModelIdOf(model.monitor),
+                                            d.config->id(), true);
+      }
+    }
     const bool alert_warning =
         warning && !was_warning && d.config->alert_on_warning();
     if (!drift && !alert_warning) continue;
@@ -677,10 +875,13 @@ int DriftMonitor::FeedSignal(const ModelState& model, int64_t version_id,
       ++d.drift_count;
       d.last_drift_index = index;
       d.last_drift_time = now;
+      if (options_.metrics != nullptr) {
+        options_.metrics->AddDetectorSignal(ModelIdOf(model.monitor),
+                                            d.config->id(), false);
+      }
     }
     v1::Alert alert;
-    alert.set_model(absl::StrCat(absl::StripPrefix(
-        absl::StripSuffix(model.monitor.name(), "/monitor"), "models/")));
+    alert.set_model(std::string(ModelIdOf(model.monitor)));
     alert.set_version(version_id);
     alert.set_type(AlertTypeOf(signal));
     alert.set_severity(drift ? d.config->drift_severity()
@@ -745,27 +946,50 @@ int DriftMonitor::FeedOutcome(const ModelState& model, int64_t version_id,
       for (double v : version.window) version.window_sum += v;
     }
   }
-  const bool has_bound =
-      is_error_value ? p.has_max_mean_error_value() : p.has_max_error_rate();
+  // The bound: the absolute one, and for error rates the version's
+  // reference error rate plus the allowed increase; the lower one counts.
+  std::optional<double> bound;
+  std::string bound_name;
+  if (is_error_value) {
+    if (p.has_max_mean_error_value()) {
+      bound = p.max_mean_error_value();
+      bound_name = absl::StrCat("max_mean_error_value ", *bound);
+    }
+  } else {
+    if (p.has_max_error_rate()) {
+      bound = p.max_error_rate();
+      bound_name = absl::StrCat("max_error_rate ", *bound);
+    }
+    if (version.reference != nullptr &&
+        version.reference->error_rate.has_value()) {
+      const double points = p.has_max_error_rate_increase_points()
+                                ? p.max_error_rate_increase_points()
+                                : kDefaultErrorRateIncreasePoints;
+      const double relative = *version.reference->error_rate + points / 100;
+      if (!bound.has_value() || relative < *bound) {
+        bound = relative;
+        bound_name = absl::StrCat("the reference error rate ",
+                                  *version.reference->error_rate, " + ",
+                                  points, " points");
+      }
+    }
+  }
   const int64_t min_outcomes =
       p.min_outcomes() > 0 ? p.min_outcomes() : kDefaultMinOutcomes;
-  if (!has_bound ||
+  if (!bound.has_value() ||
       static_cast<int64_t>(version.window.size()) < min_outcomes) {
     return raised;
   }
   const double mean =
       version.window_sum / static_cast<double>(version.window.size());
-  const double bound =
-      is_error_value ? p.max_mean_error_value() : p.max_error_rate();
-  if (mean <= bound) {
+  if (mean <= *bound) {
     version.performance_alerting = false;
     return raised;
   }
   if (version.performance_alerting) return raised;
   version.performance_alerting = true;
   v1::Alert alert;
-  alert.set_model(std::string(absl::StripPrefix(
-      absl::StripSuffix(model.monitor.name(), "/monitor"), "models/")));
+  alert.set_model(std::string(ModelIdOf(model.monitor)));
   alert.set_version(version_id);
   alert.set_type(v1::ALERT_TYPE_PERFORMANCE);
   alert.set_severity(v1::ALERT_SEVERITY_CRITICAL);
@@ -774,12 +998,11 @@ int DriftMonitor::FeedOutcome(const ModelState& model, int64_t version_id,
   alert.set_observation_index(index);
   *alert.mutable_create_time() = ToProto(options_.clock->Now());
   alert.set_statistic(mean);
-  alert.set_threshold(bound);
+  alert.set_threshold(*bound);
   alert.set_message(absl::StrCat(
       is_error_value ? "mean error value " : "error rate ", mean,
       " over the last ", version.window.size(), " outcomes of version ",
-      version_id, " exceeds ",
-      is_error_value ? "max_mean_error_value " : "max_error_rate ", bound));
+      version_id, " exceeds ", bound_name));
   RaiseAlert(std::move(alert));
   return raised + 1;
 }
@@ -825,6 +1048,7 @@ absl::StatusOr<ObserveResult> DriftMonitor::Observe(
     }
     result.outcomes = batch.outcomes_size();
     if (batch.feature_dim() > 0) version.feature_dim = batch.feature_dim();
+    RecordWindow(model, version, batch);
     if (model.monitor.disabled()) {
       // Counted and dropped, as drift.proto says.
       version.outcomes += batch.outcomes_size();
@@ -1151,6 +1375,14 @@ absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
       if (version.outcome_kind == 1) p->set_error_rate(mean);
       if (version.outcome_kind == 2) p->set_mean_error_value(mean);
     }
+    if (version.reference != nullptr &&
+        version.reference->error_rate.has_value()) {
+      p->set_reference_error_rate(*version.reference->error_rate);
+    }
+    p->set_reference_status(version.reference_status);
+    if (version.latest_reference_run.has_value()) {
+      *response.add_reference_tests() = *version.latest_reference_run;
+    }
   }
   if (model.latest_judgement.has_value() &&
       (version_filter == 0 ||
@@ -1188,6 +1420,54 @@ std::vector<v1::ActionRule> EffectiveRules(const v1::ActionPolicy& policy) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::pair<int64_t, std::string>>
+DriftMonitor::EarlierVersionThatDidBetter(const std::string& model_id,
+                                          int64_t version_id) {
+  absl::MutexLock lock(&mu_);
+  auto model_it = models_.find(model_id);
+  if (model_it == models_.end()) {
+    return absl::FailedPreconditionError("the model is no longer monitored");
+  }
+  const ModelState& model = *model_it->second;
+  auto current = model.versions.find(version_id);
+  if (current == model.versions.end() || current->second.window.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "version ", version_id, " has no recent outcomes to compare"));
+  }
+  const VersionState& now = current->second;
+  const double now_mean =
+      now.window_sum / static_cast<double>(now.window.size());
+  const int64_t min_outcomes = model.monitor.performance().min_outcomes() > 0
+                                   ? model.monitor.performance().min_outcomes()
+                                   : kDefaultMinOutcomes;
+  const char* what = now.outcome_kind == 2 ? "mean error value" : "error rate";
+  // The newest earlier version with enough recent outcomes of the same kind.
+  for (auto it = std::make_reverse_iterator(current);
+       it != model.versions.rend(); ++it) {
+    const VersionState& earlier = it->second;
+    if (earlier.outcome_kind != now.outcome_kind ||
+        static_cast<int64_t>(earlier.window.size()) < min_outcomes) {
+      continue;
+    }
+    const double earlier_mean =
+        earlier.window_sum / static_cast<double>(earlier.window.size());
+    if (earlier_mean < now_mean) {
+      return std::make_pair(
+          it->first,
+          absl::StrCat("version ", it->first, " did better: ", what, " ",
+                       earlier_mean, " over its last ", earlier.window.size(),
+                       " outcomes vs ", now_mean, " of version ", version_id));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no rollback: version ", it->first, " did no better on its last ",
+        earlier.window.size(), " outcomes (", what, " ", earlier_mean,
+        " vs ", now_mean, " of version ", version_id, ")"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no rollback: no earlier version has ", min_outcomes,
+      " recent outcomes to compare version ", version_id, " with"));
+}
 
 void DriftMonitor::RunPendingActions() {
   std::vector<v1::Alert> work;
@@ -1252,26 +1532,59 @@ void DriftMonitor::RunPendingActions() {
       result.set_action(rule.action());
       break;
     }
-    const std::string reason =
+    std::string reason =
         absl::StrCat("drift alert ", alert.name(), ": ", alert.message());
+    const absl::Duration cooldown =
+        policy.has_cooldown() ? FromProto(policy.cooldown()) : absl::Hours(1);
+    // Aborting a canary the judgement failed is never held back by the
+    // cool-down of another action (drift.proto: a failed judgement always
+    // aborts); it only stops the candidate's traffic.
+    const bool cooled = !policy.dry_run() &&
+                        result.action() != v1::DRIFT_ACTION_NONE &&
+                        result.action() != v1::DRIFT_ACTION_ABORT_ROLLOUT;
+    bool suppressed = false;
+    // The cool-down slot is taken before the action runs, so two batches
+    // acting at once cannot both act; given back if the action fails.
+    std::optional<absl::Time> previous_action;
+    bool reserved = false;
+    auto in_cooldown = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      auto last = last_action_.find(alert.model());
+      return last != last_action_.end() && now - last->second < cooldown;
+    };
+    if (cooled) {
+      absl::MutexLock lock(&mu_);
+      suppressed = in_cooldown();
+    }
+    // Roll back only to an earlier version that did better on its recent
+    // outcomes (drift.proto).
+    int64_t rollback_to = 0;
+    if (!suppressed && result.action() == v1::DRIFT_ACTION_ROLLBACK) {
+      absl::StatusOr<std::pair<int64_t, std::string>> better =
+          EarlierVersionThatDidBetter(alert.model(), alert.version());
+      if (better.ok()) {
+        rollback_to = better->first;
+        absl::StrAppend(&reason, "; ", better->second);
+      } else {
+        result.set_action(v1::DRIFT_ACTION_NONE);
+        lookup = better.status();
+      }
+    }
+    if (cooled && !suppressed && result.action() != v1::DRIFT_ACTION_NONE &&
+        options_.actions != nullptr) {
+      absl::MutexLock lock(&mu_);
+      suppressed = in_cooldown();  // Another batch may have acted since.
+      if (!suppressed) {
+        auto last = last_action_.find(alert.model());
+        if (last != last_action_.end()) previous_action = last->second;
+        last_action_[alert.model()] = now;
+        reserved = true;
+      }
+    }
     if (result.action() == v1::DRIFT_ACTION_NONE) {
       result.set_message(lookup.ok()
                              ? "no action rule applies: alert only"
                              : absl::StrCat("alert only: ", lookup.message()));
     } else {
-      const absl::Duration cooldown =
-          policy.has_cooldown() ? FromProto(policy.cooldown()) : absl::Hours(1);
-      bool suppressed = false;
-      // Aborting a canary the judgement failed is never held back by the
-      // cool-down of another action (drift.proto: a failed judgement always
-      // aborts); it only stops the candidate's traffic.
-      if (!policy.dry_run() &&
-          result.action() != v1::DRIFT_ACTION_ABORT_ROLLOUT) {
-        absl::MutexLock lock(&mu_);
-        auto last = last_action_.find(alert.model());
-        suppressed =
-            last != last_action_.end() && now - last->second < cooldown;
-      }
       if (suppressed) {
         result.set_suppressed_by_cooldown(true);
         result.set_message(
@@ -1279,8 +1592,9 @@ void DriftMonitor::RunPendingActions() {
                          absl::FormatDuration(cooldown), " ago"));
       } else if (policy.dry_run()) {
         result.set_dry_run(true);
-        result.set_message(absl::StrCat("dry run: would ",
-                                        v1::DriftAction_Name(result.action())));
+        result.set_message(absl::StrCat(
+            "dry run: would ", v1::DriftAction_Name(result.action()),
+            rollback_to > 0 ? absl::StrCat(" to version ", rollback_to) : ""));
       } else if (options_.actions == nullptr) {
         result.set_message("no registry or trainer is configured");
       } else {
@@ -1288,7 +1602,7 @@ void DriftMonitor::RunPendingActions() {
         switch (result.action()) {
           case v1::DRIFT_ACTION_ROLLBACK:
             done = options_.actions->Rollback(alert.model(), alert.version(),
-                                              reason);
+                                              rollback_to, reason);
             break;
           case v1::DRIFT_ACTION_ABORT_ROLLOUT:
             done = options_.actions->AbortRollout(alert.model(),
@@ -1305,11 +1619,18 @@ void DriftMonitor::RunPendingActions() {
         result.set_message(done.ok() ? "done" : std::string(done.message()));
         // Only an action that happened starts the cool-down: a failed
         // retrain request must not hold back a rollback.
-        if (done.ok()) {
-          {
-            absl::MutexLock lock(&mu_);
-            last_action_[alert.model()] = now;
+        if (!done.ok() && reserved) {
+          absl::MutexLock lock(&mu_);
+          auto last = last_action_.find(alert.model());
+          if (last != last_action_.end() && last->second == now) {
+            if (previous_action.has_value()) {
+              last->second = *previous_action;
+            } else {
+              last_action_.erase(last);
+            }
           }
+        }
+        if (done.ok()) {
           if (options_.store != nullptr) {
             if (absl::Status s =
                     options_.store->PutLastAction(alert.model(), now);
@@ -1321,18 +1642,34 @@ void DriftMonitor::RunPendingActions() {
         }
       }
     }
+    if (options_.metrics != nullptr) {
+      const v1::ActionResult& r = result;
+      options_.metrics->AddAction(
+          alert.model(), v1::DriftAction_Name(r.action()),
+          r.action() == v1::DRIFT_ACTION_NONE ? "none"
+          : r.suppressed_by_cooldown()        ? "suppressed"
+          : r.dry_run()                       ? "dry_run"
+          : r.succeeded()                     ? "done"
+                                              : "failed");
+    }
+    *alert.mutable_action_result() = std::move(result);
+    // Stored before watchers see it, so what they see survives a restart.
+    store(alert);
     {
       absl::MutexLock lock(&mu_);
       for (v1::Alert& kept : alerts_) {
         if (kept.sequence() == alert.sequence()) {
-          *kept.mutable_action_result() = result;
+          *kept.mutable_action_result() = alert.action_result();
           break;
         }
       }
+      unsettled_.erase(alert.sequence());
     }
-    *alert.mutable_action_result() = std::move(result);
-    store(alert);
   }
+}
+
+int64_t DriftMonitor::SettledSequence() const {
+  return unsettled_.empty() ? last_sequence_ : *unsettled_.begin() - 1;
 }
 
 void DriftMonitor::RaiseAlert(v1::Alert alert) {
@@ -1344,6 +1681,7 @@ void DriftMonitor::RaiseAlert(v1::Alert alert) {
   v1::ActionResult* action = alert.mutable_action_result();
   action->set_action(v1::DRIFT_ACTION_NONE);
   action->set_message(kActionPending);
+  unsettled_.insert(alert.sequence());
   pending_actions_.push_back(alert);
   if (options_.metrics != nullptr) {
     options_.metrics->AddAlert(alert.model(), v1::AlertType_Name(alert.type()));
@@ -1436,9 +1774,11 @@ std::vector<v1::Alert> DriftMonitor::AlertsAfter(
     v1::AlertSeverity min_severity, int limit, int64_t* scanned) {
   std::vector<v1::Alert> out;
   absl::MutexLock lock(&mu_);
-  int64_t last = std::max(after, last_sequence_);
+  const int64_t settled = SettledSequence();
+  int64_t last = std::max(after, settled);
   for (const v1::Alert& a : alerts_) {
     if (a.sequence() <= after) continue;
+    if (a.sequence() > settled) break;
     if (static_cast<int>(out.size()) >= limit) {
       last = a.sequence() - 1;
       break;
@@ -1463,14 +1803,473 @@ int64_t DriftMonitor::WaitForAlert(int64_t after, absl::Time deadline,
                                    const std::function<bool()>& cancelled) {
   absl::MutexLock lock(&mu_);
   auto newer = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return last_sequence_ > after;
+    return SettledSequence() > after;
   };
   while (!newer() && absl::Now() < deadline && !cancelled()) {
     mu_.AwaitWithTimeout(
         absl::Condition(&newer),
         std::min(absl::Milliseconds(100), deadline - absl::Now()));
   }
-  return last_sequence_;
+  return SettledSequence();
+}
+
+}  // namespace continuum::drift_service
+
+namespace continuum::drift_service {
+
+// ---------------------------------------------------------------------------
+// Reference tests
+
+namespace {
+
+drift::Correction CorrectionOf(v1::MultipleTestCorrection c) {
+  switch (c) {
+    case v1::MULTIPLE_TEST_CORRECTION_NONE:
+      return drift::Correction::kNone;
+    case v1::MULTIPLE_TEST_CORRECTION_BENJAMINI_HOCHBERG:
+      return drift::Correction::kBenjaminiHochberg;
+    default:
+      return drift::Correction::kBonferroni;
+  }
+}
+
+// The tests of one column against its reference sample (both sorted
+// ascending, non-empty); p-value results get their raw p-value here and
+// their correction later.
+absl::Status TestColumn(int index, const std::string& name,
+                        const std::vector<double>& reference,
+                        const std::vector<double>& current, bool categorical,
+                        const v1::ReferenceTestConfig& c,
+                        std::vector<v1::FeatureTestResult>& out) {
+  auto add = [&](v1::ReferenceTest test, double statistic, double threshold,
+                 bool drifted) -> v1::FeatureTestResult& {
+    v1::FeatureTestResult& r = out.emplace_back();
+    r.set_feature_index(index);
+    r.set_feature_name(name);
+    r.set_test(test);
+    r.set_statistic(statistic);
+    r.set_threshold(threshold);
+    r.set_drifted(drifted);
+    return r;
+  };
+  if (categorical) {
+    absl::StatusOr<drift::ChiSquaredResult> chi =
+        drift::ChiSquaredTest(reference, current);
+    if (!chi.ok()) return chi.status();
+    add(v1::REFERENCE_TEST_CHI_SQUARED, chi->statistic,
+        c.p_value_threshold(), false)
+        .set_p_value(chi->p_value);
+    return absl::OkStatus();
+  }
+  for (int t : c.tests()) {
+    switch (t) {
+      case v1::REFERENCE_TEST_KS: {
+        const drift::KsResult ks = drift::KsTwoSampleSorted(reference, current);
+        add(v1::REFERENCE_TEST_KS, ks.statistic, c.p_value_threshold(), false)
+            .set_p_value(ks.p_value);
+        break;
+      }
+      case v1::REFERENCE_TEST_PSI: {
+        absl::StatusOr<double> psi =
+            drift::PopulationStabilityIndex(reference, current);
+        if (!psi.ok()) return psi.status();
+        add(v1::REFERENCE_TEST_PSI, *psi, c.psi_threshold(),
+            *psi >= c.psi_threshold());
+        break;
+      }
+      case v1::REFERENCE_TEST_JENSEN_SHANNON: {
+        absl::StatusOr<double> js =
+            drift::JensenShannonDistance(reference, current);
+        if (!js.ok()) return js.status();
+        add(v1::REFERENCE_TEST_JENSEN_SHANNON, *js,
+            c.jensen_shannon_threshold(), *js >= c.jensen_shannon_threshold());
+        break;
+      }
+      case v1::REFERENCE_TEST_WASSERSTEIN: {
+        absl::StatusOr<double> w =
+            drift::NormalizedWassersteinDistance(reference, current);
+        if (!w.ok()) return w.status();
+        add(v1::REFERENCE_TEST_WASSERSTEIN, *w, c.wasserstein_threshold(),
+            *w >= c.wasserstein_threshold());
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Corrects the p-values of `results` together and decides them.
+void CorrectPValues(std::vector<v1::FeatureTestResult>& results,
+                    const v1::ReferenceTestConfig& c) {
+  std::vector<double> p;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].has_p_value()) {
+      p.push_back(results[i].p_value());
+      at.push_back(i);
+    }
+  }
+  const std::vector<double> adjusted =
+      drift::AdjustPValues(p, CorrectionOf(c.correction()));
+  for (size_t k = 0; k < at.size(); ++k) {
+    v1::FeatureTestResult& r = results[at[k]];
+    r.set_adjusted_p_value(adjusted[k]);
+    r.set_drifted(adjusted[k] < c.p_value_threshold());
+  }
+}
+
+}  // namespace
+
+// What one due run needs, copied out of the lock.
+struct DriftMonitor::ReferenceJob {
+  std::string model;
+  int64_t version = 0;
+  v1::ReferenceTestConfig config;
+  std::shared_ptr<const PreparedReference> reference;
+  std::vector<std::vector<double>> columns;  // Sorted ascending.
+  std::vector<double> scores;                // Finite ones, sorted.
+  int64_t first_micros = 0;
+  int64_t last_micros = 0;
+  int64_t observation_index = 0;
+};
+
+void DriftMonitor::RecordWindow(const ModelState& model, VersionState& version,
+                                const v1::ObservationBatch& batch) {
+  if (options_.references == nullptr || model.monitor.disabled()) return;
+  if (version.reference_state == VersionState::Reference::kNone) {
+    version.reference_state = VersionState::Reference::kNeeded;
+    version.reference_status = "fetching";
+  }
+  const v1::ReferenceTestConfig& c = model.monitor.reference_tests();
+  const int64_t dim = batch.feature_dim();
+  if (c.disabled() || batch.kind() == v1::OBSERVATION_KIND_OUTCOME ||
+      dim <= 0) {
+    return;
+  }
+  const int64_t rows = std::max<int64_t>(
+      1, std::min<int64_t>(c.window_size(),
+                           options_.max_window_values / dim));
+  if (version.ring_rows != rows ||
+      static_cast<int64_t>(version.ring_features.size()) != rows * dim) {
+    version.ring_rows = rows;
+    version.ring_features.assign(static_cast<size_t>(rows * dim), 0.0f);
+    version.ring_scores.assign(static_cast<size_t>(rows), 0.0);
+    version.ring_micros.assign(static_cast<size_t>(rows), 0);
+    version.ring_next = 0;
+    version.ring_count = 0;
+  }
+  const int64_t now_micros = absl::ToUnixMicros(options_.clock->Now());
+  for (int64_t r = 0; r < batch.num_rows(); ++r) {
+    const int64_t slot = version.ring_next;
+    std::copy_n(batch.features().begin() + r * dim, dim,
+                version.ring_features.begin() + slot * dim);
+    double score = std::numeric_limits<double>::quiet_NaN();
+    if (batch.confidences_size() > 0) {
+      score = batch.confidences(static_cast<int>(r));
+    } else if (batch.predicted_values_size() > 0) {
+      score = batch.predicted_values(static_cast<int>(r));
+    }
+    version.ring_scores[slot] = score;
+    version.ring_micros[slot] =
+        batch.event_time_unix_micros_size() > 0
+            ? batch.event_time_unix_micros(static_cast<int>(r))
+            : now_micros;
+    version.ring_next = (slot + 1) % version.ring_rows;
+    version.ring_count = std::min(version.ring_count + 1, version.ring_rows);
+  }
+  version.window_rows_total += batch.num_rows();
+}
+
+void DriftMonitor::RunReferenceWork() {
+  if (options_.references == nullptr) return;
+  absl::MutexLock serial(&reference_work_mu_);
+  FetchReferences();
+  RunDueReferenceTests();
+  RunPendingActions();
+}
+
+void DriftMonitor::FetchReferences() {
+  struct Wanted {
+    std::string model;
+    int64_t version;
+  };
+  std::vector<Wanted> wanted;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
+    for (auto& [model_id, model] : models_) {
+      for (auto& [version_id, version] : model->versions) {
+        using R = VersionState::Reference;
+        if (version.reference_state == R::kNeeded ||
+            (version.reference_state == R::kRetry &&
+             now >= version.reference_retry_at)) {
+          version.reference_state = R::kFetching;
+          wanted.push_back({model_id, version_id});
+        }
+      }
+    }
+  }
+  for (const Wanted& w : wanted) {
+    absl::StatusOr<v1::ReferenceStatistics> fetched =
+        options_.references->Fetch(w.model, w.version);
+    std::shared_ptr<const PreparedReference> prepared;
+    if (fetched.ok()) prepared = PrepareReference(*fetched);
+    absl::MutexLock lock(&mu_);
+    auto model = models_.find(w.model);
+    if (model == models_.end()) continue;
+    auto version = model->second->versions.find(w.version);
+    if (version == model->second->versions.end()) continue;
+    VersionState& v = version->second;
+    using R = VersionState::Reference;
+    if (fetched.ok()) {
+      v.reference = std::move(prepared);
+      v.reference_state = R::kReady;
+      v.reference_backoff = absl::ZeroDuration();
+      v.reference_status = absl::StrCat(
+          "loaded: ", v.reference->features.size(), " features, ",
+          fetched->sample_count(), " training rows",
+          v.reference->error_rate.has_value()
+              ? absl::StrCat(", error rate ", *v.reference->error_rate)
+              : "");
+      spdlog::info("drift: reference of models/{}/versions/{} {}", w.model,
+                   w.version, v.reference_status);
+      continue;
+    }
+    const absl::StatusCode code = fetched.status().code();
+    if (code == absl::StatusCode::kFailedPrecondition ||
+        code == absl::StatusCode::kInvalidArgument) {
+      v.reference_state = R::kAbsent;
+      v.reference_status =
+          absl::StrCat("absent: ", fetched.status().message());
+    } else {
+      v.reference_backoff =
+          std::clamp(v.reference_backoff * 2, kMinReferenceRetry,
+                     kMaxReferenceRetry);
+      v.reference_state = R::kRetry;
+      v.reference_retry_at = options_.clock->Now() + v.reference_backoff;
+      v.reference_status =
+          absl::StrCat("retrying in ", absl::FormatDuration(v.reference_backoff),
+                       ": ", fetched.status().ToString());
+    }
+    spdlog::warn("drift: reference of models/{}/versions/{}: {}", w.model,
+                 w.version, v.reference_status);
+  }
+}
+
+void DriftMonitor::RunDueReferenceTests() {
+  std::vector<ReferenceJob> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
+    for (auto& [model_id, model] : models_) {
+      const v1::ReferenceTestConfig& c = model->monitor.reference_tests();
+      if (model->monitor.disabled() || c.disabled()) continue;
+      const absl::Duration interval = FromProto(c.interval());
+      for (auto& [version_id, v] : model->versions) {
+        if (v.reference == nullptr || v.ring_count == 0 ||
+            v.ring_count < c.min_samples() ||
+            v.window_rows_total == v.tested_rows_total ||
+            now - v.last_reference_run < interval) {
+          continue;
+        }
+        const int64_t dim = v.feature_dim;
+        if (static_cast<int64_t>(v.reference->features.size()) != dim) {
+          v.reference_status = absl::StrCat(
+              "loaded, but the reference has ", v.reference->features.size(),
+              " features and the observations ", dim,
+              ": reference tests skipped");
+          v.tested_rows_total = v.window_rows_total;
+          continue;
+        }
+        v.last_reference_run = now;
+        v.tested_rows_total = v.window_rows_total;
+        ReferenceJob& job = jobs.emplace_back();
+        job.model = model_id;
+        job.version = version_id;
+        job.config = c;
+        job.reference = v.reference;
+        job.observation_index = v.observations - 1;
+        job.columns.assign(static_cast<size_t>(dim), {});
+        for (auto& column : job.columns) {
+          column.reserve(static_cast<size_t>(v.ring_count));
+        }
+        job.first_micros = std::numeric_limits<int64_t>::max();
+        job.last_micros = std::numeric_limits<int64_t>::min();
+        for (int64_t r = 0; r < v.ring_count; ++r) {
+          const float* row = v.ring_features.data() + r * dim;
+          for (int64_t f = 0; f < dim; ++f) job.columns[f].push_back(row[f]);
+          if (std::isfinite(v.ring_scores[r])) {
+            job.scores.push_back(v.ring_scores[r]);
+          }
+          job.first_micros = std::min(job.first_micros, v.ring_micros[r]);
+          job.last_micros = std::max(job.last_micros, v.ring_micros[r]);
+        }
+      }
+    }
+  }
+  for (ReferenceJob& job : jobs) {
+    const PreparedReference& ref = *job.reference;
+    const v1::ReferenceTestConfig& c = job.config;
+    v1::ReferenceTestRun run;
+    run.set_version(job.version);
+    *run.mutable_run_time() = ToProto(options_.clock->Now());
+    *run.mutable_window()->mutable_start_time() =
+        TimeUtil::MicrosecondsToTimestamp(job.first_micros);
+    *run.mutable_window()->mutable_end_time() =
+        TimeUtil::MicrosecondsToTimestamp(job.last_micros);
+    run.set_sample_count(static_cast<int64_t>(
+        job.columns.empty() ? 0 : job.columns[0].size()));
+    std::vector<v1::FeatureTestResult> results;
+    absl::Status failed;
+    int tested = 0;
+    for (size_t f = 0; f < job.columns.size() && failed.ok(); ++f) {
+      if (ref.features[f].sample.empty()) continue;  // Nothing to compare.
+      std::sort(job.columns[f].begin(), job.columns[f].end());
+      ++tested;
+      failed = TestColumn(static_cast<int>(f), ref.features[f].name,
+                          ref.features[f].sample, job.columns[f],
+                          ref.features[f].categorical, c, results);
+    }
+    CorrectPValues(results, c);
+    std::vector<v1::FeatureTestResult> prediction_results;
+    if (failed.ok() && c.test_predictions() && !ref.predictions.empty() &&
+        !job.scores.empty()) {
+      std::sort(job.scores.begin(), job.scores.end());
+      failed = TestColumn(-1, "prediction", ref.predictions, job.scores,
+                          false, c, prediction_results);
+      CorrectPValues(prediction_results, c);
+    }
+    if (!failed.ok()) {
+      spdlog::error("drift: reference tests of models/{}/versions/{}: {}",
+                    job.model, job.version, failed.ToString());
+      continue;
+    }
+    std::set<int> drifted;
+    for (const v1::FeatureTestResult& r : results) {
+      if (r.drifted()) drifted.insert(r.feature_index());
+    }
+    bool prediction_drifted = false;
+    for (const v1::FeatureTestResult& r : prediction_results) {
+      prediction_drifted |= r.drifted();
+    }
+    run.set_drifted_features(static_cast<int32_t>(drifted.size()));
+    run.set_drifted_share(tested == 0 ? 0.0
+                                      : static_cast<double>(drifted.size()) /
+                                            static_cast<double>(tested));
+    run.set_dataset_drifted(tested > 0 &&
+                            run.drifted_share() >= c.drifted_feature_share());
+    for (v1::FeatureTestResult& r : results) *run.add_results() = std::move(r);
+    for (v1::FeatureTestResult& r : prediction_results) {
+      *run.add_prediction_results() = std::move(r);
+    }
+    if (options_.metrics != nullptr) {
+      options_.metrics->RecordReferenceRun(job.model, run);
+    }
+
+    absl::MutexLock lock(&mu_);
+    auto model = models_.find(job.model);
+    if (model == models_.end()) continue;
+    auto version = model->second->versions.find(job.version);
+    if (version == model->second->versions.end()) continue;
+    VersionState& v = version->second;
+    v.latest_reference_run = run;
+    auto raise = [&](v1::AlertType type, v1::AlertSeverity severity,
+                     double statistic, double threshold, std::string message) {
+      v1::Alert alert;
+      alert.set_model(job.model);
+      alert.set_version(job.version);
+      alert.set_type(type);
+      alert.set_severity(severity);
+      alert.set_detector(kReferenceDetector);
+      alert.set_feature_index(-1);
+      alert.set_observation_index(job.observation_index);
+      *alert.mutable_create_time() = run.run_time();
+      alert.set_statistic(statistic);
+      alert.set_threshold(threshold);
+      alert.set_message(std::move(message));
+      *alert.mutable_reference_test() = run;
+      RaiseAlert(std::move(alert));
+    };
+    const std::string tests = absl::StrJoin(
+        c.tests(), "+", [](std::string* out, int t) {
+          absl::StrAppend(out, absl::AsciiStrToLower(absl::StripPrefix(
+                                   v1::ReferenceTest_Name(
+                                       static_cast<v1::ReferenceTest>(t)),
+                                   "REFERENCE_TEST_")));
+        });
+    if (!run.dataset_drifted()) {
+      v.data_alerting = false;
+    } else if (!v.data_alerting) {
+      v.data_alerting = true;
+      // The most drifted features first (lowest adjusted p-value, else
+      // highest statistic), five at most, in the message.
+      std::vector<const v1::FeatureTestResult*> worst;
+      for (const v1::FeatureTestResult& r : run.results()) {
+        if (r.drifted()) worst.push_back(&r);
+      }
+      std::sort(worst.begin(), worst.end(), [](auto* a, auto* b) {
+        if (a->has_adjusted_p_value() != b->has_adjusted_p_value()) {
+          return a->has_adjusted_p_value();
+        }
+        return a->has_adjusted_p_value()
+                   ? a->adjusted_p_value() < b->adjusted_p_value()
+                   : a->statistic() > b->statistic();
+      });
+      std::vector<std::string> named;
+      std::set<int> seen;
+      for (const v1::FeatureTestResult* r : worst) {
+        if (named.size() == 5) break;
+        if (!seen.insert(r->feature_index()).second) continue;
+        named.push_back(r->feature_name().empty()
+                            ? absl::StrCat(r->feature_index())
+                            : r->feature_name());
+      }
+      raise(v1::ALERT_TYPE_DATA,
+            run.drifted_share() >= c.critical_feature_share()
+                ? v1::ALERT_SEVERITY_CRITICAL
+                : v1::ALERT_SEVERITY_WARNING,
+            run.drifted_share(), c.drifted_feature_share(),
+            absl::StrCat("reference tests (", tests, ", ",
+                         v1::MultipleTestCorrection_Name(c.correction()),
+                         "): ", run.drifted_features(), " of ", tested,
+                         " features drifted (share ", run.drifted_share(),
+                         " >= ", c.drifted_feature_share(), ") in the last ",
+                         run.sample_count(), " observations of version ",
+                         job.version, "; most drifted: ",
+                         absl::StrJoin(named, ", ")));
+    }
+    if (!prediction_results.empty() || !run.prediction_results().empty()) {
+      if (!prediction_drifted) {
+        v.prediction_alerting = false;
+      } else if (!v.prediction_alerting) {
+        v.prediction_alerting = true;
+        raise(v1::ALERT_TYPE_PREDICTION, v1::ALERT_SEVERITY_WARNING, 1.0, 0.0,
+              absl::StrCat("reference tests (", tests,
+                           "): the prediction distribution of version ",
+                           job.version, " drifted from its held-out "
+                           "reference over the last ",
+                           run.sample_count(), " observations"));
+      }
+    }
+  }
+}
+
+std::shared_ptr<const DriftMonitor::PreparedReference>
+DriftMonitor::PrepareReference(const v1::ReferenceStatistics& stats) {
+  auto ref = std::make_shared<PreparedReference>();
+  ref->sample_count = stats.sample_count();
+  ref->features.reserve(static_cast<size_t>(stats.features_size()));
+  for (const v1::FeatureReference& f : stats.features()) {
+    PreparedReference::Feature& out = ref->features.emplace_back();
+    out.sample = SortedFinite(f.sample());
+    out.categorical = f.categorical();
+    out.name = f.name();
+  }
+  ref->predictions = SortedFinite(stats.predictions().sample());
+  if (stats.has_error_rate()) ref->error_rate = stats.error_rate();
+  return ref;
 }
 
 }  // namespace continuum::drift_service

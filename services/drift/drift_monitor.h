@@ -36,11 +36,38 @@
 //   highest stored one. Detector state, performance windows and canary
 //   samples are not kept: they restart empty.
 //
-// Not implemented: reference tests against a bundle's statistics, the
-// bound relative to the bundle's reference error rate
-// (`max_error_rate_increase_points`).
+// - Reference tests (DriftMonitorOptions::references): the first batch of
+//   a (model, version) asks for the version's training reference (the
+//   ReferenceStatistics in its bundle, from the registry); the fetch runs
+//   on the reference worker, never on the Observe path, and is retried
+//   with backoff (5 s doubling to 5 min) unless the bundle has none. Per
+//   version a ring of the most recent `window_size` observations with
+//   features (and their prediction scores) is kept. When the reference is
+//   loaded, the window holds `min_samples` rows, `interval` has passed
+//   since the version's previous run and new rows arrived, the worker
+//   tests every feature against the reference's sample (KS and PSI by
+//   default; lib/drift/reference_tests.h has the definitions, which follow
+//   Evidently and scipy; categorical features use chi-squared), corrects
+//   the p-values across features, and keeps the run (GetDriftStatus). A
+//   data-set verdict raises one ALERT_TYPE_DATA alert (detector
+//   `reference_tests`, CRITICAL from `critical_feature_share`), re-armed
+//   when a run of that version no longer finds data-set drift; the
+//   prediction test likewise raises ALERT_TYPE_PREDICTION. The tests run
+//   outside the lock on a copy of the window.
+// - The error-rate bound relative to the version's reference error rate
+//   (`max_error_rate_increase_points`, default 10) applies once the
+//   reference is loaded; with `max_error_rate` too, the lower bound counts.
+// - Rollback (DRIFT_ACTION_ROLLBACK) happens only when an earlier version
+//   did better on its recent outcomes: the newest earlier version with at
+//   least `min_outcomes` outcomes in its performance window and a lower
+//   error rate (or mean error value) is the version rolled back to
+//   (RollbackRequest.to_version); otherwise the alert is alert-only and
+//   says why.
+// - Watchers (AlertsAfter, WaitForAlert) see an alert only once its action
+//   has been decided and run (its action_result is final); ListAlerts and
+//   GetAlert show it at once, with the action `pending`.
 //
-// Thread-safe; one mutex guards all state.
+// Thread-safe; one mutex guards the monitors and their state.
 #ifndef CONTINUUM_SERVICES_DRIFT_DRIFT_MONITOR_H_
 #define CONTINUUM_SERVICES_DRIFT_DRIFT_MONITOR_H_
 
@@ -49,7 +76,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -63,6 +93,7 @@
 #include "lib/drift/streaming_detector.h"
 #include "services/drift/drift_actions.h"
 #include "services/drift/drift_store.h"
+#include "services/drift/reference_source.h"
 
 namespace continuum::drift_service {
 
@@ -89,6 +120,17 @@ struct DriftMonitorOptions {
   // Where monitors, alerts and the cool-down are kept across restarts
   // (written through on every change); null: in memory only. Not owned.
   DriftStore* store = nullptr;
+  // Where versions' training references come from (the registry); null:
+  // no reference tests and no bound relative to the reference error rate.
+  // Not owned.
+  ReferenceSource* references = nullptr;
+  // How often the reference worker thread fetches references and runs the
+  // reference tests that are due (real time; `clock` decides what is
+  // due). Zero: no thread; the owner calls RunReferenceWork.
+  absl::Duration reference_poll_interval = absl::Seconds(1);
+  // Feature values a version's reference-test window holds at most (rows x
+  // features): very wide inputs get fewer rows than `window_size`.
+  int64_t max_window_values = int64_t{16} << 20;
 };
 
 // What one Observe batch did.
@@ -137,32 +179,50 @@ class DriftMonitor {
       const v1::ListAlertsRequest& request);
   // `name` = `models/{model}/alerts/{sequence}`.
   absl::StatusOr<v1::Alert> GetAlert(absl::string_view name);
-  // Kept alerts with sequence > `after`, oldest first, of `models` (empty =
-  // all) and at least `min_severity`, at most `limit`. If `scanned` is
-  // set, it receives the highest sequence looked at (a watcher resumes
-  // after it without skipping or repeating alerts).
+  // Kept alerts with sequence > `after` whose action is final, oldest
+  // first, of `models` (empty = all) and at least `min_severity`, at most
+  // `limit`; none past the first alert whose action is still pending. If
+  // `scanned` is set, it receives the highest sequence looked at (a watcher
+  // resumes after it without skipping or repeating alerts).
   std::vector<v1::Alert> AlertsAfter(int64_t after,
                                      const std::vector<std::string>& models,
                                      v1::AlertSeverity min_severity, int limit,
                                      int64_t* scanned = nullptr);
   // The highest alert sequence so far (0 before the first).
   int64_t latest_sequence() const;
-  // Blocks until an alert with sequence > `after` exists, `deadline`
-  // passes or `cancelled` returns true (checked every 100 ms); returns the
-  // latest sequence.
+  // Blocks until an alert with sequence > `after` has its action final,
+  // `deadline` passes or `cancelled` returns true (checked every 100 ms);
+  // returns the highest sequence up to which every action is final.
   int64_t WaitForAlert(int64_t after, absl::Time deadline,
                        const std::function<bool()>& cancelled);
+
+  // One pass of the reference worker: fetches the references asked for
+  // (or due for a retry), then runs the reference tests that are due and
+  // the actions of the alerts they raise. The worker thread calls it every
+  // reference_poll_interval; tests without the thread call it themselves.
+  // Calls are serialised.
+  void RunReferenceWork() ABSL_LOCKS_EXCLUDED(mu_, reference_work_mu_);
 
  private:
   struct DetectorInstance;
   struct VersionState;
   struct ModelState;
+  struct PreparedReference;
+  struct ReferenceJob;
+
+  static std::shared_ptr<const PreparedReference> PrepareReference(
+      const v1::ReferenceStatistics& stats);
 
   // Decides and runs the actions of the alerts raised since the last call
   // (rules, cool-down, dry run), then records each result in its alert.
   // With a store, each alert is stored before its action runs and again
   // with its result.
   void RunPendingActions() ABSL_LOCKS_EXCLUDED(mu_);
+  // The version to roll `version_id` back to: the newest earlier version
+  // with at least min_outcomes outcomes in its window, if it did better
+  // (with a sentence saying so); FAILED_PRECONDITION saying why not.
+  absl::StatusOr<std::pair<int64_t, std::string>> EarlierVersionThatDidBetter(
+      const std::string& model_id, int64_t version_id) ABSL_LOCKS_EXCLUDED(mu_);
   ModelState& GetOrCreateModel(const std::string& model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ValidateBatch(const v1::ObservationBatch& batch,
@@ -180,6 +240,18 @@ class DriftMonitor {
                   VersionState& version, bool is_error_value, double value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RaiseAlert(v1::Alert alert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends the batch's rows with features to the version's reference-test
+  // window and asks for the version's reference if it has none yet.
+  void RecordWindow(const ModelState& model, VersionState& version,
+                    const v1::ObservationBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fetches the references asked for; runs the due tests (RunReferenceWork).
+  void FetchReferences() ABSL_LOCKS_EXCLUDED(mu_);
+  void RunDueReferenceTests() ABSL_LOCKS_EXCLUDED(mu_);
+  // The highest alert sequence whose action is final (every alert up to it
+  // has its action_result): what watchers may see.
+  int64_t SettledSequence() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void ReferenceWorkerLoop();
   // Judges the canary of `model` if a judgement is due (asks the
   // ActionTarget for the production version outside the lock).
   void MaybeJudgeCanary(const std::string& model) ABSL_LOCKS_EXCLUDED(mu_);
@@ -194,6 +266,15 @@ class DriftMonitor {
   std::map<std::string, absl::Time> last_action_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   int64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sequences of alerts whose action is not final yet.
+  std::set<int64_t> unsettled_ ABSL_GUARDED_BY(mu_);
+
+  // Serialises RunReferenceWork.
+  absl::Mutex reference_work_mu_;
+  // The reference worker (when references and a poll interval are set).
+  absl::Mutex worker_mu_;
+  bool stop_worker_ ABSL_GUARDED_BY(worker_mu_) = false;
+  std::thread worker_;
 };
 
 }  // namespace continuum::drift_service

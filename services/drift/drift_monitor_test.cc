@@ -1,11 +1,14 @@
 #include "services/drift/drift_monitor.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -510,8 +513,9 @@ class RecordingTarget : public ActionTarget {
     return production;
   }
   absl::Status Rollback(const std::string& model, int64_t expected,
-                        const std::string&) override {
-    calls.push_back(absl::StrCat("rollback ", model, " ", expected));
+                        int64_t to_version, const std::string&) override {
+    calls.push_back(
+        absl::StrCat("rollback ", model, " ", expected, " to ", to_version));
     return absl::OkStatus();
   }
   absl::Status AbortRollout(const std::string& model, int64_t candidate,
@@ -522,9 +526,10 @@ class RecordingTarget : public ActionTarget {
   absl::Status TriggerRun(const std::string& model, const std::string&,
                           const std::string&) override {
     calls.push_back(absl::StrCat("retrain ", model));
-    return absl::UnavailableError("trainer down");
+    return retrain_status;
   }
   int64_t production = 2;
+  absl::Status retrain_status = absl::UnavailableError("trainer down");
   std::vector<std::string> calls;
 };
 
@@ -540,127 +545,6 @@ v1::ObservationBatch AllWrong(int64_t version, int n) {
     o->set_correct(false);
   }
   return batch;
-}
-
-v1::ConfigureMonitorRequest PerformanceMonitor(bool dry_run) {
-  v1::ConfigureMonitorRequest request;
-  request.mutable_monitor()->set_name("models/m/monitor");
-  auto* performance = request.mutable_monitor()->mutable_performance();
-  performance->set_max_error_rate(0.2);
-  performance->set_window_size(50);
-  performance->set_min_outcomes(20);
-  request.mutable_monitor()->mutable_actions()->set_dry_run(dry_run);
-  return request;
-}
-
-TEST(DriftActionsTest, RollbackOnlyForProductionAndOnlyOncePerCooldown) {
-  core::FakeClock clock;
-  RecordingTarget target;
-  DriftMonitorOptions options;
-  options.clock = &clock;
-  options.actions = &target;
-  DriftMonitor monitor(options);
-  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
-  // Version 3 is not production: alert only.
-  ASSERT_TRUE(monitor.Observe(AllWrong(3, 50)).ok());
-  EXPECT_TRUE(target.calls.empty());
-  // Version 2 is: rolled back, once.
-  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
-  EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2"}));
-  // Another version goes bad within the hour: suppressed.
-  target.production = 4;
-  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
-  EXPECT_EQ(target.calls.size(), 1u);
-  // After the cool-down it acts again.
-  clock.Advance(absl::Hours(2));
-  target.production = 5;
-  ASSERT_TRUE(monitor.Observe(AllWrong(5, 50)).ok());
-  EXPECT_EQ(target.calls.back(), "rollback m 5");
-
-  v1::ListAlertsRequest list;
-  list.set_parent("models/m");
-  list.set_filter("type = ALERT_TYPE_PERFORMANCE");
-  auto alerts = monitor.ListAlerts(list);
-  ASSERT_TRUE(alerts.ok());
-  ASSERT_EQ(alerts->alerts_size(), 4);  // Newest first: 5, 4, 2, 3.
-  EXPECT_TRUE(alerts->alerts(0).action_result().succeeded());
-  EXPECT_TRUE(alerts->alerts(1).action_result().suppressed_by_cooldown());
-  EXPECT_EQ(alerts->alerts(2).action_result().action(),
-            v1::DRIFT_ACTION_ROLLBACK);
-  EXPECT_EQ(alerts->alerts(3).action_result().action(), v1::DRIFT_ACTION_NONE);
-}
-
-// A restart over the same store keeps the configured monitor, the alerts
-// and the cool-down; new alerts continue the sequence.
-TEST(DriftActionsTest, RestartKeepsMonitorAlertsAndCooldown) {
-  core::FakeClock clock;
-  RecordingTarget target;
-  InMemoryDriftStore store;
-  DriftMonitorOptions options;
-  options.clock = &clock;
-  options.actions = &target;
-  options.store = &store;
-  {
-    DriftMonitor monitor(options);
-    ASSERT_TRUE(monitor.Restore().ok());
-    ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
-    ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
-    EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2"}));
-  }
-  clock.Advance(absl::Minutes(10));
-  DriftMonitor monitor(options);
-  ASSERT_TRUE(monitor.Restore().ok());
-  auto configured = monitor.GetMonitor("models/m/monitor");
-  ASSERT_TRUE(configured.ok()) << configured.status();
-  EXPECT_FALSE(configured->is_default());
-  EXPECT_EQ(configured->performance().max_error_rate(), 0.2);
-
-  v1::ListAlertsRequest list;
-  list.set_parent("models/m");
-  auto before = monitor.ListAlerts(list);
-  ASSERT_TRUE(before.ok()) << before.status();
-  ASSERT_EQ(before->alerts_size(), 1);
-  const v1::Alert first = before->alerts(0);
-  EXPECT_EQ(first.action_result().action(), v1::DRIFT_ACTION_ROLLBACK);
-  EXPECT_TRUE(first.action_result().succeeded());
-  auto got = monitor.GetAlert(first.name());
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->sequence(), first.sequence());
-  EXPECT_EQ(monitor.latest_sequence(), first.sequence());
-
-  // Within the hour of the rollback before the restart: suppressed.
-  target.production = 4;
-  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
-  EXPECT_EQ(target.calls.size(), 1u);
-  auto after = monitor.ListAlerts(list);
-  ASSERT_TRUE(after.ok()) << after.status();
-  ASSERT_EQ(after->alerts_size(), 2);
-  EXPECT_NE(after->alerts(0).name(), first.name());
-  EXPECT_EQ(after->alerts(0).sequence(), first.sequence() + 1);
-  EXPECT_TRUE(after->alerts(0).action_result().suppressed_by_cooldown());
-  // A watcher resuming after the old alert sees only the new one.
-  auto watched = monitor.AlertsAfter(first.sequence(), {},
-                                     v1::ALERT_SEVERITY_UNSPECIFIED, 10);
-  ASSERT_EQ(watched.size(), 1u);
-  EXPECT_EQ(watched[0].name(), after->alerts(0).name());
-}
-
-TEST(DriftActionsTest, DryRunRecordsWithoutCalling) {
-  RecordingTarget target;
-  DriftMonitorOptions options;
-  options.actions = &target;
-  DriftMonitor monitor(options);
-  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(true)).ok());
-  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
-  EXPECT_TRUE(target.calls.empty());
-  v1::ListAlertsRequest list;
-  list.set_parent("models/m");
-  auto alerts = monitor.ListAlerts(list);
-  ASSERT_TRUE(alerts.ok());
-  ASSERT_GE(alerts->alerts_size(), 1);
-  EXPECT_TRUE(alerts->alerts(0).action_result().dry_run());
-  EXPECT_EQ(alerts->alerts(0).action_result().message(),
-            "dry run: would DRIFT_ACTION_ROLLBACK");
 }
 
 // An outcome batch of `n` rows of `version` of model "m" in which every
@@ -688,6 +572,163 @@ v1::ObservationBatch ErrorValues(int64_t version, int n, float value,
         every != 0 && (r + 1) % every == 0 ? high : value);
   }
   return batch;
+}
+
+v1::ConfigureMonitorRequest PerformanceMonitor(bool dry_run) {
+  v1::ConfigureMonitorRequest request;
+  request.mutable_monitor()->set_name("models/m/monitor");
+  auto* performance = request.mutable_monitor()->mutable_performance();
+  performance->set_max_error_rate(0.2);
+  performance->set_window_size(50);
+  performance->set_min_outcomes(20);
+  request.mutable_monitor()->mutable_actions()->set_dry_run(dry_run);
+  return request;
+}
+
+TEST(DriftActionsTest, RollbackOnlyForProductionAndOnlyOncePerCooldown) {
+  core::FakeClock clock;
+  RecordingTarget target;
+  DriftMonitorOptions options;
+  options.clock = &clock;
+  options.actions = &target;
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
+  // Version 1 did well.
+  ASSERT_TRUE(monitor.Observe(Outcomes(1, 50, 0)).ok());
+  // Version 3 is not production: alert only.
+  ASSERT_TRUE(monitor.Observe(AllWrong(3, 50)).ok());
+  EXPECT_TRUE(target.calls.empty());
+  // Version 2 is: rolled back to version 1, once.
+  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+  EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2 to 1"}));
+  // Another version goes bad within the hour: suppressed.
+  target.production = 4;
+  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
+  EXPECT_EQ(target.calls.size(), 1u);
+  // After the cool-down, version 5 goes bad, but version 4 (the newest
+  // earlier version with outcomes) did no better: alert only.
+  clock.Advance(absl::Hours(2));
+  target.production = 5;
+  ASSERT_TRUE(monitor.Observe(AllWrong(5, 50)).ok());
+  EXPECT_EQ(target.calls.size(), 1u);
+  // Version 6 does well, version 7 goes bad: rolled back to version 6.
+  ASSERT_TRUE(monitor.Observe(Outcomes(6, 50, 0)).ok());
+  target.production = 7;
+  ASSERT_TRUE(monitor.Observe(AllWrong(7, 50)).ok());
+  EXPECT_EQ(target.calls.back(), "rollback m 7 to 6");
+
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  list.set_filter("type = ALERT_TYPE_PERFORMANCE");
+  auto alerts = monitor.ListAlerts(list);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->alerts_size(), 5);  // Newest first: 7, 5, 4, 2, 3.
+  EXPECT_TRUE(alerts->alerts(0).action_result().succeeded());
+  EXPECT_EQ(alerts->alerts(0).action_result().message(), "done");
+  EXPECT_EQ(alerts->alerts(1).action_result().action(), v1::DRIFT_ACTION_NONE);
+  EXPECT_THAT(alerts->alerts(1).action_result().message(),
+              ::testing::HasSubstr("version 4 did no better"));
+  EXPECT_TRUE(alerts->alerts(2).action_result().suppressed_by_cooldown());
+  EXPECT_EQ(alerts->alerts(3).action_result().action(),
+            v1::DRIFT_ACTION_ROLLBACK);
+  EXPECT_EQ(alerts->alerts(4).action_result().action(), v1::DRIFT_ACTION_NONE);
+}
+
+TEST(DriftActionsTest, NoRollbackWithoutAnEarlierVersionToCompare) {
+  RecordingTarget target;
+  target.production = 1;
+  DriftMonitorOptions options;
+  options.actions = &target;
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
+  ASSERT_TRUE(monitor.Observe(AllWrong(1, 50)).ok());
+  EXPECT_TRUE(target.calls.empty());
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto alerts = monitor.ListAlerts(list);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->alerts_size(), 1);
+  EXPECT_EQ(alerts->alerts(0).action_result().action(), v1::DRIFT_ACTION_NONE);
+  EXPECT_THAT(alerts->alerts(0).action_result().message(),
+              ::testing::HasSubstr("no earlier version has 20 recent "
+                                   "outcomes"));
+}
+
+// A restart over the same store keeps the configured monitor, the alerts
+// and the cool-down; new alerts continue the sequence.
+TEST(DriftActionsTest, RestartKeepsMonitorAlertsAndCooldown) {
+  core::FakeClock clock;
+  RecordingTarget target;
+  InMemoryDriftStore store;
+  DriftMonitorOptions options;
+  options.clock = &clock;
+  options.actions = &target;
+  options.store = &store;
+  {
+    DriftMonitor monitor(options);
+    ASSERT_TRUE(monitor.Restore().ok());
+    ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(false)).ok());
+    ASSERT_TRUE(monitor.Observe(Outcomes(1, 50, 0)).ok());
+    ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+    EXPECT_EQ(target.calls, (std::vector<std::string>{"rollback m 2 to 1"}));
+  }
+  clock.Advance(absl::Minutes(10));
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.Restore().ok());
+  auto configured = monitor.GetMonitor("models/m/monitor");
+  ASSERT_TRUE(configured.ok()) << configured.status();
+  EXPECT_FALSE(configured->is_default());
+  EXPECT_EQ(configured->performance().max_error_rate(), 0.2);
+
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto before = monitor.ListAlerts(list);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->alerts_size(), 1);
+  const v1::Alert first = before->alerts(0);
+  EXPECT_EQ(first.action_result().action(), v1::DRIFT_ACTION_ROLLBACK);
+  EXPECT_TRUE(first.action_result().succeeded());
+  auto got = monitor.GetAlert(first.name());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->sequence(), first.sequence());
+  EXPECT_EQ(monitor.latest_sequence(), first.sequence());
+
+  // Within the hour of the rollback before the restart: suppressed
+  // (outcomes restart empty, so version 3 does well again first).
+  ASSERT_TRUE(monitor.Observe(Outcomes(3, 50, 0)).ok());
+  target.production = 4;
+  ASSERT_TRUE(monitor.Observe(AllWrong(4, 50)).ok());
+  EXPECT_EQ(target.calls.size(), 1u);
+  auto after = monitor.ListAlerts(list);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->alerts_size(), 2);
+  EXPECT_NE(after->alerts(0).name(), first.name());
+  EXPECT_EQ(after->alerts(0).sequence(), first.sequence() + 1);
+  EXPECT_TRUE(after->alerts(0).action_result().suppressed_by_cooldown());
+  // A watcher resuming after the old alert sees only the new one.
+  auto watched = monitor.AlertsAfter(first.sequence(), {},
+                                     v1::ALERT_SEVERITY_UNSPECIFIED, 10);
+  ASSERT_EQ(watched.size(), 1u);
+  EXPECT_EQ(watched[0].name(), after->alerts(0).name());
+}
+
+TEST(DriftActionsTest, DryRunRecordsWithoutCalling) {
+  RecordingTarget target;
+  DriftMonitorOptions options;
+  options.actions = &target;
+  DriftMonitor monitor(options);
+  ASSERT_TRUE(monitor.ConfigureMonitor(PerformanceMonitor(true)).ok());
+  ASSERT_TRUE(monitor.Observe(Outcomes(1, 50, 0)).ok());
+  ASSERT_TRUE(monitor.Observe(AllWrong(2, 50)).ok());
+  EXPECT_TRUE(target.calls.empty());
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto alerts = monitor.ListAlerts(list);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_GE(alerts->alerts_size(), 1);
+  EXPECT_TRUE(alerts->alerts(0).action_result().dry_run());
+  EXPECT_EQ(alerts->alerts(0).action_result().message(),
+            "dry run: would DRIFT_ACTION_ROLLBACK to version 1");
 }
 
 class CanaryJudgementTest : public ::testing::Test {
@@ -901,6 +942,390 @@ TEST(CanaryJudgementNoTargetTest, WithoutRegistryNothingIsJudged) {
       monitor.GetDriftStatus("models/m", 0);
   ASSERT_TRUE(status.ok());
   EXPECT_FALSE(status->has_latest_canary_judgement());
+}
+
+
+// ---------------------------------------------------------------------------
+// Reference tests
+
+// Serves one reference per version: `features` standard-normal features
+// (512 sampled values each, seeded), an error rate, and a prediction
+// sample; or the error queued for the next fetches.
+class FakeReferences : public ReferenceSource {
+ public:
+  absl::StatusOr<v1::ReferenceStatistics> Fetch(const std::string& model,
+                                                int64_t version) override {
+    absl::MutexLock lock(&mu_);
+    fetches.push_back(absl::StrCat(model, "/", version));
+    if (!errors.empty()) {
+      absl::Status s = errors.front();
+      errors.erase(errors.begin());
+      return s;
+    }
+    v1::ReferenceStatistics stats;
+    stats.set_sample_count(5000);
+    stats.set_error_rate(0.1);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0, 1);
+    for (int f = 0; f < features; ++f) {
+      v1::FeatureReference* ref = stats.add_features();
+      ref->set_index(f);
+      ref->set_name(absl::StrCat("f", f));
+      for (int i = 0; i < 512; ++i) ref->add_sample(normal(rng));
+    }
+    std::uniform_real_distribution<float> confidence(0.6f, 1.0f);
+    stats.mutable_predictions()->set_index(-1);
+    for (int i = 0; i < 512; ++i) {
+      stats.mutable_predictions()->add_sample(confidence(rng));
+    }
+    return stats;
+  }
+
+  int features = 8;
+  std::vector<absl::Status> errors;
+  std::vector<std::string> fetches;
+
+ private:
+  absl::Mutex mu_;
+};
+
+// `rows` prediction rows of model "m" with 8 features drawn from N(0, 1),
+// the first `shifted` of them moved by +3, and confidences in [0.6, 1).
+v1::ObservationBatch FeatureRows(int64_t version, int rows, int shifted,
+                                 uint32_t seed, int dim = 8) {
+  v1::ObservationBatch batch;
+  batch.set_model("m");
+  batch.set_version(version);
+  batch.set_kind(v1::OBSERVATION_KIND_PREDICTION);
+  batch.set_num_rows(rows);
+  batch.set_feature_dim(dim);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0, 1);
+  std::uniform_real_distribution<float> confidence(0.6f, 1.0f);
+  for (int r = 0; r < rows; ++r) {
+    for (int f = 0; f < dim; ++f) {
+      batch.add_features(normal(rng) + (f < shifted ? 3.0f : 0.0f));
+    }
+    batch.add_confidences(confidence(rng));
+  }
+  return batch;
+}
+
+class ReferenceTestsTest : public ::testing::Test {
+ protected:
+  ReferenceTestsTest() {
+    options_.clock = &clock_;
+    options_.actions = &target_;
+    options_.references = &references_;
+    options_.reference_poll_interval = absl::ZeroDuration();  // No thread.
+    target_.retrain_status = absl::OkStatus();
+    monitor_ = std::make_unique<DriftMonitor>(options_);
+    v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+    v1::ReferenceTestConfig* c =
+        request.mutable_monitor()->mutable_reference_tests();
+    c->mutable_interval()->set_seconds(60);
+    c->set_window_size(300);
+    c->set_min_samples(200);
+    c->set_test_predictions(true);
+    // No streaming detector in the way.
+    v1::DetectorConfig* d = request.mutable_monitor()->add_detectors();
+    d->set_id("quiet");
+    d->set_detector("page_hinkley");
+    d->set_signal(v1::MONITORED_SIGNAL_ERROR_RATE);
+    EXPECT_TRUE(monitor_->ConfigureMonitor(request).ok());
+  }
+
+  std::optional<v1::ReferenceTestRun> LatestRun(int64_t version) {
+    auto status = monitor_->GetDriftStatus("models/m", version);
+    EXPECT_TRUE(status.ok()) << status.status();
+    if (!status.ok() || status->reference_tests().empty()) return std::nullopt;
+    return status->reference_tests(0);
+  }
+
+  std::string ReferenceStatus(int64_t version) {
+    auto status = monitor_->GetDriftStatus("models/m", version);
+    if (!status.ok() || status->performance().empty()) return "";
+    return status->performance(0).reference_status();
+  }
+
+  std::vector<v1::Alert> Alerts(v1::AlertType type) {
+    std::vector<v1::Alert> out;
+    for (const v1::Alert& a : AllAlerts(*monitor_)) {
+      if (a.type() == type) out.push_back(a);
+    }
+    return out;
+  }
+
+  core::FakeClock clock_;
+  RecordingTarget target_;
+  FakeReferences references_;
+  DriftMonitorOptions options_;
+  std::unique_ptr<DriftMonitor> monitor_;
+};
+
+TEST_F(ReferenceTestsTest, InDistributionWindowDoesNotDrift) {
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 150, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  EXPECT_EQ(references_.fetches, std::vector<std::string>{"m/1"});
+  EXPECT_EQ(ReferenceStatus(1),
+            "loaded: 8 features, 5000 training rows, error rate 0.1");
+  EXPECT_FALSE(LatestRun(1).has_value());  // 150 < min_samples.
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 250, 0, 2)).ok());
+  monitor_->RunReferenceWork();
+  std::optional<v1::ReferenceTestRun> run = LatestRun(1);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->version(), 1);
+  EXPECT_EQ(run->sample_count(), 300);  // The window, not all 400 rows.
+  EXPECT_EQ(run->results_size(), 16);   // KS and PSI per feature.
+  EXPECT_FALSE(run->dataset_drifted());
+  EXPECT_LT(run->drifted_share(), 0.5);
+  for (const v1::FeatureTestResult& r : run->results()) {
+    if (r.test() == v1::REFERENCE_TEST_KS) {
+      EXPECT_TRUE(r.has_p_value());
+      // Bonferroni over the 8 KS p-values.
+      EXPECT_DOUBLE_EQ(r.adjusted_p_value(), std::min(1.0, r.p_value() * 8));
+    }
+    EXPECT_EQ(r.feature_name(), absl::StrCat("f", r.feature_index()));
+  }
+  EXPECT_EQ(run->prediction_results_size(), 2);
+  EXPECT_TRUE(Alerts(v1::ALERT_TYPE_DATA).empty());
+  EXPECT_TRUE(Alerts(v1::ALERT_TYPE_PREDICTION).empty());
+  auto status = monitor_->GetDriftStatus("models/m", 1);
+  ASSERT_TRUE(status.ok());
+  EXPECT_DOUBLE_EQ(status->performance(0).reference_error_rate(), 0.1);
+}
+
+TEST_F(ReferenceTestsTest, ShiftedFeaturesRaiseOneDataAlertUntilReArmed) {
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 6, 1)).ok());
+  monitor_->RunReferenceWork();
+  std::optional<v1::ReferenceTestRun> run = LatestRun(1);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_TRUE(run->dataset_drifted());
+  EXPECT_EQ(run->drifted_features(), 6);
+  EXPECT_DOUBLE_EQ(run->drifted_share(), 0.75);
+  std::vector<v1::Alert> data = Alerts(v1::ALERT_TYPE_DATA);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0].detector(), "reference_tests");
+  EXPECT_EQ(data[0].severity(), v1::ALERT_SEVERITY_CRITICAL);  // >= 0.75.
+  EXPECT_EQ(data[0].feature_index(), -1);
+  EXPECT_TRUE(data[0].reference_test().dataset_drifted());
+  EXPECT_THAT(data[0].message(),
+              ::testing::HasSubstr("6 of 8 features drifted"));
+  EXPECT_EQ(data[0].action_result().action(),
+            v1::DRIFT_ACTION_TRIGGER_RETRAIN);
+  EXPECT_EQ(target_.calls, std::vector<std::string>{"retrain m"});
+
+  // Still drifting a minute later: a new run, no second alert.
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 6, 2)).ok());
+  monitor_->RunReferenceWork();
+  EXPECT_EQ(LatestRun(1)->run_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now()));
+  EXPECT_EQ(Alerts(v1::ALERT_TYPE_DATA).size(), 1u);
+  // Not due again before the interval, nor without new rows.
+  clock_.Advance(absl::Seconds(30));
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 0, 3)).ok());
+  monitor_->RunReferenceWork();
+  EXPECT_TRUE(LatestRun(1)->dataset_drifted());
+  clock_.Advance(absl::Seconds(31));
+  monitor_->RunReferenceWork();
+  EXPECT_FALSE(LatestRun(1)->dataset_drifted());  // Re-armed.
+  clock_.Advance(absl::Seconds(61));
+  monitor_->RunReferenceWork();  // No new rows: no run.
+  EXPECT_EQ(LatestRun(1)->run_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() - absl::Seconds(61)));
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 8, 4)).ok());
+  monitor_->RunReferenceWork();
+  data = Alerts(v1::ALERT_TYPE_DATA);
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_TRUE(data[1].action_result().suppressed_by_cooldown());
+  EXPECT_EQ(target_.calls.size(), 1u);
+}
+
+TEST_F(ReferenceTestsTest, PredictionDistributionShiftRaisesPredictionAlert) {
+  v1::ObservationBatch batch = FeatureRows(1, 300, 0, 1);
+  for (int r = 0; r < batch.num_rows(); ++r) batch.set_confidences(r, 0.3f);
+  ASSERT_TRUE(monitor_->Observe(batch).ok());
+  monitor_->RunReferenceWork();
+  std::vector<v1::Alert> prediction = Alerts(v1::ALERT_TYPE_PREDICTION);
+  ASSERT_EQ(prediction.size(), 1u);
+  EXPECT_EQ(prediction[0].detector(), "reference_tests");
+  EXPECT_TRUE(Alerts(v1::ALERT_TYPE_DATA).empty());
+}
+
+TEST_F(ReferenceTestsTest, FetchFailuresAreRetriedWithBackoff) {
+  references_.errors = {absl::UnavailableError("registry down"),
+                        absl::UnavailableError("registry down")};
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  EXPECT_THAT(ReferenceStatus(1), ::testing::HasSubstr("retrying in 5s"));
+  monitor_->RunReferenceWork();  // Not due yet.
+  EXPECT_EQ(references_.fetches.size(), 1u);
+  clock_.Advance(absl::Seconds(5));
+  monitor_->RunReferenceWork();
+  EXPECT_THAT(ReferenceStatus(1), ::testing::HasSubstr("retrying in 10s"));
+  clock_.Advance(absl::Seconds(10));
+  monitor_->RunReferenceWork();
+  EXPECT_THAT(ReferenceStatus(1), ::testing::StartsWith("loaded: "));
+  EXPECT_TRUE(LatestRun(1).has_value());
+}
+
+TEST_F(ReferenceTestsTest, BundleWithoutReferenceIsNotAskedAgain) {
+  references_.errors = {absl::FailedPreconditionError("carries none")};
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  clock_.Advance(absl::Hours(1));
+  monitor_->RunReferenceWork();
+  EXPECT_EQ(references_.fetches.size(), 1u);
+  EXPECT_EQ(ReferenceStatus(1), "absent: carries none");
+  EXPECT_FALSE(LatestRun(1).has_value());
+}
+
+TEST_F(ReferenceTestsTest, FeatureCountMismatchIsReportedNotTested) {
+  references_.features = 5;
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 300, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  EXPECT_FALSE(LatestRun(1).has_value());
+  EXPECT_THAT(ReferenceStatus(1),
+              ::testing::HasSubstr("the reference has 5 features and the "
+                                   "observations 8"));
+}
+
+TEST_F(ReferenceTestsTest, ErrorRateBoundRelativeToTheReference) {
+  // Reference error rate 0.1 + the default 10 points: 0.2. 25 % wrong.
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(1, 10, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  ASSERT_TRUE(monitor_->Observe(Outcomes(1, 200, 4)).ok());
+  std::vector<v1::Alert> performance = Alerts(v1::ALERT_TYPE_PERFORMANCE);
+  ASSERT_EQ(performance.size(), 1u);
+  EXPECT_DOUBLE_EQ(performance[0].threshold(), 0.2);
+  EXPECT_THAT(performance[0].message(),
+              ::testing::HasSubstr("exceeds the reference error rate 0.1 + "
+                                   "10 points"));
+  // 15 % wrong stays under it.
+  v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+  request.mutable_update_mask()->add_paths("performance");
+  request.mutable_monitor()->mutable_performance()->set_window_size(200);
+  ASSERT_TRUE(monitor_->ConfigureMonitor(request).ok());
+  ASSERT_TRUE(monitor_->Observe(FeatureRows(2, 10, 0, 1)).ok());
+  monitor_->RunReferenceWork();
+  v1::ObservationBatch fifteen = Outcomes(2, 200, 0);
+  for (int r = 0; r < 200; ++r) {
+    fifteen.mutable_outcomes(r)->set_correct(r % 20 >= 3);
+  }
+  ASSERT_TRUE(monitor_->Observe(fifteen).ok());
+  EXPECT_EQ(Alerts(v1::ALERT_TYPE_PERFORMANCE).size(), 1u);
+}
+
+TEST_F(ReferenceTestsTest, BadReferenceTestConfigurationsAreInvalid) {
+  auto configure = [&](auto edit) {
+    v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+    request.mutable_update_mask()->add_paths("reference_tests");
+    edit(*request.mutable_monitor()->mutable_reference_tests());
+    return monitor_->ConfigureMonitor(request).status();
+  };
+  using C = v1::ReferenceTestConfig;
+  EXPECT_EQ(configure([](C& c) { c.set_window_size(1000000); }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(configure([](C& c) {
+              c.set_window_size(100);
+              c.set_min_samples(200);
+            }).message(),
+            "reference_tests.min_samples 200 exceeds window_size 100");
+  EXPECT_EQ(
+      configure([](C& c) { c.add_tests(v1::REFERENCE_TEST_CHI_SQUARED); })
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(configure([](C& c) {
+              c.add_tests(v1::REFERENCE_TEST_KS);
+              c.add_tests(v1::REFERENCE_TEST_KS);
+            }).message(),
+            "reference_tests.tests: REFERENCE_TEST_KS is listed twice");
+  EXPECT_EQ(configure([](C& c) { c.set_p_value_threshold(1.5); }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(configure([](C& c) { c.set_drifted_feature_share(2); }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(configure([](C& c) { c.mutable_interval()->set_seconds(-1); })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // Defaults are filled in and shown.
+  ASSERT_TRUE(configure([](C&) {}).ok());
+  auto monitor = monitor_->GetMonitor("models/m/monitor");
+  ASSERT_TRUE(monitor.ok());
+  const C& c = monitor->reference_tests();
+  EXPECT_EQ(c.interval().seconds(), 600);
+  EXPECT_EQ(c.window_size(), 1000);
+  EXPECT_EQ(c.min_samples(), 200);
+  EXPECT_EQ(c.tests_size(), 2);
+  EXPECT_EQ(c.correction(), v1::MULTIPLE_TEST_CORRECTION_BONFERRONI);
+  EXPECT_DOUBLE_EQ(c.psi_threshold(), 0.2);
+}
+
+// A target whose retrain call waits until released.
+class BlockingTarget : public RecordingTarget {
+ public:
+  absl::Status TriggerRun(const std::string& model, const std::string& alert,
+                          const std::string& reason) override {
+    absl::MutexLock lock(&mu_);
+    entered_ = true;
+    mu_.Await(absl::Condition(&released_));
+    return RecordingTarget::TriggerRun(model, alert, reason);
+  }
+  void AwaitEntered() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&entered_));
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    released_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool entered_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+TEST(DriftWatchTest, WatchersSeeAnAlertOnlyOnceItsActionRan) {
+  core::FakeClock clock;
+  BlockingTarget target;
+  FakeReferences references;
+  DriftMonitorOptions options;
+  options.clock = &clock;
+  options.actions = &target;
+  options.references = &references;
+  options.reference_poll_interval = absl::ZeroDuration();
+  DriftMonitor monitor(options);
+  v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+  request.mutable_monitor()->mutable_reference_tests()->set_window_size(300);
+  ASSERT_TRUE(monitor.ConfigureMonitor(request).ok());
+  ASSERT_TRUE(monitor.Observe(FeatureRows(1, 300, 8, 1)).ok());
+  std::thread worker([&] { monitor.RunReferenceWork(); });
+  target.AwaitEntered();
+  // Raised and listed (action pending), but not yet shown to watchers.
+  v1::ListAlertsRequest list;
+  list.set_parent("models/m");
+  auto listed = monitor.ListAlerts(list);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->alerts_size(), 1);
+  EXPECT_EQ(listed->alerts(0).action_result().message(), "action pending");
+  int64_t scanned = -1;
+  EXPECT_TRUE(monitor
+                  .AlertsAfter(0, {}, v1::ALERT_SEVERITY_UNSPECIFIED, 10,
+                               &scanned)
+                  .empty());
+  EXPECT_EQ(scanned, 0);
+  EXPECT_EQ(monitor.WaitForAlert(0, absl::Now() + absl::Milliseconds(50),
+                                 [] { return false; }),
+            0);
+  target.Release();
+  worker.join();
+  std::vector<v1::Alert> watched =
+      monitor.AlertsAfter(0, {}, v1::ALERT_SEVERITY_UNSPECIFIED, 10);
+  ASSERT_EQ(watched.size(), 1u);
+  EXPECT_EQ(watched[0].action_result().action(),
+            v1::DRIFT_ACTION_TRIGGER_RETRAIN);
+  EXPECT_NE(watched[0].action_result().message(), "action pending");
 }
 
 }  // namespace

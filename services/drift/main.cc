@@ -5,7 +5,8 @@
 // monitors, alerts and the actions' cool-down are kept in
 // `--data_dir/drift.db` (SQLite) and survive a restart; detector state and
 // windows live in memory and restart empty. Actions go to the registry and
-// the trainer when their addresses are configured.
+// the trainer when their addresses are configured; versions' training
+// references are downloaded from the registry.
 #include <prometheus/registry.h>
 
 #include <memory>
@@ -19,6 +20,7 @@
 #include "services/drift/drift_monitor.h"
 #include "services/drift/drift_service.h"
 #include "services/drift/drift_store.h"
+#include "services/drift/reference_source.h"
 
 int main(int argc, char** argv) {
   continuum::config::v1::DriftConfig config;
@@ -30,15 +32,18 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
-  if (config.max_alerts() < 0 || config.max_model_labels() < 0) {
+  if (config.max_alerts() < 0 || config.max_model_labels() < 0 ||
+      config.max_feature_labels() < 0) {
     return continuum::core::ReportStartupError(absl::InvalidArgumentError(
-        "max_alerts and max_model_labels must not be negative"));
+        "max_alerts, max_model_labels and max_feature_labels must not be "
+        "negative"));
   }
 
   auto metrics_registry = std::make_shared<prometheus::Registry>();
   continuum::drift_service::DriftMetrics metrics(
       *metrics_registry,
-      config.max_model_labels() > 0 ? config.max_model_labels() : 100);
+      config.max_model_labels() > 0 ? config.max_model_labels() : 100,
+      config.max_feature_labels() > 0 ? config.max_feature_labels() : 32);
   continuum::drift_service::DriftMonitorOptions monitor_options;
   monitor_options.max_alerts =
       config.max_alerts() > 0 ? config.max_alerts() : 10000;
@@ -49,6 +54,14 @@ int main(int argc, char** argv) {
                                                      config.trainer_address());
   if (!config.registry_address().empty() || !config.trainer_address().empty()) {
     monitor_options.actions = &actions;
+  }
+  std::unique_ptr<continuum::drift_service::RegistryReferenceSource>
+      references;
+  if (!config.registry_address().empty()) {
+    references =
+        std::make_unique<continuum::drift_service::RegistryReferenceSource>(
+            config.registry_address());
+    monitor_options.references = references.get();
   }
   absl::StatusOr<std::unique_ptr<continuum::drift_service::SqliteDriftStore>>
       store = continuum::drift_service::SqliteDriftStore::Open(
