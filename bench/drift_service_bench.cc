@@ -91,17 +91,18 @@ class FixedTarget : public ds::ActionTarget {
   absl::StatusOr<int64_t> ProductionVersion(const std::string&) override {
     return 1;
   }
-  absl::Status Rollback(const std::string&, int64_t, int64_t,
-                        const std::string&) override {
-    return absl::OkStatus();
+  absl::StatusOr<std::string> Rollback(const std::string& model, int64_t,
+                                       int64_t, const std::string&) override {
+    return absl::StrCat("models/", model, "/deployment@1");
   }
-  absl::Status AbortRollout(const std::string&, int64_t,
-                            const std::string&) override {
-    return absl::OkStatus();
+  absl::StatusOr<std::string> AbortRollout(const std::string& model, int64_t,
+                                           const std::string&) override {
+    return absl::StrCat("models/", model, "/deployment@1");
   }
-  absl::Status TriggerRun(const std::string&, const std::string&,
-                          const std::string&) override {
-    return absl::OkStatus();
+  absl::StatusOr<std::string> TriggerRun(const std::string& model,
+                                         const std::string&,
+                                         const std::string&) override {
+    return absl::StrCat("models/", model, "/runs/1");
   }
 };
 

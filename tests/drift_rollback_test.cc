@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/store/blob_store.h"
@@ -110,7 +111,9 @@ TEST(DriftRollbackTest, APerformanceAlertOnProductionRollsItBack) {
   const v1::ActionResult& result = alerts->alerts(0).action_result();
   EXPECT_EQ(result.action(), v1::DRIFT_ACTION_ROLLBACK);
   EXPECT_TRUE(result.succeeded()) << result.message();
-  EXPECT_EQ(result.target(), "models/fraud");
+  // The deployment the rollback made.
+  EXPECT_TRUE(absl::StartsWith(result.target(), "models/fraud/deployment@"))
+      << result.target();
 
   // The restored version goes bad too: within the cool-down, no action.
   observed = monitor.Observe(Errors(1, 100));

@@ -20,6 +20,10 @@ absl::Status NotConfigured(absl::string_view what) {
       "no ", what, " address is configured for the drift service"));
 }
 
+std::string DeploymentName(const std::string& model, int64_t revision) {
+  return absl::StrCat("models/", model, "/deployment@", revision);
+}
+
 }  // namespace
 
 GrpcActionTarget::GrpcActionTarget(const std::string& registry_address,
@@ -49,9 +53,9 @@ absl::StatusOr<int64_t> GrpcActionTarget::ProductionVersion(
   return response.model().production_version();
 }
 
-absl::Status GrpcActionTarget::Rollback(const std::string& model,
-                                        int64_t expected, int64_t to_version,
-                                        const std::string& reason) {
+absl::StatusOr<std::string> GrpcActionTarget::Rollback(
+    const std::string& model, int64_t expected, int64_t to_version,
+    const std::string& reason) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
   Prepare(&context, timeout_);
@@ -61,13 +65,16 @@ absl::Status GrpcActionTarget::Rollback(const std::string& model,
   request.set_expected_production_version(expected);
   request.set_to_version(to_version);
   v1::RollbackResponse response;
-  return core::FromGrpcStatus(
-      registry_->Rollback(&context, request, &response));
+  if (absl::Status s = core::FromGrpcStatus(
+          registry_->Rollback(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return DeploymentName(model, response.deployment().revision());
 }
 
-absl::Status GrpcActionTarget::AbortRollout(const std::string& model,
-                                            int64_t candidate,
-                                            const std::string& reason) {
+absl::StatusOr<std::string> GrpcActionTarget::AbortRollout(
+    const std::string& model, int64_t candidate, const std::string& reason) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
   Prepare(&context, timeout_);
@@ -76,13 +83,17 @@ absl::Status GrpcActionTarget::AbortRollout(const std::string& model,
   request.set_reason(reason);
   request.set_expected_candidate_version(candidate);
   v1::AbortRolloutResponse response;
-  return core::FromGrpcStatus(
-      registry_->AbortRollout(&context, request, &response));
+  if (absl::Status s = core::FromGrpcStatus(
+          registry_->AbortRollout(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return DeploymentName(model, response.deployment().revision());
 }
 
-absl::Status GrpcActionTarget::TriggerRun(const std::string& model,
-                                          const std::string& alert,
-                                          const std::string& reason) {
+absl::StatusOr<std::string> GrpcActionTarget::TriggerRun(
+    const std::string& model, const std::string& alert,
+    const std::string& reason) {
   if (trainer_ == nullptr) return NotConfigured("trainer");
   grpc::ClientContext context;
   Prepare(&context, timeout_);
@@ -93,8 +104,12 @@ absl::Status GrpcActionTarget::TriggerRun(const std::string& model,
   request.set_alert(alert);
   request.set_request_id(alert);  // One run per alert, however often retried.
   v1::TriggerRunResponse response;
-  return core::FromGrpcStatus(
-      trainer_->TriggerRun(&context, request, &response));
+  if (absl::Status s = core::FromGrpcStatus(
+          trainer_->TriggerRun(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return response.run().name();
 }
 
 }  // namespace continuum::drift_service

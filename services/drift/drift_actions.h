@@ -22,18 +22,23 @@ class ActionTarget {
   // The model's production version (0 if none).
   virtual absl::StatusOr<int64_t> ProductionVersion(
       const std::string& model) = 0;
+  // Each action returns what it acted on (ActionResult.target): the new
+  // deployment as `models/{model}/deployment@{revision}`, or the run's name.
+  //
   // Rolls production back to `to_version` (0: the registry's previous
   // production version), only if `expected` is still production.
-  virtual absl::Status Rollback(const std::string& model, int64_t expected,
-                                int64_t to_version,
-                                const std::string& reason) = 0;
+  virtual absl::StatusOr<std::string> Rollback(const std::string& model,
+                                               int64_t expected,
+                                               int64_t to_version,
+                                               const std::string& reason) = 0;
   // Aborts the rollout of `candidate`.
-  virtual absl::Status AbortRollout(const std::string& model, int64_t candidate,
-                                    const std::string& reason) = 0;
+  virtual absl::StatusOr<std::string> AbortRollout(
+      const std::string& model, int64_t candidate,
+      const std::string& reason) = 0;
   // Asks the trainer for a run; `alert` is the alert's resource name.
-  virtual absl::Status TriggerRun(const std::string& model,
-                                  const std::string& alert,
-                                  const std::string& reason) = 0;
+  virtual absl::StatusOr<std::string> TriggerRun(const std::string& model,
+                                                 const std::string& alert,
+                                                 const std::string& reason) = 0;
 };
 
 // Calls the registry and the trainer over gRPC (empty address: that side is
@@ -46,12 +51,15 @@ class GrpcActionTarget : public ActionTarget {
                    absl::Duration timeout = absl::Seconds(10));
 
   absl::StatusOr<int64_t> ProductionVersion(const std::string& model) override;
-  absl::Status Rollback(const std::string& model, int64_t expected,
-                        int64_t to_version, const std::string& reason) override;
-  absl::Status AbortRollout(const std::string& model, int64_t candidate,
-                            const std::string& reason) override;
-  absl::Status TriggerRun(const std::string& model, const std::string& alert,
-                          const std::string& reason) override;
+  absl::StatusOr<std::string> Rollback(const std::string& model,
+                                       int64_t expected, int64_t to_version,
+                                       const std::string& reason) override;
+  absl::StatusOr<std::string> AbortRollout(const std::string& model,
+                                           int64_t candidate,
+                                           const std::string& reason) override;
+  absl::StatusOr<std::string> TriggerRun(const std::string& model,
+                                         const std::string& alert,
+                                         const std::string& reason) override;
 
  private:
   std::unique_ptr<v1::RegistryService::Stub> registry_;

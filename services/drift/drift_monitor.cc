@@ -51,6 +51,11 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+// The policy's cool-down (drift.proto: unset = 1 hour).
+absl::Duration CooldownOf(const v1::ActionPolicy& policy) {
+  return policy.has_cooldown() ? FromProto(policy.cooldown()) : absl::Hours(1);
+}
+
 // Fills the defaults of drift.proto into a canary judgement configuration.
 void FillCanaryDefaults(v1::CanaryJudgementConfig& c) {
   if (c.alpha() == 0) c.set_alpha(kDefaultCanaryAlpha);
@@ -630,6 +635,9 @@ absl::Status DriftMonitor::Restore() {
   }
   for (v1::Alert& alert : stored->alerts) {
     last_sequence_ = std::max(last_sequence_, alert.sequence());
+    if (alert.action_result().succeeded()) {
+      last_action_alert_[alert.model()] = alert;  // Oldest first: the last wins.
+    }
     if (alert.action_result().message() == kActionPending) {
       alert.mutable_action_result()->set_message(
           "action outcome unknown: the drift service stopped before "
@@ -1384,6 +1392,17 @@ absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
       *response.add_reference_tests() = *version.latest_reference_run;
     }
   }
+  if (auto last = last_action_.find(*model_id); last != last_action_.end()) {
+    const v1::ActionPolicy& policy = model.monitor.actions();
+    const absl::Time until = last->second + CooldownOf(policy);
+    if (until > options_.clock->Now()) {
+      *response.mutable_cooldown_until() = ToProto(until);
+    }
+  }
+  if (auto alert = last_action_alert_.find(*model_id);
+      alert != last_action_alert_.end()) {
+    *response.mutable_last_action_alert() = alert->second;
+  }
   if (model.latest_judgement.has_value() &&
       (version_filter == 0 ||
        model.latest_judgement->canary_version() == version_filter ||
@@ -1534,8 +1553,7 @@ void DriftMonitor::RunPendingActions() {
     }
     std::string reason =
         absl::StrCat("drift alert ", alert.name(), ": ", alert.message());
-    const absl::Duration cooldown =
-        policy.has_cooldown() ? FromProto(policy.cooldown()) : absl::Hours(1);
+    const absl::Duration cooldown = CooldownOf(policy);
     // Aborting a canary the judgement failed is never held back by the
     // cool-down of another action (drift.proto: a failed judgement always
     // aborts); it only stops the candidate's traffic.
@@ -1598,7 +1616,8 @@ void DriftMonitor::RunPendingActions() {
       } else if (options_.actions == nullptr) {
         result.set_message("no registry or trainer is configured");
       } else {
-        absl::Status done;
+        absl::StatusOr<std::string> done =
+            absl::InternalError("unknown action");
         switch (result.action()) {
           case v1::DRIFT_ACTION_ROLLBACK:
             done = options_.actions->Rollback(alert.model(), alert.version(),
@@ -1616,7 +1635,9 @@ void DriftMonitor::RunPendingActions() {
             break;
         }
         result.set_succeeded(done.ok());
-        result.set_message(done.ok() ? "done" : std::string(done.message()));
+        result.set_message(done.ok() ? "done"
+                                     : std::string(done.status().message()));
+        if (done.ok()) result.set_target(*done);
         // Only an action that happened starts the cool-down: a failed
         // retrain request must not hold back a rollback.
         if (!done.ok() && reserved) {
@@ -1657,6 +1678,9 @@ void DriftMonitor::RunPendingActions() {
     store(alert);
     {
       absl::MutexLock lock(&mu_);
+      if (alert.action_result().succeeded()) {
+        last_action_alert_[alert.model()] = alert;
+      }
       for (v1::Alert& kept : alerts_) {
         if (kept.sequence() == alert.sequence()) {
           *kept.mutable_action_result() = alert.action_result();

@@ -264,6 +264,8 @@ class DriftMonitor {
   std::vector<v1::Alert> pending_actions_ ABSL_GUARDED_BY(mu_);
   // When the last action on each model ran (the cool-down).
   std::map<std::string, absl::Time> last_action_ ABSL_GUARDED_BY(mu_);
+  // The latest alert per model whose action was carried out.
+  std::map<std::string, v1::Alert> last_action_alert_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   int64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   // Sequences of alerts whose action is not final yet.

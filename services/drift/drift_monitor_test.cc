@@ -512,21 +512,25 @@ class RecordingTarget : public ActionTarget {
   absl::StatusOr<int64_t> ProductionVersion(const std::string&) override {
     return production;
   }
-  absl::Status Rollback(const std::string& model, int64_t expected,
-                        int64_t to_version, const std::string&) override {
+  absl::StatusOr<std::string> Rollback(const std::string& model,
+                                       int64_t expected, int64_t to_version,
+                                       const std::string&) override {
     calls.push_back(
         absl::StrCat("rollback ", model, " ", expected, " to ", to_version));
-    return absl::OkStatus();
+    return absl::StrCat("models/", model, "/deployment@", calls.size());
   }
-  absl::Status AbortRollout(const std::string& model, int64_t candidate,
-                            const std::string&) override {
+  absl::StatusOr<std::string> AbortRollout(const std::string& model,
+                                           int64_t candidate,
+                                           const std::string&) override {
     calls.push_back(absl::StrCat("abort ", model, " ", candidate));
-    return absl::OkStatus();
+    return absl::StrCat("models/", model, "/deployment@", calls.size());
   }
-  absl::Status TriggerRun(const std::string& model, const std::string&,
-                          const std::string&) override {
+  absl::StatusOr<std::string> TriggerRun(const std::string& model,
+                                         const std::string&,
+                                         const std::string&) override {
     calls.push_back(absl::StrCat("retrain ", model));
-    return retrain_status;
+    if (!retrain_status.ok()) return retrain_status;
+    return absl::StrCat("models/", model, "/runs/", calls.size());
   }
   int64_t production = 2;
   absl::Status retrain_status = absl::UnavailableError("trainer down");
@@ -625,6 +629,8 @@ TEST(DriftActionsTest, RollbackOnlyForProductionAndOnlyOncePerCooldown) {
   ASSERT_EQ(alerts->alerts_size(), 5);  // Newest first: 7, 5, 4, 2, 3.
   EXPECT_TRUE(alerts->alerts(0).action_result().succeeded());
   EXPECT_EQ(alerts->alerts(0).action_result().message(), "done");
+  EXPECT_EQ(alerts->alerts(0).action_result().target(),
+            "models/m/deployment@2");
   EXPECT_EQ(alerts->alerts(1).action_result().action(), v1::DRIFT_ACTION_NONE);
   EXPECT_THAT(alerts->alerts(1).action_result().message(),
               ::testing::HasSubstr("version 4 did no better"));
@@ -1114,6 +1120,14 @@ TEST_F(ReferenceTestsTest, ShiftedFeaturesRaiseOneDataAlertUntilReArmed) {
   EXPECT_EQ(data[0].action_result().action(),
             v1::DRIFT_ACTION_TRIGGER_RETRAIN);
   EXPECT_EQ(target_.calls, std::vector<std::string>{"retrain m"});
+  EXPECT_EQ(data[0].action_result().target(), "models/m/runs/1");
+  {
+    auto status = monitor_->GetDriftStatus("models/m", 0);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->last_action_alert().name(), data[0].name());
+    EXPECT_EQ(status->cooldown_until().seconds(),
+              absl::ToUnixSeconds(clock_.Now() + absl::Hours(1)));
+  }
 
   // Still drifting a minute later: a new run, no second alert.
   clock_.Advance(absl::Seconds(61));
@@ -1264,8 +1278,9 @@ TEST_F(ReferenceTestsTest, BadReferenceTestConfigurationsAreInvalid) {
 // A target whose retrain call waits until released.
 class BlockingTarget : public RecordingTarget {
  public:
-  absl::Status TriggerRun(const std::string& model, const std::string& alert,
-                          const std::string& reason) override {
+  absl::StatusOr<std::string> TriggerRun(const std::string& model,
+                                         const std::string& alert,
+                                         const std::string& reason) override {
     absl::MutexLock lock(&mu_);
     entered_ = true;
     mu_.Await(absl::Condition(&released_));
