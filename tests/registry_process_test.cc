@@ -205,11 +205,15 @@ TEST(RegistryProcessTest, UploadDownloadWatchResumeCrashAndAudit) {
     v1::UploadVersionResponse response;
     auto writer = stub->UploadVersion(&context, &response);
     v1::UploadVersionRequest request;
-    std::string big(4 << 20, 'z');
+    std::string big(8 << 20, 'z');
     request.mutable_metadata()->set_model("fraud");
     request.mutable_metadata()->set_sha256(store::Sha256Hex(big));
     ASSERT_TRUE(writer->Write(request));
-    request.set_chunk(big.substr(0, 1 << 20));
+    // More than the blob writer's 4 MiB buffer, so part of it reaches the
+    // file before the kill.
+    request.set_chunk(big.substr(0, 4 << 20));
+    ASSERT_TRUE(writer->Write(request));
+    request.set_chunk(big.substr(4 << 20, 1 << 20));
     ASSERT_TRUE(writer->Write(request));
     // Wait until the partial upload is on disk as a temporary file.
     ASSERT_TRUE(WaitFor(

@@ -299,12 +299,14 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter() {
     if (!name.ok()) return name.status();
     const std::string path =
         JoinPath(temp_dir_, absl::StrCat(*name, kTempSuffix));
+    // Unbuffered: a blob is written once, start to end, and read back
+    // later, so it need not pass through the page cache on the way in.
     absl::StatusOr<std::unique_ptr<WritableFile>> file =
-        fs->NewAppendableFile(path);
+        fs->NewUnbufferedFile(path);
+    // An existing file belongs to someone else (a 128-bit collision means a
+    // broken random generator): never write to it.
+    if (absl::IsAlreadyExists(file.status())) continue;
     if (!file.ok()) return file.status();
-    // A file that is not empty belongs to someone else (a 128-bit collision
-    // means a broken random generator): never append to it.
-    if ((*file)->size() != 0) continue;
     return std::unique_ptr<BlobWriter>(
         new BlobWriter(this, path, *std::move(file)));
   }

@@ -9,10 +9,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace continuum::store {
 
@@ -28,6 +32,14 @@ absl::StatusOr<size_t> SequentialFile::ReadInto(char* dst, size_t n) {
 }
 FileLock::~FileLock() = default;
 FileSystem::~FileSystem() = default;
+
+absl::StatusOr<std::unique_ptr<WritableFile>> FileSystem::NewUnbufferedFile(
+    const std::string& path) {
+  if (FileExists(path)) {
+    return absl::AlreadyExistsError(absl::StrCat(path, " already exists"));
+  }
+  return NewAppendableFile(path);
+}
 
 namespace {
 
@@ -50,6 +62,8 @@ absl::Status PosixError(absl::string_view operation, absl::string_view path,
     case EACCES:
     case EPERM:
       return absl::PermissionDeniedError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
     default:
       return absl::UnavailableError(message);
   }
@@ -132,6 +146,172 @@ class PosixWritableFile : public WritableFile {
   uint64_t size_;
 };
 
+// Written with O_DIRECT through two aligned buffers: appends fill one; a
+// full one is handed to a writer thread, which writes it at its (aligned)
+// file offset while appends fill the other, so the device's write overlaps
+// the caller's work (the write itself costs the CPU nothing). Sync and Close
+// wait for the writer, write the partial tail rounded up to whole blocks
+// (zero padded), truncate the file to its size and keep the tail buffered,
+// so that later appends rewrite that block.
+class DirectWritableFile : public WritableFile {
+ public:
+  static constexpr size_t kBlock = 4096;
+  static constexpr size_t kBufferBytes = size_t{4} << 20;
+
+  // `buffers` holds 2 * kBufferBytes, kBlock-aligned; owned (std::free).
+  DirectWritableFile(std::string path, int fd, char* buffers)
+      : path_(std::move(path)), fd_(fd), buffers_(buffers) {}
+  ~DirectWritableFile() override {
+    if (fd_ >= 0) (void)Close();
+    StopWriter();
+    std::free(buffers_);
+  }
+
+  absl::Status Append(absl::string_view data) override {
+    if (fd_ < 0)
+      return absl::FailedPreconditionError("append to closed file " + path_);
+    while (!data.empty()) {
+      const size_t n = std::min(data.size(), kBufferBytes - used_);
+      std::memcpy(Current() + used_, data.data(), n);
+      used_ += n;
+      size_ += n;
+      data.remove_prefix(n);
+      if (used_ == kBufferBytes) {
+        if (absl::Status s = HandOff(); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    if (fd_ < 0)
+      return absl::FailedPreconditionError("sync of closed file " + path_);
+    if (absl::Status s = WriteTail(); !s.ok()) return s;
+    while (::fdatasync(fd_) != 0) {
+      if (errno != EINTR) return PosixError("fdatasync", path_, errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Close() override {
+    if (fd_ < 0)
+      return absl::FailedPreconditionError("close of closed file " + path_);
+    absl::Status status = WriteTail();
+    StopWriter();
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0 && errno != EINTR && status.ok()) {
+      status = PosixError("close", path_, errno);
+    }
+    return status;
+  }
+
+  uint64_t size() const override { return size_; }
+
+ private:
+  char* Current() { return buffers_ + current_ * kBufferBytes; }
+
+  absl::Status WriteAt(const char* data, uint64_t offset, size_t length) {
+    size_t done = 0;
+    while (done < length) {
+      const ssize_t n = ::pwrite(fd_, data + done, length - done,
+                                 static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return PosixError("write", path_, errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+  // Waits until the writer is idle; returns its first error (sticky).
+  absl::Status WaitForWriter() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* busy) { return !*busy; }, &busy_));
+    return error_;
+  }
+
+  // Hands the full current buffer to the writer and switches buffers.
+  absl::Status HandOff() {
+    if (absl::Status s = WaitForWriter(); !s.ok()) return s;
+    if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+    {
+      absl::MutexLock lock(&mu_);
+      job_data_ = Current();
+      job_offset_ = buffer_start_;
+      busy_ = true;
+    }
+    current_ ^= 1;
+    buffer_start_ += kBufferBytes;
+    used_ = 0;
+    return absl::OkStatus();
+  }
+
+  void WriterLoop() {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      mu_.Await(absl::Condition(this, &DirectWritableFile::HasWorkOrStop));
+      if (!busy_) return;  // Stopped with nothing to write.
+      const char* data = job_data_;
+      const uint64_t offset = job_offset_;
+      mu_.Unlock();
+      absl::Status s = WriteAt(data, offset, kBufferBytes);
+      mu_.Lock();
+      if (error_.ok()) error_ = s;
+      busy_ = false;
+    }
+  }
+
+  bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return busy_ || stop_;
+  }
+
+  void StopWriter() {
+    if (!writer_.joinable()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    writer_.join();
+  }
+
+  // Writes the buffered tail (whole blocks, zero padded) and cuts the file
+  // back to size_.
+  absl::Status WriteTail() {
+    if (absl::Status s = WaitForWriter(); !s.ok()) return s;
+    if (used_ == 0 || written_tail_ == size_) return absl::OkStatus();
+    const size_t padded = (used_ + kBlock - 1) / kBlock * kBlock;
+    std::memset(Current() + used_, 0, padded - used_);
+    if (absl::Status s = WriteAt(Current(), buffer_start_, padded); !s.ok()) {
+      return s;
+    }
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+      return PosixError("ftruncate", path_, errno);
+    }
+    written_tail_ = size_;
+    return absl::OkStatus();
+  }
+
+  const std::string path_;
+  int fd_;
+  char* const buffers_;
+  int current_ = 0;            // The buffer appends fill.
+  uint64_t buffer_start_ = 0;  // File offset of the current buffer, aligned.
+  size_t used_ = 0;            // Bytes in the current buffer.
+  uint64_t size_ = 0;
+  uint64_t written_tail_ = 0;  // size_ when the tail was last written.
+
+  absl::Mutex mu_;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // The writer holds a job.
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  const char* job_data_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint64_t job_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::thread writer_;
+};
+
 class PosixSequentialFile : public SequentialFile {
  public:
   PosixSequentialFile(std::string path, int fd)
@@ -198,6 +378,27 @@ absl::Status FsyncPath(const std::string& path, int flags) {
 
 class PosixFileSystem : public FileSystem {
  public:
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewUnbufferedFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EINVAL) {
+      // The file system refuses O_DIRECT (it was not created).
+      return FileSystem::NewUnbufferedFile(path);
+    }
+    if (fd < 0) return PosixError("open", path, errno);
+    void* buffer = nullptr;
+    if (::posix_memalign(&buffer, DirectWritableFile::kBlock,
+                         2 * DirectWritableFile::kBufferBytes) != 0) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      return absl::ResourceExhaustedError(
+          "cannot allocate the write buffer of " + path);
+    }
+    return std::make_unique<DirectWritableFile>(path, fd,
+                                                static_cast<char*>(buffer));
+  }
+
   absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::string& path) override {
     const int fd =

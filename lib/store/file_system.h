@@ -85,6 +85,18 @@ class FileSystem {
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::string& path) = 0;
 
+  // Creates `path` (which must not exist: ALREADY_EXISTS otherwise) for
+  // writing once from start to end, around the page cache where the
+  // platform allows: on Linux with O_DIRECT, appends are gathered in an
+  // aligned 4 MiB buffer and written by the device's DMA in whole blocks,
+  // so writing costs the CPU one memory copy instead of the kernel's page
+  // cache copy (what large uploads spend most of their time on). Sync and
+  // Close write the partial tail block and truncate the file to its size.
+  // Falls back to a buffered file where O_DIRECT is refused (e.g. tmpfs).
+  // The default is NewAppendableFile on a file that must not exist.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewUnbufferedFile(
+      const std::string& path);
+
   // Opens `path` for reading from its start.
   virtual absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& path) = 0;

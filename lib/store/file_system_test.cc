@@ -69,6 +69,74 @@ TEST_F(FileSystemTest, AppendableFileCreatesAndAppends) {
   EXPECT_EQ(*size, 12u);
 }
 
+// Bytes that differ at every offset (so a misplaced block shows).
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    out[i] = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
+TEST_F(FileSystemTest, UnbufferedFileWritesAnySizeInAnyPieces) {
+  // Around the 4 KiB block and the 4 MiB buffer, in pieces of several
+  // sizes (some crossing buffers).
+  const size_t kMiB = size_t{1} << 20;
+  int n = 0;
+  for (size_t size : {size_t{1}, size_t{4095}, size_t{4096}, size_t{4097},
+                      4 * kMiB - 1, 4 * kMiB, 4 * kMiB + 1, 9 * kMiB + 123}) {
+    for (size_t piece : {size_t{1000}, kMiB, 5 * kMiB}) {
+      const std::string path = Path(absl::StrCat("u", n++));
+      const std::string data = Pattern(size, static_cast<uint32_t>(n));
+      auto file = fs_->NewUnbufferedFile(path);
+      ASSERT_TRUE(file.ok()) << file.status();
+      for (size_t at = 0; at < size; at += piece) {
+        ASSERT_TRUE(
+            (*file)->Append(absl::string_view(data).substr(at, piece)).ok());
+      }
+      EXPECT_EQ((*file)->size(), size);
+      ASSERT_TRUE((*file)->Sync().ok());
+      ASSERT_TRUE((*file)->Close().ok());
+      auto content = fs_->ReadFileToString(path);
+      ASSERT_TRUE(content.ok());
+      ASSERT_EQ(content->size(), size) << "piece " << piece;
+      EXPECT_TRUE(*content == data) << "size " << size << " piece " << piece;
+    }
+  }
+}
+
+TEST_F(FileSystemTest, UnbufferedFileAppendsAfterSyncAndClosesWithoutSync) {
+  const std::string path = Path("tail");
+  const std::string data = Pattern(5 * 4096 + 300, 1);
+  auto file = fs_->NewUnbufferedFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append(absl::string_view(data).substr(0, 5000)).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  auto size = fs_->GetFileSize(path);
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 5000u);  // Padded blocks cut back to the size.
+  // The partial block written by Sync is rewritten by the next bytes.
+  ASSERT_TRUE((*file)->Append(absl::string_view(data).substr(5000)).ok());
+  file->reset();  // Closed by the destructor, without Sync.
+  auto content = fs_->ReadFileToString(path);
+  ASSERT_TRUE(content.ok());
+  EXPECT_TRUE(*content == data);
+  EXPECT_EQ(content->size(), data.size());
+}
+
+TEST_F(FileSystemTest, UnbufferedFileMustBeNew) {
+  ASSERT_TRUE(fs_->WriteFileAtomically(Path("taken"), "keep").ok());
+  EXPECT_EQ(fs_->NewUnbufferedFile(Path("taken")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto content = fs_->ReadFileToString(Path("taken"));
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(*content, "keep");
+  EXPECT_EQ(fs_->NewUnbufferedFile(Path("no/such/dir/f")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(FileSystemTest, SequentialFileReadsAndSkips) {
   ASSERT_TRUE(fs_->WriteFileAtomically(Path("s"), "0123456789").ok());
   auto file = fs_->NewSequentialFile(Path("s"));
@@ -195,6 +263,23 @@ TEST_F(FaultInjectionTest, FailSyncsUntilCleared) {
   EXPECT_EQ(faulty_.dir_sync_count(), 1);
   faulty_.ResetCounters();
   EXPECT_EQ(faulty_.sync_count(), 0);
+}
+
+// The default NewUnbufferedFile (a buffered file that must be new) goes
+// through the wrapper's NewAppendableFile, so its faults apply.
+TEST_F(FaultInjectionTest, DefaultUnbufferedFileIsABufferedNewFile) {
+  auto file = faulty_.NewUnbufferedFile(Path("f"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("abc").ok());
+  faulty_.FailSyncs(absl::UnavailableError("injected EIO"));
+  EXPECT_EQ((*file)->Sync().code(), absl::StatusCode::kUnavailable);
+  faulty_.Clear();
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(faulty_.NewUnbufferedFile(Path("f")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto content = faulty_.ReadFileToString(Path("f"));
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(*content, "abc");
 }
 
 TEST_F(FaultInjectionTest, ShortWriteWritesOnlyWhatFits) {
