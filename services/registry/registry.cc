@@ -30,6 +30,13 @@ using S = v1::VersionState;
 // Pods report every 10 s; one silent for three intervals is not counted as
 // serving anything and is forgotten.
 constexpr absl::Duration kPodSilence = absl::Seconds(30);
+// How often pods are asked to report (ReportServingStateResponse).
+constexpr absl::Duration kPodReportInterval = absl::Seconds(10);
+// Pod reports live in memory: after a start, the registry knows no pod
+// until each reports again, so for this long (the report interval and a
+// margin) it does not judge that "every ready pod serves the revision"
+// (which would hold for zero pods).
+constexpr absl::Duration kPodGraceAfterStart = absl::Seconds(12);
 
 constexpr char kZeroHash[] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -515,7 +522,10 @@ int64_t FindBrokenLink(const std::vector<v1::AuditEntry>& entries,
 Registry::Registry(std::unique_ptr<RegistryStore> store,
                    std::unique_ptr<store::BlobStore> blobs,
                    RegistryOptions options)
-    : store_(std::move(store)), blobs_(std::move(blobs)), options_(options) {
+    : store_(std::move(store)),
+      blobs_(std::move(blobs)),
+      options_(options),
+      start_time_(options_.clock->Now()) {
   absl::StatusOr<int64_t> latest = LoadLatestRevision();
   absl::MutexLock lock(&mu_);
   latest_revision_ = latest.ok() ? *latest : 0;
@@ -1610,7 +1620,8 @@ absl::StatusOr<v1::ReportServingStateResponse> Registry::ReportServingState(
       ++it;
     }
   }
-  response.mutable_report_interval()->set_seconds(10);
+  response.mutable_report_interval()->set_seconds(
+      absl::ToInt64Seconds(kPodReportInterval));
   response.set_latest_revision(latest_revision_);
   return response;
 }
@@ -1708,12 +1719,17 @@ absl::Status Registry::Tick() {
           if (it != pod.rows_by_version.end()) rows += it->second;
         }
         if (min_rows > 0 && rows < min_rows) continue;
-        if (!all_current) {
+        // Just started: the pods have not all reported yet.
+        const bool unheard = now - start_time_ < kPodGraceAfterStart;
+        if (!all_current || unheard) {
           if (rollout.state() != v1::ROLLOUT_STATE_WAITING_FOR_PODS) {
             rollout.set_state(v1::ROLLOUT_STATE_WAITING_FOR_PODS);
-            rollout.set_status_message(
-                absl::StrCat("waiting for every ready pod to serve revision ",
-                             model.deployment_revision()));
+            rollout.set_status_message(absl::StrCat(
+                "waiting for every ready pod to serve revision ",
+                model.deployment_revision(),
+                unheard ? " (the registry just started: pods report again "
+                          "within their report interval)"
+                        : ""));
             if (absl::Status st = tx.PutRollout(rollout); !st.ok()) return st;
           }
           continue;

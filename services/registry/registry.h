@@ -187,6 +187,8 @@ class Registry {
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> pod_report_times_ ABSL_GUARDED_BY(mu_);
   absl::Time last_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When this registry started (pod reports are not kept across restarts).
+  const absl::Time start_time_;
 };
 
 // The SHA-256 an audit entry must carry: lowercase hex of the entry's

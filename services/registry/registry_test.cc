@@ -1,5 +1,6 @@
 #include "services/registry/registry.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -240,6 +241,46 @@ TEST_F(RegistryTest, CanaryStepsAdvanceAfterTheirHoldAndWaitForPods) {
   EXPECT_EQ(status->deployment().canary_version(), 0);
   EXPECT_EQ(StateOf("models/fraud/versions/2"), S::VERSION_STATE_PRODUCTION);
   EXPECT_EQ(StateOf("models/fraud/versions/1"), S::VERSION_STATE_ARCHIVED);
+}
+
+// Pod reports are not kept: a registry that just started knows no pod, and
+// must not take "no pod lags behind" for "every pod serves the revision".
+TEST_F(RegistryTest, AfterARestartStepsWaitForThePodsToReport) {
+  Register("fraud");
+  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/1", GoodReport()).ok());
+  ASSERT_TRUE(UploadBytes("fraud", "v2").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/2", GoodReport()).ok());
+  clock_.Advance(absl::Minutes(6));  // The 5-minute hold is over.
+  Open();                            // Restart.
+  ASSERT_TRUE(registry_->Tick().ok());
+  auto status = registry_->GetRolloutStatus("models/fraud");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->rollout().state(), v1::ROLLOUT_STATE_WAITING_FOR_PODS);
+  EXPECT_THAT(status->rollout().status_message(),
+              ::testing::HasSubstr("the registry just started"));
+  EXPECT_EQ(status->deployment().canary_percent(), 10);
+  // A pod reports the current revision within its interval: the step
+  // advances once the grace is over.
+  v1::ReportServingStateRequest pod;
+  pod.set_pod_id("inf-1");
+  pod.set_ready(true);
+  v1::ModelServingStatus* served = pod.add_models();
+  served->set_model("fraud");
+  served->set_revision(status->deployment().revision());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(registry_->ReportServingState(pod).ok());
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->deployment()
+                .canary_percent(),
+            10);
+  clock_.Advance(absl::Seconds(8));
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->deployment()
+                .canary_percent(),
+            25);
 }
 
 TEST_F(RegistryTest, ABadCandidateIsRejectedAndProductionKeepsServing) {
