@@ -27,6 +27,13 @@ awk -v a="$a" 'BEGIN { exit !(a >= 75) }' || fail "accuracy on A $a % < 75 %"
 awk -v d="$drop" 'BEGIN { exit !(d <= 30) }' || fail "no drop after the switch ($drop %)"
 awk -v e="$end" 'BEGIN { exit !(e >= 60) }' || fail "no recovery: $end % < 60 %"
 grep -q "drift alert: PERFORMANCE" "$out/log" || fail "no performance alert"
+# The reference tests (inputs against the training reference in the
+# deployed bundle) find the rotated images, and only after the switch.
+switch_line=$(grep -n "switches to distribution B" "$out/log" | head -1 | cut -d: -f1)
+data_line=$(grep -n "drift alert: DATA by reference_tests" "$out/log" | head -1 | cut -d: -f1)
+[ -n "$data_line" ] || fail "no DATA alert from the reference tests"
+[ -n "$switch_line" ] && [ "$data_line" -gt "$switch_line" ] ||
+  fail "a DATA alert before the switch to B (line $data_line)"
 grep -q "RUN_TRIGGER_DRIFT" "$out/log" || fail "no drift-triggered run"
 grep -Eq "version [0-9]+ is now the stable version" "$out/log" ||
   fail "no new stable version"

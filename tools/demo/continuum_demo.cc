@@ -187,7 +187,7 @@ class Demo {
   // The stable version last seen, and every version that answered.
   int64_t last_version_ = 0;
   std::set<int64_t> answered_;
-  std::string seen_alert_;
+  int64_t seen_alert_ = 0;  // The highest alert sequence shown.
   int64_t seen_runs_ = 0;
 };
 
@@ -249,6 +249,15 @@ void Demo::Setup() {
     // labelled rows of the new distribution exist yet); an error rate
     // above 25 % over 1500 outcomes of a version is a performance alert
     // that asks the trainer for a run, by then on 1500 new rows.
+    // Reference tests of the inputs against the training reference in the
+    // deployed bundle, every 2 s on the last 400 images: a DATA alert when
+    // at least 30 % of the pixels drift (many border pixels are blank in
+    // both distributions and cannot drift); alert only: no rule for DATA.
+    v1::ReferenceTestConfig* reference = m->mutable_reference_tests();
+    reference->mutable_interval()->set_seconds(2);
+    reference->set_window_size(400);
+    reference->set_min_samples(200);
+    reference->set_drifted_feature_share(0.3);
     m->mutable_performance()->set_max_error_rate(0.25);
     m->mutable_performance()->set_window_size(1500);
     m->mutable_performance()->set_min_outcomes(1500);
@@ -268,7 +277,9 @@ void Demo::Setup() {
                    "model registered (canary 50 % for 10 s, then 100 %), "
                    "training: incremental, 3 epochs, replay 0.5; drift: ADWIN "
                    "on errors (alert), error rate > 25 % over 1500 outcomes "
-                   "-> retrain (cool-down 5 s)"));
+                   "-> retrain (cool-down 5 s); reference tests of the "
+                   "inputs (KS, PSI) every 2 s on the last 400 images, "
+                   "data-set drift from 30 % of the pixels (alert)"));
 }
 
 void Demo::IngestLabelled(const continuum::data::LabeledImages& images,
@@ -463,18 +474,30 @@ double Demo::Stream(const continuum::data::LabeledImages& images, int offset,
     v1::ListAlertsRequest alerts;
     alerts.set_parent(absl::StrCat("models/", model_));
     v1::ListAlertsResponse ares;
-    if (c_.drift->ListAlerts(Context().get(), alerts, &ares).ok() &&
-        ares.alerts_size() > 0 && ares.alerts(0).name() != seen_alert_) {
-      seen_alert_ = ares.alerts(0).name();
-      std::string type = v1::AlertType_Name(ares.alerts(0).type());
-      absl::StrReplaceAll({{"ALERT_TYPE_", ""}}, &type);
-      Mark(absl::StrCat("drift alert: ", type,
-                        " by ", ares.alerts(0).detector(), " on version ",
-                        ares.alerts(0).version(), "; action ",
-                        v1::DriftAction_Name(
-                            ares.alerts(0).action_result().action()),
-                        ares.alerts(0).action_result().succeeded() ? " (done)"
-                                                                   : ""));
+    if (c_.drift->ListAlerts(Context().get(), alerts, &ares).ok()) {
+      // Newest first: the new ones, oldest first.
+      for (int i = ares.alerts_size() - 1; i >= 0; --i) {
+        const v1::Alert& a = ares.alerts(i);
+        if (a.sequence() <= seen_alert_) continue;
+        seen_alert_ = a.sequence();
+        std::string type = v1::AlertType_Name(a.type());
+        absl::StrReplaceAll({{"ALERT_TYPE_", ""}}, &type);
+        std::string detail;
+        if (a.has_reference_test()) {
+          detail = absl::StrFormat(
+              " (%d of %d features drifted)",
+              a.reference_test().drifted_features(),
+              a.reference_test().drifted_share() > 0
+                  ? static_cast<int>(std::lround(
+                        a.reference_test().drifted_features() /
+                        a.reference_test().drifted_share()))
+                  : 0);
+        }
+        Mark(absl::StrCat("drift alert: ", type, " by ", a.detector(),
+                          detail, " on version ", a.version(), "; action ",
+                          v1::DriftAction_Name(a.action_result().action()),
+                          a.action_result().succeeded() ? " (done)" : ""));
+      }
     }
     v1::ListRunsRequest runs;
     runs.set_parent(absl::StrCat("models/", model_));
