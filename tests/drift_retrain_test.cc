@@ -179,20 +179,9 @@ class Cluster {
   absl::Status StartOne(const std::string& name,
                         const std::vector<std::string>& extra,
                         std::unique_ptr<Subprocess>* process, int* port) {
-    const std::string port_file = dir_ + "/" + name + ".port";
-    std::vector<std::string> argv = {
-        absl::StrCat(CONTINUUM_BIN_DIR, "/continuum-", name),
-        "--data_dir=" + dir_ + "/" + name, "--port_file=" + port_file,
-        "--listen=127.0.0.1:0", "--metrics_listen=", "--shutdown_grace=1s"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto p = Subprocess::Start(argv, dir_, name);
+    auto p = testing::StartService(CONTINUUM_BIN_DIR, name, dir_, extra, port);
     if (!p.ok()) return p.status();
     *process = *std::move(p);
-    *port = testing::WaitForPortFile(port_file, **process);
-    if (*port <= 0) {
-      return absl::InternalError(absl::StrCat(name, " did not start: ",
-                                              (*process)->ReadStderr()));
-    }
     return absl::OkStatus();
   }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -149,6 +150,31 @@ int WaitForPortFile(const std::string& port_file, Subprocess& process,
       },
       timeout);
   return found && !process.Exited() ? port : 0;
+}
+
+absl::StatusOr<std::unique_ptr<Subprocess>> StartService(
+    const std::string& bin_dir, const std::string& service,
+    const std::string& dir, const std::vector<std::string>& extra, int* port,
+    const std::string& log_name) {
+  const std::string port_file = absl::StrCat(dir, "/", service, ".port");
+  std::remove(port_file.c_str());
+  std::vector<std::string> argv = {
+      absl::StrCat(bin_dir, "/continuum-", service),
+      absl::StrCat("--data_dir=", dir, "/", service),
+      "--port_file=" + port_file,
+      "--listen=127.0.0.1:0",
+      "--metrics_listen=",
+      "--shutdown_grace=1s"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start(argv, dir, log_name.empty() ? service : log_name);
+  if (!process.ok()) return process.status();
+  *port = WaitForPortFile(port_file, **process);
+  if (*port <= 0) {
+    return absl::InternalError(absl::StrCat(service, " did not start: ",
+                                            (*process)->ReadStderr()));
+  }
+  return process;
 }
 
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {

@@ -77,6 +77,17 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 int WaitForPortFile(const std::string& port_file, Subprocess& process,
                     absl::Duration timeout = absl::Seconds(60));
 
+// Starts `bin_dir`/continuum-`service` as a child process: data in
+// `dir`/`service`, listening on 127.0.0.1 port 0 with its port written to
+// `dir`/`service`.port (removed first), no metrics listener, a 1 s shutdown
+// grace, then the `extra` flags (e.g. --config_text=...). Its output goes to
+// files named after `log_name` (default `service`) in `dir`. Waits for the
+// port (*port); INTERNAL with the process's stderr if it exits first.
+absl::StatusOr<std::unique_ptr<Subprocess>> StartService(
+    const std::string& bin_dir, const std::string& service,
+    const std::string& dir, const std::vector<std::string>& extra, int* port,
+    const std::string& log_name = "");
+
 // Calls `condition` until it returns true or `timeout` passes, backing off
 // from 1 ms to 50 ms between calls. Returns whether the condition held.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
