@@ -537,20 +537,6 @@ class RecordingTarget : public ActionTarget {
   std::vector<std::string> calls;
 };
 
-v1::ObservationBatch AllWrong(int64_t version, int n) {
-  v1::ObservationBatch batch;
-  batch.set_model("m");
-  batch.set_version(version);
-  batch.set_kind(v1::OBSERVATION_KIND_OUTCOME);
-  batch.set_num_rows(n);
-  for (int r = 0; r < n; ++r) {
-    v1::ObservedOutcome* o = batch.add_outcomes();
-    o->set_row(r);
-    o->set_correct(false);
-  }
-  return batch;
-}
-
 // An outcome batch of `n` rows of `version` of model "m" in which every
 // `every`-th outcome (0 = none) is wrong: a deterministic error rate.
 v1::ObservationBatch Outcomes(int64_t version, int n, int every) {
@@ -565,6 +551,10 @@ v1::ObservationBatch Outcomes(int64_t version, int n, int every) {
     o->set_correct(every == 0 || (r + 1) % every != 0);
   }
   return batch;
+}
+
+v1::ObservationBatch AllWrong(int64_t version, int n) {
+  return Outcomes(version, n, /*every=*/1);
 }
 
 // The same with error values: `value` per row, `high` every `every`-th.
