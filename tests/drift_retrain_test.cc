@@ -42,12 +42,12 @@
 #include "continuum/v1/drift.grpc.pb.h"
 #include "continuum/v1/registry.grpc.pb.h"
 #include "continuum/v1/trainer.grpc.pb.h"
+#include "tests/util/service_cluster.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {
 namespace {
 
-using ::continuum::testing::Subprocess;
 using ::continuum::testing::WaitFor;
 
 constexpr char kModel[] = "synth";
@@ -103,102 +103,11 @@ Row Draw(std::mt19937_64& rng, bool drifted) {
   return row;
 }
 
-// The four processes.
-class Cluster {
- public:
-  Cluster() : dir_(testing::MakeTempDir("drift_retrain_")) {}
-  ~Cluster() {
-    // Stopped before the directory goes: the drift service last (it calls
-    // the trainer), the registry first of the rest.
-    for (auto* p : {&drift_, &trainer_, &collector_, &registry_}) p->reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  absl::Status Start() {
-    if (absl::Status s = StartOne("registry", {}, &registry_, &registry_port_);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s =
-            StartOne("collector", {}, &collector_, &collector_port_);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = StartOne(
-            "trainer",
-            {absl::StrCat("--config_text=registry_address: \"",
-                          Target(registry_port_), "\" collector_address: \"",
-                          Target(collector_port_), "\"")},
-            &trainer_, &trainer_port_);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = StartOne(
-            "drift",
-            {absl::StrCat("--config_text=registry_address: \"",
-                          Target(registry_port_), "\" trainer_address: \"",
-                          Target(trainer_port_), "\"")},
-            &drift_, &drift_port_);
-        !s.ok()) {
-      return s;
-    }
-    registry_stub_ = v1::RegistryService::NewStub(grpc::CreateChannel(
-        Target(registry_port_), grpc::InsecureChannelCredentials()));
-    collector_stub_ = v1::CollectorService::NewStub(grpc::CreateChannel(
-        Target(collector_port_), grpc::InsecureChannelCredentials()));
-    trainer_stub_ = v1::TrainerService::NewStub(grpc::CreateChannel(
-        Target(trainer_port_), grpc::InsecureChannelCredentials()));
-    drift_stub_ = v1::DriftService::NewStub(grpc::CreateChannel(
-        Target(drift_port_), grpc::InsecureChannelCredentials()));
-    return absl::OkStatus();
-  }
-
-  // The end of every service's stderr, for failure messages.
-  std::string Logs() const {
-    std::string out;
-    for (const auto& [name, p] :
-         {std::pair{"registry", &registry_}, std::pair{"collector", &collector_},
-          std::pair{"trainer", &trainer_}, std::pair{"drift", &drift_}}) {
-      std::string err = *p ? (*p)->ReadStderr() : "";
-      if (err.size() > 4000) err = "..." + err.substr(err.size() - 4000);
-      absl::StrAppend(&out, "\n--- ", name, " ---\n", err);
-    }
-    return out;
-  }
-
-  v1::RegistryService::Stub& registry() { return *registry_stub_; }
-  v1::CollectorService::Stub& collector() { return *collector_stub_; }
-  v1::TrainerService::Stub& trainer() { return *trainer_stub_; }
-  v1::DriftService::Stub& drift() { return *drift_stub_; }
-
- private:
-  static std::string Target(int port) {
-    return absl::StrCat("127.0.0.1:", port);
-  }
-
-  absl::Status StartOne(const std::string& name,
-                        const std::vector<std::string>& extra,
-                        std::unique_ptr<Subprocess>* process, int* port) {
-    auto p = testing::StartService(CONTINUUM_BIN_DIR, name, dir_, extra, port);
-    if (!p.ok()) return p.status();
-    *process = *std::move(p);
-    return absl::OkStatus();
-  }
-
-  std::string dir_;
-  std::unique_ptr<Subprocess> registry_, collector_, trainer_, drift_;
-  int registry_port_ = 0, collector_port_ = 0, trainer_port_ = 0,
-      drift_port_ = 0;
-  std::unique_ptr<v1::RegistryService::Stub> registry_stub_;
-  std::unique_ptr<v1::CollectorService::Stub> collector_stub_;
-  std::unique_ptr<v1::TrainerService::Stub> trainer_stub_;
-  std::unique_ptr<v1::DriftService::Stub> drift_stub_;
-};
-
 class DriftRetrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::Status s = cluster_.Start();
+    absl::Status s =
+        cluster_.Start({"registry", "collector", "trainer", "drift"});
     ASSERT_TRUE(s.ok()) << s << cluster_.Logs();
   }
 
@@ -318,21 +227,15 @@ class DriftRetrainTest : public ::testing::Test {
   }
 
   static int DriftRuns(const std::vector<v1::Run>& runs) {
-    return static_cast<int>(
-        std::count_if(runs.begin(), runs.end(), [](const v1::Run& r) {
-          return r.trigger() == v1::RUN_TRIGGER_DRIFT;
-        }));
+    return static_cast<int>(std::count_if(
+        runs.begin(), runs.end(),
+        [](const v1::Run& r) { return r.trigger() == v1::RUN_TRIGGER_DRIFT; }));
   }
 
   int64_t ProductionVersion() {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    v1::GetModelRequest request;
-    request.set_name(absl::StrCat("models/", kModel));
-    v1::GetModelResponse response;
-    grpc::Status s = cluster_.registry().GetModel(&context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response.model().production_version();
+    absl::StatusOr<int64_t> v = cluster_.ProductionVersion(kModel);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : -1;
   }
 
   void ConfigureMonitor() {
@@ -379,33 +282,15 @@ class DriftRetrainTest : public ::testing::Test {
 
   // Sends one batch in its own Observe stream, so it has been processed
   // when this returns.
-  grpc::Status Observe(const v1::ObservationBatch& batch) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(30));
-    v1::ObserveResponse response;
-    auto writer = cluster_.drift().Observe(&context, &response);
-    v1::ObserveRequest request;
-    *request.mutable_batch() = batch;
-    writer->Write(request);
-    writer->WritesDone();
-    grpc::Status s = writer->Finish();
-    if (s.ok()) observed_ += response.observations();
-    return s;
+  absl::Status Observe(const v1::ObservationBatch& batch) {
+    absl::StatusOr<v1::ObserveResponse> response = cluster_.Observe(batch);
+    if (!response.ok()) return response.status();
+    observed_ += response->observations();
+    return absl::OkStatus();
   }
 
   absl::StatusOr<v1::GetDriftStatusResponse> DriftStatus() {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    v1::GetDriftStatusRequest request;
-    request.set_name(absl::StrCat("models/", kModel));
-    v1::GetDriftStatusResponse response;
-    grpc::Status s =
-        cluster_.drift().GetDriftStatus(&context, request, &response);
-    if (!s.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat(s.error_code(), ": ", s.error_message()));
-    }
-    return response;
+    return cluster_.DriftStatus(kModel);
   }
 
   // Version 1's latest reference-test run in `status`, or nullptr.
@@ -418,24 +303,18 @@ class DriftRetrainTest : public ::testing::Test {
   }
 
   std::vector<v1::Alert> ListAlerts(const std::string& filter) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    v1::ListAlertsRequest request;
-    request.set_parent(absl::StrCat("models/", kModel));
-    request.set_page_size(1000);
-    request.set_filter(filter);
-    v1::ListAlertsResponse response;
-    grpc::Status s = cluster_.drift().ListAlerts(&context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {response.alerts().begin(), response.alerts().end()};
+    absl::StatusOr<std::vector<v1::Alert>> alerts =
+        cluster_.Alerts(kModel, filter);
+    EXPECT_TRUE(alerts.ok()) << alerts.status();
+    return alerts.ok() ? *alerts : std::vector<v1::Alert>();
   }
 
   // What the drift service shows, for failure messages.
   std::string DriftState() {
     std::string out = "\n--- GetDriftStatus ---\n";
     auto status = DriftStatus();
-    absl::StrAppend(&out, status.ok() ? status->DebugString()
-                                      : status.status().ToString());
+    absl::StrAppend(
+        &out, status.ok() ? status->DebugString() : status.status().ToString());
     absl::StrAppend(&out, "\n--- alerts ---\n");
     for (const v1::Alert& a : ListAlerts("")) {
       absl::StrAppend(&out, a.DebugString(), "\n");
@@ -450,7 +329,7 @@ class DriftRetrainTest : public ::testing::Test {
     return out;
   }
 
-  Cluster cluster_;
+  testing::ServiceCluster cluster_{CONTINUUM_BIN_DIR, "drift_retrain_"};
   int64_t observed_ = 0;
 };
 
@@ -492,7 +371,7 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
 
   // 3. In-distribution predictions: a reference-test run without drift.
   std::mt19937_64 live_rng(2);
-  grpc::Status last_observe;
+  absl::Status last_observe;
   v1::ReferenceTestRun quiet;
   bool got_quiet = WaitFor(
       [&] {
@@ -507,10 +386,9 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
       },
       absl::Seconds(30));
   ASSERT_TRUE(got_quiet) << "no reference-test run of version 1 with "
-                         << kMinSamples << " samples; last Observe: "
-                         << last_observe.error_code() << " "
-                         << last_observe.error_message() << DriftState()
-                         << cluster_.Logs();
+                         << kMinSamples
+                         << " samples; last Observe: " << last_observe
+                         << DriftState() << cluster_.Logs();
   const absl::Time t2 = absl::Now();
   std::cout << "first reference-test run: " << absl::FormatDuration(t2 - t1)
             << " after the monitor was configured, " << observed_
@@ -551,9 +429,7 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
       absl::Seconds(30));
   ASSERT_TRUE(alerted) << "no DATA alert with a successful retrain; last "
                           "Observe: "
-                       << last_observe.error_code() << " "
-                       << last_observe.error_message() << DriftState()
-                       << cluster_.Logs();
+                       << last_observe << DriftState() << cluster_.Logs();
   const absl::Time t3 = absl::Now();
   std::cout << "DATA alert with its retrain: " << absl::FormatDuration(t3 - t2)
             << " after the drift began (" << alert.name() << ", "
@@ -583,9 +459,7 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
   ASSERT_TRUE(ran_on) << "only " << later_runs.size()
                       << " reference-test runs after the alert; last "
                          "Observe: "
-                      << last_observe.error_code() << " "
-                      << last_observe.error_message() << DriftState()
-                      << cluster_.Logs();
+                      << last_observe << DriftState() << cluster_.Logs();
   EXPECT_TRUE(later_drifted) << DriftState();
   const absl::Time t4 = absl::Now();
   std::cout << "three more reference-test runs: "
@@ -593,7 +467,8 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
             << " observations sent in all\n";
 
   // 5. One DATA alert, one drift-triggered run.
-  const std::vector<v1::Alert> data_alerts = ListAlerts("type = ALERT_TYPE_DATA");
+  const std::vector<v1::Alert> data_alerts =
+      ListAlerts("type = ALERT_TYPE_DATA");
   ASSERT_EQ(data_alerts.size(), 1u) << DriftState();
   const v1::Alert& a = data_alerts[0];
   EXPECT_EQ(a.name(), alert.name());
@@ -638,8 +513,7 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
   EXPECT_FALSE(retrain.reason().empty());
   EXPECT_EQ(retrain.coalesced_triggers(), 0);
   std::cout << "retrain run " << retrain.name() << ": reason \""
-            << retrain.reason() << "\", actor \"" << retrain.actor()
-            << "\"\n";
+            << retrain.reason() << "\", actor \"" << retrain.actor() << "\"\n";
 
   // The retrain trains on the drifted rows and uploads a candidate.
   retrain = WaitEnded(retrain.name(), absl::Seconds(60));
@@ -659,8 +533,7 @@ TEST_F(DriftRetrainTest, ADriftingStreamTriggersExactlyOneTrainerRun) {
   // Still one drift-triggered run, one DATA alert.
   EXPECT_EQ(DriftRuns(ListRuns()), 1) << DriftState();
   EXPECT_EQ(ListAlerts("type = ALERT_TYPE_DATA").size(), 1u) << DriftState();
-  std::cout << "whole test: " << absl::FormatDuration(absl::Now() - t0)
-            << "\n";
+  std::cout << "whole test: " << absl::FormatDuration(absl::Now() - t0) << "\n";
 }
 
 }  // namespace
