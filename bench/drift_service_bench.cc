@@ -8,7 +8,13 @@
 //     arm) vs. the same plain loop;
 //   the gRPC Observe stream of continuum-drift's service over loopback
 //     vs. a bare gRPC Observe stream of the same bytes whose server reads
-//     and discards each message (the cost of gRPC and protobuf alone).
+//     and discards each message (the cost of gRPC and protobuf alone);
+//   one reference-test run (KS and PSI per feature, Bonferroni, the
+//     data-set verdict) over a window of --reference_window rows of
+//     --reference_features features against a reference of 512 values per
+//     feature (the trainer's), through DriftMonitor::RunReferenceWork
+//     vs. copying and sorting the same window's columns and the reference
+//     samples (what any rank test must do first).
 // Batches: --rows rows of --features floats, a confidence and an outcome
 // per row (classifier, 10 % errors). Each figure is the best of --repeats
 // runs of --seconds. Prints a table; with --json also one JSON object as the
@@ -42,6 +48,9 @@ ABSL_FLAG(double, seconds, 2.0, "Measuring time per run.");
 ABSL_FLAG(int, repeats, 3, "Runs per figure; the best is reported.");
 ABSL_FLAG(int, rows, 256, "Rows per observation batch.");
 ABSL_FLAG(int, features, 16, "Features per row.");
+ABSL_FLAG(int, reference_window, 1000, "Reference-test case: window rows.");
+ABSL_FLAG(int, reference_features, 784,
+          "Reference-test case: features (784 = a Fashion-MNIST image).");
 ABSL_FLAG(int, judge_every, 16,
           "Canary case: batches between judgements (the interval, on a fake "
           "clock advanced one second per batch).");
@@ -159,6 +168,96 @@ double MeasureMonitor(const std::vector<std::vector<v1::ObserveRequest>>& sets,
   return best;
 }
 
+// A reference of `features` features, 512 standard-normal values each.
+class BenchReferences : public ds::ReferenceSource {
+ public:
+  explicit BenchReferences(int features) : features_(features) {}
+  absl::StatusOr<v1::ReferenceStatistics> Fetch(const std::string&,
+                                                int64_t) override {
+    v1::ReferenceStatistics stats;
+    stats.set_sample_count(60000);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int f = 0; f < features_; ++f) {
+      v1::FeatureReference* ref = stats.add_features();
+      ref->set_index(f);
+      for (int i = 0; i < 512; ++i) ref->add_sample(normal(rng));
+    }
+    return stats;
+  }
+
+ private:
+  const int features_;
+};
+
+// Best (lowest) seconds of one reference-test run over a full window, and
+// in *reference the best seconds of copying and sorting the same columns
+// and reference samples.
+double MeasureReferenceRun(int window, int features, int repeats,
+                           double* reference) {
+  continuum::core::FakeClock clock;
+  BenchReferences references(features);
+  ds::DriftMonitorOptions options;
+  options.clock = &clock;
+  options.references = &references;
+  options.reference_poll_interval = absl::ZeroDuration();  // No thread.
+  ds::DriftMonitor monitor(options);
+  v1::ConfigureMonitorRequest request;
+  request.mutable_monitor()->set_name("models/bench/monitor");
+  v1::ReferenceTestConfig* c =
+      request.mutable_monitor()->mutable_reference_tests();
+  c->mutable_interval()->set_seconds(1);
+  c->set_window_size(window);
+  c->set_min_samples(window);
+  if (!monitor.ConfigureMonitor(request).ok()) std::exit(1);
+  // The window, shifted by 0.05 standard deviations (some features drift).
+  v1::ObservationBatch batch;
+  batch.set_model("bench");
+  batch.set_version(1);
+  batch.set_num_rows(window);
+  batch.set_feature_dim(features);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.05f, 1.0f);
+  std::vector<std::vector<double>> columns(features);
+  for (int r = 0; r < window; ++r) {
+    for (int f = 0; f < features; ++f) {
+      const float x = normal(rng);
+      batch.add_features(x);
+      columns[f].push_back(x);
+    }
+  }
+  v1::ReferenceStatistics stats = *references.Fetch("bench", 1);
+  double best = 1e9;
+  *reference = 1e9;
+  for (int run = 0; run < repeats; ++run) {
+    if (!monitor.Observe(batch).ok()) std::exit(1);  // New rows.
+    clock.Advance(absl::Seconds(2));                 // Due.
+    auto start = Clock::now();
+    monitor.RunReferenceWork();
+    best = std::min(best, Seconds(start, Clock::now()));
+    // The reference: copy and sort every column and reference sample.
+    start = Clock::now();
+    double sum = 0;
+    for (int f = 0; f < features; ++f) {
+      std::vector<double> w = columns[f];
+      std::sort(w.begin(), w.end());
+      std::vector<double> ref(stats.features(f).sample().begin(),
+                              stats.features(f).sample().end());
+      std::sort(ref.begin(), ref.end());
+      sum += w[w.size() / 2] + ref[ref.size() / 2];
+    }
+    volatile double sink = sum;
+    (void)sink;
+    *reference = std::min(*reference, Seconds(start, Clock::now()));
+  }
+  auto status = monitor.GetDriftStatus("models/bench", 1);
+  if (!status.ok() || status->reference_tests().empty()) {
+    std::cerr << "no reference-test run happened\n";
+    std::exit(1);
+  }
+  return best;
+}
+
 // Best rows/s of a loop reading every value of the same batches.
 double MeasureReadLoop(const std::vector<v1::ObserveRequest>& batches,
                        int repeats, double seconds) {
@@ -272,6 +371,11 @@ int main(int argc, char** argv) {
       MeasureMonitor({stable, canary}, true, repeats, seconds, &canary_alerts);
   DiscardingService bare;
   const double bare_stream = MeasureStream(&bare, stable, repeats, seconds);
+  double sort_reference = 0;
+  const double reference_run = MeasureReferenceRun(
+      std::max(1, absl::GetFlag(FLAGS_reference_window)),
+      std::max(1, absl::GetFlag(FLAGS_reference_features)), repeats,
+      &sort_reference);
   ds::DriftMonitor service_monitor;
   ds::DriftServiceImpl service(&service_monitor);
   const double grpc_stream = MeasureStream(&service, stable, repeats, seconds);
@@ -301,6 +405,17 @@ int main(int argc, char** argv) {
       static_cast<long long>(alerts % 1000),
       static_cast<long long>(canary_alerts % 1000),
       static_cast<long long>(canary_alerts / 1000));
+  std::printf(
+      "\n%-36s %14s %18s %8s\n%-36s %14.2f %18.2f %8.2f\n", "case",
+      "ms per run", "reference ms", "ratio",
+      absl::StrCat("reference tests ", absl::GetFlag(FLAGS_reference_window),
+                   " x ", absl::GetFlag(FLAGS_reference_features))
+          .c_str(),
+      reference_run * 1e3, sort_reference * 1e3,
+      sort_reference > 0 ? reference_run / sort_reference : 0);
+  std::printf(
+      "reference: copying and sorting the window's columns and the "
+      "reference samples (KS needs both sorted).\n");
 
   if (absl::GetFlag(FLAGS_json)) {
     std::vector<std::string> fields = {
@@ -317,7 +432,12 @@ int main(int argc, char** argv) {
         absl::StrCat("\"grpc_observe_ratio\":", grpc_stream / bare_stream),
         absl::StrCat("\"detector_alerts\":",
                      alerts % 1000 + canary_alerts % 1000),
-        absl::StrCat("\"canary_fails\":", canary_alerts / 1000)};
+        absl::StrCat("\"canary_fails\":", canary_alerts / 1000),
+        absl::StrCat("\"reference_run_ms\":", reference_run * 1e3),
+        absl::StrCat("\"sort_reference_ms\":", sort_reference * 1e3),
+        absl::StrCat("\"reference_run_ratio\":",
+                     sort_reference > 0 ? reference_run / sort_reference
+                                        : 0)};
     std::printf("{%s}\n", absl::StrJoin(fields, ",").c_str());
   }
   return 0;
