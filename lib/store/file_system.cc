@@ -218,6 +218,17 @@ class DirectWritableFile : public WritableFile {
                                  static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
+        if (errno == EINVAL && !buffered_) {
+          // The device wants larger alignment than 4 KiB blocks: go on
+          // through the page cache (the padding and truncation still hold).
+          // Calls are never concurrent: the writer thread and the tail
+          // write take turns.
+          const int flags = ::fcntl(fd_, F_GETFL);
+          if (flags >= 0 && ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) == 0) {
+            buffered_ = true;
+            continue;
+          }
+        }
         return PosixError("write", path_, errno);
       }
       done += static_cast<size_t>(n);
@@ -302,6 +313,7 @@ class DirectWritableFile : public WritableFile {
   size_t used_ = 0;            // Bytes in the current buffer.
   uint64_t size_ = 0;
   uint64_t written_tail_ = 0;  // size_ when the tail was last written.
+  bool buffered_ = false;      // O_DIRECT was refused at a write.
 
   absl::Mutex mu_;
   bool busy_ ABSL_GUARDED_BY(mu_) = false;  // The writer holds a job.
