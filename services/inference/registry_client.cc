@@ -292,12 +292,21 @@ void RegistryWatcher::LoadLoop() {
       pending_.erase(it);
     }
     options_.manager->SetPending(deployment.model(), deployment.revision());
+    // Marked before Apply: the version turns available inside Apply, and a
+    // status read right then must already say where it came from.
+    bool was_from_cache = false;
+    if (from_cache) {
+      absl::MutexLock lock(&mu_);
+      was_from_cache = applied_from_cache_;
+      applied_from_cache_ = true;
+    }
     absl::Status status = options_.manager->Apply(deployment);
+    if (!status.ok() && from_cache) {
+      absl::MutexLock lock(&mu_);
+      applied_from_cache_ = was_from_cache;
+    }
     if (status.ok()) {
-      if (from_cache) {
-        absl::MutexLock lock(&mu_);
-        applied_from_cache_ = true;
-      } else if (options_.deployments != nullptr) {
+      if (!from_cache && options_.deployments != nullptr) {
         if (absl::Status s = options_.deployments->Save(deployment); !s.ok()) {
           spdlog::warn("caching deployment of {}: {}", deployment.model(),
                        s.message());
