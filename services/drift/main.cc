@@ -79,5 +79,10 @@ int main(int argc, char** argv) {
   options.config = config.server();
   options.services = {&service};
   options.metrics = metrics_registry;
-  return continuum::core::ServeUntilSignal(std::move(options));
+  continuum::core::ServeHooks hooks;
+  // A reference download in flight must not hold the drain up.
+  hooks.on_draining = [&references] {
+    if (references != nullptr) references->Shutdown();
+  };
+  return continuum::core::ServeUntilSignal(std::move(options), hooks);
 }

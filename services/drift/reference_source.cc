@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -30,6 +31,17 @@ absl::StatusOr<v1::ReferenceStatistics> RegistryReferenceSource::Fetch(
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   context.AddMetadata("x-continuum-actor", "drift");
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      return absl::CancelledError("the drift service is shutting down");
+    }
+    in_flight_.insert(&context);
+  }
+  absl::Cleanup forget = [this, &context] {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(&context);
+  };
   v1::DownloadArtifactRequest request;
   request.set_name(name);
   request.set_chunk_size(4 << 20);
@@ -104,6 +116,12 @@ absl::StatusOr<v1::ReferenceStatistics> RegistryReferenceSource::Fetch(
         "reference tests are skipped for this version)"));
   }
   return std::move(*bundle->mutable_reference());
+}
+
+void RegistryReferenceSource::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  for (grpc::ClientContext* context : in_flight_) context->TryCancel();
 }
 
 }  // namespace continuum::drift_service

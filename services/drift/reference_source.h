@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/v1/common.pb.h"
 #include "continuum/v1/registry.grpc.pb.h"
@@ -26,6 +29,9 @@ class ReferenceSource {
   // pass and are worth a retry.
   virtual absl::StatusOr<v1::ReferenceStatistics> Fetch(
       const std::string& model, int64_t version) = 0;
+  // Ends fetches in flight and refuses later ones (CANCELLED), so that a
+  // draining service does not wait for a download. Default: nothing.
+  virtual void Shutdown() {}
 };
 
 // Downloads the version's artifact from the registry (DownloadArtifact,
@@ -41,11 +47,15 @@ class RegistryReferenceSource : public ReferenceSource {
 
   absl::StatusOr<v1::ReferenceStatistics> Fetch(const std::string& model,
                                                 int64_t version) override;
+  void Shutdown() override;
 
  private:
   std::unique_ptr<v1::RegistryService::Stub> registry_;
   const absl::Duration timeout_;
   const int64_t max_bytes_;
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace continuum::drift_service
