@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/core/grpc_status.h"
-#include "lib/store/blob_store.h"
+#include "services/registry/artifact_download.h"
 
 namespace continuum::trainer {
 namespace {
@@ -40,39 +40,15 @@ absl::StatusOr<Artifact> GrpcRegistryClient::DownloadArtifact(
     const std::string& model, int64_t version, absl::Time deadline) {
   grpc::ClientContext context;
   Prepare(&context, deadline);
-  v1::DownloadArtifactRequest request;
-  request.set_name(absl::StrCat("models/", model, "/versions/", version));
-  auto reader = stub_->DownloadArtifact(&context, request);
-  v1::DownloadArtifactResponse message;
+  absl::StatusOr<registry::DownloadedArtifact> downloaded =
+      registry::DownloadArtifact(
+          *stub_, context,
+          absl::StrCat("models/", model, "/versions/", version));
+  if (!downloaded.ok()) return downloaded.status();
   Artifact artifact;
-  bool have_info = false;
-  int64_t expected_size = 0;
-  store::Sha256 hash;
-  while (reader->Read(&message)) {
-    if (message.has_info()) {
-      have_info = true;
-      artifact.version = message.info().version();
-      artifact.sha256 = message.info().sha256();
-      expected_size = message.info().size_bytes();
-      artifact.bytes.reserve(static_cast<size_t>(std::max<int64_t>(0, expected_size)));
-    } else {
-      hash.Update(message.chunk());
-      artifact.bytes.append(message.chunk());
-    }
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return core::FromGrpcStatus(s);
-  if (!have_info) {
-    return absl::DataLossError("the download carried no artifact info");
-  }
-  const std::string digest = hash.FinishHex();
-  if (digest != artifact.sha256 ||
-      static_cast<int64_t>(artifact.bytes.size()) != expected_size) {
-    return absl::DataLossError(absl::StrCat(
-        "artifact of ", request.name(), " does not match the registry's "
-        "checksum: got sha256 ", digest, " and ", artifact.bytes.size(),
-        " bytes, want ", artifact.sha256, " and ", expected_size, " bytes"));
-  }
+  artifact.version = downloaded->info.version();
+  artifact.sha256 = downloaded->info.sha256();
+  artifact.bytes = std::move(downloaded->bytes);
   return artifact;
 }
 
