@@ -117,10 +117,9 @@ absl::Status ValidateReferenceTests(v1::ReferenceTestConfig& c) {
           "which always use it; list the tests of continuous features");
     }
     if (!seen.insert(t).second) {
-      return bad(absl::StrCat("tests: ",
-                              v1::ReferenceTest_Name(
-                                  static_cast<v1::ReferenceTest>(t)),
-                              " is listed twice"));
+      return bad(absl::StrCat(
+          "tests: ", v1::ReferenceTest_Name(static_cast<v1::ReferenceTest>(t)),
+          " is listed twice"));
     }
   }
   if (!v1::MultipleTestCorrection_IsValid(c.correction())) {
@@ -392,6 +391,10 @@ struct DriftMonitor::VersionState {
   // Performance window: per outcome 1/0 (classifiers) or the error value.
   std::deque<double> window;
   double window_sum = 0;
+  // The window's error rate or mean error value (window not empty).
+  double WindowMean() const {
+    return window_sum / static_cast<double>(window.size());
+  }
   bool performance_alerting = false;  // Bound crossed, not yet back under.
   // Reference tests: the training reference and where its fetch stands.
   enum class Reference { kNone, kNeeded, kFetching, kRetry, kReady, kAbsent };
@@ -458,7 +461,8 @@ struct DriftMonitor::PreparedReference {
 
 namespace {
 
-std::vector<double> SortedFinite(const google::protobuf::RepeatedField<float>& in) {
+std::vector<double> SortedFinite(
+    const google::protobuf::RepeatedField<float>& in) {
   std::vector<double> out;
   out.reserve(static_cast<size_t>(in.size()));
   for (float v : in) {
@@ -636,7 +640,8 @@ absl::Status DriftMonitor::Restore() {
   for (v1::Alert& alert : stored->alerts) {
     last_sequence_ = std::max(last_sequence_, alert.sequence());
     if (alert.action_result().succeeded()) {
-      last_action_alert_[alert.model()] = alert;  // Oldest first: the last wins.
+      // Oldest first: the last wins.
+      last_action_alert_[alert.model()] = alert;
     }
     if (alert.action_result().message() == kActionPending) {
       alert.mutable_action_result()->set_message(
@@ -977,8 +982,8 @@ int DriftMonitor::FeedOutcome(const ModelState& model, int64_t version_id,
       if (!bound.has_value() || relative < *bound) {
         bound = relative;
         bound_name = absl::StrCat("the reference error rate ",
-                                  *version.reference->error_rate, " + ",
-                                  points, " points");
+                                  *version.reference->error_rate, " + ", points,
+                                  " points");
       }
     }
   }
@@ -988,8 +993,7 @@ int DriftMonitor::FeedOutcome(const ModelState& model, int64_t version_id,
       static_cast<int64_t>(version.window.size()) < min_outcomes) {
     return raised;
   }
-  const double mean =
-      version.window_sum / static_cast<double>(version.window.size());
+  const double mean = version.WindowMean();
   if (mean <= *bound) {
     version.performance_alerting = false;
     return raised;
@@ -1378,8 +1382,7 @@ absl::StatusOr<v1::GetDriftStatusResponse> DriftMonitor::GetDriftStatus(
     p->set_observations(version.observations);
     p->set_outcomes(version.outcomes);
     if (!version.window.empty()) {
-      const double mean =
-          version.window_sum / static_cast<double>(version.window.size());
+      const double mean = version.WindowMean();
       if (version.outcome_kind == 1) p->set_error_rate(mean);
       if (version.outcome_kind == 2) p->set_mean_error_value(mean);
     }
@@ -1455,8 +1458,7 @@ DriftMonitor::EarlierVersionThatDidBetter(const std::string& model_id,
         "version ", version_id, " has no recent outcomes to compare"));
   }
   const VersionState& now = current->second;
-  const double now_mean =
-      now.window_sum / static_cast<double>(now.window.size());
+  const double now_mean = now.WindowMean();
   const int64_t min_outcomes = model.monitor.performance().min_outcomes() > 0
                                    ? model.monitor.performance().min_outcomes()
                                    : kDefaultMinOutcomes;
@@ -1469,8 +1471,7 @@ DriftMonitor::EarlierVersionThatDidBetter(const std::string& model_id,
         static_cast<int64_t>(earlier.window.size()) < min_outcomes) {
       continue;
     }
-    const double earlier_mean =
-        earlier.window_sum / static_cast<double>(earlier.window.size());
+    const double earlier_mean = earlier.WindowMean();
     if (earlier_mean < now_mean) {
       return std::make_pair(
           it->first,
@@ -1480,8 +1481,8 @@ DriftMonitor::EarlierVersionThatDidBetter(const std::string& model_id,
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "no rollback: version ", it->first, " did no better on its last ",
-        earlier.window.size(), " outcomes (", what, " ", earlier_mean,
-        " vs ", now_mean, " of version ", version_id, ")"));
+        earlier.window.size(), " outcomes (", what, " ", earlier_mean, " vs ",
+        now_mean, " of version ", version_id, ")"));
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "no rollback: no earlier version has ", min_outcomes,
@@ -1665,13 +1666,13 @@ void DriftMonitor::RunPendingActions() {
     }
     if (options_.metrics != nullptr) {
       const v1::ActionResult& r = result;
-      options_.metrics->AddAction(
-          alert.model(), v1::DriftAction_Name(r.action()),
-          r.action() == v1::DRIFT_ACTION_NONE ? "none"
-          : r.suppressed_by_cooldown()        ? "suppressed"
-          : r.dry_run()                       ? "dry_run"
-          : r.succeeded()                     ? "done"
-                                              : "failed");
+      options_.metrics->AddAction(alert.model(),
+                                  v1::DriftAction_Name(r.action()),
+                                  r.action() == v1::DRIFT_ACTION_NONE ? "none"
+                                  : r.suppressed_by_cooldown() ? "suppressed"
+                                  : r.dry_run()                ? "dry_run"
+                                  : r.succeeded()              ? "done"
+                                                               : "failed");
     }
     *alert.mutable_action_result() = std::move(result);
     // Stored before watchers see it, so what they see survives a restart.
@@ -1880,8 +1881,8 @@ absl::Status TestColumn(int index, const std::string& name,
     absl::StatusOr<drift::ChiSquaredResult> chi =
         drift::ChiSquaredTest(reference, current);
     if (!chi.ok()) return chi.status();
-    add(v1::REFERENCE_TEST_CHI_SQUARED, chi->statistic,
-        c.p_value_threshold(), false)
+    add(v1::REFERENCE_TEST_CHI_SQUARED, chi->statistic, c.p_value_threshold(),
+        false)
         .set_p_value(chi->p_value);
     return absl::OkStatus();
   }
@@ -1973,8 +1974,7 @@ void DriftMonitor::RecordWindow(const ModelState& model, VersionState& version,
     return;
   }
   const int64_t rows = std::max<int64_t>(
-      1, std::min<int64_t>(c.window_size(),
-                           options_.max_window_values / dim));
+      1, std::min<int64_t>(c.window_size(), options_.max_window_values / dim));
   if (version.ring_rows != rows ||
       static_cast<int64_t>(version.ring_features.size()) != rows * dim) {
     version.ring_rows = rows;
@@ -2065,17 +2065,15 @@ void DriftMonitor::FetchReferences() {
     if (code == absl::StatusCode::kFailedPrecondition ||
         code == absl::StatusCode::kInvalidArgument) {
       v.reference_state = R::kAbsent;
-      v.reference_status =
-          absl::StrCat("absent: ", fetched.status().message());
+      v.reference_status = absl::StrCat("absent: ", fetched.status().message());
     } else {
-      v.reference_backoff =
-          std::clamp(v.reference_backoff * 2, kMinReferenceRetry,
-                     kMaxReferenceRetry);
+      v.reference_backoff = std::clamp(v.reference_backoff * 2,
+                                       kMinReferenceRetry, kMaxReferenceRetry);
       v.reference_state = R::kRetry;
       v.reference_retry_at = options_.clock->Now() + v.reference_backoff;
-      v.reference_status =
-          absl::StrCat("retrying in ", absl::FormatDuration(v.reference_backoff),
-                       ": ", fetched.status().ToString());
+      v.reference_status = absl::StrCat(
+          "retrying in ", absl::FormatDuration(v.reference_backoff), ": ",
+          fetched.status().ToString());
     }
     spdlog::warn("drift: reference of models/{}/versions/{}: {}", w.model,
                  w.version, v.reference_status);
@@ -2100,10 +2098,10 @@ void DriftMonitor::RunDueReferenceTests() {
         }
         const int64_t dim = v.feature_dim;
         if (static_cast<int64_t>(v.reference->features.size()) != dim) {
-          v.reference_status = absl::StrCat(
-              "loaded, but the reference has ", v.reference->features.size(),
-              " features and the observations ", dim,
-              ": reference tests skipped");
+          v.reference_status = absl::StrCat("loaded, but the reference has ",
+                                            v.reference->features.size(),
+                                            " features and the observations ",
+                                            dim, ": reference tests skipped");
           v.tested_rows_total = v.window_rows_total;
           continue;
         }
@@ -2143,8 +2141,8 @@ void DriftMonitor::RunDueReferenceTests() {
         TimeUtil::MicrosecondsToTimestamp(job.first_micros);
     *run.mutable_window()->mutable_end_time() =
         TimeUtil::MicrosecondsToTimestamp(job.last_micros);
-    run.set_sample_count(static_cast<int64_t>(
-        job.columns.empty() ? 0 : job.columns[0].size()));
+    run.set_sample_count(
+        static_cast<int64_t>(job.columns.empty() ? 0 : job.columns[0].size()));
     std::vector<v1::FeatureTestResult> results;
     absl::Status failed;
     int tested = 0;
@@ -2161,8 +2159,8 @@ void DriftMonitor::RunDueReferenceTests() {
     if (failed.ok() && c.test_predictions() && !ref.predictions.empty() &&
         !job.scores.empty()) {
       std::sort(job.scores.begin(), job.scores.end());
-      failed = TestColumn(-1, "prediction", ref.predictions, job.scores,
-                          false, c, prediction_results);
+      failed = TestColumn(-1, "prediction", ref.predictions, job.scores, false,
+                          c, prediction_results);
       CorrectPValues(prediction_results, c);
     }
     if (!failed.ok()) {
@@ -2216,12 +2214,13 @@ void DriftMonitor::RunDueReferenceTests() {
       *alert.mutable_reference_test() = run;
       RaiseAlert(std::move(alert));
     };
-    const std::string tests = absl::StrJoin(
-        c.tests(), "+", [](std::string* out, int t) {
-          absl::StrAppend(out, absl::AsciiStrToLower(absl::StripPrefix(
-                                   v1::ReferenceTest_Name(
-                                       static_cast<v1::ReferenceTest>(t)),
-                                   "REFERENCE_TEST_")));
+    const std::string tests =
+        absl::StrJoin(c.tests(), "+", [](std::string* out, int t) {
+          absl::StrAppend(
+              out,
+              absl::AsciiStrToLower(absl::StripPrefix(
+                  v1::ReferenceTest_Name(static_cast<v1::ReferenceTest>(t)),
+                  "REFERENCE_TEST_")));
         });
     if (!run.dataset_drifted()) {
       v.data_alerting = false;
@@ -2261,8 +2260,8 @@ void DriftMonitor::RunDueReferenceTests() {
                          " features drifted (share ", run.drifted_share(),
                          " >= ", c.drifted_feature_share(), ") in the last ",
                          run.sample_count(), " observations of version ",
-                         job.version, "; most drifted: ",
-                         absl::StrJoin(named, ", ")));
+                         job.version,
+                         "; most drifted: ", absl::StrJoin(named, ", ")));
     }
     if (!prediction_results.empty() || !run.prediction_results().empty()) {
       if (!prediction_drifted) {
@@ -2272,7 +2271,8 @@ void DriftMonitor::RunDueReferenceTests() {
         raise(v1::ALERT_TYPE_PREDICTION, v1::ALERT_SEVERITY_WARNING, 1.0, 0.0,
               absl::StrCat("reference tests (", tests,
                            "): the prediction distribution of version ",
-                           job.version, " drifted from its held-out "
+                           job.version,
+                           " drifted from its held-out "
                            "reference over the last ",
                            run.sample_count(), " observations"));
       }

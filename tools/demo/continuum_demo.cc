@@ -484,14 +484,13 @@ double Demo::Stream(const continuum::data::LabeledImages& images, int offset,
         absl::StrReplaceAll({{"ALERT_TYPE_", ""}}, &type);
         std::string detail;
         if (a.has_reference_test()) {
-          detail = absl::StrFormat(
-              " (%d of %d features drifted)",
-              a.reference_test().drifted_features(),
-              a.reference_test().drifted_share() > 0
-                  ? static_cast<int>(std::lround(
-                        a.reference_test().drifted_features() /
-                        a.reference_test().drifted_share()))
-                  : 0);
+          std::set<int> tested;
+          for (const v1::FeatureTestResult& r : a.reference_test().results()) {
+            tested.insert(r.feature_index());
+          }
+          detail = absl::StrFormat(" (%d of %d features drifted)",
+                                   a.reference_test().drifted_features(),
+                                   static_cast<int>(tested.size()));
         }
         Mark(absl::StrCat("drift alert: ", type, " by ", a.detector(),
                           detail, " on version ", a.version(), "; action ",
