@@ -311,14 +311,7 @@ class DriftRetrainTest : public ::testing::Test {
 
   // What the drift service shows, for failure messages.
   std::string DriftState() {
-    std::string out = "\n--- GetDriftStatus ---\n";
-    auto status = DriftStatus();
-    absl::StrAppend(
-        &out, status.ok() ? status->DebugString() : status.status().ToString());
-    absl::StrAppend(&out, "\n--- alerts ---\n");
-    for (const v1::Alert& a : ListAlerts("")) {
-      absl::StrAppend(&out, a.DebugString(), "\n");
-    }
+    std::string out = cluster_.DriftDump(kModel);
     absl::StrAppend(&out, "\n--- trainer runs ---\n");
     for (const v1::Run& r : ListRuns()) {
       absl::StrAppend(&out, r.name(), " ", v1::RunTrigger_Name(r.trigger()),

@@ -191,14 +191,7 @@ class DriftRollbackTest : public ::testing::Test {
 
   // What both services show, for failure messages.
   std::string State() {
-    std::string out = "\n--- GetDriftStatus ---\n";
-    auto status = DriftStatus();
-    absl::StrAppend(
-        &out, status.ok() ? status->DebugString() : status.status().ToString());
-    absl::StrAppend(&out, "\n--- alerts ---\n");
-    for (const v1::Alert& a : ListAlerts("")) {
-      absl::StrAppend(&out, a.DebugString(), "\n");
-    }
+    std::string out = cluster_.DriftDump(kModel);
     absl::StrAppend(&out, "\n--- GetRolloutStatus ---\n",
                     RolloutStatus().DebugString());
     absl::StrAppend(&out, "outcomes sent: ", outcomes_sent_, "\n");

@@ -131,6 +131,20 @@ absl::StatusOr<std::vector<v1::Alert>> ServiceCluster::Alerts(
                                 response.alerts().end());
 }
 
+std::string ServiceCluster::DriftDump(const std::string& model) {
+  std::string out = "\n--- GetDriftStatus ---\n";
+  absl::StatusOr<v1::GetDriftStatusResponse> status = DriftStatus(model);
+  absl::StrAppend(
+      &out, status.ok() ? status->DebugString() : status.status().ToString());
+  absl::StrAppend(&out, "\n--- alerts ---\n");
+  absl::StatusOr<std::vector<v1::Alert>> alerts = Alerts(model, "");
+  if (!alerts.ok()) absl::StrAppend(&out, alerts.status().ToString(), "\n");
+  for (const v1::Alert& a : alerts.value_or(std::vector<v1::Alert>())) {
+    absl::StrAppend(&out, a.DebugString(), "\n");
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> ServiceCluster::ProductionVersion(
     const std::string& model) {
   grpc::ClientContext context;

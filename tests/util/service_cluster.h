@@ -54,6 +54,9 @@ class ServiceCluster {
   // The model's alerts (newest first, up to 1000) matching `filter`.
   absl::StatusOr<std::vector<v1::Alert>> Alerts(const std::string& model,
                                                 const std::string& filter);
+  // What the drift service shows of `model` (its status and every alert),
+  // for failure messages.
+  std::string DriftDump(const std::string& model);
   // The model's production version in the registry.
   absl::StatusOr<int64_t> ProductionVersion(const std::string& model);
 
