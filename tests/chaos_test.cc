@@ -70,6 +70,7 @@
 #include "lib/store/blob_store.h"
 #include "tests/util/registry_upload.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/trainer_runs.h"
 
 namespace continuum {
 namespace {
@@ -621,52 +622,20 @@ class ChaosTest : public ::testing::Test {
   }
 
   absl::StatusOr<v1::Run> GetRun(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(absl::Seconds(10)));
-    v1::GetRunRequest request;
-    request.set_name(name);
-    v1::GetRunResponse response;
-    grpc::Status s = Trainer()->GetRun(&context, request, &response);
-    if (!s.ok()) return absl::UnavailableError(s.error_message());
-    return response.run();
+    return testing::GetRun(*Trainer(), name);
   }
 
-  static bool Final(v1::RunState s) {
-    return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_REJECTED ||
-           s == v1::RUN_STATE_FAILED || s == v1::RUN_STATE_CANCELLED;
-  }
 
   v1::Run WaitEnded(const std::string& name) {
-    v1::Run run;
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          auto r = GetRun(name);
-          if (!r.ok()) return false;
-          run = *r;
-          return Final(run.state());
-        },
-        absl::Seconds(120)))
-        << name << " did not end: " << run.DebugString();
-    return run;
+    absl::StatusOr<v1::Run> run =
+        testing::WaitRunEnded(*Trainer(), name, absl::Seconds(120));
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.value_or(v1::Run());
   }
 
   // Reads WatchRun until a progress message shows training under way.
   bool WatchUntilTraining(const std::string& name) {
-    auto stub = Trainer();
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(absl::Seconds(60)));
-    v1::WatchRunRequest request;
-    request.set_name(name);
-    auto reader = stub->WatchRun(&context, request);
-    v1::WatchRunResponse message;
-    bool training = false;
-    while (!training && reader->Read(&message)) {
-      training = message.progress().phase() == v1::RUN_PHASE_TRAINING &&
-                 message.progress().step() >= 1;
-    }
-    context.TryCancel();
-    (void)reader->Finish();
-    return training;
+    return testing::WatchUntilTraining(*Trainer(), name);
   }
 
   std::vector<v1::Run> ListRuns() {

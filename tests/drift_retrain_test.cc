@@ -44,6 +44,7 @@
 #include "continuum/v1/trainer.grpc.pb.h"
 #include "tests/util/service_cluster.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/trainer_runs.h"
 
 namespace continuum {
 namespace {
@@ -183,34 +184,11 @@ class DriftRetrainTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
-  absl::StatusOr<v1::Run> GetRun(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    v1::GetRunRequest request;
-    request.set_name(name);
-    v1::GetRunResponse response;
-    grpc::Status s = cluster_.trainer().GetRun(&context, request, &response);
-    if (!s.ok()) return absl::UnavailableError(s.error_message());
-    return response.run();
-  }
-
-  static bool Final(v1::RunState s) {
-    return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_REJECTED ||
-           s == v1::RUN_STATE_FAILED || s == v1::RUN_STATE_CANCELLED;
-  }
-
   v1::Run WaitEnded(const std::string& name, absl::Duration timeout) {
-    v1::Run run;
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          auto r = GetRun(name);
-          if (!r.ok()) return false;
-          run = *r;
-          return Final(run.state());
-        },
-        timeout))
-        << name << " did not end: " << run.DebugString() << cluster_.Logs();
-    return run;
+    absl::StatusOr<v1::Run> run =
+        testing::WaitRunEnded(cluster_.trainer(), name, timeout);
+    EXPECT_TRUE(run.ok()) << run.status() << cluster_.Logs();
+    return run.value_or(v1::Run());
   }
 
   std::vector<v1::Run> ListRuns() {

@@ -30,6 +30,7 @@
 #include "continuum/v1/trainer.grpc.pb.h"
 #include "lib/data/fashion_mnist.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/trainer_runs.h"
 
 namespace continuum {
 namespace {
@@ -262,53 +263,22 @@ class TrainerRunTest : public ::testing::Test {
   }
 
   static absl::StatusOr<v1::Run> GetRun(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    v1::GetRunRequest request;
-    request.set_name(name);
-    v1::GetRunResponse response;
-    grpc::Status s = cluster_->trainer().GetRun(&context, request, &response);
-    if (!s.ok()) return absl::UnavailableError(s.error_message());
-    return response.run();
+    return testing::GetRun(cluster_->trainer(), name);
   }
 
-  static bool Final(v1::RunState s) {
-    return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_REJECTED ||
-           s == v1::RUN_STATE_FAILED || s == v1::RUN_STATE_CANCELLED;
-  }
 
   // Polls GetRun until the run ends (at most `timeout`).
   static v1::Run WaitEnded(const std::string& name,
                            absl::Duration timeout = absl::Seconds(90)) {
-    v1::Run run;
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          auto r = GetRun(name);
-          if (!r.ok()) return false;
-          run = *r;
-          return Final(run.state());
-        },
-        timeout))
-        << name << " did not end: " << run.DebugString();
-    return run;
+    absl::StatusOr<v1::Run> run =
+        testing::WaitRunEnded(cluster_->trainer(), name, timeout);
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.value_or(v1::Run());
   }
 
   // Reads WatchRun until a progress message shows training under way.
   static bool WatchUntilTraining(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(60));
-    v1::WatchRunRequest request;
-    request.set_name(name);
-    auto reader = cluster_->trainer().WatchRun(&context, request);
-    v1::WatchRunResponse message;
-    bool training = false;
-    while (!training && reader->Read(&message)) {
-      training = message.progress().phase() == v1::RUN_PHASE_TRAINING &&
-                 message.progress().step() >= 1;
-    }
-    context.TryCancel();
-    (void)reader->Finish();
-    return training;
+    return testing::WatchUntilTraining(cluster_->trainer(), name);
   }
 
   static v1::Model GetModel() {
