@@ -103,6 +103,14 @@ absl::Status WriteAll(int fd, const std::string& path, absl::string_view data,
   return absl::OkStatus();
 }
 
+// fdatasync(2), retried on EINTR.
+absl::Status DataSync(int fd, const std::string& path) {
+  while (::fdatasync(fd) != 0) {
+    if (errno != EINTR) return PosixError("fdatasync", path, errno);
+  }
+  return absl::OkStatus();
+}
+
 class PosixWritableFile : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t size)
@@ -120,10 +128,7 @@ class PosixWritableFile : public WritableFile {
   absl::Status Sync() override {
     if (fd_ < 0)
       return absl::FailedPreconditionError("sync of closed file " + path_);
-    while (::fdatasync(fd_) != 0) {
-      if (errno != EINTR) return PosixError("fdatasync", path_, errno);
-    }
-    return absl::OkStatus();
+    return DataSync(fd_, path_);
   }
 
   absl::Status Close() override {
@@ -187,10 +192,7 @@ class DirectWritableFile : public WritableFile {
     if (fd_ < 0)
       return absl::FailedPreconditionError("sync of closed file " + path_);
     if (absl::Status s = WriteTail(); !s.ok()) return s;
-    while (::fdatasync(fd_) != 0) {
-      if (errno != EINTR) return PosixError("fdatasync", path_, errno);
-    }
-    return absl::OkStatus();
+    return DataSync(fd_, path_);
   }
 
   absl::Status Close() override {
