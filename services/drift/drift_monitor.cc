@@ -1969,8 +1969,11 @@ void DriftMonitor::RecordWindow(const ModelState& model, VersionState& version,
   }
   const v1::ReferenceTestConfig& c = model.monitor.reference_tests();
   const int64_t dim = batch.feature_dim();
+  // No window for a version that will never be tested (its bundle has no
+  // reference): the copy is on the Observe path.
   if (c.disabled() || batch.kind() == v1::OBSERVATION_KIND_OUTCOME ||
-      dim <= 0) {
+      dim <= 0 ||
+      version.reference_state == VersionState::Reference::kAbsent) {
     return;
   }
   const int64_t rows = std::max<int64_t>(
