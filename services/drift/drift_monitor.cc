@@ -1603,64 +1603,58 @@ void DriftMonitor::RunPendingActions() {
       result.set_message(lookup.ok()
                              ? "no action rule applies: alert only"
                              : absl::StrCat("alert only: ", lookup.message()));
+    } else if (suppressed) {
+      result.set_suppressed_by_cooldown(true);
+      result.set_message(
+          absl::StrCat("suppressed: the model was acted on less than ",
+                       absl::FormatDuration(cooldown), " ago"));
+    } else if (policy.dry_run()) {
+      result.set_dry_run(true);
+      result.set_message(absl::StrCat(
+          "dry run: would ", v1::DriftAction_Name(result.action()),
+          rollback_to > 0 ? absl::StrCat(" to version ", rollback_to) : ""));
+    } else if (options_.actions == nullptr) {
+      result.set_message("no registry or trainer is configured");
     } else {
-      if (suppressed) {
-        result.set_suppressed_by_cooldown(true);
-        result.set_message(
-            absl::StrCat("suppressed: the model was acted on less than ",
-                         absl::FormatDuration(cooldown), " ago"));
-      } else if (policy.dry_run()) {
-        result.set_dry_run(true);
-        result.set_message(absl::StrCat(
-            "dry run: would ", v1::DriftAction_Name(result.action()),
-            rollback_to > 0 ? absl::StrCat(" to version ", rollback_to) : ""));
-      } else if (options_.actions == nullptr) {
-        result.set_message("no registry or trainer is configured");
-      } else {
-        absl::StatusOr<std::string> done =
-            absl::InternalError("unknown action");
-        switch (result.action()) {
-          case v1::DRIFT_ACTION_ROLLBACK:
-            done = options_.actions->Rollback(alert.model(), alert.version(),
-                                              rollback_to, reason);
-            break;
-          case v1::DRIFT_ACTION_ABORT_ROLLOUT:
-            done = options_.actions->AbortRollout(alert.model(),
-                                                  alert.version(), reason);
-            break;
-          case v1::DRIFT_ACTION_TRIGGER_RETRAIN:
-            done = options_.actions->TriggerRun(alert.model(), alert.name(),
+      absl::StatusOr<std::string> done = absl::InternalError("unknown action");
+      switch (result.action()) {
+        case v1::DRIFT_ACTION_ROLLBACK:
+          done = options_.actions->Rollback(alert.model(), alert.version(),
+                                            rollback_to, reason);
+          break;
+        case v1::DRIFT_ACTION_ABORT_ROLLOUT:
+          done = options_.actions->AbortRollout(alert.model(), alert.version(),
                                                 reason);
-            break;
-          default:
-            break;
-        }
-        result.set_succeeded(done.ok());
-        result.set_message(done.ok() ? "done"
-                                     : std::string(done.status().message()));
-        if (done.ok()) result.set_target(*done);
-        // Only an action that happened starts the cool-down: a failed
-        // retrain request must not hold back a rollback.
-        if (!done.ok() && reserved) {
-          absl::MutexLock lock(&mu_);
-          auto last = last_action_.find(alert.model());
-          if (last != last_action_.end() && last->second == now) {
-            if (previous_action.has_value()) {
-              last->second = *previous_action;
-            } else {
-              last_action_.erase(last);
-            }
+          break;
+        case v1::DRIFT_ACTION_TRIGGER_RETRAIN:
+          done =
+              options_.actions->TriggerRun(alert.model(), alert.name(), reason);
+          break;
+        default:
+          break;
+      }
+      result.set_succeeded(done.ok());
+      result.set_message(done.ok() ? "done"
+                                   : std::string(done.status().message()));
+      if (done.ok()) result.set_target(*done);
+      // Only an action that happened starts the cool-down: a failed
+      // retrain request must not hold back a rollback.
+      if (!done.ok() && reserved) {
+        absl::MutexLock lock(&mu_);
+        auto last = last_action_.find(alert.model());
+        if (last != last_action_.end() && last->second == now) {
+          if (previous_action.has_value()) {
+            last->second = *previous_action;
+          } else {
+            last_action_.erase(last);
           }
         }
-        if (done.ok()) {
-          if (options_.store != nullptr) {
-            if (absl::Status s =
-                    options_.store->PutLastAction(alert.model(), now);
-                !s.ok()) {
-              spdlog::error("drift: cannot store the last action on {}: {}",
-                            alert.model(), s.ToString());
-            }
-          }
+      }
+      if (done.ok() && options_.store != nullptr) {
+        if (absl::Status s = options_.store->PutLastAction(alert.model(), now);
+            !s.ok()) {
+          spdlog::error("drift: cannot store the last action on {}: {}",
+                        alert.model(), s.ToString());
         }
       }
     }
@@ -1972,8 +1966,7 @@ void DriftMonitor::RecordWindow(const ModelState& model, VersionState& version,
   // No window for a version that will never be tested (its bundle has no
   // reference): the copy is on the Observe path.
   if (c.disabled() || batch.kind() == v1::OBSERVATION_KIND_OUTCOME ||
-      dim <= 0 ||
-      version.reference_state == VersionState::Reference::kAbsent) {
+      dim <= 0 || version.reference_state == VersionState::Reference::kAbsent) {
     return;
   }
   const int64_t rows = std::max<int64_t>(
