@@ -57,20 +57,6 @@ double GammaContinuedFraction(double a, double x) {
   return GammaPrefix(a, x) * h;
 }
 
-absl::Status CheckSample(absl::Span<const double> values,
-                         absl::string_view what) {
-  if (values.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " sample is empty"));
-  }
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (std::isnan(values[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " sample: value ", i, " is NaN"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckPair(absl::Span<const double> reference,
                        absl::Span<const double> current) {
   if (absl::Status s = CheckSample(reference, "reference"); !s.ok()) return s;
@@ -144,6 +130,20 @@ double StandardDeviation(absl::Span<const double> values) {
 }
 
 }  // namespace
+
+absl::Status CheckSample(absl::Span<const double> values,
+                         absl::string_view what) {
+  if (values.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " sample is empty"));
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::isnan(values[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " sample: value ", i, " is NaN"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 double RegularizedGammaP(double a, double x) {
   if (std::isnan(a) || std::isnan(x) || a <= 0.0 || x < 0.0) return kNan;
@@ -375,142 +375,6 @@ std::vector<double> AdjustPValues(absl::Span<const double> p_values,
     adjusted[i] = running;
   }
   return adjusted;
-}
-
-absl::StatusOr<DatasetDrift> TestDatasetDrift(
-    const std::vector<std::vector<double>>& reference,
-    const std::vector<std::vector<double>>& current,
-    const std::vector<FeatureKind>& kinds, const DatasetDriftOptions& options) {
-  if (reference.empty()) {
-    return absl::InvalidArgumentError("dataset drift: no features");
-  }
-  if (reference.size() != current.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset drift: the reference has ", reference.size(),
-                     " features, the current window ", current.size()));
-  }
-  if (!kinds.empty() && kinds.size() != reference.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset drift: ", kinds.size(), " feature kinds for ",
-                     reference.size(), " features"));
-  }
-  if (!(options.alpha > 0.0 && options.alpha < 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset drift: alpha=", options.alpha,
-                     " is out of range; allowed: 0 < alpha < 1"));
-  }
-  if (!(options.drift_share > 0.0 && options.drift_share <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset drift: drift_share=", options.drift_share,
-                     " is out of range; allowed: 0 < drift_share <= 1"));
-  }
-  DatasetDrift result;
-  std::vector<double> p_values;
-  std::vector<size_t> p_features;
-  for (size_t f = 0; f < reference.size(); ++f) {
-    const FeatureKind kind = kinds.empty() ? FeatureKind::kNumerical : kinds[f];
-    for (const auto& [column, what] : {std::pair{&reference[f], "reference"},
-                                       std::pair{&current[f], "current"}}) {
-      if (absl::Status s = CheckSample(*column, what); !s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("dataset drift: feature ", f, ": ", s.message()));
-      }
-    }
-    FeatureDrift fd;
-    fd.feature = static_cast<int>(f);
-    fd.kind = kind;
-    BinningOptions binning = options.binning;
-    binning.categorical = kind == FeatureKind::kCategorical;
-    absl::StatusOr<double> psi =
-        PopulationStabilityIndex(reference[f], current[f], binning);
-    absl::StatusOr<double> js =
-        JensenShannonDistance(reference[f], current[f], binning);
-    if (!psi.ok()) return psi.status();
-    if (!js.ok()) return js.status();
-    fd.psi = *psi;
-    fd.jensen_shannon = *js;
-    if (kind == FeatureKind::kCategorical) {
-      absl::StatusOr<ChiSquaredResult> chi =
-          ChiSquaredTest(reference[f], current[f]);
-      if (!chi.ok()) return chi.status();
-      fd.chi_squared_statistic = chi->statistic;
-      fd.chi_squared_p_value = chi->p_value;
-      fd.ks_statistic = fd.ks_p_value = fd.wasserstein = kNan;
-      fd.test = "chisquare";
-      fd.score = chi->p_value;
-      p_values.push_back(chi->p_value);
-      p_features.push_back(f);
-    } else {
-      absl::StatusOr<KsResult> ks = KsTwoSample(reference[f], current[f]);
-      absl::StatusOr<double> w =
-          NormalizedWassersteinDistance(reference[f], current[f]);
-      if (!ks.ok()) return ks.status();
-      if (!w.ok()) return w.status();
-      fd.ks_statistic = ks->statistic;
-      fd.ks_p_value = ks->p_value;
-      fd.wasserstein = *w;
-      fd.chi_squared_statistic = fd.chi_squared_p_value = kNan;
-      switch (options.numerical_test) {
-        case NumericalTest::kKs:
-          fd.test = "ks";
-          fd.score = ks->p_value;
-          p_values.push_back(ks->p_value);
-          p_features.push_back(f);
-          break;
-        case NumericalTest::kPsi:
-          fd.test = "psi";
-          fd.score = fd.psi;
-          fd.threshold = options.psi_threshold;
-          fd.drifted = fd.psi >= options.psi_threshold;
-          break;
-        case NumericalTest::kJensenShannon:
-          fd.test = "jensenshannon";
-          fd.score = fd.jensen_shannon;
-          fd.threshold = options.jensen_shannon_threshold;
-          fd.drifted = fd.jensen_shannon >= options.jensen_shannon_threshold;
-          break;
-        case NumericalTest::kWasserstein:
-          fd.test = "wasserstein";
-          fd.score = fd.wasserstein;
-          fd.threshold = options.wasserstein_threshold;
-          fd.drifted = fd.wasserstein >= options.wasserstein_threshold;
-          break;
-      }
-    }
-    result.features.push_back(fd);
-  }
-  // The p-value tests, corrected together.
-  const std::vector<bool> significant =
-      SignificantAfterCorrection(p_values, options.alpha, options.correction);
-  // The threshold reported with each p-value: alpha / m for Bonferroni; for
-  // Benjamini-Hochberg alpha * k / m at the largest rank k that passed (or
-  // alpha / m when none did, as Alibi Detect reports).
-  double corrected = options.alpha;
-  const double m = static_cast<double>(p_values.size());
-  if (options.correction == Correction::kBonferroni && !p_values.empty()) {
-    corrected = options.alpha / m;
-  } else if (options.correction == Correction::kBenjaminiHochberg &&
-             !p_values.empty()) {
-    std::vector<double> sorted = p_values;
-    std::sort(sorted.begin(), sorted.end());
-    corrected = options.alpha / m;
-    for (size_t k = 0; k < sorted.size(); ++k) {
-      const double q = options.alpha * static_cast<double>(k + 1) / m;
-      if (sorted[k] < q) corrected = q;
-    }
-  }
-  for (size_t i = 0; i < p_features.size(); ++i) {
-    FeatureDrift& fd = result.features[p_features[i]];
-    fd.drifted = significant[i];
-    fd.threshold = corrected;
-  }
-  for (const FeatureDrift& fd : result.features) {
-    if (fd.drifted) ++result.drifted_features;
-  }
-  result.drifted_share = static_cast<double>(result.drifted_features) /
-                         static_cast<double>(result.features.size());
-  result.dataset_drift = result.drifted_share >= options.drift_share;
-  return result;
 }
 
 }  // namespace continuum::drift

@@ -33,17 +33,18 @@
 // kReferenceQuantiles instead cuts at `bins` quantiles of the reference
 // alone, for when only the reference's edges are stored.
 //
-// Data-set verdict: drift when drifted features / features >= drift_share
-// (Evidently's DatasetDriftMetric, default 0.5).
+// The data-set tests built on these (every feature, p-values corrected
+// together, a verdict) are in dataset_drift.h.
 //
 // Every function rejects empty samples and NaN values with INVALID_ARGUMENT.
 #ifndef CONTINUUM_LIB_DRIFT_REFERENCE_TESTS_H_
 #define CONTINUUM_LIB_DRIFT_REFERENCE_TESTS_H_
 
-#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lib/drift/ks.h"
 
@@ -61,6 +62,11 @@ double RegularizedGammaQ(double a, double x);
 double ChiSquaredSurvival(double x, double dof);
 
 // ---------------------------------------------------------------- one feature
+
+// OK for a sample the tests accept; INVALID_ARGUMENT "<what> sample is
+// empty" or "<what> sample: value <i> is NaN".
+absl::Status CheckSample(absl::Span<const double> values,
+                         absl::string_view what);
 
 enum class BinningMethod {
   kEvidently,           // see above (Sturges bins on the pooled range)
@@ -131,61 +137,6 @@ std::vector<bool> SignificantAfterCorrection(absl::Span<const double> p_values,
 // (up to ties at the boundary).
 std::vector<double> AdjustPValues(absl::Span<const double> p_values,
                                   Correction correction);
-
-// ---------------------------------------------------------------- data set
-
-enum class FeatureKind { kNumerical, kCategorical };
-
-// The test that decides whether a numerical feature drifted.
-enum class NumericalTest { kKs, kPsi, kJensenShannon, kWasserstein };
-
-struct DatasetDriftOptions {
-  NumericalTest numerical_test = NumericalTest::kKs;
-  // KS and chi-squared: significance level, corrected over the features
-  // that use a p-value test.
-  double alpha = 0.05;
-  Correction correction = Correction::kBonferroni;
-  double psi_threshold = 0.1;             // drift when PSI >= threshold
-  double jensen_shannon_threshold = 0.1;  // drift when distance >= threshold
-  double wasserstein_threshold = 0.1;     // drift when distance >= threshold
-  BinningOptions binning = {};            // for PSI and Jensen-Shannon
-  double drift_share = 0.5;  // data-set drift when share drifted >= this
-};
-
-struct FeatureDrift {
-  int feature = 0;
-  FeatureKind kind = FeatureKind::kNumerical;
-  std::string test;  // "ks", "psi", "jensenshannon", "wasserstein", "chisquare"
-  // The deciding test's value: its p-value for ks and chisquare, else the
-  // distance; and the threshold it was compared with (after correction).
-  double score = 0.0;
-  double threshold = 0.0;
-  bool drifted = false;
-  // Every statistic computed for the feature (NaN where not applicable).
-  double ks_statistic = 0.0;
-  double ks_p_value = 0.0;
-  double chi_squared_statistic = 0.0;
-  double chi_squared_p_value = 0.0;
-  double psi = 0.0;
-  double jensen_shannon = 0.0;
-  double wasserstein = 0.0;  // normalised
-};
-
-struct DatasetDrift {
-  std::vector<FeatureDrift> features;
-  int drifted_features = 0;
-  double drifted_share = 0.0;
-  bool dataset_drift = false;
-};
-
-// Tests every feature (column) of `current` against the same column of
-// `reference`. `kinds` gives each feature's kind (empty: all numerical).
-// INVALID_ARGUMENT if the numbers of columns or kinds differ, or for an
-// empty column or a NaN (naming the feature and the row).
-absl::StatusOr<DatasetDrift> TestDatasetDrift(
-    const std::vector<std::vector<double>>& reference,
-    const std::vector<std::vector<double>>& current,
-    const std::vector<FeatureKind>& kinds, const DatasetDriftOptions& options);
 
 }  // namespace continuum::drift
 

@@ -8,11 +8,11 @@
 
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "lib/drift/ks.h"
 #include "lib/drift/python_random.h"
+#include "lib/drift/test_samples.h"
 
 namespace continuum::drift {
 namespace {
@@ -22,28 +22,10 @@ using ::testing::HasSubstr;
 
 constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 
-std::vector<double> Normals(NumpyRandomState& rng, double loc, double scale,
-                            int n) {
-  std::vector<double> v;
-  for (int i = 0; i < n; ++i) v.push_back(rng.Normal(loc, scale));
-  return v;
-}
-
-std::vector<double> Range(double from, int n) {
-  std::vector<double> v(n);
-  std::iota(v.begin(), v.end(), from);
-  return v;
-}
-
 double Binomial(int n, int k) {
   double c = 1;
   for (int i = 1; i <= k; ++i) c = c * (n - k + i) / i;
   return c;
-}
-
-void ExpectRelative(double actual, double expected, double tolerance) {
-  EXPECT_NEAR(actual, expected, tolerance * std::fabs(expected))
-      << "expected " << expected;
 }
 
 // ---------------------------------------------------------------- KS
@@ -282,115 +264,6 @@ TEST(CorrectionTest, AdjustedPValuesMatchStatsmodels) {
   for (size_t i = 0; i < q.size(); ++i) {
     EXPECT_EQ(adjusted[i] < 0.05, significant[i]) << i;
   }
-}
-
-TEST(DatasetDriftTest, IdenticalDistributionsDoNotDrift) {
-  NumpyRandomState rng(5);
-  std::vector<std::vector<double>> ref, cur;
-  for (int f = 0; f < 4; ++f) {
-    ref.push_back(Normals(rng, f, 1, 5000));
-    cur.push_back(Normals(rng, f, 1, 5000));
-  }
-  for (NumericalTest test :
-       {NumericalTest::kKs, NumericalTest::kPsi, NumericalTest::kJensenShannon,
-        NumericalTest::kWasserstein}) {
-    auto r = TestDatasetDrift(ref, cur, {}, {.numerical_test = test});
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->drifted_features, 0);
-    EXPECT_FALSE(r->dataset_drift);
-  }
-}
-
-TEST(DatasetDriftTest, ShiftedMeansDrift) {
-  NumpyRandomState rng(6);
-  std::vector<std::vector<double>> ref, cur;
-  for (int f = 0; f < 4; ++f) {
-    ref.push_back(Normals(rng, 0, 1, 5000));
-    cur.push_back(Normals(rng, f < 2 ? 1.0 : 0.0, 1, 5000));
-  }
-  for (NumericalTest test :
-       {NumericalTest::kKs, NumericalTest::kPsi, NumericalTest::kJensenShannon,
-        NumericalTest::kWasserstein}) {
-    auto r = TestDatasetDrift(ref, cur, {}, {.numerical_test = test});
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_TRUE(r->features[0].drifted);
-    EXPECT_TRUE(r->features[1].drifted);
-    EXPECT_FALSE(r->features[2].drifted);
-    EXPECT_FALSE(r->features[3].drifted);
-    EXPECT_EQ(r->drifted_share, 0.5);
-    EXPECT_TRUE(r->dataset_drift);  // 0.5 >= drift_share 0.5
-  }
-  // One shifted feature in four is below the share.
-  cur[1] = Normals(rng, 0.0, 1, 5000);
-  auto r = TestDatasetDrift(ref, cur, {}, {});
-  EXPECT_EQ(r->drifted_features, 1);
-  EXPECT_FALSE(r->dataset_drift);
-}
-
-// Five features; three have D = 0.7 between ten values (p = 0.0123), two
-// are identical. Uncorrected, three of five drift: data-set drift. With
-// Bonferroni the threshold is 0.05 / 5 = 0.01 and none does.
-TEST(DatasetDriftTest, BonferroniChangesTheVerdict) {
-  std::vector<std::vector<double>> ref(5, Range(0, 10));
-  std::vector<std::vector<double>> cur = {
-      Range(7, 10), Range(7, 10), Range(7, 10), Range(0, 10), Range(0, 10)};
-  auto none = TestDatasetDrift(ref, cur, {}, {.correction = Correction::kNone});
-  ASSERT_TRUE(none.ok());
-  EXPECT_EQ(none->drifted_features, 3);
-  EXPECT_TRUE(none->dataset_drift);
-  ExpectRelative(none->features[0].score, 0.012340600575894691, 1e-12);
-
-  auto bonferroni = TestDatasetDrift(ref, cur, {}, {});
-  ASSERT_TRUE(bonferroni.ok());
-  EXPECT_EQ(bonferroni->drifted_features, 0);
-  EXPECT_FALSE(bonferroni->dataset_drift);
-  EXPECT_DOUBLE_EQ(bonferroni->features[0].threshold, 0.01);
-
-  // Benjamini-Hochberg: sorted 0.0123 x3 against 0.01, 0.02, 0.03: ranks 2
-  // and 3 pass, so all three drift.
-  auto bh = TestDatasetDrift(ref, cur, {},
-                             {.correction = Correction::kBenjaminiHochberg});
-  EXPECT_EQ(bh->drifted_features, 3);
-  EXPECT_DOUBLE_EQ(bh->features[0].threshold, 0.03);
-}
-
-TEST(DatasetDriftTest, CategoricalFeaturesUseChiSquared) {
-  std::vector<double> ref(50, 0.0), shifted(70, 0.0);
-  ref.resize(100, 1.0);
-  shifted.resize(100, 1.0);
-  auto r = TestDatasetDrift(
-      {ref, ref}, {shifted, ref},
-      {FeatureKind::kCategorical, FeatureKind::kCategorical}, {});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->features[0].test, "chisquare");
-  EXPECT_TRUE(r->features[0].drifted);
-  EXPECT_FALSE(r->features[1].drifted);
-  EXPECT_TRUE(std::isnan(r->features[0].ks_statistic));
-  EXPECT_TRUE(r->dataset_drift);
-}
-
-TEST(DatasetDriftTest, RejectsBadInput) {
-  auto message = [](const std::vector<std::vector<double>>& ref,
-                    const std::vector<std::vector<double>>& cur,
-                    const std::vector<FeatureKind>& kinds) {
-    auto r = TestDatasetDrift(ref, cur, kinds, {});
-    EXPECT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-    return std::string(r.status().message());
-  };
-  EXPECT_THAT(message({{1, 2}}, {{1}, {2}}, {}),
-              HasSubstr("the reference has 1 features, the current window 2"));
-  EXPECT_THAT(message({{1, 2}}, {{1, kNan}}, {}),
-              HasSubstr("feature 0: current sample: value 1 is NaN"));
-  EXPECT_THAT(message({{}}, {{1}}, {}), HasSubstr("reference sample is empty"));
-  EXPECT_THAT(
-      message({{1}}, {{1}}, {FeatureKind::kNumerical, FeatureKind::kNumerical}),
-      HasSubstr("2 feature kinds for 1 features"));
-  EXPECT_THAT(message({}, {}, {}), HasSubstr("no features"));
-  EXPECT_FALSE(PopulationStabilityIndex({}, {1}).ok());
-  EXPECT_FALSE(JensenShannonDistance({1}, {kNan}).ok());
-  EXPECT_FALSE(WassersteinDistance({1}, {}).ok());
-  EXPECT_FALSE(ChiSquaredTest({kNan}, {1}).ok());
 }
 
 }  // namespace
