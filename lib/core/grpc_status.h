@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +33,18 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // Converts a status received from a gRPC call into a domain status with the
 // same code and message. Codes outside the canonical range become UNKNOWN.
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The body of a thin unary handler: runs `fn` (returning absl::StatusOr<T>)
+// and moves its value into *out, or converts its error. Example:
+//   return Reply([&] { return registry_->GetModel(request->name()); },
+//                response->mutable_model());
+template <typename T, typename Fn>
+grpc::Status Reply(Fn&& fn, T* out) {
+  auto result = fn();
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *out = *std::move(result);
+  return grpc::Status::OK;
+}
 
 }  // namespace continuum::core
 

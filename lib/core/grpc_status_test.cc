@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 
 namespace continuum::core {
@@ -70,6 +71,30 @@ TEST(GrpcStatusTest, TruncationKeepsUtf8Whole) {
   ASSERT_NE(body, std::string::npos);
   EXPECT_EQ(body % 2, 0u) << cut;
   EXPECT_LE(cut.size(), 65u);
+}
+
+}  // namespace
+}  // namespace continuum::core
+
+namespace continuum::core {
+namespace {
+
+TEST(ReplyTest, MovesTheValueOrConvertsTheError) {
+  std::string out = "untouched";
+  grpc::Status ok = Reply([] { return absl::StatusOr<std::string>("value"); },
+                          &out);
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(out, "value");
+
+  out = "untouched";
+  grpc::Status failed = Reply(
+      [] {
+        return absl::StatusOr<std::string>(absl::NotFoundError("no model"));
+      },
+      &out);
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(failed.error_message(), "no model");
+  EXPECT_EQ(out, "untouched");
 }
 
 }  // namespace

@@ -179,6 +179,13 @@ void ServiceServer::Shutdown(absl::Duration grace) {
           server_->GetHealthCheckService()) {
     health->Shutdown();
   }
+  if (options_.open_streams != nullptr) {
+    options_.open_streams->EndAll(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("the ", options_.service,
+                     " is shutting down: resume the stream from your last "
+                     "cursor")));
+  }
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(grace));
   server_->Wait();

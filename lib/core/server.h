@@ -4,12 +4,14 @@
 // grpc.health.v1 and server reflection, records per-RPC metrics through an
 // interceptor, serves /metrics, writes port files, and drains gracefully.
 //
-// Example (what services/<name>/main.cc does through RunService):
+// Example (what ServeUntilSignal in lib/core/service_main.h does):
 //   ServiceServer::Options options;
 //   options.service = "registry";
 //   options.config = config.server();
 //   options.services = {&registry_handlers};
-//   ASSIGN_OR_RETURN(auto server, ServiceServer::Start(std::move(options)));
+//   absl::StatusOr<std::unique_ptr<ServiceServer>> server =
+//       ServiceServer::Start(std::move(options));
+//   if (!server.ok()) return server.status();
 //   ... wait for SIGTERM ...
 //   server->Shutdown(absl::Seconds(10));
 #ifndef CONTINUUM_LIB_CORE_SERVER_H_
@@ -28,7 +30,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/config/v1/server_config.pb.h"
-#include "lib/core/metrics.h"
+#include "lib/core/rpc_metrics.h"
+#include "lib/core/watch_reactor.h"
 
 namespace continuum::core {
 
@@ -45,6 +48,10 @@ class ServiceServer {
     // Registry the service's own metrics live in; served on /metrics beside
     // the RPC, build and process metrics. Created if null.
     std::shared_ptr<prometheus::Registry> metrics;
+    // The service's long-lived streams (watches); a drain ends them at its
+    // start with UNAVAILABLE, so it waits only for unary calls. Not owned;
+    // may be null.
+    OpenStreams* open_streams = nullptr;
     // Health reported once started. A service that must load something
     // first (inference) starts NOT_SERVING and calls SetServing(true) later.
     bool serving_at_start = true;
@@ -75,8 +82,9 @@ class ServiceServer {
   // Kubernetes' gRPC probes and `continuumctl health` ask about).
   void SetServing(bool serving);
 
-  // Stops taking new calls and reports NOT_SERVING, lets in-flight calls run
-  // for at most `grace`, then cancels those left. Returns once the server
+  // Stops taking new calls and reports NOT_SERVING, ends the open streams of
+  // `open_streams` (UNAVAILABLE: clients resume from their cursor), lets
+  // in-flight calls run for at most `grace`, then cancels those left. Returns once the server
   // has stopped. The metrics endpoint stops at the start of the drain (in
   // the background: civetweb needs up to 2 s). Safe to call more than once;
   // later calls return at once.

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "lib/core/metrics.h"
+#include "lib/core/rpc_metrics.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::model {

@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "lib/core/channel.h"
 #include "lib/model/bundle.h"
-#include "services/registry/artifact_download.h"
+#include "lib/clients/artifact_download.h"
 
 namespace continuum::drift_service {
 
@@ -41,8 +41,8 @@ absl::StatusOr<v1::ReferenceStatistics> RegistryReferenceSource::Fetch(
     absl::MutexLock lock(&mu_);
     in_flight_.erase(&context);
   };
-  absl::StatusOr<registry::DownloadedArtifact> artifact =
-      registry::DownloadArtifact(*registry_, context, name, max_bytes_);
+  absl::StatusOr<clients::DownloadedArtifact> artifact =
+      clients::DownloadArtifact(*registry_, context, name, max_bytes_);
   if (!artifact.ok()) return artifact.status();
   absl::StatusOr<internal::v1::ModelBundle> bundle =
       model::ParseBundle(artifact->bytes);

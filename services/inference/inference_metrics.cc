@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "lib/core/grpc_status.h"
-#include "lib/core/metrics.h"
+#include "lib/core/rpc_metrics.h"
 
 namespace continuum::inference {
 namespace {

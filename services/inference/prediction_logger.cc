@@ -24,7 +24,7 @@
 #include "lib/core/channel.h"
 #include "lib/core/config.h"
 #include "lib/core/logging.h"
-#include "lib/core/metrics.h"
+#include "lib/core/rpc_metrics.h"
 
 namespace continuum::inference {
 

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/core/grpc_status.h"
-#include "services/registry/artifact_download.h"
+#include "lib/clients/artifact_download.h"
 
 namespace continuum::trainer {
 namespace {
@@ -40,8 +40,8 @@ absl::StatusOr<Artifact> GrpcRegistryClient::DownloadArtifact(
     const std::string& model, int64_t version, absl::Time deadline) {
   grpc::ClientContext context;
   Prepare(&context, deadline);
-  absl::StatusOr<registry::DownloadedArtifact> downloaded =
-      registry::DownloadArtifact(
+  absl::StatusOr<clients::DownloadedArtifact> downloaded =
+      clients::DownloadArtifact(
           *stub_, context,
           absl::StrCat("models/", model, "/versions/", version));
   if (!downloaded.ok()) return downloaded.status();

@@ -1,4 +1,4 @@
-#include "services/registry/artifact_download.h"
+#include "lib/clients/artifact_download.h"
 
 #include <algorithm>
 #include <memory>
@@ -9,7 +9,7 @@
 #include "lib/core/grpc_status.h"
 #include "lib/store/blob_store.h"
 
-namespace continuum::registry {
+namespace continuum::clients {
 
 absl::StatusOr<DownloadedArtifact> DownloadArtifact(
     v1::RegistryService::Stub& stub, grpc::ClientContext& context,
@@ -77,4 +77,4 @@ absl::StatusOr<DownloadedArtifact> DownloadArtifact(
   return artifact;
 }
 
-}  // namespace continuum::registry
+}  // namespace continuum::clients

@@ -3,8 +3,8 @@
 // service's reference statistics): streams it, checks it against the
 // stream's info, and returns it. (The inference pod streams into its blob
 // cache instead; continuumctl into a file.)
-#ifndef CONTINUUM_SERVICES_REGISTRY_ARTIFACT_DOWNLOAD_H_
-#define CONTINUUM_SERVICES_REGISTRY_ARTIFACT_DOWNLOAD_H_
+#ifndef CONTINUUM_LIB_CLIENTS_ARTIFACT_DOWNLOAD_H_
+#define CONTINUUM_LIB_CLIENTS_ARTIFACT_DOWNLOAD_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "continuum/v1/registry.grpc.pb.h"
 
-namespace continuum::registry {
+namespace continuum::clients {
 
 struct DownloadedArtifact {
   // The stream's first message: the version (alias resolved), SHA-256, size.
@@ -34,6 +34,6 @@ absl::StatusOr<DownloadedArtifact> DownloadArtifact(
     const std::string& name,
     int64_t max_bytes = std::numeric_limits<int64_t>::max());
 
-}  // namespace continuum::registry
+}  // namespace continuum::clients
 
-#endif  // CONTINUUM_SERVICES_REGISTRY_ARTIFACT_DOWNLOAD_H_
+#endif  // CONTINUUM_LIB_CLIENTS_ARTIFACT_DOWNLOAD_H_
