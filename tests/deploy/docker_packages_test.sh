@@ -19,6 +19,7 @@ bin_dir="${1:-$root/build/bin}"
 dockerfile="${DOCKERFILE:-$root/deploy/docker/Dockerfile}"
 
 failures=0
+not_checked=""
 fail() {
   echo "FAIL: $*"
   failures=$((failures + 1))
@@ -95,9 +96,9 @@ for b in continuum-collector continuum-trainer continuum-registry continuum-infe
   [ -x "$bin_dir/$b" ] && binaries+=("$bin_dir/$b")
 done
 if [ ${#binaries[@]} -eq 0 ]; then
-  echo "library coverage not checked: no binaries in $bin_dir"
+  not_checked="no binaries in $bin_dir"
 elif ! command -v readelf >/dev/null 2>&1 || ! command -v ldd >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
-  echo "library coverage not checked: readelf, ldd or dpkg missing"
+  not_checked="readelf, ldd or dpkg missing"
 else
   # Every package the runtime list pulls in (what apt-get install would).
   # shellcheck disable=SC2086
@@ -132,5 +133,8 @@ fi
 if [ $failures -gt 0 ]; then
   echo "$failures problem(s)"
   exit 1
+fi
+if [ -n "$not_checked" ]; then
+  skip "the runtime packages exist; library coverage not checked: $not_checked"
 fi
 echo "deploy/docker/Dockerfile: runtime packages exist and cover the binaries"
