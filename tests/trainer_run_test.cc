@@ -11,7 +11,11 @@
 // - a trainer killed with SIGKILL during training and restarted on the same
 //   data directory shows that run FAILED "interrupted by a trainer
 //   restart", and a new run then succeeds (incremental, from production).
-// Skipped when Debian's dataset-fashion-mnist package is not installed.
+// Each test registers its own model over the one shared data set, so every
+// test stands alone (in any order, filtered or shuffled); those that need a
+// production version cold-start their model first.
+// Skipped when Debian's dataset-fashion-mnist package is not installed
+// (any other error loading it fails the tests).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -39,7 +43,8 @@ using ::continuum::testing::Subprocess;
 using ::continuum::testing::WaitFor;
 
 constexpr int kRows = 3000;
-constexpr char kModel[] = "fmnist";
+// The data set every test's model learns from.
+constexpr char kDataset[] = "fmnist";
 
 std::chrono::system_clock::time_point Deadline(int seconds) {
   return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
@@ -53,8 +58,8 @@ google::protobuf::Timestamp Proto(absl::Time t) {
   return p;
 }
 
-// The three processes, shared by the tests of the suite (they run in
-// order: each later test relies on the production version of the first).
+// The three processes and the ingested data set, shared by the tests of the
+// suite; each test works on a model of its own.
 class Cluster {
  public:
   Cluster() : dir_(testing::MakeTempDir("trainer_run_")) {}
@@ -144,18 +149,17 @@ class TrainerRunTest : public ::testing::Test {
   static void SetUpTestSuite() {
     auto images =
         data::LoadFashionMnist(data::FashionMnistSplit::kTrain, kRows);
-    if (!images.ok()) {
+    if (absl::IsNotFound(images.status())) {
       skip_reason_ = new std::string(images.status().ToString());
       return;
     }
+    ASSERT_TRUE(images.ok()) << images.status();
     cluster_ = new Cluster();
     absl::Status s = cluster_->Start();
     ASSERT_TRUE(s.ok()) << s;
     const absl::Time t0 = absl::Now();
     ASSERT_NO_FATAL_FAILURE(CreateDataset());
     ASSERT_NO_FATAL_FAILURE(Ingest(*images));
-    ASSERT_NO_FATAL_FAILURE(RegisterModel());
-    ASSERT_NO_FATAL_FAILURE(Configure());
     std::cout << "setup (3 processes, " << kRows << " rows ingested): "
               << absl::FormatDuration(absl::Now() - t0) << "\n";
   }
@@ -165,14 +169,29 @@ class TrainerRunTest : public ::testing::Test {
   }
   void SetUp() override {
     if (skip_reason_ != nullptr) GTEST_SKIP() << *skip_reason_;
-    ASSERT_NE(cluster_, nullptr);
+    ASSERT_NE(cluster_, nullptr) << "the suite's set-up failed";
+  }
+
+  // Registers `model` (a 784-64-10 MLP learning from kDataset) with its
+  // training configuration; with `cold_start`, also trains version 1 and
+  // waits until it is production.
+  static void SetUpModel(const std::string& model, bool cold_start) {
+    ASSERT_NO_FATAL_FAILURE(RegisterModel(model));
+    ASSERT_NO_FATAL_FAILURE(Configure(model));
+    if (!cold_start) return;
+    v1::Run run = Trigger(model, v1::TrainingConfig(), {}, "first model");
+    ASSERT_FALSE(run.name().empty());
+    run = WaitEnded(run.name());
+    ASSERT_EQ(run.state(), v1::RUN_STATE_SUCCEEDED)
+        << run.DebugString() << cluster_->TrainerStderr();
+    ASSERT_EQ(GetModel(model).production_version(), 1);
   }
 
   static void CreateDataset() {
     grpc::ClientContext context;
     context.set_deadline(Deadline(30));
     v1::CreateDatasetRequest request;
-    request.set_dataset_id(kModel);
+    request.set_dataset_id(kDataset);
     v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
     schema->set_feature_dim(784);
     schema->set_label_kind(v1::LABEL_KIND_CLASS);
@@ -188,7 +207,7 @@ class TrainerRunTest : public ::testing::Test {
     const absl::Time base = absl::Now() - absl::Hours(1);
     for (int64_t at = 0; at < images.size(); at += 500) {
       v1::IngestBatchRequest request;
-      request.set_dataset(kModel);
+      request.set_dataset(kDataset);
       for (int64_t i = at; i < std::min<int64_t>(images.size(), at + 500); ++i) {
         v1::Record* r = request.add_records();
         r->set_id(absl::StrCat("fm-", i));
@@ -207,11 +226,11 @@ class TrainerRunTest : public ::testing::Test {
     }
   }
 
-  static void RegisterModel() {
+  static void RegisterModel(const std::string& model) {
     grpc::ClientContext context;
     context.set_deadline(Deadline(30));
     v1::RegisterModelRequest request;
-    request.set_model_id(kModel);
+    request.set_model_id(model);
     v1::Model* m = request.mutable_model();
     m->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
     // input_dim and output_dim come from the data set's schema.
@@ -225,12 +244,13 @@ class TrainerRunTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
-  static void Configure() {
+  static void Configure(const std::string& model) {
     grpc::ClientContext context;
     context.set_deadline(Deadline(30));
     v1::ConfigureTrainingRequest request;
     v1::TrainingConfig* c = request.mutable_config();
-    c->set_name(absl::StrCat("models/", kModel, "/trainingConfig"));
+    c->set_name(absl::StrCat("models/", model, "/trainingConfig"));
+    if (model != kDataset) c->set_dataset(kDataset);
     c->mutable_optimizer()->set_learning_rate(1e-3);
     c->set_epochs(2);
     c->set_seed(42);  // The same held-out rows in every run.
@@ -238,17 +258,18 @@ class TrainerRunTest : public ::testing::Test {
     grpc::Status s =
         cluster_->trainer().ConfigureTraining(&context, request, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(response.config().dataset(), kModel);
+    EXPECT_EQ(response.config().dataset(), kDataset);
   }
 
   // A manual trigger over the whole ingested window, with overrides.
-  static v1::Run Trigger(const v1::TrainingConfig& overrides,
+  static v1::Run Trigger(const std::string& model,
+                         const v1::TrainingConfig& overrides,
                          const std::vector<std::string>& paths,
                          const std::string& reason) {
     grpc::ClientContext context;
     context.set_deadline(Deadline(30));
     v1::TriggerRunRequest request;
-    request.set_parent(absl::StrCat("models/", kModel));
+    request.set_parent(absl::StrCat("models/", model));
     request.set_trigger(v1::RUN_TRIGGER_MANUAL);
     request.set_reason(reason);
     *request.mutable_overrides() = overrides;
@@ -281,22 +302,22 @@ class TrainerRunTest : public ::testing::Test {
     return testing::WatchUntilTraining(cluster_->trainer(), name);
   }
 
-  static v1::Model GetModel() {
+  static v1::Model GetModel(const std::string& model) {
     grpc::ClientContext context;
     context.set_deadline(Deadline(10));
     v1::GetModelRequest request;
-    request.set_name(absl::StrCat("models/", kModel));
+    request.set_name(absl::StrCat("models/", model));
     v1::GetModelResponse response;
     grpc::Status s = cluster_->registry().GetModel(&context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.model();
   }
 
-  static std::vector<v1::Version> Versions() {
+  static std::vector<v1::Version> Versions(const std::string& model) {
     grpc::ClientContext context;
     context.set_deadline(Deadline(10));
     v1::ListVersionsRequest request;
-    request.set_parent(absl::StrCat("models/", kModel));
+    request.set_parent(absl::StrCat("models/", model));
     v1::ListVersionsResponse response;
     grpc::Status s =
         cluster_->registry().ListVersions(&context, request, &response);
@@ -305,11 +326,12 @@ class TrainerRunTest : public ::testing::Test {
   }
 
   // The overrides of a run that trains far longer than the test waits.
-  static v1::Run TriggerLongRun(const std::string& reason) {
+  static v1::Run TriggerLongRun(const std::string& model,
+                                const std::string& reason) {
     v1::TrainingConfig o;
     o.set_epochs(1000);
     o.mutable_early_stopping()->set_disabled(true);
-    return Trigger(o, {"epochs", "early_stopping.disabled"}, reason);
+    return Trigger(model, o, {"epochs", "early_stopping.disabled"}, reason);
   }
 
   static Cluster* cluster_;
@@ -320,6 +342,8 @@ Cluster* TrainerRunTest::cluster_ = nullptr;
 std::string* TrainerRunTest::skip_reason_ = nullptr;
 
 TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
+  const std::string kModel = "fmnist";
+  ASSERT_NO_FATAL_FAILURE(SetUpModel(kModel, /*cold_start=*/false));
   const absl::Time t0 = absl::Now();
   grpc::ClientContext context;
   context.set_deadline(Deadline(30));
@@ -370,7 +394,7 @@ TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
 
   // The registry holds it with its lineage and report, in production (the
   // first version of a model goes straight to production).
-  std::vector<v1::Version> versions = Versions();
+  std::vector<v1::Version> versions = Versions(kModel);
   ASSERT_EQ(versions.size(), 1u);
   const v1::Version& v = versions[0];
   EXPECT_EQ(v.state(), v1::VERSION_STATE_PRODUCTION);
@@ -387,7 +411,7 @@ TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
   EXPECT_EQ(held_out.evaluation_set(), "held_out");
   EXPECT_GT(held_out.candidate().accuracy(), 0.6);
   EXPECT_EQ(held_out.candidate().sample_count(), kRows / 10);
-  EXPECT_EQ(GetModel().production_version(), 1);
+  EXPECT_EQ(GetModel(kModel).production_version(), 1);
 
   // Metrics.
   const int port = cluster_->TrainerMetricsPort();
@@ -404,6 +428,8 @@ TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
 }
 
 TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
+  const std::string kModel = "ctl";
+  ASSERT_NO_FATAL_FAILURE(SetUpModel(kModel, /*cold_start=*/true));
   auto ctl = [](const std::vector<std::string>& args) {
     std::vector<std::string> argv = {
         absl::StrCat(CONTINUUM_BIN_DIR, "/continuumctl"), "trainer"};
@@ -413,14 +439,14 @@ TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
   };
   testing::CommandResult runs = ctl({"runs", kModel});
   ASSERT_EQ(runs.exit_code, 0) << runs.err;
-  EXPECT_NE(runs.out.find("models/fmnist/runs/1"), std::string::npos)
+  EXPECT_NE(runs.out.find("models/ctl/runs/1"), std::string::npos)
       << runs.out;
   EXPECT_NE(runs.out.find("SUCCEEDED"), std::string::npos) << runs.out;
-  testing::CommandResult run = ctl({"run", "fmnist/1"});
+  testing::CommandResult run = ctl({"run", "ctl/1"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("cold start"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("candidate   1"), std::string::npos) << run.out;
-  testing::CommandResult cancel = ctl({"cancel", "fmnist/1"});
+  testing::CommandResult cancel = ctl({"cancel", "ctl/1"});
   EXPECT_EQ(cancel.exit_code, 1);
   EXPECT_NE(cancel.err.find("already ended: RUN_STATE_SUCCEEDED"),
             std::string::npos)
@@ -435,18 +461,19 @@ TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
       << resume.out;
   testing::CommandResult unknown = ctl({"runs", "nope"});
   EXPECT_EQ(unknown.exit_code, 0);  // An unknown model simply has no runs.
-  testing::CommandResult bad = ctl({"run", "fmnist/x"});
+  testing::CommandResult bad = ctl({"run", "ctl/x"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 TEST_F(TrainerRunTest, DivergingRunFailsAndProductionStays) {
-  ASSERT_EQ(GetModel().production_version(), 1);
+  const std::string kModel = "diverge";
+  ASSERT_NO_FATAL_FAILURE(SetUpModel(kModel, /*cold_start=*/true));
   v1::TrainingConfig o;
   o.mutable_optimizer()->set_optimizer(v1::OPTIMIZER_SGD);
   o.mutable_optimizer()->set_learning_rate(1e30);
   o.mutable_optimizer()->set_grad_clip_norm(0);
   v1::Run run = Trigger(
-      o,
+      kModel, o,
       {"optimizer.optimizer", "optimizer.learning_rate",
        "optimizer.grad_clip_norm"},
       "diverge");
@@ -458,12 +485,14 @@ TEST_F(TrainerRunTest, DivergingRunFailsAndProductionStays) {
   EXPECT_EQ(run.candidate_version().version(), 0);
   EXPECT_FALSE(run.cold_start());
   EXPECT_EQ(run.parent_version().version(), 1);
-  EXPECT_EQ(Versions().size(), 1u);
-  EXPECT_EQ(GetModel().production_version(), 1);
+  EXPECT_EQ(Versions(kModel).size(), 1u);
+  EXPECT_EQ(GetModel(kModel).production_version(), 1);
 }
 
 TEST_F(TrainerRunTest, CancelDuringTrainingRegistersNothing) {
-  v1::Run run = TriggerLongRun("to be cancelled");
+  const std::string kModel = "cancel";
+  ASSERT_NO_FATAL_FAILURE(SetUpModel(kModel, /*cold_start=*/true));
+  v1::Run run = TriggerLongRun(kModel, "to be cancelled");
   ASSERT_FALSE(run.name().empty());
   ASSERT_TRUE(WatchUntilTraining(run.name())) << cluster_->TrainerStderr();
   const absl::Time t0 = absl::Now();
@@ -479,7 +508,7 @@ TEST_F(TrainerRunTest, CancelDuringTrainingRegistersNothing) {
   std::cout << "cancel took " << absl::FormatDuration(absl::Now() - t0) << "\n";
   EXPECT_EQ(run.state(), v1::RUN_STATE_CANCELLED) << run.DebugString();
   EXPECT_EQ(run.candidate_version().version(), 0);
-  EXPECT_EQ(Versions().size(), 1u);
+  EXPECT_EQ(Versions(kModel).size(), 1u);
 
   // A finished run can no longer be cancelled.
   grpc::ClientContext again;
@@ -490,7 +519,9 @@ TEST_F(TrainerRunTest, CancelDuringTrainingRegistersNothing) {
 }
 
 TEST_F(TrainerRunTest, KilledTrainerFailsTheRunAndTrainsAgainAfterRestart) {
-  v1::Run run = TriggerLongRun("to be interrupted");
+  const std::string kModel = "killed";
+  ASSERT_NO_FATAL_FAILURE(SetUpModel(kModel, /*cold_start=*/true));
+  v1::Run run = TriggerLongRun(kModel, "to be interrupted");
   ASSERT_FALSE(run.name().empty());
   ASSERT_TRUE(WatchUntilTraining(run.name())) << cluster_->TrainerStderr();
   ASSERT_NO_FATAL_FAILURE(cluster_->KillTrainer());
@@ -504,11 +535,11 @@ TEST_F(TrainerRunTest, KilledTrainerFailsTheRunAndTrainsAgainAfterRestart) {
                 "interrupted by a trainer restart"),
             std::string::npos)
       << interrupted->error().message();
-  EXPECT_EQ(Versions().size(), 1u);
+  EXPECT_EQ(Versions(kModel).size(), 1u);
 
   // A new run starts clean: incremental from production version 1.
   const absl::Time t0 = absl::Now();
-  v1::Run next = Trigger(v1::TrainingConfig(), {}, "after the restart");
+  v1::Run next = Trigger(kModel, v1::TrainingConfig(), {}, "after the restart");
   ASSERT_FALSE(next.name().empty());
   next = WaitEnded(next.name());
   std::cout << "incremental run: " << absl::FormatDuration(absl::Now() - t0)
@@ -519,7 +550,7 @@ TEST_F(TrainerRunTest, KilledTrainerFailsTheRunAndTrainsAgainAfterRestart) {
   EXPECT_EQ(next.parent_version().version(), 1);
   EXPECT_TRUE(next.production_metrics().has_accuracy());
   ASSERT_EQ(next.candidate_version().version(), 2);
-  std::vector<v1::Version> versions = Versions();
+  std::vector<v1::Version> versions = Versions(kModel);
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_EQ(versions[0].parent().version(), 1);
   EXPECT_TRUE(versions[0].validation().report().evaluations(0).has_baseline());
