@@ -18,6 +18,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "continuum/v1/collector.grpc.pb.h"
@@ -157,11 +158,23 @@ TEST(CollectorCrashTest, KillNineLosesNoAcknowledgedRecord) {
     ASSERT_EQ(batch.features_size(), batch.num_rows() * kFeatures);
     for (int r = 0; r < batch.num_rows(); ++r) {
       ++seen[batch.ids(r)];
-      // Whole records only: the features are the ones sent for this id.
-      EXPECT_EQ(
-          batch.features(r * kFeatures + 1) - batch.features(r * kFeatures),
-          1.0f);
+      // Whole records only: every feature and the label are the ones sent
+      // for this id ("client-batch-index", made by MakeRecord(id, b + i)).
+      const std::vector<std::string> parts = absl::StrSplit(batch.ids(r), '-');
+      int b = 0, i = 0;
+      ASSERT_EQ(parts.size(), 3u) << batch.ids(r);
+      ASSERT_TRUE(absl::SimpleAtoi(parts[1], &b) &&
+                  absl::SimpleAtoi(parts[2], &i))
+          << batch.ids(r);
+      const v1::Record sent = MakeRecord(batch.ids(r), b + i);
+      for (int f = 0; f < kFeatures; ++f) {
+        EXPECT_EQ(batch.features(r * kFeatures + f), sent.features(f))
+            << batch.ids(r) << " feature " << f;
+      }
       EXPECT_TRUE(batch.labeled(r));
+      ASSERT_EQ(batch.class_indices_size(), batch.num_rows());
+      EXPECT_EQ(batch.class_indices(r), sent.label().class_index())
+          << batch.ids(r);
     }
   }
   grpc::Status status = reader->Finish();

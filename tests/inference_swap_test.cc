@@ -255,10 +255,13 @@ TEST(InferenceSwapTest, FiftySwapsUnderLoadRestartFromCacheAndBadArtifacts) {
   }
   // Let the load run on the last version for a moment, by requests counted.
   const int64_t after = ok.load() + 200;
-  WaitFor([&] { return ok.load() >= after || failed.load() > 0; },
-          absl::Seconds(30));
+  const bool ran_on = WaitFor(
+      [&] { return ok.load() >= after || failed.load() > 0; },
+      absl::Seconds(60));
   stop.store(true);
   for (std::thread& t : clients) t.join();
+  EXPECT_TRUE(ran_on) << "200 more predictions on the last version did not "
+                         "complete within 60 s (" << ok.load() << " ok)";
   EXPECT_EQ(failed.load(), 0) << errors[0] << errors[1] << errors[2]
                               << errors[3];
   EXPECT_GT(ok.load(), 500);

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -582,7 +583,15 @@ TEST(BlasLockTest, HeldExactlyWhenTheBlasNeedsIt) {
   std::unique_lock<std::mutex> again = LockBlasIfNeeded();
   EXPECT_EQ(again.owns_lock(), needs);
   if (needs) {
-    EXPECT_FALSE(BlasMutex().try_lock());
+    // Another thread cannot take it while this one holds it (try_lock on a
+    // mutex the calling thread holds would be undefined behaviour).
+    bool other_got_it = true;
+    std::thread other([&] {
+      other_got_it = BlasMutex().try_lock();
+      if (other_got_it) BlasMutex().unlock();
+    });
+    other.join();
+    EXPECT_FALSE(other_got_it);
   }
 }
 

@@ -25,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/store/fault_injection_file_system.h"
 #include "lib/store/log_format.h"
@@ -784,8 +785,19 @@ TEST_F(SegmentLogTest, ConcurrentScansNeverSeeAPartialRecord) {
   auto log = Open(DefaultFileSystem(), 32 << 10);
   ASSERT_NE(log, nullptr);
   std::atomic<bool> done{false};
+  std::atomic<int64_t> appended{0};
+  // One scan pauses in its callback until the writer appends more, and the
+  // writer waits half-way for that pause: at least one scan overlaps
+  // appends, whatever the scheduling.
+  std::atomic<bool> scan_paused{false};
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
   std::thread writer([&] {
     for (int i = 0; i < 400; ++i) {
+      if (i == 200) {
+        while (!scan_paused && absl::Now() < deadline) {
+          absl::SleepFor(absl::Milliseconds(1));
+        }
+      }
       std::vector<LogEntry> batch;
       for (int k = 0; k < 5; ++k) {
         const int n = i * 5 + k;
@@ -793,16 +805,28 @@ TEST_F(SegmentLogTest, ConcurrentScansNeverSeeAPartialRecord) {
             Entry(At(0, n), absl::StrCat(n, ":", std::string(n % 200, 'q'))));
       }
       EXPECT_TRUE(log->Append(batch, false).ok());
+      appended += 5;
     }
     done = true;
   });
   int64_t last_count = 0;
+  int overlapping = 0;
+  bool pause_used = false;
   while (!done) {
     int64_t count = 0;
+    const int64_t appended_before = appended;
     ASSERT_TRUE(
         log->Scan(
                0, 0, nullptr,
                [&](const LogPosition&, int64_t time, absl::string_view p) {
+                 if (!pause_used) {
+                   pause_used = true;
+                   scan_paused = true;
+                   while (appended == appended_before &&
+                          absl::Now() < deadline) {
+                     absl::SleepFor(absl::Milliseconds(1));
+                   }
+                 }
                  std::pair<absl::string_view, absl::string_view> parts =
                      absl::StrSplit(p, absl::MaxSplits(':', 1));
                  int n = -1;
@@ -815,10 +839,12 @@ TEST_F(SegmentLogTest, ConcurrentScansNeverSeeAPartialRecord) {
                },
                nullptr)
             .ok());
+    if (appended > appended_before) ++overlapping;
     EXPECT_GE(count, last_count);
     last_count = count;
   }
   writer.join();
+  EXPECT_GE(overlapping, 1) << "no scan ran while the writer appended";
   EXPECT_EQ(ScanRows(*log).size(), 2000u);
 }
 

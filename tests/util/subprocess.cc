@@ -267,9 +267,19 @@ std::optional<double> FindSample(const std::string& exposition,
     if (!absl::StartsWith(line, metric)) continue;
     absl::string_view rest = line.substr(metric.size());
     if (rest.empty() || (rest.front() != '{' && rest.front() != ' ')) continue;
+    // Each wanted label must start a label of the sample (after '{' or
+    // ','): `version="` must not match inside `grpc_version="`.
     bool all = true;
     for (const std::string& label : labels) {
-      all = all && absl::StrContains(rest, label);
+      bool found = false;
+      for (size_t at = rest.find(label); at != absl::string_view::npos;
+           at = rest.find(label, at + 1)) {
+        if (at > 0 && (rest[at - 1] == '{' || rest[at - 1] == ',')) {
+          found = true;
+          break;
+        }
+      }
+      all = all && found;
     }
     if (!all) continue;
     size_t space = line.rfind(' ');
