@@ -39,6 +39,8 @@ grep -Eq "version [0-9]+ is now the stable version" "$out/log" ||
   fail "no new stable version"
 grep -q "| bad candidate state | VERSION_STATE_REJECTED |" "$summary" ||
   fail "the bad candidate was not rejected"
+dropped=$(grep -F "| outcome reports dropped |" "$summary" | sed 's/.*| \([0-9]*\) |$/\1/')
+[ "$dropped" = "0" ] || fail "outcome reports dropped: ${dropped:-not reported}"
 [ -s "$out/report/timeline.csv" ] || fail "no timeline"
 if command -v gnuplot >/dev/null; then
   [ -s "$out/report/accuracy.png" ] || fail "gnuplot is installed but no chart"
