@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The continuumctl command list has one source, the CLI itself: `continuumctl`
+# with no command prints it. This checks that the README's list names exactly
+# those commands and that docs/quickstart.md pastes the CLI's output as it is.
+# Usage: cli_docs_test.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+bin_dir="$1"
+src="$2"
+out="$("$bin_dir/continuumctl" 2>&1 || true)"
+exec /usr/bin/python3 - "$src" "$out" <<'PY'
+import re, sys
+src, out = sys.argv[1], sys.argv[2]
+cli = [m.group(1) for m in re.finditer(r"^  (\S+)\t", out, re.M)]
+if not cli:
+    sys.exit("continuumctl printed no command list:\n" + out)
+failures = []
+
+readme = open(f"{src}/README.md").read()
+m = re.search(r"^- \*\*continuumctl\*\*:(.*?)(?=^- \*\*|\Z)", readme, re.M | re.S)
+if not m:
+    failures.append("README.md has no '- **continuumctl**:' item")
+else:
+    listed = [w.split()[0] for w in re.findall(r"`([^`]+)`", m.group(1))
+              if not w.startswith("continuumctl")]
+    if sorted(set(listed)) != sorted(cli) or len(listed) != len(set(listed)):
+        failures.append(
+            "README.md's continuumctl item lists %s; continuumctl has %s "
+            "(missing: %s; unknown: %s)" % (listed, cli,
+            sorted(set(cli) - set(listed)), sorted(set(listed) - set(cli))))
+
+quick = open(f"{src}/docs/quickstart.md").read()
+m = re.search(r"^\$ \./build/bin/continuumctl\n(.*?)^```", quick, re.M | re.S)
+if not m:
+    failures.append("docs/quickstart.md does not paste `$ ./build/bin/continuumctl`")
+elif m.group(1).strip() != out.strip():
+    failures.append("docs/quickstart.md's pasted `continuumctl` output differs "
+                    "from what continuumctl prints:\n" + out)
+
+for f in failures:
+    print("FAIL:", f)
+if failures:
+    sys.exit(1)
+print(f"ok: {len(cli)} commands, README and quickstart agree with continuumctl")
+PY
