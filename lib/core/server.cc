@@ -73,6 +73,21 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
   self->rpc_metrics_ = std::make_unique<RpcMetrics>(*self->metrics_, service);
   RegisterBuildInfo(*self->metrics_, service);
 
+  if (absl::Status s = self->StartGrpc(); !s.ok()) return s;
+  self->SetServing(self->options_.serving_at_start);
+  if (absl::Status s = self->StartMetricsAndWritePortFiles(); !s.ok()) {
+    self->Shutdown(absl::ZeroDuration());
+    return s;
+  }
+  spdlog::info("{} serving gRPC on {} (metrics {})", service, self->address(),
+               self->exposer_ ? absl::StrCat(HostOf(config.metrics_listen()),
+                                             ":", self->exposer_->port())
+                              : std::string("disabled"));
+  return self;
+}
+
+absl::Status ServiceServer::StartGrpc() {
+  const config::v1::ServerConfig& config = options_.config;
   // Both are process-wide switches read by every ServerBuilder; setting
   // them again is harmless.
   grpc::EnableDefaultHealthCheckService(true);
@@ -83,62 +98,49 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(),
-                           &self->port_);
+                           &port_);
   // gRPC sets SO_REUSEPORT by default: a second server on a busy port would
   // then start and silently share its traffic. Fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes());
   builder.SetMaxSendMessageSize(config.max_message_bytes());
-  for (grpc::Service* s : self->options_.services) {
-    builder.RegisterService(s);
-  }
+  for (grpc::Service* s : options_.services) builder.RegisterService(s);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(self->rpc_metrics_->NewInterceptorFactory());
+  interceptors.push_back(rpc_metrics_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
-  self->server_ = builder.BuildAndStart();
-  if (self->server_ == nullptr || self->port_ == 0) {
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", config.listen(),
         ": the address is in use or not local (see server.listen / --listen)"));
   }
-  self->SetServing(self->options_.serving_at_start);
+  return absl::OkStatus();
+}
 
+absl::Status ServiceServer::StartMetricsAndWritePortFiles() {
+  const config::v1::ServerConfig& config = options_.config;
   if (!config.metrics_listen().empty()) {
     std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
-        self->metrics_, std::make_shared<ProcessCollector>()};
+        metrics_, std::make_shared<ProcessCollector>()};
     absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
         MetricsExposer::Start(config.metrics_listen(), std::move(collectables));
-    if (!exposer.ok()) {
-      self->Shutdown(absl::ZeroDuration());
-      return exposer.status();
-    }
-    self->exposer_ = *std::move(exposer);
+    if (!exposer.ok()) return exposer.status();
+    exposer_ = *std::move(exposer);
   }
-
   if (!config.port_file().empty()) {
-    absl::Status s = WriteFileAtomically(config.port_file(),
-                                         absl::StrCat(self->port_, "\n"));
-    if (!s.ok()) {
-      self->Shutdown(absl::ZeroDuration());
-      return s;
-    }
+    absl::Status s =
+        WriteFileAtomically(config.port_file(), absl::StrCat(port_, "\n"));
+    if (!s.ok()) return s;
   }
-  if (!config.metrics_port_file().empty() && self->exposer_ != nullptr) {
-    absl::Status s = WriteFileAtomically(
-        config.metrics_port_file(), absl::StrCat(self->exposer_->port(), "\n"));
-    if (!s.ok()) {
-      self->Shutdown(absl::ZeroDuration());
-      return s;
-    }
+  if (!config.metrics_port_file().empty() && exposer_ != nullptr) {
+    absl::Status s = WriteFileAtomically(config.metrics_port_file(),
+                                         absl::StrCat(exposer_->port(), "\n"));
+    if (!s.ok()) return s;
   }
-  spdlog::info("{} serving gRPC on {} (metrics {})", service, self->address(),
-               self->exposer_ ? absl::StrCat(HostOf(config.metrics_listen()),
-                                             ":", self->exposer_->port())
-                              : std::string("disabled"));
-  return self;
+  return absl::OkStatus();
 }
 
 ServiceServer::~ServiceServer() { Shutdown(absl::ZeroDuration()); }

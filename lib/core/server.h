@@ -95,6 +95,10 @@ class ServiceServer {
 
  private:
   explicit ServiceServer(Options options);
+  // Builds and starts the gRPC server on options_.config.listen.
+  absl::Status StartGrpc();
+  // Starts /metrics (when configured) and writes the port files.
+  absl::Status StartMetricsAndWritePortFiles();
 
   Options options_;
   std::shared_ptr<prometheus::Registry> metrics_;
