@@ -8,7 +8,7 @@ endif()
 
 # continuum_cc_library(NAME name SRCS ... [HDRS ...] [DEPS ...] [PRIVATE_DEPS ...])
 # Defines the static library continuum_<name> with the repository root on its
-# include path, so headers are included as "lib/core/status.h".
+# include path, so headers are included as "lib/core/config.h".
 function(continuum_cc_library)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;HDRS;DEPS;PRIVATE_DEPS" ${ARGN})
   set(target continuum_${ARG_NAME})

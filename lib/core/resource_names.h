@@ -29,8 +29,10 @@ absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
 // INVALID_ARGUMENT names the expected form, e.g.
 //   name "models/fraud/run/3" is not of the form models/{model}/runs/{run}
 // Example:
-//   ASSIGN_OR_RETURN(std::vector<std::string> parts,
-//                    MatchResourceName(name, "models/{model}/runs/{run}"));
+//   absl::StatusOr<std::vector<std::string>> parts =
+//       MatchResourceName(name, "models/{model}/runs/{run}");
+//   if (!parts.ok()) return parts.status();
+//   const std::string& model = (*parts)[0];
 absl::StatusOr<std::vector<std::string>> MatchResourceName(
     absl::string_view name, absl::string_view pattern);
 
