@@ -83,6 +83,17 @@ struct Fixture {
   }
 };
 
+// One worker that runs at once with what is queued and never inline:
+// batches form only from what queued while the worker was busy.
+BatchSchedulerOptions OneWorker(int max_batch_size,
+                                int max_queued_rows = 100) {
+  return {.max_batch_size = max_batch_size,
+          .batch_timeout = absl::ZeroDuration(),
+          .max_queued_rows = max_queued_rows,
+          .workers = 1,
+          .run_inline_when_idle = false};
+}
+
 // Collects answers of tasks.
 struct Results {
   absl::Mutex mu;
@@ -113,11 +124,7 @@ struct Results {
 TEST(BatchSchedulerTest, QueuedRequestsRunTogetherUpToMaxBatchSize) {
   Fixture f;
   Results results;
-  BatchScheduler scheduler({.max_batch_size = 4,
-                            .batch_timeout = absl::ZeroDuration(),
-                            .max_queued_rows = 100,
-                            .workers = 1,
-                            .run_inline_when_idle = false});
+  BatchScheduler scheduler(OneWorker(4));
   // Hold the worker in a first batch so that the next ones queue up.
   f.model().Close();
   std::vector<float> first = {1, 1};
@@ -162,11 +169,7 @@ TEST(BatchSchedulerTest, WaitsForTheTimeoutToFillABatch) {
 TEST(BatchSchedulerTest, ShedsLoadWhenTheQueueIsFull) {
   Fixture f;
   Results results;
-  BatchScheduler scheduler({.max_batch_size = 1,
-                            .batch_timeout = absl::ZeroDuration(),
-                            .max_queued_rows = 2,
-                            .workers = 1,
-                            .run_inline_when_idle = false});
+  BatchScheduler scheduler(OneWorker(1, /*max_queued_rows=*/2));
   f.model().Close();
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
@@ -185,11 +188,7 @@ TEST(BatchSchedulerTest, ShedsLoadWhenTheQueueIsFull) {
 TEST(BatchSchedulerTest, ExpiredTasksAreAnsweredWithoutRunning) {
   Fixture f;
   Results results;
-  BatchScheduler scheduler({.max_batch_size = 8,
-                            .batch_timeout = absl::ZeroDuration(),
-                            .max_queued_rows = 100,
-                            .workers = 1,
-                            .run_inline_when_idle = false});
+  BatchScheduler scheduler(OneWorker(8));
   std::vector<float> r = {1, 1};
   BatchTask t = results.Task(f.servable, r);
   t.deadline = absl::Now() - absl::Seconds(1);
@@ -204,11 +203,7 @@ TEST(BatchSchedulerTest, ModelErrorsReachEveryTaskOfTheBatch) {
   Fixture f;
   f.model().fail_ = true;
   Results results;
-  BatchScheduler scheduler({.max_batch_size = 8,
-                            .batch_timeout = absl::ZeroDuration(),
-                            .max_queued_rows = 100,
-                            .workers = 1,
-                            .run_inline_when_idle = false});
+  BatchScheduler scheduler(OneWorker(8));
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
   results.WaitFor(1);
@@ -220,11 +215,7 @@ TEST(BatchSchedulerTest, BatchesHoldOneVersionOnly) {
   Fixture f, g;
   g.servable->version = 2;
   Results results;
-  BatchScheduler scheduler({.max_batch_size = 8,
-                            .batch_timeout = absl::ZeroDuration(),
-                            .max_queued_rows = 100,
-                            .workers = 1,
-                            .run_inline_when_idle = false});
+  BatchScheduler scheduler(OneWorker(8));
   f.model().Close();
   std::vector<float> r = {1, 1};
   ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
@@ -284,11 +275,7 @@ TEST(BatchSchedulerTest, StoppingAnswersQueuedTasksUnavailable) {
   Results results;
   std::vector<float> r = {1, 1};
   {
-    BatchScheduler scheduler({.max_batch_size = 1,
-                              .batch_timeout = absl::ZeroDuration(),
-                              .max_queued_rows = 100,
-                              .workers = 1,
-                            .run_inline_when_idle = false});
+    BatchScheduler scheduler(OneWorker(1));
     f.model().Close();
     ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
     f.model().WaitRunning(1);
