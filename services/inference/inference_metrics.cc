@@ -1,8 +1,6 @@
 #include "services/inference/inference_metrics.h"
 
-#include "absl/strings/ascii.h"
-#include "lib/core/grpc_status.h"
-#include "lib/core/rpc_metrics.h"
+#include "lib/core/metrics.h"
 
 namespace continuum::inference {
 namespace {
@@ -11,6 +9,13 @@ const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
   static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
       1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
   return *buckets;
+}
+
+// The canonical name of a status code, e.g. "NOT_FOUND" (gRPC's and
+// Abseil's codes are the same numbers and names).
+std::string CodeName(absl::StatusCode code) {
+  std::string name = absl::StatusCodeToString(code);
+  return name.empty() ? "UNKNOWN_CODE" : name;
 }
 
 const prometheus::Histogram::BucketBoundaries& SwapBuckets() {
@@ -92,8 +97,7 @@ void InferenceMetrics::OnRequest(const std::string& model,
   requests_
       .Add({{"model", model},
             {"role", RoleName(role)},
-            {"code", std::string(core::StatusCodeName(
-                           static_cast<grpc::StatusCode>(code)))}})
+            {"code", CodeName(code)}})
       .Increment();
   if (code == absl::StatusCode::kOk && rows > 0) {
     rows_.Add({{"model", model}, {"role", RoleName(role)}}).Increment(rows);

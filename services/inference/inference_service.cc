@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "lib/core/grpc_status.h"
+#include "lib/core/proto_time.h"
 
 namespace continuum::inference {
 namespace {
@@ -203,9 +204,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelStatus(
     response->set_registry_connected(state.connected);
     response->set_from_cache(state.from_cache);
   }
-  const int64_t micros = absl::ToUnixMicros(absl::Now());
-  response->mutable_status_time()->set_seconds(micros / 1000000);
-  response->mutable_status_time()->set_nanos((micros % 1000000) * 1000);
+  *response->mutable_status_time() = core::ToProto(absl::Now());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -17,31 +17,13 @@
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/store/blob_store.h"
+#include "services/inference/memory_artifact_source.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::inference {
 namespace {
 
 using ::testing::HasSubstr;
-
-class MemorySource : public ArtifactSource {
- public:
-  std::string Add(const internal::v1::ModelBundle& bundle) {
-    std::string bytes = *model::SerializeBundle(bundle);
-    std::string sha = store::Sha256Hex(bytes);
-    artifacts_[sha] = std::move(bytes);
-    return sha;
-  }
-  absl::StatusOr<std::string> Fetch(const std::string&, int64_t,
-                                    const std::string& sha256) override {
-    auto it = artifacts_.find(sha256);
-    if (it == artifacts_.end()) return absl::UnavailableError("missing");
-    return it->second;
-  }
-
- private:
-  std::map<std::string, std::string> artifacts_;
-};
 
 internal::v1::ModelBundle Bundle(v1::ModelFamily family, uint64_t seed) {
   v1::ArtifactManifest manifest;
@@ -97,13 +79,14 @@ class InferenceServiceTest : public ::testing::Test {
     d.set_stable_version(1);
     v1::DeployedArtifact* a = d.add_artifacts();
     a->set_version(1);
-    a->set_sha256(source_.Add(Bundle(family, 1)));
+    a->set_sha256(source_.Add(*model::SerializeBundle(Bundle(family, 1))));
     if (shadow > 0) {
       d.set_shadow_version(shadow);
       d.set_shadow_percent(100);
       a = d.add_artifacts();
       a->set_version(shadow);
-      a->set_sha256(source_.Add(Bundle(family, shadow)));
+      a->set_sha256(
+          source_.Add(*model::SerializeBundle(Bundle(family, shadow))));
     }
     ASSERT_TRUE(manager_->Apply(d).ok());
   }
@@ -126,7 +109,7 @@ class InferenceServiceTest : public ::testing::Test {
     return stub_->Predict(&context, request, response);
   }
 
-  MemorySource source_;
+  MemoryArtifactSource source_;
   int64_t revision_ = 0;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<Predictor> predictor_;

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lib/core/logging.h"
+#include "lib/core/proto_time.h"
 #include "lib/model/bundle.h"
 
 namespace continuum::inference {
@@ -138,6 +139,107 @@ absl::StatusOr<ServableHandle> ModelManager::Load(const std::string& model,
   return ServableHandle(std::move(servable));
 }
 
+ModelManager::LoadOutcome ModelManager::LoadVersions(
+    const v1::Deployment& deployment,
+    const std::map<int64_t, ServableHandle>& held,
+    const absl::flat_hash_map<std::string, std::string>& failed_before) {
+  const std::string& model = deployment.model();
+  LoadOutcome out;
+  for (const v1::DeployedArtifact& a : deployment.artifacts()) {
+    if (out.loaded.count(a.version()) || out.failed.count(a.version())) {
+      continue;
+    }
+    auto it = held.find(a.version());
+    if (it != held.end() && it->second->sha256 == a.sha256()) {
+      out.loaded[a.version()] = it->second;
+      continue;
+    }
+    if (auto f = failed_before.find(a.sha256()); f != failed_before.end()) {
+      out.failed[a.version()] = f->second;
+      if (out.first_failure.ok()) {
+        out.first_failure = absl::FailedPreconditionError(f->second);
+      }
+      continue;
+    }
+    std::string stage;
+    absl::StatusOr<ServableHandle> servable =
+        Load(model, a.version(), a.sha256(), &stage);
+    if (!servable.ok()) {
+      std::string reason =
+          absl::StrCat(stage, " failed: ", servable.status().message());
+      spdlog::error("model {} version {}: {}", model, a.version(), reason);
+      out.failed[a.version()] = reason;
+      // A fetch may fail for a passing reason (the registry is down); the
+      // other stages fail for good with this artifact.
+      if (stage != "fetch") out.newly_failed[a.sha256()] = reason;
+      if (options_.observer != nullptr) {
+        options_.observer->OnLoadFailure(model, stage);
+      }
+      if (out.first_failure.ok()) {
+        out.first_failure = absl::Status(
+            servable.status().code(),
+            absl::StrCat("model ", model, " version ", a.version(), ": ",
+                         reason));
+      }
+      continue;
+    }
+    out.loaded[a.version()] = *std::move(servable);
+    out.loaded_new = true;
+  }
+  return out;
+}
+
+std::shared_ptr<const ModelManager::ServingSet> ModelManager::NextServingSet(
+    const v1::Deployment& deployment, const ServingSet& current,
+    const LoadOutcome& outcome) {
+  auto pick = [&](int64_t version) -> ServableHandle {
+    if (version <= 0) return nullptr;
+    auto it = outcome.loaded.find(version);
+    return it == outcome.loaded.end() ? nullptr : it->second;
+  };
+  auto next = std::make_shared<ServingSet>();
+  next->stable = pick(deployment.stable_version());
+  if (next->stable == nullptr && deployment.stable_version() > 0) {
+    next->stable = current.stable;  // Keep serving what works.
+  }
+  next->canary = pick(deployment.canary_version());
+  next->canary_percent =
+      next->canary != nullptr ? std::clamp(deployment.canary_percent(), 0, 100)
+                              : 0;
+  next->shadow = pick(deployment.shadow_version());
+  next->shadow_percent =
+      next->shadow != nullptr ? std::clamp(deployment.shadow_percent(), 0, 100)
+                              : 0;
+  next->routing = deployment.routing() == v1::ROUTING_MODE_UNSPECIFIED
+                      ? v1::ROUTING_MODE_STICKY
+                      : deployment.routing();
+  next->revision =
+      outcome.first_failure.ok() ? deployment.revision() : current.revision;
+  return next;
+}
+
+void ModelManager::Install(const v1::Deployment& deployment,
+                           std::shared_ptr<const ServingSet> next,
+                           LoadOutcome& outcome) {
+  absl::MutexLock lock(&mu_);
+  ModelEntry& entry = EntryLocked(deployment.model());
+  for (const ServableHandle& old :
+       {entry.serving->stable, entry.serving->canary, entry.serving->shadow}) {
+    if (old != nullptr && old != next->stable && old != next->canary &&
+        old != next->shadow) {
+      entry.retired.push_back(old);
+    }
+  }
+  entry.serving = std::move(next);
+  entry.failed = std::move(outcome.failed);
+  for (auto& [sha, reason] : outcome.newly_failed) {
+    entry.failed_artifacts[sha] = reason;
+  }
+  if (entry.pending_revision <= deployment.revision()) {
+    entry.pending_revision = 0;
+  }
+}
+
 absl::Status ModelManager::Apply(const v1::Deployment& deployment) {
   const std::string& model = deployment.model();
   if (model.empty()) {
@@ -162,111 +264,24 @@ absl::Status ModelManager::Apply(const v1::Deployment& deployment) {
   }
 
   const absl::Time start = absl::Now();
-  std::map<int64_t, ServableHandle> loaded;
-  std::map<int64_t, std::string> failed;
-  absl::flat_hash_map<std::string, std::string> newly_failed;
-  absl::Status first_failure;
-  bool loaded_new = false;
-  for (const v1::DeployedArtifact& a : deployment.artifacts()) {
-    if (loaded.count(a.version()) || failed.count(a.version())) continue;
-    auto it = held.find(a.version());
-    if (it != held.end() && it->second->sha256 == a.sha256()) {
-      loaded[a.version()] = it->second;
-      continue;
-    }
-    if (auto f = failed_before.find(a.sha256()); f != failed_before.end()) {
-      failed[a.version()] = f->second;
-      if (first_failure.ok()) {
-        first_failure = absl::FailedPreconditionError(f->second);
-      }
-      continue;
-    }
-    std::string stage;
-    absl::StatusOr<ServableHandle> servable =
-        Load(model, a.version(), a.sha256(), &stage);
-    if (!servable.ok()) {
-      std::string reason =
-          absl::StrCat(stage, " failed: ", servable.status().message());
-      spdlog::error("model {} version {}: {}", model, a.version(), reason);
-      failed[a.version()] = reason;
-      // A fetch may fail for a passing reason (the registry is down); the
-      // other stages fail for good with this artifact.
-      if (stage != "fetch") newly_failed[a.sha256()] = reason;
-      if (options_.observer != nullptr) {
-        options_.observer->OnLoadFailure(model, stage);
-      }
-      if (first_failure.ok()) {
-        first_failure = absl::Status(
-            servable.status().code(),
-            absl::StrCat("model ", model, " version ", a.version(), ": ",
-                         reason));
-      }
-      continue;
-    }
-    loaded[a.version()] = *std::move(servable);
-    loaded_new = true;
-  }
-
-  auto pick = [&](int64_t version) -> ServableHandle {
-    if (version <= 0) return nullptr;
-    auto it = loaded.find(version);
-    return it == loaded.end() ? nullptr : it->second;
-  };
-  auto next = std::make_shared<ServingSet>();
-  next->stable = pick(deployment.stable_version());
-  if (next->stable == nullptr && deployment.stable_version() > 0) {
-    next->stable = current->stable;  // Keep serving what works.
-  }
-  next->canary = pick(deployment.canary_version());
-  next->canary_percent =
-      next->canary != nullptr ? std::clamp(deployment.canary_percent(), 0, 100)
-                              : 0;
-  next->shadow = pick(deployment.shadow_version());
-  next->shadow_percent =
-      next->shadow != nullptr ? std::clamp(deployment.shadow_percent(), 0, 100)
-                              : 0;
-  next->routing = deployment.routing() == v1::ROUTING_MODE_UNSPECIFIED
-                      ? v1::ROUTING_MODE_STICKY
-                      : deployment.routing();
-  next->revision =
-      first_failure.ok() ? deployment.revision() : current->revision;
-
-  {
-    absl::MutexLock lock(&mu_);
-    ModelEntry& entry = EntryLocked(model);
-    for (const ServableHandle& old :
-         {entry.serving->stable, entry.serving->canary,
-          entry.serving->shadow}) {
-      if (old != nullptr && old != next->stable && old != next->canary &&
-          old != next->shadow) {
-        entry.retired.push_back(old);
-      }
-    }
-    entry.serving = std::move(next);
-    entry.failed = std::move(failed);
-    for (auto& [sha, reason] : newly_failed) {
-      entry.failed_artifacts[sha] = reason;
-    }
-    if (entry.pending_revision <= deployment.revision()) {
-      entry.pending_revision = 0;
-    }
-  }
+  LoadOutcome outcome = LoadVersions(deployment, held, failed_before);
+  Install(deployment, NextServingSet(deployment, *current, outcome), outcome);
   // `held` and `current` drop their references here: a swapped-out version
   // is freed now unless a request still holds it.
   held.clear();
   current.reset();
-  if (options_.observer != nullptr && loaded_new) {
+  if (options_.observer != nullptr && outcome.loaded_new) {
     options_.observer->OnSwap(model, absl::Now() - start);
   }
   spdlog::info("model {}: revision {} {} (stable {}, canary {} at {}%, "
                "shadow {} at {}%)",
                model, deployment.revision(),
-               first_failure.ok() ? "applied" : "applied in part",
+               outcome.first_failure.ok() ? "applied" : "applied in part",
                deployment.stable_version(), deployment.canary_version(),
                deployment.canary_percent(), deployment.shadow_version(),
                deployment.shadow_percent());
   Changed();
-  return first_failure;
+  return outcome.first_failure;
 }
 
 absl::StatusOr<Route> ModelManager::RouteRequest(
@@ -356,9 +371,7 @@ absl::StatusOr<std::vector<v1::ModelServingStatus>> ModelManager::Status(
       v->set_state(state);
       v->set_role(role);
       v->set_rows_served(s.rows_served.load(std::memory_order_relaxed));
-      const int64_t micros = absl::ToUnixMicros(s.available_time);
-      v->mutable_available_time()->set_seconds(micros / 1000000);
-      v->mutable_available_time()->set_nanos((micros % 1000000) * 1000);
+      *v->mutable_available_time() = core::ToProto(s.available_time);
     };
     const ServingSet& set = *entry.serving;
     if (set.stable) {

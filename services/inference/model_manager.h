@@ -151,6 +151,37 @@ class ModelManager {
     std::vector<std::weak_ptr<const Servable>> retired;
   };
 
+  // What the versions of a deployment came to.
+  struct LoadOutcome {
+    // Held already with the same artifact, or newly loaded; by version.
+    std::map<int64_t, ServableHandle> loaded;
+    // Versions that failed: version -> reason.
+    std::map<int64_t, std::string> failed;
+    // Artifacts that failed for good (not at fetch): SHA-256 -> reason.
+    absl::flat_hash_map<std::string, std::string> newly_failed;
+    // The first failure, as Apply returns it; OK when none failed.
+    absl::Status first_failure;
+    // Whether a version was loaded (not only taken from `held`).
+    bool loaded_new = false;
+  };
+
+  // Loads the versions of `deployment` that are not in `held` with the same
+  // artifact, skipping the artifacts in `failed_before`. Blocking.
+  LoadOutcome LoadVersions(
+      const v1::Deployment& deployment,
+      const std::map<int64_t, ServableHandle>& held,
+      const absl::flat_hash_map<std::string, std::string>& failed_before);
+  // The serving set `deployment` asks for, made of what loaded; a stable
+  // version that failed leaves `current`'s stable serving, and the
+  // revision stays `current`'s unless every version loaded.
+  static std::shared_ptr<const ServingSet> NextServingSet(
+      const v1::Deployment& deployment, const ServingSet& current,
+      const LoadOutcome& outcome);
+  // Swaps in `next` (versions it drops are retired), records the failures
+  // of `outcome` (moved from) and clears the pending revision it covers.
+  void Install(const v1::Deployment& deployment,
+               std::shared_ptr<const ServingSet> next, LoadOutcome& outcome)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Loads one version: fetch, parse, validate, build, warm up.
   absl::StatusOr<ServableHandle> Load(const std::string& model,
                                       int64_t version,

@@ -11,51 +11,13 @@
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/store/blob_store.h"
+#include "services/inference/memory_artifact_source.h"
+#include "services/inference/test_bundles.h"
 
 namespace continuum::inference {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Artifacts held in memory, by SHA-256; counts fetches.
-class MemorySource : public ArtifactSource {
- public:
-  std::string Add(std::string bytes) {
-    std::string sha = store::Sha256Hex(bytes);
-    artifacts_[sha] = std::move(bytes);
-    return sha;
-  }
-  absl::StatusOr<std::string> Fetch(const std::string&, int64_t,
-                                    const std::string& sha256) override {
-    ++fetches;
-    auto it = artifacts_.find(sha256);
-    if (it == artifacts_.end()) return absl::UnavailableError("no such blob");
-    return it->second;
-  }
-  int fetches = 0;
-
- private:
-  std::map<std::string, std::string> artifacts_;
-};
-
-internal::v1::ModelBundle Bundle(uint64_t seed) {
-  v1::ArtifactManifest manifest;
-  manifest.set_model("m");
-  manifest.mutable_spec()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
-  manifest.mutable_spec()->set_input_dim(4);
-  manifest.mutable_spec()->set_output_dim(3);
-  manifest.mutable_spec()->add_hidden_sizes(8);
-  absl::StatusOr<internal::v1::ModelBundle> b =
-      model::Model::InitBundle(manifest, seed);
-  EXPECT_TRUE(b.ok()) << b.status();
-  return *b;
-}
-
-std::string Bytes(const internal::v1::ModelBundle& bundle) {
-  absl::StatusOr<std::string> bytes = model::SerializeBundle(bundle);
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  return *bytes;
-}
 
 class ModelManagerTest : public ::testing::Test {
  protected:
@@ -73,7 +35,7 @@ class ModelManagerTest : public ::testing::Test {
     v1::DeployedArtifact a;
     a.set_version(version);
     a.set_role(role);
-    a.set_sha256(source_.Add(Bytes(Bundle(version))));
+    a.set_sha256(source_.Add(SerializedBundle(ClassifierBundle(version))));
     return a;
   }
 
@@ -93,7 +55,7 @@ class ModelManagerTest : public ::testing::Test {
     return {(*status)[0].versions().begin(), (*status)[0].versions().end()};
   }
 
-  MemorySource source_;
+  MemoryArtifactSource source_;
   int changes_ = 0;
   std::unique_ptr<ModelManager> manager_;
 };
@@ -144,13 +106,13 @@ TEST_F(ModelManagerTest, SwapKeepsHeldVersionsUntilReleased) {
 TEST_F(ModelManagerTest, ReappliedRevisionIsANoOp) {
   v1::Deployment d = Stable(3, 1);
   ASSERT_TRUE(manager_->Apply(d).ok());
-  int fetches = source_.fetches;
+  int fetches = source_.fetches();
   ASSERT_TRUE(manager_->Apply(d).ok());
-  EXPECT_EQ(source_.fetches, fetches);
+  EXPECT_EQ(source_.fetches(), fetches);
   // A new revision naming the same version reuses the loaded one.
   d.set_revision(4);
   ASSERT_TRUE(manager_->Apply(d).ok());
-  EXPECT_EQ(source_.fetches, fetches);
+  EXPECT_EQ(source_.fetches(), fetches);
   EXPECT_EQ(manager_->RouteRequest("m", 0, "")->revision, 4);
 }
 
@@ -159,11 +121,11 @@ TEST_F(ModelManagerTest, ReappliedRevisionIsANoOp) {
 TEST_F(ModelManagerTest, BadArtifactsAreRefusedAndTheCurrentVersionServes) {
   ASSERT_TRUE(manager_->Apply(Stable(1, 1)).ok());
 
-  std::string corrupt = Bytes(Bundle(7));
+  std::string corrupt = SerializedBundle(ClassifierBundle(7));
   corrupt[corrupt.size() / 2] ^= 0x5a;
-  internal::v1::ModelBundle wrong_shape = Bundle(8);
+  internal::v1::ModelBundle wrong_shape = ClassifierBundle(8);
   wrong_shape.mutable_weights(0)->mutable_tensor()->set_shape(1, 5);
-  internal::v1::ModelBundle nan_weights = Bundle(9);
+  internal::v1::ModelBundle nan_weights = ClassifierBundle(9);
   nan_weights.mutable_weights(0)->mutable_tensor()->set_data(0, NAN);
   struct Case {
     std::string bytes;
@@ -172,8 +134,10 @@ TEST_F(ModelManagerTest, BadArtifactsAreRefusedAndTheCurrentVersionServes) {
   };
   std::vector<Case> cases = {
       {corrupt, absl::StatusCode::kDataLoss, "parse failed"},
-      {Bytes(wrong_shape), absl::StatusCode::kInvalidArgument, "layers.0"},
-      {Bytes(nan_weights), absl::StatusCode::kInvalidArgument, "layers.0"},
+      {SerializedBundle(wrong_shape), absl::StatusCode::kInvalidArgument,
+       "layers.0"},
+      {SerializedBundle(nan_weights), absl::StatusCode::kInvalidArgument,
+       "layers.0"},
   };
   int64_t revision = 2, version = 2;
   for (const Case& c : cases) {
@@ -197,10 +161,10 @@ TEST_F(ModelManagerTest, BadArtifactsAreRefusedAndTheCurrentVersionServes) {
     EXPECT_EQ(versions[1].state(), v1::SERVING_STATE_FAILED);
     EXPECT_THAT(versions[1].reason(), HasSubstr(c.reason));
     // Not retried: the same artifact again fails without a fetch.
-    int fetches = source_.fetches;
+    int fetches = source_.fetches();
     d.set_revision(revision++);
     EXPECT_FALSE(manager_->Apply(d).ok());
-    EXPECT_EQ(source_.fetches, fetches);
+    EXPECT_EQ(source_.fetches(), fetches);
   }
 }
 
@@ -216,7 +180,7 @@ TEST_F(ModelManagerTest, UnavailableArtifactIsRetriedLater) {
   EXPECT_FALSE(manager_->ready());
   EXPECT_EQ(manager_->RouteRequest("m", 0, "").status().code(),
             absl::StatusCode::kUnavailable);
-  a->set_sha256(source_.Add(Bytes(Bundle(1))));
+  a->set_sha256(source_.Add(SerializedBundle(ClassifierBundle(1))));
   EXPECT_TRUE(manager_->Apply(d).ok());
   EXPECT_TRUE(manager_->ready());
 }

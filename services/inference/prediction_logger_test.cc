@@ -1,360 +1,200 @@
-// PredictionLogger against a real CollectorService and DriftService started
-// in process on 127.0.0.1, and the RowSampler on its own.
+// PredictionLogger with fake sinks: sampling, the rows it builds, batching
+// in the background, Flush and Stop, and how every row is counted as sent
+// or dropped (with the reason the sink reports). The gRPC sinks are tested
+// in prediction_sinks_test.cc.
 #include "services/inference/prediction_logger.h"
 
-#include <arpa/inet.h>
-#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <prometheus/registry.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "continuum/v1/collector.grpc.pb.h"
-#include "continuum/v1/drift.grpc.pb.h"
 #include "lib/core/clock.h"
-#include "lib/core/config.h"
-#include "lib/core/server.h"
-#include "services/collector/collector.h"
-#include "services/collector/collector_service.h"
-#include "services/drift/drift_monitor.h"
-#include "services/drift/drift_service.h"
+#include "services/inference/prediction_log_testing.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::inference {
 namespace {
 
+using log_testing::Config;
+using log_testing::Dropped;
+using log_testing::ExpectAllDroppedWhileDown;
+using log_testing::ExpectAllSent;
+using log_testing::LogFraudRequests;
+using log_testing::Pending;
+using log_testing::Request;
+using log_testing::Response;
+using log_testing::Sent;
+
 constexpr absl::Duration kWait = absl::Seconds(30);
 
-// The sum of the samples of `name` whose labels include `labels`.
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  double sum = 0;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      size_t matched = 0;
-      for (const prometheus::ClientMetric::Label& label : metric.label) {
-        auto it = labels.find(label.name);
-        if (it != labels.end() && it->second == label.value) ++matched;
-      }
-      if (matched != labels.size()) continue;
-      sum += family.type == prometheus::MetricType::Counter
-                 ? metric.counter.value
-                 : metric.gauge.value;
-    }
-  }
-  return sum;
-}
-
-double Sent(prometheus::Registry& registry, const std::string& sink) {
-  return MetricValue(registry, "continuum_inference_log_sent_rows_total",
-                     {{"sink", sink}});
-}
-
-double Dropped(prometheus::Registry& registry, const std::string& sink,
-               const std::string& reason = "") {
-  std::map<std::string, std::string> labels = {{"sink", sink}};
-  if (!reason.empty()) labels["reason"] = reason;
-  return MetricValue(registry, "continuum_inference_log_dropped_rows_total",
-                     labels);
-}
-
-double Pending(prometheus::Registry& registry, const std::string& sink) {
-  return MetricValue(registry, "continuum_inference_log_pending_rows",
-                     {{"sink", sink}});
-}
-
-// A port nothing listens on: bound, read, released.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// `rows` rows of `dim` features (row r, feature f = 10 r + f), with the
-// given record ids (may be fewer than rows, or none).
-v1::PredictRequest Request(const std::string& model, int rows, int dim,
-                           const std::vector<std::string>& ids = {},
-                           bool force_log = false) {
-  v1::PredictRequest request;
-  request.set_model(model);
-  request.mutable_inputs()->add_shape(rows);
-  request.mutable_inputs()->add_shape(dim);
-  for (int r = 0; r < rows; ++r) {
-    for (int f = 0; f < dim; ++f) {
-      request.mutable_inputs()->add_data(static_cast<float>(10 * r + f));
-    }
-  }
-  for (const std::string& id : ids) request.add_record_ids(id);
-  request.set_force_log(force_log);
-  return request;
-}
-
-// A binary classifier's answer: per row probabilities {1 - s, s}, class 1,
-// score s.
-v1::PredictResponse Response(const std::string& model, int64_t version,
-                             const std::vector<float>& scores,
-                             v1::ServingRole role = v1::SERVING_ROLE_STABLE,
-                             int64_t revision = 1) {
-  v1::PredictResponse response;
-  response.set_model(model);
-  response.mutable_version()->set_model(model);
-  response.mutable_version()->set_version(version);
-  response.set_role(role);
-  response.set_revision(revision);
-  response.mutable_outputs()->add_shape(static_cast<int64_t>(scores.size()));
-  response.mutable_outputs()->add_shape(2);
-  for (float s : scores) {
-    response.mutable_outputs()->add_data(1 - s);
-    response.mutable_outputs()->add_data(s);
-    response.add_predicted_classes(1);
-    response.add_scores(s);
-  }
-  return response;
-}
-
-config::v1::PredictionLogConfig Config(absl::Duration flush_interval) {
-  config::v1::PredictionLogConfig config;
-  config.mutable_flush_interval()->set_seconds(
-      absl::ToInt64Seconds(flush_interval));
-  config.mutable_flush_interval()->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(flush_interval % absl::Seconds(1))));
-  return config;
-}
-
-// The real collector handlers, with every IngestBatch request kept so the
-// test can look at the logged predictions (Scan does not return them).
-class RecordingCollector final : public v1::CollectorService::Service {
+// What a FakeSink was sent, kept apart from the sink (the logger owns the
+// sink, the test keeps this). Thread-safe.
+class FakeSinkState {
  public:
-  explicit RecordingCollector(collector::CollectorServiceImpl* real)
-      : real_(real) {}
+  // The status of one call with `rows` of `model`; OK by default.
+  using Answer = std::function<absl::Status(
+      const std::string& model, const std::vector<const LoggedRow*>& rows)>;
 
-  grpc::Status CreateDataset(grpc::ServerContext* context,
-                             const v1::CreateDatasetRequest* request,
-                             v1::CreateDatasetResponse* response) override {
-    return real_->CreateDataset(context, request, response);
+  void SetAnswer(Answer answer) {
+    absl::MutexLock lock(&mu_);
+    answer_ = std::move(answer);
   }
-  grpc::Status IngestBatch(grpc::ServerContext* context,
-                           const v1::IngestBatchRequest* request,
-                           v1::IngestBatchResponse* response) override {
-    grpc::Status status = real_->IngestBatch(context, request, response);
+
+  // While closed, every Send waits until Open.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+
+  // One call: waits while closed, answers, keeps the rows of a call
+  // answered OK.
+  absl::Status Call(const std::string& model,
+                    const std::vector<const LoggedRow*>& rows) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&open_));
+    ++calls_;
+    absl::Status status = answer_ ? answer_(model, rows) : absl::OkStatus();
     if (status.ok()) {
-      absl::MutexLock lock(&mu_);
-      for (const v1::Record& record : request->records()) {
-        records_[record.id()] = record;
-      }
+      for (const LoggedRow* row : rows) rows_.push_back(*row);
     }
     return status;
   }
-  grpc::Status Scan(grpc::ServerContext* context,
-                    const v1::ScanRequest* request,
-                    grpc::ServerWriter<v1::ScanResponse>* writer) override {
-    return real_->Scan(context, request, writer);
-  }
-  grpc::Status GetDatasetStats(
-      grpc::ServerContext* context, const v1::GetDatasetStatsRequest* request,
-      v1::GetDatasetStatsResponse* response) override {
-    return real_->GetDatasetStats(context, request, response);
-  }
 
-  // The record stored under `id`, as the logger sent it.
-  std::optional<v1::Record> Find(const std::string& id) {
+  // The rows of `model` received (all models when empty).
+  std::vector<LoggedRow> Rows(const std::string& model = "") {
     absl::MutexLock lock(&mu_);
-    auto it = records_.find(id);
-    if (it == records_.end()) return std::nullopt;
-    return it->second;
+    std::vector<LoggedRow> out;
+    for (const LoggedRow& row : rows_) {
+      if (model.empty() || row.request->model == model) out.push_back(row);
+    }
+    return out;
+  }
+  int64_t Count(const std::string& model) {
+    return static_cast<int64_t>(Rows(model).size());
+  }
+  std::set<std::string> Ids(const std::string& model) {
+    std::set<std::string> ids;
+    for (const LoggedRow& row : Rows(model)) ids.insert(row.id);
+    return ids;
+  }
+  std::optional<LoggedRow> Find(const std::string& id) {
+    for (LoggedRow& row : Rows()) {
+      if (row.id == id) return row;
+    }
+    return std::nullopt;
   }
 
  private:
-  collector::CollectorServiceImpl* real_;
   absl::Mutex mu_;
-  std::map<std::string, v1::Record> records_ ABSL_GUARDED_BY(mu_);
+  Answer answer_ ABSL_GUARDED_BY(mu_);
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<LoggedRow> rows_ ABSL_GUARDED_BY(mu_);
+};
+
+// A sink that makes one "call" per model, as the collector's does.
+class FakeSink final : public PredictionSink {
+ public:
+  FakeSink(std::string name, std::shared_ptr<FakeSinkState> state)
+      : name_(std::move(name)), state_(std::move(state)) {}
+
+  absl::string_view name() const override { return name_; }
+
+  void Send(absl::Span<const LoggedRowPtr> rows, absl::Time /*deadline*/,
+            Report report) override {
+    std::map<std::string, std::vector<const LoggedRow*>> by_model;
+    for (const LoggedRowPtr& row : rows) {
+      by_model[row->request->model].push_back(row.get());
+    }
+    for (const auto& [model, model_rows] : by_model) {
+      report(static_cast<int64_t>(model_rows.size()),
+             state_->Call(model, model_rows),
+             absl::StrCat("model '", model, "'"));
+    }
+  }
+
+ private:
+  const std::string name_;
+  const std::shared_ptr<FakeSinkState> state_;
 };
 
 class PredictionLoggerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    data_dir_ = testing::MakeTempDir("prediction_logger_test_");
-    collector::CollectorOptions collector_options;
-    collector_options.data_dir = data_dir_;
-    collector_options.store.seed = 1;
-    auto opened = collector::Collector::Open(collector_options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    collector_ = *std::move(opened);
-    collector_service_ =
-        std::make_unique<collector::CollectorServiceImpl>(collector_.get());
-    recording_ = std::make_unique<RecordingCollector>(collector_service_.get());
-    collector_server_ = StartServer("collector", recording_.get());
-    ASSERT_NE(collector_server_, nullptr);
-    collector_stub_ = v1::CollectorService::NewStub(grpc::CreateChannel(
-        collector_server_->address(), grpc::InsecureChannelCredentials()));
-
-    monitor_ = std::make_unique<drift_service::DriftMonitor>();
-    drift_service_ =
-        std::make_unique<drift_service::DriftServiceImpl>(monitor_.get());
-    drift_server_ = StartServer("drift", drift_service_.get());
-    ASSERT_NE(drift_server_, nullptr);
-    drift_stub_ = v1::DriftService::NewStub(grpc::CreateChannel(
-        drift_server_->address(), grpc::InsecureChannelCredentials()));
+  // A collector-like and a drift-like sink over collector_ and drift_.
+  std::vector<std::unique_ptr<PredictionSink>> BothSinks() {
+    std::vector<std::unique_ptr<PredictionSink>> sinks;
+    sinks.push_back(std::make_unique<FakeSink>("collector", collector_));
+    sinks.push_back(std::make_unique<FakeSink>("drift", drift_));
+    return sinks;
   }
 
-  void TearDown() override {
-    if (collector_server_ != nullptr) collector_server_->Shutdown(absl::Seconds(5));
-    if (drift_server_ != nullptr) drift_server_->Shutdown(absl::Seconds(5));
-    collector_server_.reset();
-    drift_server_.reset();
-    collector_.reset();
-    std::filesystem::remove_all(data_dir_);
+  // The collector's answers: NOT_FOUND for a model without a data set,
+  // INVALID_ARGUMENT for rows whose length is not the data set's.
+  void CollectorDatasets(std::map<std::string, size_t> feature_dims) {
+    collector_->SetAnswer(
+        [feature_dims](const std::string& model,
+                       const std::vector<const LoggedRow*>& rows) {
+          auto it = feature_dims.find(model);
+          if (it == feature_dims.end()) {
+            return absl::NotFoundError(
+                absl::StrCat("data set '", model, "' not found"));
+          }
+          for (const LoggedRow* row : rows) {
+            if (row->features.size() != it->second) {
+              return absl::InvalidArgumentError("feature_dim mismatch");
+            }
+          }
+          return absl::OkStatus();
+        });
   }
 
-  static std::unique_ptr<core::ServiceServer> StartServer(
-      const std::string& name, grpc::Service* service) {
-    core::ServiceServer::Options options;
-    options.service = name;
-    options.config = core::DefaultServerConfig(name);
-    options.config.clear_metrics_listen();
-    options.services = {service};
-    auto server = core::ServiceServer::Start(std::move(options));
-    EXPECT_TRUE(server.ok()) << server.status();
-    return server.ok() ? *std::move(server) : nullptr;
-  }
-
-  void CreateDataset(const std::string& id, int feature_dim) {
-    v1::CreateDatasetRequest request;
-    request.set_dataset_id(id);
-    v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
-    schema->set_feature_dim(feature_dim);
-    schema->set_label_kind(v1::LABEL_KIND_CLASS);
-    schema->set_num_classes(2);
-    grpc::ClientContext context;
-    v1::CreateDatasetResponse response;
-    grpc::Status status =
-        collector_stub_->CreateDataset(&context, request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
-  int64_t StoredRecords(const std::string& dataset) {
-    grpc::ClientContext context;
-    v1::GetDatasetStatsRequest request;
-    request.set_name(absl::StrCat("datasets/", dataset));
-    v1::GetDatasetStatsResponse response;
-    grpc::Status status =
-        collector_stub_->GetDatasetStats(&context, request, &response);
-    return status.ok() ? response.stats().record_count() : -1;
-  }
-
-  // Every row of the data set, with attributes.
-  std::vector<v1::RecordBatch> Scan(const std::string& dataset) {
-    grpc::ClientContext context;
-    v1::ScanRequest request;
-    request.set_dataset(dataset);
-    request.set_include_attributes(true);
-    std::unique_ptr<grpc::ClientReader<v1::ScanResponse>> reader =
-        collector_stub_->Scan(&context, request);
-    std::vector<v1::RecordBatch> batches;
-    v1::ScanResponse response;
-    while (reader->Read(&response)) batches.push_back(response.batch());
-    grpc::Status status = reader->Finish();
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return batches;
-  }
-
-  std::set<std::string> StoredIds(const std::string& dataset) {
-    std::set<std::string> ids;
-    for (const v1::RecordBatch& batch : Scan(dataset)) {
-      ids.insert(batch.ids().begin(), batch.ids().end());
-    }
-    return ids;
-  }
-
-  int64_t Observations(const std::string& model) {
-    grpc::ClientContext context;
-    v1::GetDriftStatusRequest request;
-    request.set_name(absl::StrCat("models/", model));
-    v1::GetDriftStatusResponse response;
-    grpc::Status status =
-        drift_stub_->GetDriftStatus(&context, request, &response);
-    return status.ok() ? response.observations() : 0;
-  }
-
-  config::v1::PredictionLogConfig ConfigForBoth(
-      absl::Duration flush_interval) {
-    config::v1::PredictionLogConfig config = Config(flush_interval);
-    config.set_collector_address(collector_server_->address());
-    config.set_drift_address(drift_server_->address());
-    return config;
-  }
-
-  std::string data_dir_;
-  std::unique_ptr<collector::Collector> collector_;
-  std::unique_ptr<collector::CollectorServiceImpl> collector_service_;
-  std::unique_ptr<RecordingCollector> recording_;
-  std::unique_ptr<core::ServiceServer> collector_server_;
-  std::unique_ptr<v1::CollectorService::Stub> collector_stub_;
-  std::unique_ptr<drift_service::DriftMonitor> monitor_;
-  std::unique_ptr<drift_service::DriftServiceImpl> drift_service_;
-  std::unique_ptr<core::ServiceServer> drift_server_;
-  std::unique_ptr<v1::DriftService::Stub> drift_stub_;
+  std::shared_ptr<FakeSinkState> collector_ =
+      std::make_shared<FakeSinkState>();
+  std::shared_ptr<FakeSinkState> drift_ = std::make_shared<FakeSinkState>();
 };
 
-TEST_F(PredictionLoggerTest, DeliversRowsToTheCollectorAndTheDriftService) {
-  CreateDataset("fraud", 3);
+TEST_F(PredictionLoggerTest, DeliversRowsToEverySinkInTheBackground) {
   core::FakeClock clock(
       absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() - absl::Minutes(1))));
   prometheus::Registry metrics;
-  PredictionLogger logger(ConfigForBoth(absl::Milliseconds(10)), metrics,
+  PredictionLogger logger(Config(absl::Milliseconds(10)), BothSinks(), metrics,
                           {.pod_id = "pod-1", .clock = &clock, .seed = 1});
-  ASSERT_TRUE(logger.collector_enabled());
-  ASSERT_TRUE(logger.drift_enabled());
+  ASSERT_TRUE(logger.has_sink("collector"));
+  ASSERT_TRUE(logger.has_sink("drift"));
 
-  v1::PredictRequest first = Request("fraud", 3, 3, {"a", "b", "c"});
-  (*first.mutable_attributes())["site"] = "eu-1";
-  first.set_request_id("req-1");
-  v1::PredictResponse first_response =
-      Response("fraud", 7, {0.9f, 0.8f, 0.7f}, v1::SERVING_ROLE_CANARY, 3);
-  first_response.set_request_id("req-1");
-  logger.Log(first, first_response);
-  logger.Log(Request("fraud", 2, 3), Response("fraud", 7, {0.6f, 0.55f}));
+  LogFraudRequests(logger);
 
   // Delivered in the background, without Flush.
-  EXPECT_TRUE(testing::WaitFor([&] { return StoredRecords("fraud") == 5; },
+  EXPECT_TRUE(testing::WaitFor([&] { return collector_->Count("fraud") == 5; },
                                kWait));
   EXPECT_TRUE(
-      testing::WaitFor([&] { return Observations("fraud") == 5; }, kWait));
+      testing::WaitFor([&] { return drift_->Count("fraud") == 5; }, kWait));
 
-  // What the collector stored.
+  // The rows the collector's sink got.
   std::map<std::string, std::vector<float>> features;
   std::map<std::string, std::map<std::string, std::string>> attributes;
-  for (const v1::RecordBatch& batch : Scan("fraud")) {
-    ASSERT_EQ(batch.feature_dim(), 3);
-    for (int r = 0; r < batch.num_rows(); ++r) {
-      features[batch.ids(r)].assign(batch.features().begin() + 3 * r,
-                                    batch.features().begin() + 3 * r + 3);
-      attributes[batch.ids(r)] = {batch.attributes(r).values().begin(),
-                                  batch.attributes(r).values().end()};
-      EXPECT_EQ(batch.event_time_unix_micros(r),
-                absl::ToUnixMicros(clock.Now()));
-    }
+  for (const LoggedRow& row : collector_->Rows("fraud")) {
+    ASSERT_EQ(row.features.size(), 3u);
+    features[row.id] = row.features;
+    attributes[row.id] = {row.request->attributes.begin(),
+                          row.request->attributes.end()};
+    EXPECT_EQ(row.request->event_time, clock.Now());
   }
   ASSERT_EQ(features.size(), 5u);
   EXPECT_EQ(features["a"], (std::vector<float>{0, 1, 2}));
@@ -367,45 +207,35 @@ TEST_F(PredictionLoggerTest, DeliversRowsToTheCollectorAndTheDriftService) {
   }
   EXPECT_EQ(generated, 2);
 
-  // The prediction stored with a record.
-  std::optional<v1::Record> b = recording_->Find("b");
+  // The prediction that goes with a row.
+  std::optional<LoggedRow> b = collector_->Find("b");
   ASSERT_TRUE(b.has_value());
-  EXPECT_EQ(b->prediction().version().model(), "fraud");
-  EXPECT_EQ(b->prediction().version().version(), 7);
-  EXPECT_EQ(b->prediction().role(), v1::SERVING_ROLE_CANARY);
-  EXPECT_EQ(b->prediction().revision(), 3);
-  EXPECT_FLOAT_EQ(b->prediction().score(), 0.8f);
-  EXPECT_EQ(b->prediction().predicted_class(), 1);
-  ASSERT_EQ(b->prediction().outputs_size(), 2);
-  EXPECT_FLOAT_EQ(b->prediction().outputs(1), 0.8f);
-  EXPECT_EQ(b->prediction().request_id(), "req-1");
-  EXPECT_FALSE(b->prediction().has_anomaly());
+  EXPECT_EQ(b->request->model, "fraud");
+  EXPECT_EQ(b->request->version, 7);
+  EXPECT_EQ(b->request->role, v1::SERVING_ROLE_CANARY);
+  EXPECT_EQ(b->request->revision, 3);
+  ASSERT_TRUE(b->score.has_value());
+  EXPECT_FLOAT_EQ(*b->score, 0.8f);
+  EXPECT_EQ(b->predicted_class, 1);
+  ASSERT_EQ(b->outputs.size(), 2u);
+  EXPECT_FLOAT_EQ(b->outputs[1], 0.8f);
+  EXPECT_EQ(b->request->request_id, "req-1");
+  EXPECT_FALSE(b->anomaly.has_value());
 
-  // What the drift service saw.
-  grpc::ClientContext context;
-  v1::GetDriftStatusRequest status_request;
-  status_request.set_name("models/fraud");
-  v1::GetDriftStatusResponse status;
-  ASSERT_TRUE(
-      drift_stub_->GetDriftStatus(&context, status_request, &status).ok());
-  ASSERT_EQ(status.performance_size(), 1);
-  EXPECT_EQ(status.performance(0).version(), 7);
-  EXPECT_EQ(status.performance(0).observations(), 5);
+  // The drift sink got the same rows, of version 7.
+  for (const LoggedRow& row : drift_->Rows("fraud")) {
+    EXPECT_EQ(row.request->version, 7);
+  }
 
   logger.Stop();
-  EXPECT_EQ(Sent(metrics, "collector"), 5);
-  EXPECT_EQ(Sent(metrics, "drift"), 5);
-  EXPECT_EQ(Dropped(metrics, "collector"), 0);
-  EXPECT_EQ(Dropped(metrics, "drift"), 0);
-  EXPECT_EQ(Pending(metrics, "collector"), 0);
-  EXPECT_EQ(Pending(metrics, "drift"), 0);
+  ExpectAllSent(metrics, "collector", 5);
+  ExpectAllSent(metrics, "drift", 5);
 }
 
 TEST_F(PredictionLoggerTest, StopSendsWhatIsPendingOnceAndIsIdempotent) {
-  CreateDataset("fraud", 3);
   prometheus::Registry metrics;
   // Neither the interval nor the batch size triggers a send.
-  PredictionLogger logger(ConfigForBoth(absl::Hours(1)), metrics,
+  PredictionLogger logger(Config(absl::Hours(1)), BothSinks(), metrics,
                           {.pod_id = "pod-1", .seed = 1});
   logger.Log(Request("fraud", 3, 3, {"a", "b", "c"}),
              Response("fraud", 2, {0.9f, 0.8f, 0.7f}));
@@ -413,8 +243,8 @@ TEST_F(PredictionLoggerTest, StopSendsWhatIsPendingOnceAndIsIdempotent) {
   EXPECT_EQ(Pending(metrics, "drift"), 3);
 
   logger.Stop();
-  EXPECT_EQ(StoredRecords("fraud"), 3);
-  EXPECT_EQ(Observations("fraud"), 3);
+  EXPECT_EQ(collector_->Count("fraud"), 3);
+  EXPECT_EQ(drift_->Count("fraud"), 3);
   EXPECT_EQ(Pending(metrics, "collector"), 0);
   logger.Stop();
 
@@ -427,17 +257,17 @@ TEST_F(PredictionLoggerTest, StopSendsWhatIsPendingOnceAndIsIdempotent) {
 }
 
 TEST_F(PredictionLoggerTest, RejectedBatchesAreDroppedWithTheirReason) {
-  CreateDataset("fraud", 3);
+  CollectorDatasets({{"fraud", 3}});
   prometheus::Registry metrics;
-  PredictionLogger logger(ConfigForBoth(absl::Hours(1)), metrics,
+  PredictionLogger logger(Config(absl::Hours(1)), BothSinks(), metrics,
                           {.pod_id = "pod-1", .seed = 1});
   // No data set for this model: NOT_FOUND from the collector; the drift
-  // service takes it.
+  // sink takes it.
   logger.Log(Request("nodata", 2, 3), Response("nodata", 1, {0.9f, 0.8f}));
   logger.Flush();
   EXPECT_EQ(Dropped(metrics, "collector", "not_found"), 2);
   EXPECT_EQ(Sent(metrics, "drift"), 2);
-  EXPECT_EQ(Observations("nodata"), 2);
+  EXPECT_EQ(drift_->Count("nodata"), 2);
 
   // Rows that do not fit the data set's feature_dim: INVALID_ARGUMENT, and
   // only that batch is lost.
@@ -447,7 +277,7 @@ TEST_F(PredictionLoggerTest, RejectedBatchesAreDroppedWithTheirReason) {
   EXPECT_EQ(Dropped(metrics, "collector", "invalid_argument"), 4);
   logger.Log(Request("fraud", 1, 3, {"ok"}), Response("fraud", 1, {0.9f}));
   logger.Flush();
-  EXPECT_EQ(StoredIds("fraud"), (std::set<std::string>{"ok"}));
+  EXPECT_EQ(collector_->Ids("fraud"), (std::set<std::string>{"ok"}));
   EXPECT_EQ(Sent(metrics, "collector"), 1);
   EXPECT_EQ(Dropped(metrics, "collector"), 6);
   EXPECT_EQ(Sent(metrics, "drift"), 7);
@@ -455,59 +285,35 @@ TEST_F(PredictionLoggerTest, RejectedBatchesAreDroppedWithTheirReason) {
 }
 
 TEST_F(PredictionLoggerTest, OneSinkDownDoesNotStopTheOther) {
+  collector_->SetAnswer([](const std::string&,
+                           const std::vector<const LoggedRow*>&) {
+    return absl::UnavailableError("connection refused");
+  });
   prometheus::Registry metrics;
-  config::v1::PredictionLogConfig config = Config(absl::Hours(1));
-  config.set_collector_address(absl::StrCat("127.0.0.1:", ClosedPort()));
-  config.set_drift_address(drift_server_->address());
-  PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 1});
+  PredictionLogger logger(Config(absl::Hours(1)), BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
   logger.Log(Request("fraud", 4, 3), Response("fraud", 1, {1, 1, 1, 1}));
   logger.Flush();
   EXPECT_EQ(Dropped(metrics, "collector", "unavailable"), 4);
   EXPECT_EQ(Sent(metrics, "drift"), 4);
-  EXPECT_EQ(Observations("fraud"), 4);
+  EXPECT_EQ(drift_->Count("fraud"), 4);
 }
 
-TEST_F(PredictionLoggerTest, DeliversAgainWhenAServiceComesBack) {
-  const int port = ClosedPort();
-  prometheus::Registry metrics;
-  config::v1::PredictionLogConfig config = Config(absl::Hours(1));
-  config.set_drift_address(absl::StrCat("127.0.0.1:", port));
-  PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 1});
-  logger.Log(Request("fraud", 2, 3), Response("fraud", 1, {0.9f, 0.8f}));
-  logger.Flush();
-  EXPECT_EQ(Dropped(metrics, "drift", "unavailable"), 2);
-
-  // The drift service starts on that port.
-  drift_service::DriftServiceImpl service(monitor_.get());
-  core::ServiceServer::Options options;
-  options.service = "drift";
-  options.config = core::DefaultServerConfig("drift");
-  options.config.set_listen(absl::StrCat("127.0.0.1:", port));
-  options.config.clear_metrics_listen();
-  options.services = {&service};
-  auto server = core::ServiceServer::Start(std::move(options));
-  ASSERT_TRUE(server.ok()) << server.status();
-  EXPECT_TRUE(testing::WaitFor(
-      [&] {
-        logger.Log(Request("fraud", 1, 3), Response("fraud", 1, {0.9f}));
-        logger.Flush();
-        return Observations("fraud") > 0;
-      },
-      kWait));
-  EXPECT_GT(Sent(metrics, "drift"), 0);
-  logger.Stop();
-  (*server)->Shutdown(absl::Seconds(5));
-}
-
-TEST_F(PredictionLoggerTest, DownServicesDropRowsWithoutHoldingUpLog) {
+TEST_F(PredictionLoggerTest, DownSinksDropRowsWithoutHoldingUpLog) {
+  for (const std::shared_ptr<FakeSinkState>& state : {collector_, drift_}) {
+    state->SetAnswer([](const std::string&,
+                        const std::vector<const LoggedRow*>&) {
+      return absl::UnavailableError("connection refused");
+    });
+    // Every send hangs until the test lets it go.
+    state->Close();
+  }
   prometheus::Registry metrics;
   config::v1::PredictionLogConfig config = Config(absl::Milliseconds(1));
-  const std::string closed = absl::StrCat("127.0.0.1:", ClosedPort());
-  config.set_collector_address(closed);
-  config.set_drift_address(closed);
   config.set_max_pending_rows(4);
   config.set_max_batch_rows(2);
-  PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 1});
+  PredictionLogger logger(config, BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
   const v1::PredictRequest request = Request("fraud", 1, 3);
   const v1::PredictResponse response = Response("fraud", 1, {0.5f});
   constexpr int kLogs = 10000;
@@ -515,127 +321,96 @@ TEST_F(PredictionLoggerTest, DownServicesDropRowsWithoutHoldingUpLog) {
   // Queued (at most 4) plus in flight (at most one batch of 2).
   EXPECT_LE(Pending(metrics, "collector"), 6);
   EXPECT_LE(Pending(metrics, "drift"), 6);
+  collector_->Open();
+  drift_->Open();
   logger.Stop();
-  for (const std::string sink : {"collector", "drift"}) {
-    SCOPED_TRACE(sink);
-    // Every row is accounted for: nothing sent, all dropped, most because
-    // the queue was full while the sends failed.
-    EXPECT_EQ(Sent(metrics, sink), 0);
-    EXPECT_EQ(Dropped(metrics, sink), kLogs);
-    EXPECT_EQ(Dropped(metrics, sink, "queue_full") +
-                  Dropped(metrics, sink, "unavailable"),
-              kLogs);
-    EXPECT_GE(Dropped(metrics, sink, "unavailable"), 1);
-    EXPECT_GT(Dropped(metrics, sink, "queue_full"), 0);
-    EXPECT_EQ(Pending(metrics, sink), 0);
-  }
+  ExpectAllDroppedWhileDown(metrics, "collector", kLogs);
+  ExpectAllDroppedWhileDown(metrics, "drift", kLogs);
 }
 
 TEST_F(PredictionLoggerTest, RateZeroLogsOnlyForcedRequests) {
-  CreateDataset("fraud", 3);
   prometheus::Registry metrics;
-  config::v1::PredictionLogConfig config = ConfigForBoth(absl::Hours(1));
+  config::v1::PredictionLogConfig config = Config(absl::Hours(1));
   config.set_sample_rate(0);
-  PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 1});
+  PredictionLogger logger(config, BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
   logger.Log(Request("fraud", 3, 3, {"a", "b", "c"}),
              Response("fraud", 1, {0.9f, 0.8f, 0.7f}));
   EXPECT_EQ(Pending(metrics, "collector"), 0);
   logger.Log(Request("fraud", 2, 3, {"x", "y"}, /*force_log=*/true),
              Response("fraud", 1, {0.9f, 0.8f}));
   logger.Flush();
-  EXPECT_EQ(StoredIds("fraud"), (std::set<std::string>{"x", "y"}));
+  EXPECT_EQ(collector_->Ids("fraud"), (std::set<std::string>{"x", "y"}));
   EXPECT_EQ(Sent(metrics, "drift"), 2);
 }
 
 TEST_F(PredictionLoggerTest, ConfidenceBelowKeepsOnlyUncertainRows) {
-  CreateDataset("fraud", 3);
   prometheus::Registry metrics;
-  config::v1::PredictionLogConfig config = ConfigForBoth(absl::Hours(1));
+  config::v1::PredictionLogConfig config = Config(absl::Hours(1));
   config.set_confidence_below(0.7);
-  PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 1});
+  PredictionLogger logger(config, BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
   logger.Log(Request("fraud", 4, 3, {"sure", "edge", "unsure", "coin"}),
              Response("fraud", 1, {0.95f, 0.7f, 0.65f, 0.5f}));
   logger.Flush();
-  EXPECT_EQ(StoredIds("fraud"), (std::set<std::string>{"unsure", "coin"}));
-  EXPECT_EQ(Observations("fraud"), 2);
+  EXPECT_EQ(collector_->Ids("fraud"),
+            (std::set<std::string>{"unsure", "coin"}));
+  EXPECT_EQ(drift_->Count("fraud"), 2);
 }
 
 TEST_F(PredictionLoggerTest, TheSameSeedLogsTheSameRows) {
-  CreateDataset("left", 3);
-  CreateDataset("right", 3);
   std::vector<std::string> ids;
   for (int i = 0; i < 200; ++i) ids.push_back(absl::StrCat("r", i));
   for (const std::string model : {"left", "right"}) {
     prometheus::Registry metrics;
-    config::v1::PredictionLogConfig config = ConfigForBoth(absl::Hours(1));
+    config::v1::PredictionLogConfig config = Config(absl::Hours(1));
     config.set_sample_rate(0.5);
-    config.clear_drift_address();
-    PredictionLogger logger(config, metrics, {.pod_id = "pod-1", .seed = 42});
+    std::vector<std::unique_ptr<PredictionSink>> sinks;
+    sinks.push_back(std::make_unique<FakeSink>("collector", collector_));
+    PredictionLogger logger(config, std::move(sinks), metrics,
+                            {.pod_id = "pod-1", .seed = 42});
     logger.Log(Request(model, 200, 3, ids),
                Response(model, 1, std::vector<float>(200, 0.9f)));
     logger.Flush();
   }
-  const std::set<std::string> left = StoredIds("left");
-  EXPECT_EQ(left, StoredIds("right"));
+  const std::set<std::string> left = collector_->Ids("left");
+  EXPECT_EQ(left, collector_->Ids("right"));
   EXPECT_GT(left.size(), 70u);
   EXPECT_LT(left.size(), 130u);
 }
 
-TEST(PredictionLoggerNoSinksTest, LogIsANoOpWithoutAddresses) {
+TEST(PredictionLoggerNoSinksTest, LogIsANoOpWithoutSinks) {
   prometheus::Registry metrics;
-  PredictionLogger logger(Config(absl::Milliseconds(1)), metrics, {});
-  EXPECT_FALSE(logger.collector_enabled());
-  EXPECT_FALSE(logger.drift_enabled());
+  PredictionLogger logger(Config(absl::Milliseconds(1)), {}, metrics, {});
+  EXPECT_FALSE(logger.has_sink("collector"));
+  EXPECT_FALSE(logger.has_sink("drift"));
   logger.Log(Request("fraud", 2, 3), Response("fraud", 1, {0.9f, 0.8f}));
   logger.Flush();
   logger.Stop();
 }
 
-TEST(RowSamplerTest, RateZeroKeepsOnlyForcedRows) {
-  RowSampler sampler(0, 0, 1);
-  for (int i = 0; i < 100; ++i) {
-    EXPECT_FALSE(sampler.Keep(false, 0.1f));
-    EXPECT_TRUE(sampler.Keep(true, 0.1f));
-  }
-}
-
-TEST(RowSamplerTest, RateOneKeepsEveryRow) {
-  RowSampler sampler(1, 0, 1);
-  for (int i = 0; i < 100; ++i) EXPECT_TRUE(sampler.Keep(false, std::nullopt));
-}
-
-TEST(RowSamplerTest, ConfidenceBelowKeepsOnlyLowerScores) {
-  RowSampler sampler(1, 0.7, 1);
-  EXPECT_TRUE(sampler.Keep(false, 0.5f));
-  EXPECT_TRUE(sampler.Keep(false, 0.69f));
-  EXPECT_FALSE(sampler.Keep(false, 0.7f));
-  EXPECT_FALSE(sampler.Keep(false, 0.95f));
-  EXPECT_FALSE(sampler.Keep(false, std::nullopt));
-  EXPECT_TRUE(sampler.Keep(true, 0.95f));
-  EXPECT_TRUE(sampler.Keep(true, std::nullopt));
-}
-
-TEST(RowSamplerTest, DecisionsFollowTheSeedAndTheRate) {
-  RowSampler a(0.25, 0, 42);
-  RowSampler b(0.25, 0, 42);
-  RowSampler c(0.25, 0, 43);
-  int kept = 0;
-  int differ = 0;
-  constexpr int kDraws = 20000;
-  for (int i = 0; i < kDraws; ++i) {
-    const bool ka = a.Keep(false, std::nullopt);
-    ASSERT_EQ(ka, b.Keep(false, std::nullopt)) << "draw " << i;
-    if (ka != c.Keep(false, std::nullopt)) ++differ;
-    kept += ka;
-  }
-  EXPECT_GT(differ, 0);
-  EXPECT_GT(kept, kDraws * 0.23);
-  EXPECT_LT(kept, kDraws * 0.27);
-}
-
-TEST(RowSamplerTest, RateOutOfRangeIsClamped) {
-  EXPECT_EQ(RowSampler(1.5, 0, 1).sample_rate(), 1.0);
-  EXPECT_EQ(RowSampler(-1, 0, 1).sample_rate(), 0.0);
+TEST(ForEachChunkTest, CutsRunsAtTheByteLimitAndSendsALargeRowAlone) {
+  auto request = std::make_shared<LoggedRequest>();
+  auto row = [&](size_t floats) {
+    LoggedRow r;
+    r.request = request;
+    r.features.assign(floats, 0.0f);
+    return r;
+  };
+  // ApproxBytes: 64 + 4 per float.
+  const std::vector<LoggedRow> rows = {row(9), row(9), row(9), row(100),
+                                       row(9)};
+  std::vector<const LoggedRow*> pointers;
+  for (const LoggedRow& r : rows) pointers.push_back(&r);
+  EXPECT_EQ(ApproxBytes(rows[0]), 100);
+  std::vector<size_t> sizes;
+  ForEachChunk(
+      pointers,
+      [&](absl::Span<const LoggedRow* const> chunk) {
+        sizes.push_back(chunk.size());
+      },
+      /*max_bytes=*/250);
+  EXPECT_EQ(sizes, (std::vector<size_t>{2, 1, 1, 1}));
 }
 
 TEST(ValidatePredictionLogConfigTest, RefusesOutOfRangeValues) {
