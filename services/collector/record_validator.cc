@@ -46,6 +46,104 @@ absl::Status CheckTarget(const v1::DatasetSchema& schema, double value,
   return absl::OkStatus();
 }
 
+// The first problem of one record: its metric reason and its message;
+// both empty when there is none.
+struct Problem {
+  std::string reason;
+  std::string message;
+};
+
+// The prefix of a problem's message, e.g. `record 3 (id "r-3"): `.
+std::string What(int index, const v1::Record& r) {
+  return absl::StrCat("record ", index, " (id \"",
+                      r.id().substr(0, kMaxIdBytes), "\"): ");
+}
+
+// Checks the id, the data set, the event time and the features.
+Problem CheckFields(const v1::DatasetSchema& schema, absl::string_view dataset,
+                    const v1::Record& r, int i, absl::Time latest,
+                    const RecordLimits& limits) {
+  if (r.id().empty()) {
+    return {"missing_id", absl::StrCat("record ", i, ": id is missing")};
+  }
+  if (r.id().size() > kMaxIdBytes) {
+    return {"bad_id", absl::StrCat(What(i, r), "id is ", r.id().size(),
+                                   " bytes; at most ", kMaxIdBytes)};
+  }
+  if (!r.dataset().empty() && r.dataset() != dataset) {
+    return {"dataset_mismatch",
+            absl::StrCat(What(i, r), "dataset \"", r.dataset(),
+                         "\" differs from the request's \"", dataset, "\"")};
+  }
+  if (!r.has_event_time()) {
+    return {"missing_event_time",
+            absl::StrCat(What(i, r), "event_time is missing")};
+  }
+  if (absl::FromUnixSeconds(r.event_time().seconds()) > latest) {
+    return {
+        "future_event_time",
+        absl::StrCat(
+            What(i, r), "event_time ",
+            absl::FormatTime(absl::FromUnixSeconds(r.event_time().seconds())),
+            " is in the future (more than ",
+            absl::FormatDuration(limits.max_clock_skew), " ahead)")};
+  }
+  if (r.event_time().nanos() < 0 || r.event_time().nanos() >= 1'000'000'000 ||
+      r.event_time().seconds() < 0) {
+    return {"bad_event_time",
+            absl::StrCat(What(i, r), "event_time is not a valid timestamp")};
+  }
+  if (r.features_size() != schema.feature_dim()) {
+    return {"feature_dim",
+            absl::StrCat(What(i, r), r.features_size(),
+                         " features, the data set has ", schema.feature_dim())};
+  }
+  for (int f = 0; f < r.features_size(); ++f) {
+    if (!std::isfinite(r.features(f))) {
+      return {"non_finite_feature",
+              absl::StrCat(What(i, r), "feature ", f, " is ", r.features(f))};
+    }
+  }
+  return {};
+}
+
+// Checks the attributes: keys, count and size.
+Problem CheckAttributes(const v1::Record& r, int i) {
+  int bytes = 0;
+  for (const auto& [key, value] : r.attributes()) {
+    bytes += key.size() + value.size();
+    if (!IsAttributeKey(key)) {
+      return {"bad_attributes",
+              absl::StrCat(What(i, r), "attribute key \"", key,
+                           "\" must match [a-z][a-z0-9_]{0,62}")};
+    }
+  }
+  if (r.attributes_size() > kMaxAttributes) {
+    return {"bad_attributes",
+            absl::StrCat(What(i, r), r.attributes_size(),
+                         " attributes; at most ", kMaxAttributes)};
+  }
+  if (bytes > kMaxAttributeBytes) {
+    return {"bad_attributes",
+            absl::StrCat(What(i, r), "attributes take ", bytes,
+                         " bytes; at most ", kMaxAttributeBytes)};
+  }
+  return {};
+}
+
+// The first problem of record `i`, in the order: fields, label, attributes.
+Problem CheckRecord(const v1::DatasetSchema& schema, absl::string_view dataset,
+                    const v1::Record& r, int i, absl::Time latest,
+                    const RecordLimits& limits) {
+  Problem problem = CheckFields(schema, dataset, r, i, latest, limits);
+  if (!problem.message.empty()) return problem;
+  if (r.has_label()) {
+    absl::Status s = ValidateLabel(schema, r.label(), "");
+    if (!s.ok()) return {"bad_label", absl::StrCat(What(i, r), s.message())};
+  }
+  return CheckAttributes(r, i);
+}
+
 }  // namespace
 
 absl::Status ValidateDatasetId(absl::string_view id) {
@@ -162,87 +260,14 @@ absl::Status ValidateBatch(
   std::vector<std::string> problems;
   int total_problems = 0;
   for (int i = 0; i < records.size(); ++i) {
-    const v1::Record& r = records[i];
-    // The message prefix is built only for a record that has a problem.
-    auto what_of = [&] {
-      return absl::StrCat("record ", i, " (id \"",
-                          r.id().substr(0, kMaxIdBytes), "\"): ");
-    };
-    std::string problem;
-    std::string problem_reason;
-    if (r.id().empty()) {
-      problem_reason = "missing_id";
-      problem = absl::StrCat("record ", i, ": id is missing");
-    } else if (r.id().size() > kMaxIdBytes) {
-      problem_reason = "bad_id";
-      problem = absl::StrCat(what_of(), "id is ", r.id().size(),
-                             " bytes; at most ", kMaxIdBytes);
-    } else if (!r.dataset().empty() && r.dataset() != dataset) {
-      problem_reason = "dataset_mismatch";
-      problem = absl::StrCat(what_of(), "dataset \"", r.dataset(),
-                             "\" differs from the request's \"", dataset, "\"");
-    } else if (!r.has_event_time()) {
-      problem_reason = "missing_event_time";
-      problem = absl::StrCat(what_of(), "event_time is missing");
-    } else if (absl::FromUnixSeconds(r.event_time().seconds()) > latest) {
-      problem_reason = "future_event_time";
-      problem = absl::StrCat(
-          what_of(), "event_time ",
-          absl::FormatTime(absl::FromUnixSeconds(r.event_time().seconds())),
-          " is in the future (more than ",
-          absl::FormatDuration(limits.max_clock_skew), " ahead)");
-    } else if (r.event_time().nanos() < 0 ||
-               r.event_time().nanos() >= 1'000'000'000 ||
-               r.event_time().seconds() < 0) {
-      problem_reason = "bad_event_time";
-      problem = absl::StrCat(what_of(), "event_time is not a valid timestamp");
-    } else if (r.features_size() != schema.feature_dim()) {
-      problem_reason = "feature_dim";
-      problem =
-          absl::StrCat(what_of(), r.features_size(),
-                       " features, the data set has ", schema.feature_dim());
-    } else {
-      for (int f = 0; f < r.features_size(); ++f) {
-        if (!std::isfinite(r.features(f))) {
-          problem_reason = "non_finite_feature";
-          problem =
-              absl::StrCat(what_of(), "feature ", f, " is ", r.features(f));
-          break;
-        }
-      }
-    }
-    if (problem.empty() && r.has_label()) {
-      absl::Status s = ValidateLabel(schema, r.label(), "");
-      if (!s.ok()) {
-        problem = absl::StrCat(what_of(), s.message());
-        problem_reason = "bad_label";
-      }
-    }
-    if (problem.empty()) {
-      int bytes = 0;
-      for (const auto& [key, value] : r.attributes()) {
-        bytes += key.size() + value.size();
-        if (!IsAttributeKey(key)) {
-          problem_reason = "bad_attributes";
-          problem = absl::StrCat(what_of(), "attribute key \"", key,
-                                 "\" must match [a-z][a-z0-9_]{0,62}");
-          break;
-        }
-      }
-      if (problem.empty() && r.attributes_size() > kMaxAttributes) {
-        problem_reason = "bad_attributes";
-        problem = absl::StrCat(what_of(), r.attributes_size(),
-                               " attributes; at most ", kMaxAttributes);
-      } else if (problem.empty() && bytes > kMaxAttributeBytes) {
-        problem_reason = "bad_attributes";
-        problem = absl::StrCat(what_of(), "attributes take ", bytes,
-                               " bytes; at most ", kMaxAttributeBytes);
-      }
-    }
-    if (!problem.empty()) {
-      if (total_problems == 0) *reason = problem_reason;
+    Problem problem =
+        CheckRecord(schema, dataset, records[i], i, latest, limits);
+    if (!problem.message.empty()) {
+      if (total_problems == 0) *reason = problem.reason;
       ++total_problems;
-      if (problems.size() < kMaxProblems) problems.push_back(problem);
+      if (problems.size() < kMaxProblems) {
+        problems.push_back(std::move(problem.message));
+      }
     }
   }
   if (problems.empty()) return absl::OkStatus();
