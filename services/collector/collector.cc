@@ -11,6 +11,8 @@
 #include "lib/core/logging.h"
 #include "lib/core/resource_names.h"
 #include "lib/store/crc32c.h"
+#include "services/collector/dataset_recovery.h"
+#include "services/collector/dataset_settings.h"
 #include "spdlog/spdlog.h"
 
 namespace continuum::collector {
@@ -19,49 +21,10 @@ namespace {
 constexpr absl::string_view kPrefix = "datasets/";
 
 absl::StatusOr<std::string> IdFromName(absl::string_view name) {
-  return core::ParseResourceName(name, "datasets", "dataset");
-}
-
-// Checks the durations and limits of a data set's settings.
-absl::Status ValidateSettings(const v1::Dataset& d) {
-  constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 86400;
-  for (auto [field, duration] :
-       {std::pair{"retention.max_age", &d.retention().max_age()},
-        std::pair{"fsync_interval", &d.fsync_interval()},
-        std::pair{"dedup_window", &d.dedup_window()},
-        std::pair{"outcome_grace_period", &d.outcome_grace_period()}}) {
-    if (duration->seconds() < 0 || duration->nanos() < 0 ||
-        duration->seconds() > kMaxSeconds) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("dataset.", field, " must be between 0 and 100 years"));
-    }
-  }
-  if (d.retention().max_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        "dataset.retention.max_bytes must not be negative");
-  }
-  if (d.replay().size() < 0) {
-    return absl::InvalidArgumentError(
-        "dataset.replay.size must not be negative");
-  }
-  return absl::OkStatus();
-}
-
-// Fields UpdateDataset may change.
-bool IsMutablePath(absl::string_view path) {
-  static constexpr absl::string_view kPaths[] = {"description",
-                                                 "retention",
-                                                 "retention.max_age",
-                                                 "retention.max_bytes",
-                                                 "durability",
-                                                 "fsync_interval",
-                                                 "dedup_window",
-                                                 "outcome_grace_period",
-                                                 "labels"};
-  for (absl::string_view p : kPaths) {
-    if (p == path) return true;
-  }
-  return false;
+  absl::StatusOr<std::vector<std::string>> parts =
+      core::MatchResourceName(name, "datasets/{dataset}");
+  if (!parts.ok()) return parts.status();
+  return (*parts)[0];
 }
 
 std::string PageToken(const std::string& filter, const std::string& last_id) {
@@ -88,7 +51,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Open(
     }
     if (!ValidateDatasetId(id).ok()) continue;
     std::string dir = collector->DatasetDir(id);
-    if (!fs->FileExists(absl::StrCat(dir, "/dataset.pb"))) {
+    if (!fs->FileExists(DatasetSettingsPath(dir))) {
       // A CreateDataset that crashed before its settings were written.
       spdlog::warn("removing incomplete data set directory {}", dir);
       (void)fs->DeleteRecursively(dir);
@@ -301,7 +264,7 @@ absl::StatusOr<v1::Dataset> Collector::UpdateDataset(
         "retention.max_age");
   }
   for (const std::string& path : request.update_mask().paths()) {
-    if (!IsMutablePath(path)) {
+    if (!IsMutableSettingsPath(path)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "update_mask: \"", path,
           "\" cannot be changed (the schema and replay settings are fixed at "

@@ -2,58 +2,117 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "lib/core/grpc_status.h"
 
 namespace continuum::collector {
+namespace {
 
+using core::Reply;
 using core::ToGrpcStatus;
+
+// A finite server stream over one data set: opens the read of `request`
+// with `kStart` (DatasetStore::StartScan or StartReplaySample), then each
+// Next() reads one message with `kRead` (ReadScan or ReadReplaySample) until
+// the read is done. A read that could not be opened (unknown data set, bad
+// request) ends the stream at once with its error.
+template <typename Request, typename Response, typename Cursor,
+          absl::StatusOr<std::unique_ptr<Cursor>> (DatasetStore::*kStart)(
+              const Request&),
+          absl::StatusOr<bool> (DatasetStore::*kRead)(Cursor&, Response*)>
+class DatasetStream final : public core::WatchReactor<Response> {
+ public:
+  using Batch = typename core::WatchReactor<Response>::Batch;
+
+  DatasetStream(core::OpenStreams* streams, Collector& collector,
+                const Request& request)
+      : core::WatchReactor<Response>(streams, /*notifier=*/nullptr),
+        read_(Open(collector, request)) {}
+
+ private:
+  // A data set and an open read of it.
+  struct OpenRead {
+    std::shared_ptr<DatasetStore> store;
+    std::unique_ptr<Cursor> cursor;
+  };
+
+  static absl::StatusOr<OpenRead> Open(Collector& collector,
+                                       const Request& request) {
+    absl::StatusOr<std::shared_ptr<DatasetStore>> store =
+        collector.Find(request.dataset());
+    if (!store.ok()) return store.status();
+    absl::StatusOr<std::unique_ptr<Cursor>> cursor =
+        ((**store).*kStart)(request);
+    if (!cursor.ok()) return cursor.status();
+    return OpenRead{*std::move(store), *std::move(cursor)};
+  }
+
+  Batch Next() override {
+    Batch batch;
+    if (!read_.ok()) {
+      batch.end = ToGrpcStatus(read_.status());
+      return batch;
+    }
+    Response response;
+    absl::StatusOr<bool> send =
+        ((*read_->store).*kRead)(*read_->cursor, &response);
+    if (!send.ok()) {
+      batch.end = ToGrpcStatus(send.status());
+      return batch;
+    }
+    if (*send) batch.messages.push_back(std::move(response));
+    if (read_->cursor->done()) batch.end = grpc::Status::OK;
+    return batch;
+  }
+
+  absl::StatusOr<OpenRead> read_;
+};
+
+using ScanStream =
+    DatasetStream<v1::ScanRequest, v1::ScanResponse, RecordScan,
+                  &DatasetStore::StartScan, &DatasetStore::ReadScan>;
+using ReplayStream =
+    DatasetStream<v1::SampleReplayRequest, v1::SampleReplayResponse,
+                  ReplaySample, &DatasetStore::StartReplaySample,
+                  &DatasetStore::ReadReplaySample>;
+
+}  // namespace
 
 grpc::Status CollectorServiceImpl::CreateDataset(
     grpc::ServerContext*, const v1::CreateDatasetRequest* request,
     v1::CreateDatasetResponse* response) {
-  absl::StatusOr<v1::Dataset> dataset = collector_->CreateDataset(*request);
-  if (!dataset.ok()) return ToGrpcStatus(dataset.status());
-  *response->mutable_dataset() = *std::move(dataset);
-  return grpc::Status::OK;
+  return Reply([&] { return collector_->CreateDataset(*request); },
+               response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::GetDataset(
     grpc::ServerContext*, const v1::GetDatasetRequest* request,
     v1::GetDatasetResponse* response) {
-  absl::StatusOr<v1::Dataset> dataset = collector_->GetDataset(request->name());
-  if (!dataset.ok()) return ToGrpcStatus(dataset.status());
-  *response->mutable_dataset() = *std::move(dataset);
-  return grpc::Status::OK;
+  return Reply([&] { return collector_->GetDataset(request->name()); },
+               response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::ListDatasets(
     grpc::ServerContext*, const v1::ListDatasetsRequest* request,
     v1::ListDatasetsResponse* response) {
-  absl::StatusOr<v1::ListDatasetsResponse> list =
-      collector_->ListDatasets(*request);
-  if (!list.ok()) return ToGrpcStatus(list.status());
-  *response = *std::move(list);
-  return grpc::Status::OK;
+  return Reply([&] { return collector_->ListDatasets(*request); }, response);
 }
 
 grpc::Status CollectorServiceImpl::UpdateDataset(
     grpc::ServerContext*, const v1::UpdateDatasetRequest* request,
     v1::UpdateDatasetResponse* response) {
-  absl::StatusOr<v1::Dataset> dataset = collector_->UpdateDataset(*request);
-  if (!dataset.ok()) return ToGrpcStatus(dataset.status());
-  *response->mutable_dataset() = *std::move(dataset);
-  return grpc::Status::OK;
+  return Reply([&] { return collector_->UpdateDataset(*request); },
+               response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::DeleteDataset(
     grpc::ServerContext*, const v1::DeleteDatasetRequest* request,
     v1::DeleteDatasetResponse* response) {
-  absl::StatusOr<v1::DeleteDatasetResponse> deleted =
-      collector_->DeleteDataset(request->name());
-  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
-  *response = *std::move(deleted);
-  return grpc::Status::OK;
+  return Reply([&] { return collector_->DeleteDataset(request->name()); },
+               response);
 }
 
 grpc::Status CollectorServiceImpl::Ingest(
@@ -89,70 +148,74 @@ grpc::Status CollectorServiceImpl::Ingest(
 grpc::Status CollectorServiceImpl::IngestBatch(
     grpc::ServerContext*, const v1::IngestBatchRequest* request,
     v1::IngestBatchResponse* response) {
-  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-      collector_->Find(request->dataset());
-  if (!store.ok()) return ToGrpcStatus(store.status());
-  absl::StatusOr<IngestResult> result = (*store)->Ingest(request->records());
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_accepted_records(result->accepted);
-  response->set_duplicate_records(result->duplicates);
-  response->set_stored_bytes(result->stored_bytes);
-  return grpc::Status::OK;
+  return Reply(
+      [&]() -> absl::StatusOr<v1::IngestBatchResponse> {
+        absl::StatusOr<std::shared_ptr<DatasetStore>> store =
+            collector_->Find(request->dataset());
+        if (!store.ok()) return store.status();
+        absl::StatusOr<IngestResult> result =
+            (*store)->Ingest(request->records());
+        if (!result.ok()) return result.status();
+        v1::IngestBatchResponse out;
+        out.set_accepted_records(result->accepted);
+        out.set_duplicate_records(result->duplicates);
+        out.set_stored_bytes(result->stored_bytes);
+        return out;
+      },
+      response);
 }
 
 grpc::Status CollectorServiceImpl::ReportOutcome(
     grpc::ServerContext*, const v1::ReportOutcomeRequest* request,
     v1::ReportOutcomeResponse* response) {
-  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-      collector_->Find(request->dataset());
-  if (!store.ok()) return ToGrpcStatus(store.status());
-  absl::StatusOr<v1::OutcomeDisposition> disposition =
-      (*store)->ReportOutcome(*request);
-  if (!disposition.ok()) return ToGrpcStatus(disposition.status());
-  response->set_disposition(*disposition);
-  return grpc::Status::OK;
+  return Reply(
+      [&]() -> absl::StatusOr<v1::ReportOutcomeResponse> {
+        absl::StatusOr<std::shared_ptr<DatasetStore>> store =
+            collector_->Find(request->dataset());
+        if (!store.ok()) return store.status();
+        absl::StatusOr<v1::OutcomeDisposition> disposition =
+            (*store)->ReportOutcome(*request);
+        if (!disposition.ok()) return disposition.status();
+        v1::ReportOutcomeResponse out;
+        out.set_disposition(*disposition);
+        return out;
+      },
+      response);
 }
 
-grpc::Status CollectorServiceImpl::Scan(
-    grpc::ServerContext* context, const v1::ScanRequest* request,
-    grpc::ServerWriter<v1::ScanResponse>* writer) {
-  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-      collector_->Find(request->dataset());
-  if (!store.ok()) return ToGrpcStatus(store.status());
-  absl::Status s = (*store)->Scan(*request, [&](v1::ScanResponse& response) {
-    return !context->IsCancelled() && writer->Write(response);
-  });
-  if (context->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "scan cancelled");
-  }
-  return ToGrpcStatus(s);
+grpc::ServerWriteReactor<v1::ScanResponse>* CollectorServiceImpl::Scan(
+    grpc::CallbackServerContext*, const v1::ScanRequest* request) {
+  auto* stream = new ScanStream(streams_, *collector_, *request);
+  stream->Start();
+  return stream;
 }
 
-grpc::Status CollectorServiceImpl::SampleReplay(
-    grpc::ServerContext* context, const v1::SampleReplayRequest* request,
-    grpc::ServerWriter<v1::SampleReplayResponse>* writer) {
-  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-      collector_->Find(request->dataset());
-  if (!store.ok()) return ToGrpcStatus(store.status());
-  absl::Status s =
-      (*store)->SampleReplay(*request, [&](v1::SampleReplayResponse& response) {
-        return !context->IsCancelled() && writer->Write(response);
-      });
-  return ToGrpcStatus(s);
+grpc::ServerWriteReactor<v1::SampleReplayResponse>*
+CollectorServiceImpl::SampleReplay(grpc::CallbackServerContext*,
+                                   const v1::SampleReplayRequest* request) {
+  auto* stream = new ReplayStream(streams_, *collector_, *request);
+  stream->Start();
+  return stream;
 }
 
 grpc::Status CollectorServiceImpl::GetDatasetStats(
     grpc::ServerContext*, const v1::GetDatasetStatsRequest* request,
     v1::GetDatasetStatsResponse* response) {
-  absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-      collector_->FindByName(request->name());
-  if (!store.ok()) return ToGrpcStatus(store.status());
-  absl::StatusOr<v1::DatasetStats> stats = (*store)->Stats(request->window());
-  if (!stats.ok()) return ToGrpcStatus(stats.status());
-  *response->mutable_stats() = *std::move(stats);
-  *response->mutable_compute_time() =
-      google::protobuf::util::TimeUtil::GetCurrentTime();
-  return grpc::Status::OK;
+  return Reply(
+      [&]() -> absl::StatusOr<v1::GetDatasetStatsResponse> {
+        absl::StatusOr<std::shared_ptr<DatasetStore>> store =
+            collector_->FindByName(request->name());
+        if (!store.ok()) return store.status();
+        absl::StatusOr<v1::DatasetStats> stats =
+            (*store)->Stats(request->window());
+        if (!stats.ok()) return stats.status();
+        v1::GetDatasetStatsResponse out;
+        *out.mutable_stats() = *std::move(stats);
+        *out.mutable_compute_time() =
+            google::protobuf::util::TimeUtil::GetCurrentTime();
+        return out;
+      },
+      response);
 }
 
 }  // namespace continuum::collector

@@ -6,20 +6,12 @@
 
 #include "absl/status/status.h"
 #include "continuum/config/v1/collector_config.pb.h"
+#include "lib/core/proto_time.h"
 #include "lib/core/service_main.h"
+#include "lib/core/watch_reactor.h"
 #include "services/collector/collector.h"
 #include "services/collector/collector_metrics.h"
 #include "services/collector/collector_service.h"
-
-namespace {
-
-absl::Duration DurationOr(const google::protobuf::Duration& d,
-                          absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   continuum::config::v1::CollectorConfig config;
@@ -43,13 +35,13 @@ int main(int argc, char** argv) {
   continuum::collector::CollectorMetrics metrics(*metrics_registry);
   continuum::collector::CollectorOptions options;
   options.data_dir = config.server().data_dir();
-  options.maintenance_interval =
-      DurationOr(config.maintenance_interval(), absl::Seconds(60));
+  options.maintenance_interval = continuum::core::FromProtoOr(
+      config.maintenance_interval(), absl::Seconds(60));
   options.store.metrics = &metrics;
   options.store.limits.max_batch_records =
       config.max_batch_records() > 0 ? config.max_batch_records() : 10000;
   options.store.limits.max_clock_skew =
-      DurationOr(config.max_clock_skew(), absl::Minutes(5));
+      continuum::core::FromProtoOr(config.max_clock_skew(), absl::Minutes(5));
   if (config.max_segment_bytes() > 0) {
     options.store.max_segment_bytes = config.max_segment_bytes();
   }
@@ -66,12 +58,16 @@ int main(int argc, char** argv) {
     return continuum::core::ReportStartupError(collector.status());
   }
   (*collector)->StartBackground();
-  continuum::collector::CollectorServiceImpl service(collector->get());
+  // Scans and replay samples in flight; a drain ends them at its start.
+  continuum::core::OpenStreams streams;
+  continuum::collector::CollectorServiceImpl service(collector->get(),
+                                                     &streams);
 
   continuum::core::ServiceServer::Options server_options;
   server_options.service = "collector";
   server_options.config = config.server();
   server_options.services = {&service};
   server_options.metrics = metrics_registry;
+  server_options.open_streams = &streams;
   return continuum::core::ServeUntilSignal(std::move(server_options));
 }

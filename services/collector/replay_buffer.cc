@@ -91,4 +91,10 @@ void ReplayBuffer::RestoreFrom(
   }
 }
 
+uint64_t SeedOrRandom(uint64_t seed) {
+  if (seed != 0) return seed;
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
 }  // namespace continuum::collector

@@ -58,6 +58,10 @@ class ReplayBuffer {
   std::map<int, Reservoir> reservoirs_;
 };
 
+// The seed of a ReplayBuffer or a replay sample: `seed`, or a random one
+// when it is 0.
+uint64_t SeedOrRandom(uint64_t seed);
+
 }  // namespace continuum::collector
 
 #endif  // CONTINUUM_SERVICES_COLLECTOR_REPLAY_BUFFER_H_
