@@ -4,18 +4,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "lib/core/grpc_status.h"
 #include "lib/clients/artifact_download.h"
+#include "lib/core/call_identity.h"
+#include "lib/core/grpc_status.h"
+#include "lib/core/resource_names.h"
 
 namespace continuum::trainer {
 namespace {
 
 constexpr size_t kChunkBytes = 1 << 20;
 
-void Prepare(grpc::ClientContext* context, absl::Time deadline) {
-  context->set_deadline(absl::ToChronoTime(deadline));
-  context->AddMetadata("x-continuum-actor", "trainer");
-}
+// The calls name the trainer for the callee's audit log.
+constexpr char kActor[] = "trainer";
 
 }  // namespace
 
@@ -27,9 +27,9 @@ GrpcRegistryClient::GrpcRegistryClient(std::shared_ptr<grpc::Channel> channel,
 absl::StatusOr<v1::Model> GrpcRegistryClient::GetModel(
     const std::string& model) {
   grpc::ClientContext context;
-  Prepare(&context, absl::Now() + timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::GetModelRequest request;
-  request.set_name(absl::StrCat("models/", model));
+  request.set_name(core::ModelName(model));
   v1::GetModelResponse response;
   grpc::Status s = stub_->GetModel(&context, request, &response);
   if (!s.ok()) return core::FromGrpcStatus(s);
@@ -39,11 +39,11 @@ absl::StatusOr<v1::Model> GrpcRegistryClient::GetModel(
 absl::StatusOr<Artifact> GrpcRegistryClient::DownloadArtifact(
     const std::string& model, int64_t version, absl::Time deadline) {
   grpc::ClientContext context;
-  Prepare(&context, deadline);
+  core::PrepareCall(context, kActor, deadline);
   absl::StatusOr<clients::DownloadedArtifact> downloaded =
       clients::DownloadArtifact(
           *stub_, context,
-          absl::StrCat("models/", model, "/versions/", version));
+          absl::StrCat(core::ModelName(model), "/versions/", version));
   if (!downloaded.ok()) return downloaded.status();
   Artifact artifact;
   artifact.version = downloaded->info.version();
@@ -56,7 +56,7 @@ absl::StatusOr<v1::UploadVersionResponse> GrpcRegistryClient::UploadVersion(
     const v1::UploadVersionMetadata& metadata, absl::string_view bytes,
     absl::Time deadline) {
   grpc::ClientContext context;
-  Prepare(&context, deadline);
+  core::PrepareCall(context, kActor, deadline);
   v1::UploadVersionResponse response;
   auto writer = stub_->UploadVersion(&context, &response);
   v1::UploadVersionRequest request;
@@ -81,9 +81,9 @@ GrpcCollectorClient::GrpcCollectorClient(std::shared_ptr<grpc::Channel> channel,
 absl::StatusOr<v1::Dataset> GrpcCollectorClient::GetDataset(
     const std::string& dataset) {
   grpc::ClientContext context;
-  Prepare(&context, absl::Now() + timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::GetDatasetRequest request;
-  request.set_name(absl::StrCat("datasets/", dataset));
+  request.set_name(core::DatasetName(dataset));
   v1::GetDatasetResponse response;
   grpc::Status s = stub_->GetDataset(&context, request, &response);
   if (!s.ok()) return core::FromGrpcStatus(s);
@@ -93,9 +93,9 @@ absl::StatusOr<v1::Dataset> GrpcCollectorClient::GetDataset(
 absl::StatusOr<v1::DatasetStats> GrpcCollectorClient::GetDatasetStats(
     const std::string& dataset, const v1::TimeWindow& window) {
   grpc::ClientContext context;
-  Prepare(&context, absl::Now() + timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::GetDatasetStatsRequest request;
-  request.set_name(absl::StrCat("datasets/", dataset));
+  request.set_name(core::DatasetName(dataset));
   *request.mutable_window() = window;
   v1::GetDatasetStatsResponse response;
   grpc::Status s = stub_->GetDatasetStats(&context, request, &response);
@@ -130,7 +130,7 @@ absl::Status GrpcCollectorClient::Scan(const v1::ScanRequest& request,
                                        const BatchFn& on_batch,
                                        absl::Time deadline) {
   grpc::ClientContext context;
-  Prepare(&context, deadline);
+  core::PrepareCall(context, kActor, deadline);
   auto reader = stub_->Scan(&context, request);
   return ReadBatches(context, *reader, on_batch);
 }
@@ -139,7 +139,7 @@ absl::Status GrpcCollectorClient::SampleReplay(
     const v1::SampleReplayRequest& request, const BatchFn& on_batch,
     absl::Time deadline) {
   grpc::ClientContext context;
-  Prepare(&context, deadline);
+  core::PrepareCall(context, kActor, deadline);
   auto reader = stub_->SampleReplay(&context, request);
   return ReadBatches(context, *reader, on_batch);
 }

@@ -1,5 +1,6 @@
 // The real RegistryClient and CollectorClient: gRPC stubs with deadlines.
-// Calls carry `x-continuum-actor: trainer` for the registry's audit log.
+// Calls carry `x-continuum-actor: trainer` (core::PrepareCall) for the
+// callee's audit log.
 #ifndef CONTINUUM_SERVICES_TRAINER_GRPC_CLIENTS_H_
 #define CONTINUUM_SERVICES_TRAINER_GRPC_CLIENTS_H_
 

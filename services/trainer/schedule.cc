@@ -1,7 +1,7 @@
 #include "services/trainer/schedule.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/trainer/time_util.h"
+#include "lib/core/proto_time.h"
 
 namespace continuum::trainer {
 
@@ -19,18 +19,17 @@ absl::StatusOr<absl::TimeZone> LoadScheduleZone(absl::string_view name,
 
 absl::Status ValidateSchedule(const v1::TrainingSchedule& schedule) {
   if (schedule.min_new_records() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "schedule.min_new_records must not be negative (got ",
-        schedule.min_new_records(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("schedule.min_new_records must not be negative (got ",
+                     schedule.min_new_records(), ")"));
   }
   switch (schedule.cadence_case()) {
     case v1::TrainingSchedule::kEvery: {
-      const absl::Duration every = FromProto(schedule.every());
+      const absl::Duration every = core::FromProto(schedule.every());
       if (every < kMinEvery) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("schedule.every must be at least ",
-                         absl::FormatDuration(kMinEvery), " (got ",
-                         absl::FormatDuration(every), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "schedule.every must be at least ", absl::FormatDuration(kMinEvery),
+            " (got ", absl::FormatDuration(every), ")"));
       }
       return absl::OkStatus();
     }
@@ -78,7 +77,7 @@ std::optional<absl::Time> NextScheduledTime(
     const v1::TrainingSchedule& schedule, absl::Time last) {
   switch (schedule.cadence_case()) {
     case v1::TrainingSchedule::kEvery: {
-      const absl::Duration every = FromProto(schedule.every());
+      const absl::Duration every = core::FromProto(schedule.every());
       if (every < kMinEvery) return std::nullopt;
       return last + every;
     }

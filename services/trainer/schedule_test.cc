@@ -3,15 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "services/trainer/time_util.h"
+#include "lib/core/proto_time.h"
 
 namespace continuum::trainer {
 namespace {
 
+using ::continuum::core::ToProtoDuration;
 using ::testing::HasSubstr;
 
 absl::Time Utc(int y, int mo, int d, int h, int mi) {
-  return absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), absl::UTCTimeZone());
+  return absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi),
+                         absl::UTCTimeZone());
 }
 
 v1::TrainingSchedule Daily(int h, int m, const std::string& zone) {
@@ -61,7 +63,8 @@ TEST(ScheduleTest, SpringForwardRunsAtTheFirstValidInstantAfter) {
   EXPECT_EQ(slots[1], Utc(2026, 3, 9, 6, 30));  // 02:30 EDT, the 9th.
   EXPECT_EQ(slots[2], Utc(2026, 3, 10, 6, 30));
   // The day before, 02:30 EST.
-  EXPECT_EQ(NextScheduledTime(s, Utc(2026, 3, 7, 0, 0)), Utc(2026, 3, 7, 7, 30));
+  EXPECT_EQ(NextScheduledTime(s, Utc(2026, 3, 7, 0, 0)),
+            Utc(2026, 3, 7, 7, 30));
 }
 
 // 2026-11-01: New York falls back from 02:00 EDT to 01:00 EST, so 01:30

@@ -2,6 +2,12 @@
 // which runs exist and when they run, and keeps their records; the work of
 // a run is a RunExecutor's (training_executor.h). No gRPC here: the
 // handlers (trainer_service.h) call these methods and convert statuses.
+// The pieces it applies are pure and tested on their own: requests
+// (run_requests.h), effective configurations (training_config.h), the
+// circuit breaker (circuit_breaker.h), run records (run_records.h),
+// cadences (schedule.h); each model's configuration and schedule state
+// are a ModelSchedules (model_schedules.h); a running run reaches the
+// scheduler through its ActiveRunControl (run_control.h).
 //
 // - Runs. A trigger (manual, drift, the schedule) creates a run in state
 //   QUEUED. At most one run per model is active (waiting for a worker or
@@ -20,11 +26,11 @@
 //   records since the last trained window; too few and the slot is
 //   recorded as a run in state CANCELLED, phase DONE, whose reason and
 //   error (FAILED_PRECONDITION) say "skipped: ...".
-// - Circuit breaker. After `circuit_breaker_threshold` (default 3)
-//   consecutive FAILED or REJECTED runs the model's schedule is paused
-//   with `circuit_open`; the log says so at error level and the metric
-//   continuum_trainer_circuit_open{model} is 1. While paused (by the
-//   breaker or PauseSchedule) only manual triggers are accepted; drift
+// - Circuit breaker (circuit_breaker.h). After `circuit_breaker_threshold`
+//   (default 3) consecutive FAILED or REJECTED runs the model's schedule is
+//   paused with `circuit_open`; the log says so at error level and the
+//   metric continuum_trainer_circuit_open{model} is 1. While paused (by
+//   the breaker or PauseSchedule) only manual triggers are accepted; drift
 //   triggers get FAILED_PRECONDITION and scheduled slots pass.
 //   ResumeSchedule closes it and resets the count. SUCCEEDED resets the
 //   count; CANCELLED runs and runs interrupted by a restart or shutdown
@@ -36,13 +42,19 @@
 //   is CANCELLED at once; a running one is asked to stop
 //   (RunControl::cancelled) and CancelRun waits up to `cancel_wait` for
 //   it. From the upload phase on, CancelRun is FAILED_PRECONDITION.
+// - Watching. Every change of a run (created, started, phase, recorded
+//   fields, progress passed on to watchers, ended) raises the scheduler's
+//   change sequence, which it publishes to `changes()` after releasing its
+//   lock; GetRunUpdate reads a run with the sequence of its latest change.
+//   WatchRun's streams follow the notifier (trainer_service.h).
 // - Stop() (the server's drain) stops the ticker, asks running runs to
 //   stop and marks every unfinished run FAILED (ABORTED, "interrupted by
-//   a trainer shutdown"); a crash instead leaves them to RunStore's
+//   a trainer shutdown"); a crash instead leaves them to the store's
 //   recovery at the next start ("interrupted by a trainer restart").
 //
 // Times (create/start/end, schedules) come from the injected clock; the
-// throttling of progress updates uses real time.
+// throttling of progress updates and the waits of CancelRun and
+// WaitForRunUpdate use real time. Thread-safe.
 #ifndef CONTINUUM_SERVICES_TRAINER_SCHEDULER_H_
 #define CONTINUUM_SERVICES_TRAINER_SCHEDULER_H_
 
@@ -50,11 +62,13 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -62,8 +76,12 @@
 #include "absl/time/time.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/clock.h"
+#include "lib/core/sequence_notifier.h"
 #include "services/trainer/clients.h"
+#include "services/trainer/model_schedules.h"
+#include "services/trainer/run_control.h"
 #include "services/trainer/run_executor.h"
+#include "services/trainer/run_requests.h"
 #include "services/trainer/run_store.h"
 #include "services/trainer/trainer_metrics.h"
 
@@ -94,8 +112,9 @@ struct SchedulerOptions {
 // A run as a watcher sees it.
 struct RunUpdate {
   v1::Run run;
-  // Increases with every change of the run; a watcher passes the last one
-  // it saw to WaitForRunUpdate.
+  // The change sequence at the run's latest change; a watcher passes the
+  // last one it saw to WaitForRunUpdate. For a run that has ended, the
+  // sequence at the time of reading.
   uint64_t sequence = 0;
   // The sequence of the latest change of state, phase or recorded fields
   // (not mere progress).
@@ -104,11 +123,11 @@ struct RunUpdate {
   bool final = false;
 };
 
-class Scheduler {
+class Scheduler : private RunHost {
  public:
   explicit Scheduler(SchedulerOptions options);
   // Stops if Start was called.
-  ~Scheduler();
+  ~Scheduler() override;
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -131,6 +150,14 @@ class Scheduler {
   absl::StatusOr<v1::ScheduleStatus> ResumeSchedule(absl::string_view name,
                                                     const std::string& reason);
 
+  // The change sequence (see "Watching" above). Not owned by the caller.
+  core::SequenceNotifier* changes() { return &changes_; }
+
+  // The run `name` as it is now. NOT_FOUND for an unknown run,
+  // INVALID_ARGUMENT for a name that is not a run's. Never blocks on
+  // other runs' work (a short lock and, for an ended run, a store read).
+  absl::StatusOr<RunUpdate> GetRunUpdate(absl::string_view name);
+
   // Returns the run `name` as soon as its sequence exceeds `after` (at once
   // for after = 0, or for a finished run), else at `deadline` as it is.
   // NOT_FOUND for an unknown run.
@@ -146,74 +173,90 @@ class Scheduler {
   bool WaitIdle(absl::Duration timeout);
 
  private:
-  struct Active;
+  class Lock;
   struct ModelRuns {
     std::string active;  // waiting for a worker or running
     std::string queued;  // waiting for the active one to finish
   };
-  class Control;
 
-  absl::StatusOr<v1::TriggerRunResponse> Trigger(
-      const std::string& model, v1::RunTrigger trigger,
-      const std::string& reason, const std::string& alert,
-      const v1::TrainingConfig& overrides,
-      const google::protobuf::FieldMask& override_mask,
-      const v1::TimeWindow* window, const std::string& request_id,
-      const std::string& actor);
-  absl::Status CheckModel(const std::string& model);
-  absl::StatusOr<v1::TrainingConfig> StoredConfig(const std::string& model)
+  // RunHost, for the ActiveRunControl of each executing run.
+  bool EditRun(const std::string& name, Edit edit) override;
+  bool CountCandidate(const std::string& name, bool approved,
+                      const std::string& detail) override;
+
+  absl::StatusOr<v1::TriggerRunResponse> Trigger(const TriggerSpec& spec);
+  // The run a request id gave within the idempotency window, if any.
+  absl::StatusOr<std::optional<v1::Run>> FindTriggeredLocked(
+      const TriggerSpec& spec, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The effective configuration of a triggered run.
+  absl::StatusOr<v1::TrainingConfig> RunConfigLocked(const TriggerSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Coalesces the trigger into the model's queued (or not yet started)
+  // run, if there is one.
+  std::optional<v1::TriggerRunResponse> CoalesceLocked(const TriggerSpec& spec,
+                                                       const ModelRuns& runs,
+                                                       absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::TriggerRunResponse> CreateRunLocked(
+      const TriggerSpec& spec, const v1::TrainingConfig& config,
+      ModelRuns& runs, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Status CheckModel(const std::string& model);
+  // Pause and Resume: checks the name and the model, then runs `edit` on
+  // the model's schedule under the lock.
+  using ScheduleEdit = absl::FunctionRef<absl::StatusOr<v1::ScheduleStatus>(
+      const std::string& model)>;
+  absl::StatusOr<v1::ScheduleStatus> EditSchedule(absl::string_view name,
+                                                  ScheduleEdit edit);
   absl::StatusOr<v1::Run> GetRunLocked(const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::ScheduleStatus StatusView(const std::string& model,
-                                const ScheduleState& state)
+  absl::StatusOr<RunUpdate> RunUpdateLocked(const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds the model's active and queued runs to a schedule status.
+  void AddRunsLocked(const std::string& model, v1::ScheduleStatus* status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until `done` (called with mu_ held) holds or `deadline` passes,
+  // waking at each change; returns whether it holds.
+  bool AwaitChange(absl::FunctionRef<bool()> done, absl::Time deadline);
+
+  std::vector<DueSlot> TakeDueSlots(absl::Time now);
+  // Why a due slot is skipped (too few new records), or nullopt to run it.
+  std::optional<std::string> SkipReason(const DueSlot& slot, absl::Time now);
   void RecordSkip(const std::string& model, const std::string& reason);
   void WorkerLoop();
   void TickerLoop();
   // Moves the run to RUNNING and fills its data window; returns the run.
-  v1::Run StartRunLocked(Active& active) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Run StartRunLocked(ActiveRun& active) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the end of run `name` and starts the model's queued run.
   void FinishLocked(const std::string& name, const RunOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts `state` (SUCCEEDED, FAILED or REJECTED) of `run` (or of one of
-  // an online run's candidates) in the model's schedule: the
-  // consecutive-failure count, the circuit breaker (`detail` says why in its
-  // reason), last_success_time and last_trained_time. Returns false for a
-  // failure while the circuit breaker is open (opened now or before).
-  bool CountOutcomeLocked(const v1::Run& run, v1::RunState state,
-                          const std::string& detail)
+  // After run `name` of `model` ended: the model's queued run becomes
+  // active (waits for a worker).
+  void AdvanceQueueLocked(const std::string& name, const std::string& model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistLocked(const v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TouchLocked(Active& active, bool state_change)
+  // Raises the change sequence for a change of `active` (Lock publishes
+  // it).
+  void TouchLocked(ActiveRun& active, bool state_change)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SchedulerOptions options_;
+  core::SequenceNotifier changes_;
 
   absl::Mutex mu_;
-  absl::CondVar work_cv_;    // ready_ or stopping_
-  absl::CondVar change_cv_;  // any run changed (watchers, cancels, idle)
-  absl::CondVar tick_cv_;    // stopping_, for the ticker
-  std::map<std::string, std::unique_ptr<Active>> active_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar work_cv_;  // ready_ or stopping_
+  absl::CondVar tick_cv_;  // stopping_, for the ticker
+  std::map<std::string, std::unique_ptr<ActiveRun>> active_
+      ABSL_GUARDED_BY(mu_);
   std::map<std::string, ModelRuns> model_runs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> ready_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, v1::TrainingConfig> configs_ ABSL_GUARDED_BY(mu_);
+  ModelSchedules schedules_ ABSL_GUARDED_BY(mu_);
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
-
-// `config` (as stored, or merged with a trigger's overrides) with the
-// service's defaults: dataset = the model id, window 30 days, circuit
-// breaker threshold 3, memory budget 1 GiB, max duration 2 hours (and
-// resources.intra_op_threads 0 left as the process's setting), then
-// lib/model's ResolveTrainingConfig (which turns seed
-// 0 into a random seed; online.micro_batch_size 1000 and
-// online.publish_every_updates 100 when 0) and online.publish_every 15
-// minutes when unset. INVALID_ARGUMENT naming the field.
-absl::StatusOr<v1::TrainingConfig> EffectiveTrainingConfig(
-    const std::string& model, const v1::TrainingConfig& config);
 
 }  // namespace continuum::trainer
 

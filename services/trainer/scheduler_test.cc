@@ -4,21 +4,24 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
-#include <filesystem>
+#include <atomic>
 #include <functional>
-#include <map>
+#include <memory>
 #include <optional>
-#include <set>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "lib/core/clock.h"
-#include "services/trainer/time_util.h"
-#include "tests/util/subprocess.h"
+#include "lib/core/proto_time.h"
+#include "services/trainer/in_memory_run_store.h"
+#include "services/trainer/testing/fake_clients.h"
+#include "services/trainer/testing/fake_executor.h"
 
 namespace continuum::trainer {
 namespace {
 
+using ::continuum::core::FromProto;
+using ::continuum::core::ToProto;
+using ::continuum::core::ToProtoDuration;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -27,152 +30,20 @@ absl::Time Utc(int y, int mo, int d, int h, int mi) {
                          absl::UTCTimeZone());
 }
 
-class FakeRegistry : public RegistryClient {
- public:
-  absl::StatusOr<v1::Model> GetModel(const std::string& model) override {
-    if (model != "m" && model != "n") {
-      return absl::NotFoundError("model " + model + " not found");
-    }
-    v1::Model m;
-    m.set_name("models/" + model);
-    return m;
-  }
-  absl::StatusOr<Artifact> DownloadArtifact(const std::string&, int64_t,
-                                            absl::Time) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<v1::UploadVersionResponse> UploadVersion(
-      const v1::UploadVersionMetadata&, absl::string_view,
-      absl::Time) override {
-    return absl::UnimplementedError("fake");
-  }
-};
-
-class FakeCollector : public CollectorClient {
- public:
-  absl::StatusOr<v1::Dataset> GetDataset(const std::string&) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<v1::DatasetStats> GetDatasetStats(
-      const std::string& dataset, const v1::TimeWindow& window) override {
-    absl::MutexLock lock(&mu_);
-    datasets_.push_back(dataset);
-    windows_.push_back(window);
-    v1::DatasetStats stats;
-    stats.set_record_count(records_);
-    return stats;
-  }
-  absl::Status Scan(const v1::ScanRequest&, const BatchFn&,
-                    absl::Time) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::Status SampleReplay(const v1::SampleReplayRequest&, const BatchFn&,
-                            absl::Time) override {
-    return absl::UnimplementedError("fake");
-  }
-
-  void set_records(int64_t n) {
-    absl::MutexLock lock(&mu_);
-    records_ = n;
-  }
-  std::vector<v1::TimeWindow> windows() {
-    absl::MutexLock lock(&mu_);
-    return windows_;
-  }
-
- private:
-  absl::Mutex mu_;
-  int64_t records_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::string> datasets_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::TimeWindow> windows_ ABSL_GUARDED_BY(mu_);
-};
-
-// Runs wait until the test finishes them (or they are cancelled), unless an
-// automatic outcome is set.
-class FakeExecutor : public RunExecutor {
- public:
-  RunOutcome Execute(const v1::Run& run, RunControl& control) override {
-    absl::MutexLock lock(&mu_);
-    started_.push_back(run);
-    cv_.SignalAll();
-    if (script_) return script_(run, control);
-    if (auto_outcome_.has_value()) return *auto_outcome_;
-    if (begin_upload_) {
-      absl::Status s = control.BeginUpload();
-      if (!s.ok()) return {v1::RUN_STATE_CANCELLED, s};
-    }
-    while (true) {
-      if (auto it = outcomes_.find(run.name()); it != outcomes_.end()) {
-        return it->second;
-      }
-      if (control.cancelled()) {
-        return {v1::RUN_STATE_CANCELLED, absl::CancelledError("cancelled")};
-      }
-      // Re-check the cancel flag now and then; a Finish wakes us at once.
-      cv_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
-    }
-  }
-
-  bool WaitStarted(size_t n, absl::Duration timeout = absl::Seconds(10)) {
-    absl::MutexLock lock(&mu_);
-    const absl::Time deadline = absl::Now() + timeout;
-    while (started_.size() < n) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) return started_.size() >= n;
-    }
-    return true;
-  }
-  void Finish(const std::string& name, v1::RunState state,
-              absl::Status error = absl::OkStatus()) {
-    absl::MutexLock lock(&mu_);
-    outcomes_[name] = {state, error};
-    cv_.SignalAll();
-  }
-  void set_auto(std::optional<RunOutcome> outcome) {
-    absl::MutexLock lock(&mu_);
-    auto_outcome_ = outcome;
-  }
-  // Runs `script` instead (called with the executor's lock held).
-  void set_script(
-      std::function<RunOutcome(const v1::Run&, RunControl&)> script) {
-    absl::MutexLock lock(&mu_);
-    script_ = std::move(script);
-  }
-  void set_begin_upload(bool b) {
-    absl::MutexLock lock(&mu_);
-    begin_upload_ = b;
-  }
-  std::vector<v1::Run> started() {
-    absl::MutexLock lock(&mu_);
-    return started_;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  std::vector<v1::Run> started_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, RunOutcome> outcomes_ ABSL_GUARDED_BY(mu_);
-  std::optional<RunOutcome> auto_outcome_ ABSL_GUARDED_BY(mu_);
-  bool begin_upload_ ABSL_GUARDED_BY(mu_) = false;
-  std::function<RunOutcome(const v1::Run&, RunControl&)> script_
-      ABSL_GUARDED_BY(mu_);
-};
-
 class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest() : clock_(Utc(2026, 1, 1, 0, 0)) {}
 
   void SetUp() override {
-    dir_ = testing::MakeTempDir("trainer_scheduler_");
-    auto store = RunStore::Open(dir_ + "/trainer.db", clock_.Now());
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
+    registry_.AddModel("m");
+    registry_.AddModel("n");
+    store_ = std::make_unique<InMemoryRunStore>();
     metrics_ = std::make_unique<TrainerMetrics>(prometheus_);
     StartScheduler();
   }
   void TearDown() override {
     scheduler_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void StartScheduler() {
@@ -262,14 +133,13 @@ class SchedulerTest : public ::testing::Test {
     return times;
   }
 
-  std::string dir_;
   core::FakeClock clock_;
   FakeRegistry registry_;
   FakeCollector collector_;
   FakeExecutor executor_;
   prometheus::Registry prometheus_;
   std::unique_ptr<TrainerMetrics> metrics_;
-  std::unique_ptr<RunStore> store_;
+  std::unique_ptr<InMemoryRunStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
 };
 
@@ -475,7 +345,8 @@ TEST_F(SchedulerTest, OnlineCandidatesCountOneByOne) {
 }
 
 TEST_F(SchedulerTest, CircuitStateSurvivesARestart) {
-  executor_.set_auto(RunOutcome{v1::RUN_STATE_FAILED, absl::InternalError("x")});
+  executor_.set_auto(
+      RunOutcome{v1::RUN_STATE_FAILED, absl::InternalError("x")});
   for (int i = 0; i < 3; ++i) {
     auto r = Trigger();
     ASSERT_TRUE(r.ok());
@@ -484,7 +355,8 @@ TEST_F(SchedulerTest, CircuitStateSurvivesARestart) {
   scheduler_.reset();
   StartScheduler();
   EXPECT_TRUE(Status().circuit_open());
-  EXPECT_TRUE(absl::IsFailedPrecondition(Trigger(v1::RUN_TRIGGER_DRIFT).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(Trigger(v1::RUN_TRIGGER_DRIFT).status()));
 }
 
 TEST_F(SchedulerTest, PausedScheduleHoldsDriftAndScheduledRuns) {
@@ -553,7 +425,8 @@ TEST_F(SchedulerTest, IncrementalWindowStartsAtTheLastTrainedTime) {
   ASSERT_TRUE(first.ok());
   v1::Run done = Wait(first->run().name());
   EXPECT_EQ(FromProto(done.data_window().end_time()), t0);
-  EXPECT_EQ(FromProto(done.data_window().start_time()), t0 - absl::Hours(24 * 30));
+  EXPECT_EQ(FromProto(done.data_window().start_time()),
+            t0 - absl::Hours(24 * 30));
   clock_.Advance(absl::Hours(5));
   auto second = Trigger();
   ASSERT_TRUE(second.ok());
@@ -621,7 +494,8 @@ TEST_F(SchedulerTest, RequestIdMakesTriggersIdempotent) {
 }
 
 TEST_F(SchedulerTest, BadRequestsNameTheFieldOrState) {
-  EXPECT_TRUE(absl::IsNotFound(Trigger(v1::RUN_TRIGGER_MANUAL, "nope").status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(Trigger(v1::RUN_TRIGGER_MANUAL, "nope").status()));
   v1::TriggerRunRequest request;
   request.set_parent("model/m");
   auto bad_parent = scheduler_->TriggerRun(request, "");
@@ -636,7 +510,8 @@ TEST_F(SchedulerTest, BadRequestsNameTheFieldOrState) {
   request.mutable_override_mask()->add_paths("optimiser.learning_rate");
   auto bad_path = scheduler_->TriggerRun(request, "");
   EXPECT_TRUE(absl::IsInvalidArgument(bad_path.status()));
-  EXPECT_THAT(bad_path.status().message(), HasSubstr("optimiser.learning_rate"));
+  EXPECT_THAT(bad_path.status().message(),
+              HasSubstr("optimiser.learning_rate"));
 
   request.mutable_override_mask()->set_paths(0, "optimizer.learning_rate");
   request.mutable_overrides()->mutable_optimizer()->set_learning_rate(-1);
@@ -665,10 +540,12 @@ TEST_F(SchedulerTest, BadRequestsNameTheFieldOrState) {
   EXPECT_THAT(zone.status().message(),
               HasSubstr("config.schedule.daily_at.time_zone"));
   configure.mutable_config()->set_name("models/nope/trainingConfig");
-  EXPECT_TRUE(absl::IsNotFound(scheduler_->ConfigureTraining(configure).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(scheduler_->ConfigureTraining(configure).status()));
 
   EXPECT_TRUE(absl::IsNotFound(scheduler_->GetRun("models/m/runs/5").status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(scheduler_->GetRun("models/m/5").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(scheduler_->GetRun("models/m/5").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
       scheduler_->GetTrainingConfig("models/m").status()));
   v1::ListRunsRequest list;
@@ -706,7 +583,8 @@ TEST_F(SchedulerTest, ConfigureWithMaskAndDefaults) {
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->run().config().epochs(), 1);
   EXPECT_NE(run->run().config().seed(), 0u);
-  EXPECT_EQ(scheduler_->GetTrainingConfig("models/m/trainingConfig")->epochs(), 9);
+  EXPECT_EQ(scheduler_->GetTrainingConfig("models/m/trainingConfig")->epochs(),
+            9);
 }
 
 TEST_F(SchedulerTest, StopFailsUnfinishedRunsWithoutCountingThem) {
@@ -716,7 +594,8 @@ TEST_F(SchedulerTest, StopFailsUnfinishedRunsWithoutCountingThem) {
   auto queued = Trigger();
   ASSERT_TRUE(queued.ok());
   scheduler_->Stop();
-  for (const std::string& name : {running->run().name(), queued->run().name()}) {
+  for (const std::string& name :
+       {running->run().name(), queued->run().name()}) {
     auto run = store_->GetRun(name);
     ASSERT_TRUE(run.ok() && run->has_value());
     EXPECT_EQ((*run)->state(), v1::RUN_STATE_FAILED) << name;
@@ -753,6 +632,37 @@ TEST_F(SchedulerTest, WatchSeesStateChangesAndTheEnd) {
   }
   EXPECT_EQ(last.run.state(), v1::RUN_STATE_SUCCEEDED);
   EXPECT_EQ(last.run.progress().phase(), v1::RUN_PHASE_DONE);
+}
+
+// Every change is published to changes() after the scheduler's lock is
+// released: a subscriber may read the run from its callback.
+TEST_F(SchedulerTest, PublishesChangesAWatcherCanReadFrom) {
+  std::atomic<int> reads{0};
+  const uint64_t subscription = scheduler_->changes()->Subscribe([&](int64_t) {
+    if (scheduler_->GetRunUpdate("models/m/runs/1").ok()) ++reads;
+  });
+  const int64_t before = scheduler_->changes()->latest();
+  auto r = Trigger();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(scheduler_->changes()->latest(), before);
+  auto queued = scheduler_->GetRunUpdate(r->run().name());
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_FALSE(queued->final);
+  EXPECT_LE(static_cast<int64_t>(queued->sequence),
+            scheduler_->changes()->latest());
+  ASSERT_TRUE(executor_.WaitStarted(1));
+  executor_.Finish(r->run().name(), v1::RUN_STATE_SUCCEEDED);
+  Wait(r->run().name());
+  auto ended = scheduler_->GetRunUpdate(r->run().name());
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_TRUE(ended->final);
+  EXPECT_EQ(ended->run.state(), v1::RUN_STATE_SUCCEEDED);
+  scheduler_->changes()->Unsubscribe(subscription);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_TRUE(
+      absl::IsNotFound(scheduler_->GetRunUpdate("models/m/runs/99").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(scheduler_->GetRunUpdate("models/m").status()));
 }
 
 }  // namespace

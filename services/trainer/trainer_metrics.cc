@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "services/trainer/time_util.h"
+#include "lib/core/proto_time.h"
 
 namespace continuum::trainer {
 namespace {
@@ -32,10 +32,11 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry)
               .Name("continuum_trainer_samples_per_second")
               .Help("Training throughput of the latest run, rows per second.")
               .Register(registry)),
-      last_success_(prometheus::BuildGauge()
-                        .Name("continuum_trainer_last_success_timestamp_seconds")
-                        .Help("When the latest SUCCEEDED run ended (Unix time).")
-                        .Register(registry)),
+      last_success_(
+          prometheus::BuildGauge()
+              .Name("continuum_trainer_last_success_timestamp_seconds")
+              .Help("When the latest SUCCEEDED run ended (Unix time).")
+              .Register(registry)),
       candidate_loss_(prometheus::BuildGauge()
                           .Name("continuum_trainer_candidate_loss")
                           .Help("Held-out loss of the latest uploaded "
@@ -63,17 +64,18 @@ void TrainerMetrics::RunFinished(const v1::Run& run) {
     static const prometheus::Histogram::BucketBoundaries kBuckets = {
         1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400};
     duration_.Add({{"model", run.model()}}, kBuckets)
-        .Observe(absl::ToDoubleSeconds(FromProto(run.end_time()) -
-                                       FromProto(run.start_time())));
+        .Observe(absl::ToDoubleSeconds(core::FromProto(run.end_time()) -
+                                       core::FromProto(run.start_time())));
   }
   if (run.state() == v1::RUN_STATE_SUCCEEDED && run.has_end_time()) {
     last_success_.Add({{"model", run.model()}})
-        .Set(absl::ToDoubleSeconds(FromProto(run.end_time()) -
+        .Set(absl::ToDoubleSeconds(core::FromProto(run.end_time()) -
                                    absl::UnixEpoch()));
   }
   if (run.candidate_version().version() > 0) {
     const v1::Metrics& m = run.candidate_metrics();
-    if (m.has_loss()) candidate_loss_.Add({{"model", run.model()}}).Set(m.loss());
+    if (m.has_loss())
+      candidate_loss_.Add({{"model", run.model()}}).Set(m.loss());
     if (m.has_accuracy()) {
       candidate_accuracy_.Add({{"model", run.model()}}).Set(m.accuracy());
     }

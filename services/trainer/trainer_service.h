@@ -1,19 +1,24 @@
 // The gRPC handlers of continuum.v1.TrainerService: thin adapters over the
-// Scheduler. Synchronous API, like the collector's and the drift
-// service's: WatchRun holds a thread of its own, blocked on
-// Scheduler::WaitForRunUpdate, until the run ends or the client cancels.
+// Scheduler. The unary methods are synchronous (core::Reply converts the
+// scheduler's status); WatchRun is on the callback API (run_watch.h), so a
+// watcher holds no server thread and a drain ends it at its start.
 #ifndef CONTINUUM_SERVICES_TRAINER_TRAINER_SERVICE_H_
 #define CONTINUUM_SERVICES_TRAINER_TRAINER_SERVICE_H_
 
 #include "continuum/v1/trainer.grpc.pb.h"
+#include "lib/core/watch_reactor.h"
 #include "services/trainer/scheduler.h"
 
 namespace continuum::trainer {
 
-class TrainerServiceImpl final : public v1::TrainerService::Service {
+class TrainerServiceImpl final
+    : public v1::TrainerService::WithCallbackMethod_WatchRun<
+          v1::TrainerService::Service> {
  public:
-  // `scheduler` must outlive the service.
-  explicit TrainerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+  // `scheduler` and `streams` (may be null: no drain end) must outlive the
+  // service.
+  TrainerServiceImpl(Scheduler* scheduler, core::OpenStreams* streams)
+      : scheduler_(scheduler), streams_(streams) {}
 
   grpc::Status TriggerRun(grpc::ServerContext* context,
                           const v1::TriggerRunRequest* request,
@@ -24,9 +29,9 @@ class TrainerServiceImpl final : public v1::TrainerService::Service {
   grpc::Status ListRuns(grpc::ServerContext* context,
                         const v1::ListRunsRequest* request,
                         v1::ListRunsResponse* response) override;
-  grpc::Status WatchRun(grpc::ServerContext* context,
-                        const v1::WatchRunRequest* request,
-                        grpc::ServerWriter<v1::WatchRunResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::WatchRunResponse>* WatchRun(
+      grpc::CallbackServerContext* context,
+      const v1::WatchRunRequest* request) override;
   grpc::Status CancelRun(grpc::ServerContext* context,
                          const v1::CancelRunRequest* request,
                          v1::CancelRunResponse* response) override;
@@ -44,7 +49,8 @@ class TrainerServiceImpl final : public v1::TrainerService::Service {
                               v1::ResumeScheduleResponse* response) override;
 
  private:
-  Scheduler* scheduler_;
+  Scheduler* const scheduler_;
+  core::OpenStreams* const streams_;
 };
 
 }  // namespace continuum::trainer

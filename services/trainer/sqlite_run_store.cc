@@ -1,4 +1,4 @@
-#include "services/trainer/run_store.h"
+#include "services/trainer/sqlite_run_store.h"
 
 #include <sqlite3.h>
 
@@ -7,8 +7,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "lib/core/proto_time.h"
 #include "lib/store/sqlite.h"
-#include "services/trainer/time_util.h"
+#include "services/trainer/run_records.h"
 
 namespace continuum::trainer {
 namespace {
@@ -51,11 +52,11 @@ constexpr const char* kSchemaV1[] = {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(
+absl::StatusOr<std::unique_ptr<SqliteRunStore>> SqliteRunStore::Open(
     const std::string& path, absl::Time now) {
   absl::StatusOr<sqlite3*> db = store::SqliteOpen(path, kContext);
   if (!db.ok()) return db.status();
-  std::unique_ptr<RunStore> store(new RunStore(*db));
+  std::unique_ptr<SqliteRunStore> store(new SqliteRunStore(*db));
   absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
   absl::StatusOr<int> recovered = store->RecoverInterrupted(now);
@@ -64,18 +65,18 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(
   return store;
 }
 
-RunStore::~RunStore() {
+SqliteRunStore::~SqliteRunStore() {
   absl::MutexLock lock(&mu_);
   sqlite3_close(db_);
 }
 
-absl::Status RunStore::Migrate() {
+absl::Status SqliteRunStore::Migrate() {
   static constexpr absl::Span<const char* const> kVersions[] = {kSchemaV1};
   static_assert(std::size(kVersions) == kSchemaVersion);
   return store::SqliteMigrate(db_, kVersions, kContext, "trainer");
 }
 
-absl::StatusOr<int> RunStore::RecoverInterrupted(absl::Time now) {
+absl::StatusOr<int> SqliteRunStore::RecoverInterrupted(absl::Time now) {
   int recovered = 0;
   absl::Status status = Transact(db_, [&]() -> absl::Status {
     std::vector<v1::Run> runs;
@@ -95,13 +96,14 @@ absl::StatusOr<int> RunStore::RecoverInterrupted(absl::Time now) {
     }
     for (v1::Run& run : runs) {
       run.set_state(v1::RUN_STATE_FAILED);
-      run.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
-      run.mutable_error()->set_message(absl::StrCat(
-          kInterruptedReason, " (it was ",
-          v1::RunPhase_Name(run.progress().phase()), ")"));
+      run.mutable_error()->set_code(
+          static_cast<int>(absl::StatusCode::kAborted));
+      run.mutable_error()->set_message(
+          absl::StrCat(kInterruptedReason, " (it was ",
+                       v1::RunPhase_Name(run.progress().phase()), ")"));
       run.mutable_progress()->set_phase(v1::RUN_PHASE_DONE);
       run.mutable_progress()->set_message(kInterruptedReason);
-      *run.mutable_end_time() = ToProto(now);
+      *run.mutable_end_time() = core::ToProto(now);
       Statement u(db_, "UPDATE runs SET state = ?, proto = ? WHERE name = ?");
       u.Bind(1, static_cast<int64_t>(run.state()))
           .BindBlob(2, run.SerializeAsString())
@@ -115,18 +117,19 @@ absl::StatusOr<int> RunStore::RecoverInterrupted(absl::Time now) {
   return recovered;
 }
 
-absl::StatusOr<v1::Run> RunStore::CreateRun(v1::Run run) {
+absl::StatusOr<v1::Run> SqliteRunStore::CreateRun(v1::Run run) {
   absl::MutexLock lock(&mu_);
   absl::Status status = Transact(db_, [&]() -> absl::Status {
     int64_t number = 1;
     {
-      Statement s(db_, "SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?");
+      Statement s(db_,
+                  "SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?");
       s.Bind(1, run.model());
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
       if (*row) number = s.Int(0);
     }
-    run.set_name(absl::StrCat("models/", run.model(), "/runs/", number));
+    run.set_name(RunName(run.model(), number));
     Statement s(db_,
                 "INSERT INTO runs (name, model, run, state, proto) "
                 "VALUES (?, ?, ?, ?, ?)");
@@ -141,7 +144,7 @@ absl::StatusOr<v1::Run> RunStore::CreateRun(v1::Run run) {
   return run;
 }
 
-absl::Status RunStore::PutRun(const v1::Run& run) {
+absl::Status SqliteRunStore::PutRun(const v1::Run& run) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "UPDATE runs SET state = ?, proto = ? WHERE name = ?");
   s.Bind(1, static_cast<int64_t>(run.state()))
@@ -154,7 +157,7 @@ absl::Status RunStore::PutRun(const v1::Run& run) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::Run>> RunStore::GetRun(
+absl::StatusOr<std::optional<v1::Run>> SqliteRunStore::GetRun(
     const std::string& name) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "SELECT proto FROM runs WHERE name = ?");
@@ -167,8 +170,8 @@ absl::StatusOr<std::optional<v1::Run>> RunStore::GetRun(
   return *std::move(run);
 }
 
-absl::StatusOr<std::vector<std::pair<int64_t, v1::Run>>> RunStore::ListRuns(
-    const std::string& model, int64_t before, int limit) {
+absl::StatusOr<std::vector<std::pair<int64_t, v1::Run>>>
+SqliteRunStore::ListRuns(const std::string& model, int64_t before, int limit) {
   absl::MutexLock lock(&mu_);
   Statement s(db_,
               "SELECT seq, proto FROM runs WHERE (? = '' OR model = ?) AND "
@@ -187,7 +190,7 @@ absl::StatusOr<std::vector<std::pair<int64_t, v1::Run>>> RunStore::ListRuns(
   return out;
 }
 
-absl::StatusOr<std::optional<std::string>> RunStore::FindTrigger(
+absl::StatusOr<std::optional<std::string>> SqliteRunStore::FindTrigger(
     const std::string& model, const std::string& request_id,
     absl::Time not_before) {
   absl::MutexLock lock(&mu_);
@@ -201,20 +204,22 @@ absl::StatusOr<std::optional<std::string>> RunStore::FindTrigger(
   return s.Text(0);
 }
 
-absl::Status RunStore::PutTrigger(const std::string& model,
-                                  const std::string& request_id,
-                                  const std::string& run_name,
-                                  absl::Time now) {
+absl::Status SqliteRunStore::PutTrigger(const std::string& model,
+                                        const std::string& request_id,
+                                        const std::string& run_name,
+                                        absl::Time now) {
   absl::MutexLock lock(&mu_);
   Statement s(db_,
               "INSERT OR REPLACE INTO triggers (model, request_id, run, "
               "create_us) VALUES (?, ?, ?, ?)");
-  s.Bind(1, model).Bind(2, request_id).Bind(3, run_name).Bind(
-      4, absl::ToUnixMicros(now));
+  s.Bind(1, model)
+      .Bind(2, request_id)
+      .Bind(3, run_name)
+      .Bind(4, absl::ToUnixMicros(now));
   return s.Run();
 }
 
-absl::StatusOr<std::optional<v1::TrainingConfig>> RunStore::GetConfig(
+absl::StatusOr<std::optional<v1::TrainingConfig>> SqliteRunStore::GetConfig(
     const std::string& model) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "SELECT proto FROM configs WHERE model = ?");
@@ -228,16 +233,17 @@ absl::StatusOr<std::optional<v1::TrainingConfig>> RunStore::GetConfig(
   return *std::move(config);
 }
 
-absl::Status RunStore::PutConfig(const std::string& model,
-                                 const v1::TrainingConfig& config) {
+absl::Status SqliteRunStore::PutConfig(const std::string& model,
+                                       const v1::TrainingConfig& config) {
   absl::MutexLock lock(&mu_);
-  Statement s(db_, "INSERT OR REPLACE INTO configs (model, proto) VALUES (?, ?)");
+  Statement s(db_,
+              "INSERT OR REPLACE INTO configs (model, proto) VALUES (?, ?)");
   s.Bind(1, model).BindBlob(2, config.SerializeAsString());
   return s.Run();
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, v1::TrainingConfig>>>
-RunStore::ListConfigs() {
+SqliteRunStore::ListConfigs() {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "SELECT model, proto FROM configs ORDER BY model");
   std::vector<std::pair<std::string, v1::TrainingConfig>> out;
@@ -253,18 +259,18 @@ RunStore::ListConfigs() {
   return out;
 }
 
-absl::StatusOr<ScheduleState> RunStore::GetSchedule(const std::string& model) {
+absl::StatusOr<ScheduleState> SqliteRunStore::GetSchedule(
+    const std::string& model) {
   absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "SELECT last_slot_us, proto FROM schedules WHERE model = ?");
+  Statement s(db_, "SELECT last_slot_us, proto FROM schedules WHERE model = ?");
   s.Bind(1, model);
   absl::StatusOr<bool> row = s.Step();
   if (!row.ok()) return row.status();
   ScheduleState state;
   if (!*row) return state;
   const int64_t slot = s.Int(0);
-  state.last_slot = slot == INT64_MIN ? absl::InfinitePast()
-                                      : absl::FromUnixMicros(slot);
+  state.last_slot =
+      slot == INT64_MIN ? absl::InfinitePast() : absl::FromUnixMicros(slot);
   absl::StatusOr<v1::ScheduleStatus> status =
       Parse<v1::ScheduleStatus>(s.Blob(1), "schedule");
   if (!status.ok()) return status.status();
@@ -272,8 +278,8 @@ absl::StatusOr<ScheduleState> RunStore::GetSchedule(const std::string& model) {
   return state;
 }
 
-absl::Status RunStore::PutSchedule(const std::string& model,
-                                   const ScheduleState& state) {
+absl::Status SqliteRunStore::PutSchedule(const std::string& model,
+                                         const ScheduleState& state) {
   v1::ScheduleStatus status = state.status;
   status.clear_next_run_time();
   status.clear_active_run();

@@ -1,0 +1,356 @@
+#include "services/trainer/batch_run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "lib/core/proto_time.h"
+#include "lib/model/training.h"
+#include "services/trainer/candidate_upload.h"
+#include "services/trainer/data_scan.h"
+#include "services/trainer/held_out_split.h"
+#include "services/trainer/model_fetch.h"
+#include "services/trainer/training_rows.h"
+
+namespace continuum::trainer {
+namespace {
+
+std::string FormatWindow(const v1::TimeWindow& w) {
+  return absl::StrCat(
+      "[",
+      w.has_start_time() ? absl::FormatTime(core::FromProto(w.start_time()))
+                         : "-inf",
+      ", ",
+      w.has_end_time() ? absl::FormatTime(core::FromProto(w.end_time()))
+                       : "now",
+      ")");
+}
+
+// One batch run's work; the phases share its state.
+class BatchRun {
+ public:
+  BatchRun(const TrainingExecutorOptions& options, const v1::Run& run,
+           RunControl& control)
+      : context_(options, run, control), config_(run.config()) {}
+
+  RunOutcome Execute() {
+    absl::StatusOr<StartingModel> start = FetchModel(context_);
+    if (!start.ok()) return context_.Ended(start.status());
+    start_ = *std::move(start);
+    absl::Status s = FetchData();
+    if (s.ok()) s = Train();
+    if (s.ok()) s = Evaluate();
+    if (!s.ok()) return context_.Ended(s);
+    candidate_.data_window = context_.run().data_window();
+    candidate_.parent_version = start_.version;
+    candidate_.cold_start = start_.cold_start;
+    candidate_.train_records = train_.size();
+    candidate_.replay_records = has_replay_ ? replay_.size() : 0;
+    candidate_.holdout_records = holdout_.size();
+    absl::StatusOr<SerializedCandidate> bytes =
+        FinalizeCandidate(context_, &candidate_);
+    if (!bytes.ok()) return context_.Ended(bytes.status());
+    return UploadCandidate(context_, candidate_, *bytes).outcome;
+  }
+
+ private:
+  RunControl& control() { return context_.control(); }
+
+  // ------------------------------------------------------- FETCHING_DATA
+
+  absl::Status FetchData() {
+    control().SetPhase(v1::RUN_PHASE_FETCHING_DATA,
+                       absl::StrCat("fetching the window ",
+                                    FormatWindow(context_.run().data_window()),
+                                    " of data set ", config_.dataset()));
+    const RowFormat format =
+        RowFormat::For(start_.spec, start_.schema, /*anomaly_labels=*/false);
+    int64_t rows_left =
+        format.RowsInBudget(config_.resources().memory_budget_bytes());
+    std::unordered_set<uint64_t> held_out_keys;
+    {
+      Rows window;
+      if (absl::Status s = ScanWindow(format, rows_left, &window); !s.ok()) {
+        return s;
+      }
+      rows_left -= window.size();
+      held_out_keys = SplitWindow(window);
+    }
+    if (absl::Status s = FetchReplay(format, held_out_keys, &rows_left);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = FetchGolden(rows_left); !s.ok()) return s;
+    if (start_.cold_start) FitColdStartNormalization(train_, &start_);
+    control().Update([&](v1::Run* run) {
+      run->set_train_records(train_.size());
+      run->set_replay_records(has_replay_ ? replay_.size() : 0);
+      run->set_holdout_records(holdout_.size());
+      run->set_golden_records(has_golden_ ? golden_.size() : 0);
+    });
+    return absl::OkStatus();
+  }
+
+  // Reading `what`, reported as FETCHING_DATA progress.
+  ScanOptions FetchOptions(int64_t cap, const std::string& what) const {
+    ScanOptions options;
+    options.cap = cap;
+    options.what = what;
+    options.progress = [what](int64_t rows) {
+      v1::RunProgress p;
+      p.set_phase(v1::RUN_PHASE_FETCHING_DATA);
+      p.set_samples_done(rows);
+      p.set_message(absl::StrCat("fetching ", what, ": ", rows, " rows"));
+      return p;
+    };
+    return options;
+  }
+
+  absl::Status ScanWindow(const RowFormat& format, int64_t cap, Rows* rows) {
+    v1::ScanRequest scan;
+    scan.set_dataset(config_.dataset());
+    *scan.mutable_window() = context_.run().data_window();
+    scan.set_only_labeled(format.OnlyLabeled());
+    scan.set_batch_size(context_.options().scan_batch_rows);
+    bool truncated = false;
+    if (absl::Status s =
+            ScanRows(context_, scan, format, FetchOptions(cap, "the window"),
+                     rows, &truncated);
+        !s.ok()) {
+      return s;
+    }
+    if (truncated) {
+      notes_.push_back(
+          absl::StrCat("memory budget: the window was cut at ", rows->size(),
+                       " rows (resources.memory_budget_bytes ",
+                       config_.resources().memory_budget_bytes(),
+                       "); later rows of the window were not trained on"));
+    }
+    if (rows->skipped > 0) {
+      notes_.push_back(absl::StrCat(rows->skipped,
+                                    " rows of the window had no usable label "
+                                    "and were left out"));
+    }
+    if (rows->size() < kMinWindowRows) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the window ", FormatWindow(context_.run().data_window()),
+          " of data set ", config_.dataset(), " holds ", rows->size(),
+          format.OnlyLabeled() ? " labelled" : "",
+          " records; a run needs at least ", kMinWindowRows));
+    }
+    return absl::OkStatus();
+  }
+
+  // Splits the window into train_ and holdout_; returns the held-out keys.
+  std::unordered_set<uint64_t> SplitWindow(const Rows& window) {
+    const HeldOutSplit split =
+        SplitHeldOut(window.keys, config_.seed(), config_.holdout_fraction());
+    holdout_ = window.ToDataset(split.held_out);
+    train_ = window.ToDataset(split.train);
+    std::unordered_set<uint64_t> keys;
+    for (int64_t i : split.held_out) keys.insert(window.keys[i]);
+    return keys;
+  }
+
+  absl::Status FetchReplay(const RowFormat& format,
+                           const std::unordered_set<uint64_t>& held_out_keys,
+                           int64_t* rows_left) {
+    const double r = config_.guards().replay_ratio();
+    if (config_.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN || r <= 0) {
+      return absl::OkStatus();
+    }
+    int64_t want = static_cast<int64_t>(
+        std::ceil(static_cast<double>(train_.size()) * r / (1 - r)));
+    if (want > *rows_left) {
+      notes_.push_back(absl::StrCat("memory budget: replay sample cut from ",
+                                    want, " to ", *rows_left, " rows"));
+      want = *rows_left;
+    }
+    if (want <= 0) return absl::OkStatus();
+    absl::StatusOr<ReplaySample> sample = SampleReplay(
+        context_, format, want,
+        [&](uint64_t key) { return held_out_keys.count(key) > 0; });
+    if (!sample.ok()) return sample.status();
+    if (sample->dropped > 0) {
+      notes_.push_back(absl::StrCat(
+          sample->dropped, " replay rows were held-out rows and were dropped"));
+    }
+    if (sample->rows.size() == 0) {
+      notes_.push_back("replay: the collector's replay buffer gave no rows");
+      return absl::OkStatus();
+    }
+    replay_ = std::move(sample->rows);
+    has_replay_ = true;
+    *rows_left -= replay_.size();
+    return absl::OkStatus();
+  }
+
+  absl::Status FetchGolden(int64_t rows_left) {
+    if (config_.golden_dataset().empty()) return absl::OkStatus();
+    const RowFormat format =
+        RowFormat::For(start_.spec, start_.schema,
+                       /*anomaly_labels=*/start_.spec.family() ==
+                               v1::MODEL_FAMILY_AUTOENCODER &&
+                           start_.schema.label_kind() == v1::LABEL_KIND_CLASS);
+    v1::ScanRequest scan;
+    scan.set_dataset(config_.golden_dataset());
+    scan.set_only_labeled(format.OnlyLabeled());
+    scan.set_batch_size(context_.options().scan_batch_rows);
+    Rows rows;
+    bool cut = false;
+    if (absl::Status s = ScanRows(
+            context_, scan, format,
+            FetchOptions(std::max<int64_t>(rows_left, 0), "the golden set"),
+            &rows, &cut);
+        !s.ok()) {
+      return s;
+    }
+    if (cut) {
+      notes_.push_back(absl::StrCat("memory budget: the golden set was cut at ",
+                                    rows.size(), " rows"));
+    }
+    if (rows.size() == 0) {
+      notes_.push_back(absl::StrCat("golden data set ",
+                                    config_.golden_dataset(),
+                                    " has no usable rows; not evaluated"));
+      return absl::OkStatus();
+    }
+    golden_ = rows.All();
+    has_golden_ = true;
+    return absl::OkStatus();
+  }
+
+  // ------------------------------------------------------------ TRAINING
+
+  absl::Status Train() {
+    control().SetPhase(
+        v1::RUN_PHASE_TRAINING,
+        absl::StrCat("training on ", train_.size(), " rows",
+                     has_replay_
+                         ? absl::StrCat(" + ", replay_.size(), " replay rows")
+                         : ""));
+    const absl::Time start = absl::Now();
+    model::TrainCallbacks callbacks;
+    callbacks.cancelled = [this] { return context_.Stop(); };
+    callbacks.progress = [&](const model::TrainProgress& tp) {
+      control().Progress(TrainingProgress(tp, start));
+    };
+    absl::StatusOr<model::TrainResult> result =
+        model::Train(start_.bundle, train_, has_replay_ ? &replay_ : nullptr,
+                     holdout_, config_, callbacks);
+    if (!result.ok()) {
+      if (absl::IsCancelled(result.status())) return result.status();
+      return absl::Status(
+          result.status().code(),
+          absl::StrCat("training: ", result.status().message()));
+    }
+    for (const std::string& note : result->notes) notes_.push_back(note);
+    if (result->diverged) {
+      const v1::Metrics metrics = result->holdout_metrics;
+      control().Update(
+          [&](v1::Run* run) { *run->mutable_candidate_metrics() = metrics; });
+      return absl::AbortedError(
+          absl::StrCat("training diverged (a non-finite training loss after ",
+                       result->steps, " steps); nothing was uploaded. Notes: ",
+                       absl::StrJoin(notes_, "; ")));
+    }
+    candidate_.bundle = std::move(result->candidate);
+    candidate_.holdout_metrics = result->holdout_metrics;
+    return context_.CheckStop();
+  }
+
+  // A training step's progress line; the ETA extrapolates the real time
+  // since `start`.
+  v1::RunProgress TrainingProgress(const model::TrainProgress& tp,
+                                   absl::Time start) const {
+    v1::RunProgress p;
+    p.set_phase(v1::RUN_PHASE_TRAINING);
+    p.set_epoch(tp.epoch);
+    p.set_total_epochs(tp.total_epochs);
+    p.set_step(tp.step);
+    p.set_total_steps(tp.total_steps);
+    p.set_loss(tp.loss);
+    if (tp.holdout_loss.has_value()) p.set_holdout_loss(*tp.holdout_loss);
+    p.set_samples_per_second(tp.samples_per_second);
+    p.set_samples_done(tp.step * config_.batch_size());
+    if (tp.step > 0 && tp.total_steps > tp.step) {
+      const absl::Duration elapsed = absl::Now() - start;
+      *p.mutable_eta() = core::ToProtoDuration(
+          elapsed * (static_cast<double>(tp.total_steps - tp.step) /
+                     static_cast<double>(tp.step)));
+    }
+    *p.mutable_time() = core::ToProto(context_.Now());
+    p.set_message(absl::StrCat("epoch ", tp.epoch, "/", tp.total_epochs,
+                               ", step ", tp.step, "/", tp.total_steps,
+                               ", loss ", absl::SixDigits(tp.loss)));
+    return p;
+  }
+
+  // ---------------------------------------------------------- EVALUATING
+
+  absl::Status Evaluate() {
+    control().SetPhase(v1::RUN_PHASE_EVALUATING,
+                       start_.cold_start ? "evaluating the candidate"
+                                         : "evaluating the candidate and the "
+                                           "production version");
+    v1::ValidationReport& report = candidate_.report;
+    v1::Evaluation* held_out = report.add_evaluations();
+    held_out->set_evaluation_set("held_out");
+    *held_out->mutable_candidate() = candidate_.holdout_metrics;
+    if (absl::Status s = AddBaseline(holdout_, "held_out", held_out); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = context_.CheckStop(); !s.ok()) return s;
+    if (has_golden_) {
+      v1::Evaluation* golden = report.add_evaluations();
+      golden->set_evaluation_set("golden");
+      absl::StatusOr<v1::Metrics> candidate =
+          EvaluateOn(candidate_.bundle, golden_, "the candidate", "golden");
+      if (!candidate.ok()) return candidate.status();
+      *golden->mutable_candidate() = *candidate;
+      if (absl::Status s = AddBaseline(golden_, "golden", golden); !s.ok()) {
+        return s;
+      }
+    }
+    RecordReport(context_, notes_, &report);
+    return context_.CheckStop();
+  }
+
+  // Unless a cold start: production's metrics on `data` as the baseline.
+  absl::Status AddBaseline(const model::Dataset& data, absl::string_view set,
+                           v1::Evaluation* evaluation) {
+    if (start_.cold_start) return absl::OkStatus();
+    absl::StatusOr<v1::Metrics> baseline =
+        EvaluateOn(start_.bundle, data, "production", set);
+    if (!baseline.ok()) return baseline.status();
+    *evaluation->mutable_baseline() = *baseline;
+    evaluation->mutable_baseline_version()->set_model(context_.run().model());
+    evaluation->mutable_baseline_version()->set_version(start_.version);
+    return absl::OkStatus();
+  }
+
+  RunContext context_;
+  const v1::TrainingConfig& config_;
+  StartingModel start_;
+  model::Dataset train_, holdout_, replay_, golden_;
+  bool has_replay_ = false;
+  bool has_golden_ = false;
+  std::vector<std::string> notes_;
+  Candidate candidate_;
+};
+
+}  // namespace
+
+RunOutcome RunBatch(const TrainingExecutorOptions& options, const v1::Run& run,
+                    RunControl& control) {
+  BatchRun batch(options, run, control);
+  return batch.Execute();
+}
+
+}  // namespace continuum::trainer

@@ -1,0 +1,110 @@
+#include "services/trainer/circuit_breaker.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "lib/core/proto_time.h"
+
+namespace continuum::trainer {
+namespace {
+
+using ::testing::HasSubstr;
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+CountedOutcome Outcome(v1::RunState state, int threshold = 3) {
+  CountedOutcome o;
+  o.run = "models/m/runs/7";
+  o.state = state;
+  o.detail = state == v1::RUN_STATE_SUCCEEDED ? "" : "gates failed";
+  o.threshold = threshold;
+  o.now = kNow;
+  return o;
+}
+
+TEST(CircuitBreakerTest, OpensAtTheThresholdOfConsecutiveFailures) {
+  v1::ScheduleStatus status;
+  CircuitDecision d = CountOutcome(Outcome(v1::RUN_STATE_FAILED), &status);
+  EXPECT_FALSE(d.opened);
+  EXPECT_TRUE(d.go_on);
+  d = CountOutcome(Outcome(v1::RUN_STATE_REJECTED), &status);
+  EXPECT_FALSE(d.opened);
+  EXPECT_EQ(status.consecutive_failures(), 2);
+  d = CountOutcome(Outcome(v1::RUN_STATE_REJECTED), &status);
+  EXPECT_TRUE(d.opened);
+  EXPECT_FALSE(d.go_on);
+  EXPECT_TRUE(status.circuit_open());
+  EXPECT_TRUE(status.paused());
+  EXPECT_EQ(status.paused_reason(),
+            "circuit breaker: 3 consecutive failed or rejected runs, the "
+            "latest models/m/runs/7 RUN_STATE_REJECTED: gates failed");
+  // Further failures count but do not open it again.
+  d = CountOutcome(Outcome(v1::RUN_STATE_FAILED), &status);
+  EXPECT_FALSE(d.opened);
+  EXPECT_FALSE(d.go_on);
+  EXPECT_EQ(status.consecutive_failures(), 4);
+}
+
+TEST(CircuitBreakerTest, SuccessResetsTheCountButNeverClosesTheBreaker) {
+  v1::ScheduleStatus status;
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED, 1), &status);
+  ASSERT_TRUE(status.circuit_open());
+  CountedOutcome success = Outcome(v1::RUN_STATE_SUCCEEDED);
+  google::protobuf::Timestamp trained = core::ToProto(kNow - absl::Hours(1));
+  success.trained_through = trained;
+  const CircuitDecision d = CountOutcome(success, &status);
+  EXPECT_TRUE(d.go_on);  // An approved candidate goes on.
+  EXPECT_FALSE(d.opened);
+  EXPECT_EQ(status.consecutive_failures(), 0);
+  EXPECT_TRUE(status.circuit_open());
+  EXPECT_EQ(core::FromProto(status.last_success_time()), kNow);
+  EXPECT_EQ(core::FromProto(status.last_trained_time()), kNow - absl::Hours(1));
+}
+
+TEST(CircuitBreakerTest, ThresholdZeroMeansTheDefaultOfThree) {
+  v1::ScheduleStatus status;
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED, 0), &status);
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED, 0), &status);
+  EXPECT_FALSE(status.circuit_open());
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED, 0), &status);
+  EXPECT_TRUE(status.circuit_open());
+  // Without a detail the reason ends at the state.
+  v1::ScheduleStatus other;
+  CountedOutcome o = Outcome(v1::RUN_STATE_FAILED, 1);
+  o.detail.clear();
+  CountOutcome(o, &other);
+  EXPECT_THAT(other.paused_reason(), ::testing::EndsWith("RUN_STATE_FAILED"));
+}
+
+TEST(CircuitBreakerTest, WhilePausedOnlyManualTriggersAreAdmitted) {
+  v1::ScheduleStatus status;
+  EXPECT_TRUE(AdmitTrigger("m", v1::RUN_TRIGGER_DRIFT, status).ok());
+  ASSERT_TRUE(Pause("holiday", &status));
+  EXPECT_EQ(status.paused_reason(), "paused: holiday");
+  EXPECT_TRUE(AdmitTrigger("m", v1::RUN_TRIGGER_MANUAL, status).ok());
+  absl::Status drift = AdmitTrigger("m", v1::RUN_TRIGGER_DRIFT, status);
+  EXPECT_TRUE(absl::IsFailedPrecondition(drift));
+  EXPECT_THAT(drift.message(), HasSubstr("the schedule of model m is paused"));
+  EXPECT_FALSE(Resume(&status));
+  EXPECT_FALSE(status.paused());
+
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED, 1), &status);
+  absl::Status open = AdmitTrigger("m", v1::RUN_TRIGGER_SCHEDULE, status);
+  EXPECT_TRUE(absl::IsFailedPrecondition(open));
+  EXPECT_THAT(open.message(),
+              HasSubstr("the circuit breaker of model m is open"));
+  EXPECT_THAT(open.message(), HasSubstr("continuumctl trainer resume m"));
+  // Pausing keeps the breaker's reason.
+  EXPECT_FALSE(Pause("", &status));
+  EXPECT_THAT(status.paused_reason(), HasSubstr("circuit breaker"));
+  EXPECT_TRUE(Resume(&status));
+  EXPECT_FALSE(status.circuit_open());
+  EXPECT_FALSE(status.paused());
+  EXPECT_EQ(status.paused_reason(), "");
+  EXPECT_EQ(status.consecutive_failures(), 0);
+  ASSERT_TRUE(Pause("", &status));
+  EXPECT_EQ(status.paused_reason(), "paused by PauseSchedule");
+}
+
+}  // namespace
+}  // namespace continuum::trainer

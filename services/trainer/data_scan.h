@@ -1,0 +1,65 @@
+// Reading training rows from the collector, for every strategy: a Scan of
+// a window or a data set, or a SampleReplay of the replay buffer, streamed
+// batch by batch into Rows (training_rows.h) up to a cap, and stopped
+// early when the run stops (RunContext::Stop, checked at every batch). The
+// calls carry the run's deadline.
+//
+// Errors: the collector's code with "collector: scanning <what>: ..." or
+// "collector: replay sample: ..."; FAILED_PRECONDITION or INTERNAL for a
+// batch that does not fit the format (AppendBatch); CANCELLED when the run
+// stopped during or right after the read.
+//
+// Thread safety: the run's thread.
+#ifndef CONTINUUM_SERVICES_TRAINER_DATA_SCAN_H_
+#define CONTINUUM_SERVICES_TRAINER_DATA_SCAN_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "continuum/v1/collector.pb.h"
+#include "continuum/v1/trainer.pb.h"
+#include "lib/model/dataset.h"
+#include "services/trainer/run_context.h"
+#include "services/trainer/training_rows.h"
+
+namespace continuum::trainer {
+
+struct ScanOptions {
+  // Most rows kept; the stream is cut there.
+  int64_t cap = 0;
+  // What is read, for messages: "the window", "new records", ...
+  std::string what;
+  // The progress line to report after a batch, given the rows read so far;
+  // reported at most every 200 ms of real time. Null: none.
+  std::function<v1::RunProgress(int64_t rows)> progress;
+  // Report after the first batch already (else only 200 ms after the start).
+  bool progress_at_first_batch = true;
+};
+
+// Streams the records `request` selects into `rows` (input_dim and
+// target_width set from `format`). Sets *truncated when the cap cut it.
+absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
+                      const RowFormat& format, const ScanOptions& options,
+                      Rows* rows, bool* truncated);
+
+// A replay sample without the rows that are held out.
+struct ReplaySample {
+  model::Dataset rows;
+  // Rows of the sample that were held-out rows, dropped.
+  int64_t dropped = 0;
+};
+
+// Reads a replay sample of at most `count` rows of the run's data set
+// (SampleReplay seeded with the run's seed; labelled rows only when
+// `format` needs labels), then drops the rows whose key `held_out` says is
+// held out.
+absl::StatusOr<ReplaySample> SampleReplay(
+    RunContext& context, const RowFormat& format, int64_t count,
+    const std::function<bool(uint64_t key)>& held_out);
+
+}  // namespace continuum::trainer
+
+#endif  // CONTINUUM_SERVICES_TRAINER_DATA_SCAN_H_
