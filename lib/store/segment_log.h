@@ -62,6 +62,13 @@
 // with appends and see only records whose Append completed before the scan
 // began (never a partially written frame). Sync, ApplyRetention, Close and
 // Destroy wait for in-flight appends and run alone among writers.
+//
+// Implementation (internal headers, each with its own test): segment_files.h
+// (names and listing of the files above), log_format.h (frames, sidecars),
+// segment_set.h (the segments in memory), segment_recovery.h (Open's
+// recovery), group_commit.h (the writes of one group), segment_reader.h
+// (scans and ReadAt), segment_retention.h (ApplyRetention). segment_log.cc
+// holds the write queue and the locking that ties them together.
 #ifndef CONTINUUM_LIB_STORE_SEGMENT_LOG_H_
 #define CONTINUUM_LIB_STORE_SEGMENT_LOG_H_
 
@@ -80,36 +87,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "lib/store/file_system.h"
+#include "lib/store/log_position.h"
 
 namespace continuum::store {
 
-// Where a record is: its segment and the offset just past its frame. Returned
-// by Append and Scan; identifies the record for ReadAt and resumes a Scan.
-// Positions order like the records in a scan: by segment_id, then offset.
-struct LogPosition {
-  // The segment (SegmentInfo::id).
-  int64_t segment_id = 0;
-  // Offset of the NEXT byte after the record's frame in its segment file.
-  uint64_t offset = 0;
-  // Size of the record's whole frame (header + payload), when known: a hint
-  // that lets ReadAt read the record directly. 0 = unknown (ReadAt then reads
-  // forward from the nearest checkpoint, at most ~16 KiB more). Not part of
-  // the identity: == and < ignore it.
-  uint32_t frame_bytes = 0;
-
-  // Returns an opaque, URL-safe cursor string holding the whole position.
-  std::string Encode() const;
-  // Parses a string made by Encode. INVALID_ARGUMENT if it is malformed.
-  static absl::StatusOr<LogPosition> Decode(absl::string_view encoded);
-
-  friend bool operator==(const LogPosition& a, const LogPosition& b) {
-    return a.segment_id == b.segment_id && a.offset == b.offset;
-  }
-  friend bool operator<(const LogPosition& a, const LogPosition& b) {
-    return a.segment_id != b.segment_id ? a.segment_id < b.segment_id
-                                        : a.offset < b.offset;
-  }
-};
+class SegmentSet;
 
 // A record to append.
 struct LogEntry {
@@ -289,38 +271,6 @@ class SegmentLog {
   const std::string& dir() const { return options_.dir; }
 
  private:
-  // A segment file. Owned by segments_; protected by mu_, except that the
-  // leader of the write queue (the writer at its front) may use `file`
-  // without mu_ (nobody else touches it while it leads).
-  struct Segment {
-    int64_t id = 0;
-    int64_t day = 0;
-    std::string path;
-    int64_t min_event_time_micros = 0;
-    int64_t max_event_time_micros = 0;
-    int64_t records = 0;
-    // Bytes of acknowledged records: the file's size outside a group.
-    uint64_t bytes = 0;
-    // Frame starts about log_format::kCheckpointInterval apart.
-    std::vector<uint64_t> checkpoints;
-    // Open for appending once appended to; null otherwise.
-    std::unique_ptr<WritableFile> file;
-    // Appended to since its last fsync.
-    bool dirty = false;
-    // `bytes` recorded by its sidecar on disk; -1 if none.
-    int64_t index_bytes = -1;
-  };
-
-  // Per-day state.
-  struct Day {
-    // Id of the newest segment of the day (appends go there); -1 if none.
-    int64_t active_id = -1;
-    // Sequence number the next new segment of the day gets.
-    int64_t next_seq = 0;
-    // Id recorded by the day's tombstone file; -1 if none.
-    int64_t tomb_id = -1;
-  };
-
   // A caller waiting in the write queue: an Append, or an exclusive
   // operation (Sync, ApplyRetention, Close, Destroy) that must not overlap
   // with writes.
@@ -336,16 +286,7 @@ class SegmentLog {
     absl::CondVar cv;
   };
 
-  struct FilePlan;
-  struct SealTask;
-
   explicit SegmentLog(SegmentLogOptions options);
-
-  absl::Status Recover(RecoveryReport* report)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status RecoverSegment(int64_t id, int64_t day, bool newest_of_day,
-                              bool has_index, RecoveryReport* report)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // OK if appends may proceed.
   absl::Status UsableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -354,33 +295,30 @@ class SegmentLog {
   void EnterQueueLocked(Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes the leader `w` from the queue and wakes the next one.
   void LeaveQueueLocked(Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes (and syncs) the entries of `group`; releases mu_ during I/O.
+  // For an exclusive operation (Sync, ApplyRetention): if the log is usable,
+  // queues `w` and waits until it leads; OK if the log is still usable then
+  // (the caller must LeaveQueueLocked when done), else the error, with `w`
+  // no longer queued.
+  absl::Status LeadExclusiveLocked(Writer* w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The appends the leader (the front of the queue) takes into its group:
+  // itself, then the appends queued behind it up to the first exclusive
+  // operation, within GroupCommit::kMaxGroupBytes.
+  std::vector<Writer*> TakeGroupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes (and syncs) the entries of `group` (group_commit.h); releases mu_
+  // during I/O.
   absl::Status WriteGroupLocked(const std::vector<Writer*>& group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Undoes the writes of a failed group (mu_ not held).
-  absl::Status RollbackGroup(std::vector<FilePlan>& plans);
-  // Writes sidecars and closes the files of sealed segments (mu_ not held).
-  void FinishSeals(std::vector<SealTask>& seals);
-  // Gives the plans' encode buffers to spare_buffers_ for the next group.
-  void RecycleBuffersLocked(std::vector<FilePlan>& plans)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Creates the plan of a new segment for `day`.
-  absl::Status PlanNewSegment(int64_t day, std::vector<FilePlan>* plans)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  std::string DayDir(int64_t day) const;
-  std::string SegmentPath(int64_t id, absl::string_view extension) const;
 
   const SegmentLogOptions options_;
   FileSystem* const fs_;
 
   // State below is protected by mu_.
   mutable absl::Mutex mu_;
-  std::map<int64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, Day> days_ ABSL_GUARDED_BY(mu_);
+  // The segments, days and totals (segment_set.h). The leader of the write
+  // queue may use a segment's file without mu_.
+  const std::unique_ptr<SegmentSet> set_ ABSL_PT_GUARDED_BY(mu_);
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
-  uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t total_records_ ABSL_GUARDED_BY(mu_) = 0;
   // Not OK once an undo failed: appends are refused until reopened.
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
