@@ -1,19 +1,35 @@
 // The gRPC handlers of continuum.v1.DriftService: thin adapters over
-// DriftMonitor. Synchronous API, like the collector's: Observe reads its
-// client stream batch by batch, and WatchAlerts blocks a thread of its own
-// on DriftMonitor::WaitForAlert until the client cancels.
+// DriftMonitor. The unary methods are synchronous (core::Reply); Observe
+// reads its client stream batch by batch on a server thread (a client
+// stream's batches are applied in order, and the monitor's work per batch
+// is the call's cost); WatchAlerts runs on gRPC's callback API as a
+// core::WatchReactor that follows DriftMonitor::settled_alerts(), so a
+// watcher holds no thread, and a drain (core::OpenStreams::EndAll) ends it
+// with UNAVAILABLE at once: the client resumes from its last sequence.
+//
+// WatchAlerts: since_sequence 0 = only alerts settled from now on; a
+// since_sequence beyond the latest alert (the service lost its store, or
+// keeps none) gets every alert kept. INVALID_ARGUMENT for a negative
+// since_sequence or an unknown min_severity. Cancelled watches end with
+// CANCELLED.
 #ifndef CONTINUUM_SERVICES_DRIFT_DRIFT_SERVICE_H_
 #define CONTINUUM_SERVICES_DRIFT_DRIFT_SERVICE_H_
 
 #include "continuum/v1/drift.grpc.pb.h"
+#include "lib/core/watch_reactor.h"
 #include "services/drift/drift_monitor.h"
 
 namespace continuum::drift_service {
 
-class DriftServiceImpl final : public v1::DriftService::Service {
+class DriftServiceImpl final
+    : public v1::DriftService::WithCallbackMethod_WatchAlerts<
+          v1::DriftService::Service> {
  public:
-  // `monitor` must outlive the service.
-  explicit DriftServiceImpl(DriftMonitor* monitor) : monitor_(monitor) {}
+  // `monitor` and `streams` (may be null: watches are not ended by a
+  // drain) must outlive the service.
+  explicit DriftServiceImpl(DriftMonitor* monitor,
+                            core::OpenStreams* streams = nullptr)
+      : monitor_(monitor), streams_(streams) {}
 
   grpc::Status Observe(grpc::ServerContext* context,
                        grpc::ServerReader<v1::ObserveRequest>* reader,
@@ -36,12 +52,13 @@ class DriftServiceImpl final : public v1::DriftService::Service {
   grpc::Status GetAlert(grpc::ServerContext* context,
                         const v1::GetAlertRequest* request,
                         v1::GetAlertResponse* response) override;
-  grpc::Status WatchAlerts(
-      grpc::ServerContext* context, const v1::WatchAlertsRequest* request,
-      grpc::ServerWriter<v1::WatchAlertsResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::WatchAlertsResponse>* WatchAlerts(
+      grpc::CallbackServerContext* context,
+      const v1::WatchAlertsRequest* request) override;
 
  private:
-  DriftMonitor* monitor_;
+  DriftMonitor* const monitor_;
+  core::OpenStreams* const streams_;
 };
 
 }  // namespace continuum::drift_service

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "lib/core/config.h"
 #include "lib/core/server.h"
+#include "lib/core/watch_reactor.h"
 #include "services/drift/drift_metrics.h"
 #include "tests/util/subprocess.h"
 
@@ -53,12 +54,13 @@ class DriftServiceTest : public ::testing::Test {
     metrics_ = std::make_unique<DriftMetrics>(*registry_, 1);
     monitor_ = std::make_unique<DriftMonitor>(
         DriftMonitorOptions{.metrics = metrics_.get()});
-    service_ = std::make_unique<DriftServiceImpl>(monitor_.get());
+    service_ = std::make_unique<DriftServiceImpl>(monitor_.get(), &streams_);
     core::ServiceServer::Options options;
     options.service = "drift";
     options.config = core::DefaultServerConfig("drift");
     options.services = {service_.get()};
     options.metrics = registry_;
+    options.open_streams = &streams_;
     auto server = core::ServiceServer::Start(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -84,6 +86,18 @@ class DriftServiceTest : public ::testing::Test {
     return response;
   }
 
+  // Waits (at most 10 s) until `n` watches are open on the server: a watch
+  // has read its cursor once it is.
+  bool AwaitOpenWatches(int n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (streams_.size() != n) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+
+  core::OpenStreams streams_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<DriftMetrics> metrics_;
   std::unique_ptr<DriftMonitor> monitor_;
@@ -179,8 +193,8 @@ TEST_F(DriftServiceTest, WatchAlertsStreamsNewAlertsAndEndsOnCancel) {
   v1::WatchAlertsRequest watch_request;
   watch_request.add_models("fraud");
   auto reader = stub_->WatchAlerts(&watch_context, watch_request);
-  // Let the watch start (it only sends alerts raised after it began).
-  absl::SleepFor(absl::Milliseconds(200));
+  // The watch only sends alerts raised after it began.
+  ASSERT_TRUE(AwaitOpenWatches(1));
 
   std::thread observer([&] { ObserveErrorJump("fraud"); });
   v1::WatchAlertsResponse first;
@@ -220,7 +234,7 @@ TEST_F(DriftServiceTest, WatchAlertsStreamsNewAlertsAndEndsOnCancel) {
 TEST_F(DriftServiceTest, ShutdownEndsWatchers) {
   grpc::ClientContext watch_context;
   auto reader = stub_->WatchAlerts(&watch_context, v1::WatchAlertsRequest());
-  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(AwaitOpenWatches(1));
   const absl::Time start = absl::Now();
   server_->Shutdown(absl::Milliseconds(500));
   server_.reset();

@@ -1,5 +1,6 @@
 // DriftStore: the drift service's durable state, behind an interface so
-// that DriftMonitor knows nothing of SQLite.
+// that DriftMonitor knows nothing of SQLite (SqliteDriftStore, in
+// sqlite_drift_store.h, is the real one).
 //
 // What is kept: every monitor set by ConfigureMonitor (by model; default
 // monitors are not stored, a model gets its default again on its next
@@ -9,17 +10,13 @@
 // judgements are NOT kept: they restart empty, as a River detector does
 // after a reset.
 //
-// SqliteDriftStore keeps them in one SQLite file (`--data_dir/drift.db`):
-// WAL journal, synchronous = FULL, a `schema_version` table for
-// migrations, each object as its protobuf message beside the columns that
-// queries need. InMemoryDriftStore keeps them in memory (tests, and a
-// restart of a DriftMonitor within one process).
+// InMemoryDriftStore keeps them in memory (tests, and a restart of a
+// DriftMonitor within one process).
 #ifndef CONTINUUM_SERVICES_DRIFT_DRIFT_STORE_H_
 #define CONTINUUM_SERVICES_DRIFT_DRIFT_STORE_H_
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,8 +26,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/v1/drift.pb.h"
-
-struct sqlite3;
 
 namespace continuum::drift_service {
 
@@ -82,38 +77,6 @@ class InMemoryDriftStore : public DriftStore {
   std::map<std::string, v1::Monitor> monitors_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> last_actions_ ABSL_GUARDED_BY(mu_);
-};
-
-// In one SQLite file; thread-safe (one connection behind a mutex).
-class SqliteDriftStore : public DriftStore {
- public:
-  // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
-
-  // Opens (creating if needed) the database at `path` and migrates it.
-  // `max_alerts` < 1 counts as 1. INTERNAL for SQLite errors;
-  // FAILED_PRECONDITION for a database written by a newer build.
-  static absl::StatusOr<std::unique_ptr<SqliteDriftStore>> Open(
-      const std::string& path, int64_t max_alerts);
-  ~SqliteDriftStore() override;
-  SqliteDriftStore(const SqliteDriftStore&) = delete;
-  SqliteDriftStore& operator=(const SqliteDriftStore&) = delete;
-
-  absl::StatusOr<DriftState> Load() override;
-  absl::Status PutMonitor(const std::string& model,
-                          const v1::Monitor& monitor) override;
-  absl::Status PutAlert(const v1::Alert& alert) override;
-  absl::Status PutLastAction(const std::string& model,
-                             absl::Time time) override;
-
- private:
-  SqliteDriftStore(sqlite3* db, int64_t max_alerts)
-      : max_alerts_(max_alerts), db_(db) {}
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  const int64_t max_alerts_;
-  absl::Mutex mu_;
-  sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace continuum::drift_service

@@ -15,12 +15,13 @@
 #include "absl/status/statusor.h"
 #include "continuum/config/v1/drift_config.pb.h"
 #include "lib/core/service_main.h"
-#include "services/drift/drift_actions.h"
+#include "lib/core/watch_reactor.h"
 #include "services/drift/drift_metrics.h"
 #include "services/drift/drift_monitor.h"
 #include "services/drift/drift_service.h"
-#include "services/drift/drift_store.h"
-#include "services/drift/reference_source.h"
+#include "services/drift/grpc_action_target.h"
+#include "services/drift/registry_reference_source.h"
+#include "services/drift/sqlite_drift_store.h"
 
 int main(int argc, char** argv) {
   continuum::config::v1::DriftConfig config;
@@ -72,13 +73,16 @@ int main(int argc, char** argv) {
   if (absl::Status s = monitor.Restore(); !s.ok()) {
     return continuum::core::ReportStartupError(s);
   }
-  continuum::drift_service::DriftServiceImpl service(&monitor);
+  // WatchAlerts streams: a drain ends them at its start.
+  continuum::core::OpenStreams streams;
+  continuum::drift_service::DriftServiceImpl service(&monitor, &streams);
 
   continuum::core::ServiceServer::Options options;
   options.service = "drift";
   options.config = config.server();
   options.services = {&service};
   options.metrics = metrics_registry;
+  options.open_streams = &streams;
   continuum::core::ServeHooks hooks;
   // A reference download in flight must not hold the drain up.
   hooks.on_draining = [&references] {

@@ -1,4 +1,4 @@
-#include "services/drift/reference_source.h"
+#include "services/drift/registry_reference_source.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>

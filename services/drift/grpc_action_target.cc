@@ -1,19 +1,19 @@
-#include "services/drift/drift_actions.h"
+#include "services/drift/grpc_action_target.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/core/call_identity.h"
 #include "lib/core/channel.h"
 #include "lib/core/grpc_status.h"
+#include "lib/core/resource_names.h"
 
 namespace continuum::drift_service {
 namespace {
 
-void Prepare(grpc::ClientContext* context, absl::Duration timeout) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  context->AddMetadata("x-continuum-actor", "drift");
-}
+// The name the drift service's calls carry for the callee's audit.
+constexpr char kActor[] = "drift";
 
 absl::Status NotConfigured(absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat(
@@ -21,7 +21,7 @@ absl::Status NotConfigured(absl::string_view what) {
 }
 
 std::string DeploymentName(const std::string& model, int64_t revision) {
-  return absl::StrCat("models/", model, "/deployment@", revision);
+  return absl::StrCat(core::ModelName(model), "/deployment@", revision);
 }
 
 }  // namespace
@@ -44,9 +44,9 @@ absl::StatusOr<int64_t> GrpcActionTarget::ProductionVersion(
     const std::string& model) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
-  Prepare(&context, timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::GetModelRequest request;
-  request.set_name(absl::StrCat("models/", model));
+  request.set_name(core::ModelName(model));
   v1::GetModelResponse response;
   grpc::Status s = registry_->GetModel(&context, request, &response);
   if (!s.ok()) return core::FromGrpcStatus(s);
@@ -58,9 +58,9 @@ absl::StatusOr<std::string> GrpcActionTarget::Rollback(
     const std::string& reason) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
-  Prepare(&context, timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::RollbackRequest request;
-  request.set_name(absl::StrCat("models/", model));
+  request.set_name(core::ModelName(model));
   request.set_reason(reason);
   request.set_expected_production_version(expected);
   request.set_to_version(to_version);
@@ -77,9 +77,9 @@ absl::StatusOr<std::string> GrpcActionTarget::AbortRollout(
     const std::string& model, int64_t candidate, const std::string& reason) {
   if (registry_ == nullptr) return NotConfigured("registry");
   grpc::ClientContext context;
-  Prepare(&context, timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::AbortRolloutRequest request;
-  request.set_name(absl::StrCat("models/", model));
+  request.set_name(core::ModelName(model));
   request.set_reason(reason);
   request.set_expected_candidate_version(candidate);
   v1::AbortRolloutResponse response;
@@ -96,9 +96,9 @@ absl::StatusOr<std::string> GrpcActionTarget::TriggerRun(
     const std::string& reason) {
   if (trainer_ == nullptr) return NotConfigured("trainer");
   grpc::ClientContext context;
-  Prepare(&context, timeout_);
+  core::PrepareCall(context, kActor, absl::Now() + timeout_);
   v1::TriggerRunRequest request;
-  request.set_parent(absl::StrCat("models/", model));
+  request.set_parent(core::ModelName(model));
   request.set_trigger(v1::RUN_TRIGGER_DRIFT);
   request.set_reason(reason);
   request.set_alert(alert);

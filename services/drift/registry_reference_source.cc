@@ -1,4 +1,4 @@
-#include "services/drift/reference_source.h"
+#include "services/drift/registry_reference_source.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -9,9 +9,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "lib/core/channel.h"
-#include "lib/model/bundle.h"
 #include "lib/clients/artifact_download.h"
+#include "lib/core/call_identity.h"
+#include "lib/core/channel.h"
+#include "lib/core/resource_names.h"
+#include "lib/model/bundle.h"
 
 namespace continuum::drift_service {
 
@@ -26,10 +28,9 @@ RegistryReferenceSource::RegistryReferenceSource(
 absl::StatusOr<v1::ReferenceStatistics> RegistryReferenceSource::Fetch(
     const std::string& model, int64_t version) {
   const std::string name =
-      absl::StrCat("models/", model, "/versions/", version);
+      absl::StrCat(core::ModelName(model), "/versions/", version);
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  context.AddMetadata("x-continuum-actor", "drift");
+  core::PrepareCall(context, "drift", absl::Now() + timeout_);
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) {
