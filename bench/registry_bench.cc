@@ -110,15 +110,22 @@ int main(int argc, char** argv) {
     std::cerr << "cannot open the registry's storage\n";
     return 1;
   }
-  continuum::registry::Registry registry(*std::move(store), *std::move(blobs),
-                                         {});
-  continuum::registry::RegistryServiceImpl service(&registry);
+  auto created =
+      continuum::registry::Registry::Create(*std::move(store), *std::move(blobs));
+  if (!created.ok()) {
+    std::cerr << created.status() << "\n";
+    return 1;
+  }
+  continuum::registry::Registry& registry = **created;
+  continuum::core::OpenStreams open_streams;
+  continuum::registry::RegistryServiceImpl service(&registry, &open_streams);
   continuum::core::ServiceServer::Options options;
   options.service = "registry";
   options.config = continuum::core::DefaultServerConfig("registry");
   options.config.set_metrics_listen("");
   options.config.set_max_message_bytes(16 << 20);
   options.services = {&service};
+  options.open_streams = &open_streams;
   auto server = continuum::core::ServiceServer::Start(std::move(options));
   if (!server.ok()) {
     std::cerr << server.status() << "\n";

@@ -19,7 +19,7 @@
 #include "absl/strings/strip.h"
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/store/blob_store.h"
-#include "services/registry/registry.h"
+#include "services/registry/audit_chain.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {

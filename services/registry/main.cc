@@ -1,6 +1,5 @@
 // continuum-registry: versioned model artifacts, validation gates, rollouts,
 // rollback and the audit log (continuum.v1.RegistryService).
-#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -8,7 +7,9 @@
 #include "absl/synchronization/notification.h"
 #include "continuum/config/v1/registry_config.pb.h"
 #include "lib/core/logging.h"
+#include "lib/core/proto_time.h"
 #include "lib/core/service_main.h"
+#include "lib/core/watch_reactor.h"
 #include "lib/store/blob_store.h"
 #include "services/registry/registry.h"
 #include "services/registry/registry_service.h"
@@ -16,44 +17,48 @@
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
+  namespace core = continuum::core;
+  namespace registry = continuum::registry;
   continuum::config::v1::RegistryConfig config;
-  if (absl::Status s = continuum::core::InitService(
+  if (absl::Status s = core::InitService(
           argc, argv, "registry",
           "Versioned model artifacts, validation gates, rollouts, rollback and "
           "the audit log.",
           &config, config.mutable_server());
       !s.ok()) {
-    return continuum::core::ReportStartupError(s);
+    return core::ReportStartupError(s);
   }
   const std::string& data_dir = config.server().data_dir();
-  auto store =
-      continuum::registry::SqliteRegistryStore::Open(data_dir + "/registry.db");
-  if (!store.ok()) return continuum::core::ReportStartupError(store.status());
+  auto store = registry::SqliteRegistryStore::Open(data_dir + "/registry.db");
+  if (!store.ok()) return core::ReportStartupError(store.status());
   continuum::store::BlobStoreOptions blob_options;
   blob_options.dir = data_dir + "/blobs";
   auto blobs = continuum::store::BlobStore::Open(blob_options);
-  if (!blobs.ok()) return continuum::core::ReportStartupError(blobs.status());
-  continuum::registry::Registry registry(*std::move(store), *std::move(blobs),
-                                         {});
-  continuum::registry::RegistryServiceImpl service(&registry);
+  if (!blobs.ok()) return core::ReportStartupError(blobs.status());
+  absl::StatusOr<std::unique_ptr<registry::Registry>> reg =
+      registry::Registry::Create(*std::move(store), *std::move(blobs));
+  if (!reg.ok()) return core::ReportStartupError(reg.status());
+  // The open WatchDeployments streams: the drain ends them at its start.
+  core::OpenStreams streams;
+  registry::RegistryServiceImpl service(reg->get(), &streams);
 
-  absl::Duration tick = absl::Seconds(config.tick_interval().seconds()) +
-                        absl::Nanoseconds(config.tick_interval().nanos());
+  absl::Duration tick = core::FromProto(config.tick_interval());
   if (tick <= absl::ZeroDuration()) tick = absl::Seconds(1);
   absl::Notification stop;
   std::thread ticker([&] {
     while (!stop.WaitForNotificationWithTimeout(tick)) {
-      if (absl::Status s = registry.Tick(); !s.ok()) {
+      if (absl::Status s = (*reg)->Tick(); !s.ok()) {
         spdlog::error("rollout tick failed: {}", s.message());
       }
     }
   });
 
-  continuum::core::ServiceServer::Options options;
+  core::ServiceServer::Options options;
   options.service = "registry";
   options.config = config.server();
   options.services = {&service};
-  int code = continuum::core::ServeUntilSignal(std::move(options));
+  options.open_streams = &streams;
+  int code = core::ServeUntilSignal(std::move(options));
   stop.Notify();
   ticker.join();
   return code;

@@ -2,16 +2,27 @@
 // deployment revisions inference pods follow, with every write audited in a
 // hash chain. Domain code: no gRPC (registry_service.h adapts it).
 //
-// Metadata lives in a RegistryStore (SQLite by default) and artifacts in a
-// content-addressed BlobStore; every write and its audit entry commit in one
-// transaction.
+// Metadata lives in a RegistryStore (SQLite in the service) and artifacts
+// in a content-addressed BlobStore; every write and its audit entry commit
+// in one transaction. The Registry is the facade: it checks each request's
+// fields (INVALID_ARGUMENT), then runs the operation in one transaction
+// through the concept that owns it:
+//   models.h           RegisterModel, ListModels, UpdateModel, aliases
+//   versions.h         uploads, version names, ListVersions, tags,
+//                      TransitionVersion, SubmitValidation
+//   rollout_commands.h Promote, SetTraffic, Pause/Resume/AbortRollout,
+//                      Rollback
+//   rollouts.h         starting, stepping and finishing rollouts; Tick
+//   pod_reports.h      what the pods serve (in memory)
+//   retention.h        deleting retired versions and their blobs
+//   audit_chain.h      the audit entries' hash chain
+// Deployment revisions are published on revisions() after they commit.
+//
+// Thread-safe: the store serializes transactions.
 #ifndef CONTINUUM_SERVICES_REGISTRY_REGISTRY_H_
 #define CONTINUUM_SERVICES_REGISTRY_REGISTRY_H_
 
-#include <google/protobuf/field_mask.pb.h>
-
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,26 +33,21 @@
 #include "absl/time/time.h"
 #include "continuum/v1/registry.pb.h"
 #include "lib/core/clock.h"
+#include "lib/core/sequence_notifier.h"
 #include "lib/store/blob_store.h"
+#include "services/registry/audit_chain.h"
+#include "services/registry/pod_reports.h"
 #include "services/registry/registry_store.h"
+#include "services/registry/registry_writer.h"
 
 namespace continuum::registry {
-
-class RegistryWriter;  // registry.cc: a transaction, the time and the caller.
-
-// Who is calling, for the audit log.
-struct Caller {
-  // From the request's credentials; "anonymous" until auth exists;
-  // "registry" for automatic steps.
-  std::string actor = "anonymous";
-};
 
 struct RegistryOptions {
   core::Clock* clock = core::Clock::Real();
 };
 
 // An upload in progress: UploadVersion's metadata was accepted; bytes are
-// appended chunk by chunk (never buffered whole) and Finish commits.
+// appended chunk by chunk (never buffered whole) and FinishUpload commits.
 class Upload {
  public:
   absl::Status Append(absl::string_view chunk) {
@@ -67,8 +73,14 @@ struct Download {
 
 class Registry {
  public:
-  Registry(std::unique_ptr<RegistryStore> store,
-           std::unique_ptr<store::BlobStore> blobs, RegistryOptions options);
+  // Builds a registry over `store` and `blobs`, reading the latest
+  // deployment revision; the store's error if it cannot be read.
+  static absl::StatusOr<std::unique_ptr<Registry>> Create(
+      std::unique_ptr<RegistryStore> store,
+      std::unique_ptr<store::BlobStore> blobs, RegistryOptions options = {});
+
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
 
   // --- Models. Errors: INVALID_ARGUMENT (id, family, policy, plan),
   // ALREADY_EXISTS, NOT_FOUND naming the model.
@@ -138,10 +150,7 @@ class Registry {
       const v1::ReportServingStateRequest& request);
   // Advances canary steps whose hold is over, starts the rollout of a
   // version that was validated while another rollout ran, then (at most
-  // once a minute) applies retention:
-  // per model, ARCHIVED, REJECTED and ROLLED_BACK versions beyond the newest
-  // keep_last_archived (default 10) are deleted (audited), and their blobs
-  // once no version refers to them. Run periodically.
+  // once a minute) applies retention (retention.h). Run periodically.
   absl::Status Tick();
 
   // Deployment revisions > `since` of `models` (empty = all), oldest first.
@@ -151,57 +160,59 @@ class Registry {
   // by revision.
   absl::StatusOr<std::vector<v1::Deployment>> CurrentDeployments(
       const std::vector<std::string>& models);
-  // The highest revision made so far.
-  int64_t latest_revision() const;
-  // Blocks until a revision > `after` exists, `deadline` passes or
-  // `cancelled` returns true (checked every 100 ms); returns the latest
-  // revision.
-  int64_t WaitForRevision(int64_t after, absl::Time deadline,
-                          const std::function<bool()>& cancelled);
+  // The highest deployment revision committed so far, published after each
+  // commit that makes one (never while a lock of the registry is held).
+  // Watchers wait on it (WaitAbove) or subscribe to it.
+  core::SequenceNotifier& revisions() { return revisions_; }
+  int64_t latest_revision() const { return revisions_.latest(); }
 
   // --- Audit.
   absl::StatusOr<std::vector<v1::AuditEntry>> AuditEntriesAfter(int64_t after,
                                                                 int limit);
 
  private:
-  absl::StatusOr<int64_t> LoadLatestRevision();
-  // Runs `fn` in one transaction; after it commits, wakes the watchers if it
-  // made a deployment revision.
+  Registry(std::unique_ptr<RegistryStore> store,
+           std::unique_ptr<store::BlobStore> blobs, RegistryOptions options,
+           int64_t latest_revision);
+
+  // Runs `fn` in one transaction as `caller`; after it commits, publishes
+  // the deployment revision it made, if any.
   absl::Status Mutate(const Caller& caller,
                       const std::function<absl::Status(RegistryWriter&)>& fn);
+  // Mutate for an operation with a result.
+  template <typename T>
+  absl::StatusOr<T> Write(
+      const Caller& caller,
+      const std::function<absl::StatusOr<T>(RegistryWriter&)>& fn);
+  // Write of apply(w, id, request), `id` the model of request.name().
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> WriteModel(
+      const Caller& caller, const Request& request,
+      absl::StatusOr<Response> (*apply)(RegistryWriter&, const std::string&,
+                                        const Request&));
+  // Runs `fn` in one transaction that makes no revision.
+  template <typename T>
+  absl::StatusOr<T> Read(
+      const std::function<absl::StatusOr<T>(RegistryWriter&)>& fn);
   absl::Status ApplyRetention();
-  void Notify(int64_t revision);
+  // Deletes the blobs of `orphans` that no version refers to now.
+  void DeleteOrphanBlobs(const std::vector<std::string>& orphans);
 
   std::unique_ptr<RegistryStore> store_;
   std::unique_ptr<store::BlobStore> blobs_;
   const RegistryOptions options_;
+  // When this registry started (pod reports are not kept across restarts).
+  const absl::Time start_time_;
+  core::SequenceNotifier revisions_;
+  PodReports pods_;
 
   // Serializes an upload's commit with retention's blob deletion.
   absl::Mutex blob_mu_;
 
-  // State below is protected by mu_.
-  mutable absl::Mutex mu_;
-  int64_t latest_revision_ ABSL_GUARDED_BY(mu_) = 0;
-  // Pod id -> its last report.
-  std::map<std::string, v1::ReportServingStateRequest> pods_
-      ABSL_GUARDED_BY(mu_);
-  std::map<std::string, absl::Time> pod_report_times_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // When this registry started (pod reports are not kept across restarts).
-  const absl::Time start_time_;
+  absl::Mutex retention_mu_;
+  absl::Time last_retention_ ABSL_GUARDED_BY(retention_mu_) =
+      absl::InfinitePast();
 };
-
-// The SHA-256 an audit entry must carry: lowercase hex of the entry's
-// serialization with `hash` cleared.
-std::string AuditHash(const v1::AuditEntry& entry);
-
-// Recomputes the chain over `entries` (in sequence order, the first with
-// sequence `first_sequence` and prev_hash `first_prev_hash`). Returns the
-// sequence of the first entry whose link is broken, or 0 if the chain is
-// whole.
-int64_t FindBrokenLink(const std::vector<v1::AuditEntry>& entries,
-                       const std::string& first_prev_hash = std::string(64,
-                                                                        '0'));
 
 }  // namespace continuum::registry
 

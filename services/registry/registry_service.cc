@@ -1,40 +1,49 @@
 #include "services/registry/registry_service.h"
 
 #include <algorithm>
-#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "lib/core/call_identity.h"
 #include "lib/core/filter.h"
 #include "lib/core/grpc_status.h"
+#include "services/registry/deployment_cursor.h"
 
 namespace continuum::registry {
 namespace {
 
+using core::Reply;
 using core::ToGrpcStatus;
 
 // Until authentication exists, a caller may say who it is in the
-// `x-continuum-actor` metadata; the audit log records it.
-Caller CallerOf(const grpc::ServerContext* context) {
-  Caller caller;
-  auto it = context->client_metadata().find("x-continuum-actor");
-  if (it != context->client_metadata().end() && !it->second.empty()) {
-    caller.actor = std::string(it->second.data(),
-                               std::min<size_t>(it->second.size(), 128));
-  }
-  return caller;
+// `x-continuum-actor` metadata (core::ActorOf); the audit log records it.
+Caller CallerOf(const grpc::ServerContextBase* context) {
+  return Caller{core::ActorOf(*context)};
 }
 
-// Calls `fn` and moves its value into *out, or converts its error.
-template <typename T, typename Fn>
-grpc::Status Reply(Fn&& fn, T* out) {
-  auto result = fn();
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *out = *std::move(result);
-  return grpc::Status::OK;
-}
+// One WatchDeployments stream: a DeploymentCursor polled when the stream
+// starts and after each revision `revisions` publishes.
+class DeploymentWatch final
+    : public core::WatchReactor<v1::WatchDeploymentsResponse> {
+ public:
+  DeploymentWatch(DeploymentFeed* feed, core::SequenceNotifier* revisions,
+                  core::OpenStreams* streams,
+                  const v1::WatchDeploymentsRequest& request)
+      : WatchReactor(streams, revisions), cursor_(feed, request) {}
+
+ private:
+  Batch Next() override {
+    Batch batch;
+    if (absl::Status s = cursor_.Poll(&batch.messages); !s.ok()) {
+      batch.end = ToGrpcStatus(s);
+    }
+    return batch;
+  }
+
+  DeploymentCursor cursor_;
+};
 
 }  // namespace
 
@@ -250,73 +259,13 @@ grpc::Status RegistryServiceImpl::GetRolloutStatus(
                response);
 }
 
-grpc::Status RegistryServiceImpl::WatchDeployments(
-    grpc::ServerContext* context, const v1::WatchDeploymentsRequest* request,
-    grpc::ServerWriter<v1::WatchDeploymentsResponse>* writer) {
-  if (request->since_revision() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "since_revision must not be negative");
-  }
-  const std::vector<std::string> models(request->models().begin(),
-                                        request->models().end());
-  int64_t since = request->since_revision();
-  // A revision ahead of the registry (restored from an older backup): start
-  // over from the current deployments.
-  if (since > registry_->latest_revision()) since = 0;
-  // The last revision sent per model: nothing is sent twice.
-  std::map<std::string, int64_t> sent;
-  bool client_gone = false;
-  auto send = [&](const v1::Deployment& d) {
-    int64_t& last = sent[d.model()];
-    if (d.revision() <= last) return;
-    last = d.revision();
-    v1::WatchDeploymentsResponse response;
-    *response.mutable_deployment() = d;
-    response.set_latest_revision(registry_->latest_revision());
-    client_gone = client_gone || !writer->Write(response);
-  };
-  // Sends every revision after `since`, page by page, then moves `since` to
-  // the latest revision committed before the reads began (revisions of
-  // other models need not be read again).
-  auto drain = [&]() -> absl::Status {
-    const int64_t latest = registry_->latest_revision();
-    constexpr int kPage = 1000;
-    while (!client_gone) {
-      absl::StatusOr<std::vector<v1::Deployment>> page =
-          registry_->DeploymentsSince(since, models, kPage);
-      if (!page.ok()) return page.status();
-      for (const v1::Deployment& d : *page) {
-        send(d);
-        since = std::max(since, d.revision());
-      }
-      if (static_cast<int>(page->size()) < kPage) break;
-    }
-    since = std::max(since, latest);
-    return absl::OkStatus();
-  };
-
-  if (since == 0) {
-    const int64_t latest = registry_->latest_revision();
-    absl::StatusOr<std::vector<v1::Deployment>> current =
-        registry_->CurrentDeployments(models);
-    if (!current.ok()) return ToGrpcStatus(current.status());
-    for (const v1::Deployment& d : *current) send(d);
-    since = latest;
-  }
-  if (absl::Status s = drain(); !s.ok()) return ToGrpcStatus(s);
-  if (client_gone) return grpc::Status::OK;
-  v1::WatchDeploymentsResponse caught_up;
-  caught_up.set_caught_up(true);
-  caught_up.set_latest_revision(since);
-  if (!writer->Write(caught_up)) return grpc::Status::OK;
-  while (!context->IsCancelled() && !client_gone) {
-    int64_t latest = registry_->WaitForRevision(
-        since, absl::Now() + absl::Seconds(1),
-        [context] { return context->IsCancelled(); });
-    if (latest <= since) continue;
-    if (absl::Status s = drain(); !s.ok()) return ToGrpcStatus(s);
-  }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
+grpc::ServerWriteReactor<v1::WatchDeploymentsResponse>*
+RegistryServiceImpl::WatchDeployments(
+    grpc::CallbackServerContext*, const v1::WatchDeploymentsRequest* request) {
+  auto* watch =
+      new DeploymentWatch(&feed_, &relay_.revisions(), streams_, *request);
+  watch->Start();
+  return watch;
 }
 
 grpc::Status RegistryServiceImpl::ReportServingState(

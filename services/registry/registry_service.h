@@ -1,20 +1,40 @@
 // The gRPC handlers of continuum.v1.RegistryService: thin adapters over
-// Registry (synchronous API; uploads and downloads stream in chunks, and
-// each WatchDeployments call holds one thread while it waits).
+// Registry. Unary calls and the upload, download and audit streams use the
+// synchronous API (uploads and downloads stream in chunks); WatchDeployments
+// uses the callback API: each stream is a core::WatchReactor that follows
+// Registry::revisions() as a RevisionRelay republishes them on its own
+// thread (deployment_cursor.h says what a stream sends; the streams share
+// their reads through a DeploymentFeed). So a thousand watchers hold no
+// thread each, the call that made a revision does not wait for them, and a
+// drain ends them at its start (UNAVAILABLE: clients resume from their
+// last revision).
+//
+// Thread-safe; the Registry and OpenStreams must outlive the service.
 #ifndef CONTINUUM_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 #define CONTINUUM_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 
 #include "continuum/v1/registry.grpc.pb.h"
+#include "lib/core/watch_reactor.h"
+#include "services/registry/deployment_feed.h"
 #include "services/registry/registry.h"
+#include "services/registry/revision_relay.h"
 
 namespace continuum::registry {
 
 // Largest upload chunk accepted and download chunk sent.
 inline constexpr int kMaxChunkBytes = 4 << 20;
 
-class RegistryServiceImpl final : public v1::RegistryService::Service {
+class RegistryServiceImpl final
+    : public v1::RegistryService::WithCallbackMethod_WatchDeployments<
+          v1::RegistryService::Service> {
  public:
-  explicit RegistryServiceImpl(Registry* registry) : registry_(registry) {}
+  // `streams` (may be null) holds the open WatchDeployments streams for the
+  // server's drain (ServiceServer::Options::open_streams).
+  RegistryServiceImpl(Registry* registry, core::OpenStreams* streams)
+      : registry_(registry),
+        streams_(streams),
+        relay_(&registry->revisions()),
+        feed_(registry) {}
 
   grpc::Status RegisterModel(grpc::ServerContext*,
                              const v1::RegisterModelRequest*,
@@ -66,9 +86,9 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
   grpc::Status GetRolloutStatus(grpc::ServerContext*,
                                 const v1::GetRolloutStatusRequest*,
                                 v1::GetRolloutStatusResponse*) override;
-  grpc::Status WatchDeployments(
-      grpc::ServerContext*, const v1::WatchDeploymentsRequest*,
-      grpc::ServerWriter<v1::WatchDeploymentsResponse>*) override;
+  grpc::ServerWriteReactor<v1::WatchDeploymentsResponse>* WatchDeployments(
+      grpc::CallbackServerContext*,
+      const v1::WatchDeploymentsRequest*) override;
   grpc::Status ReportServingState(grpc::ServerContext*,
                                   const v1::ReportServingStateRequest*,
                                   v1::ReportServingStateResponse*) override;
@@ -76,8 +96,16 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
       grpc::ServerContext*, const v1::ExportAuditRequest*,
       grpc::ServerWriter<v1::ExportAuditResponse>*) override;
 
+  // The revisions the WatchDeployments streams follow (for tests).
+  core::SequenceNotifier& watched_revisions() { return relay_.revisions(); }
+
  private:
-  Registry* registry_;
+  Registry* const registry_;
+  core::OpenStreams* const streams_;
+  // The revisions the WatchDeployments streams follow, on a thread of
+  // their own, and the reads they share.
+  RevisionRelay relay_;
+  DeploymentFeed feed_;
 };
 
 }  // namespace continuum::registry

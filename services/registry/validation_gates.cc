@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -64,6 +66,111 @@ void DropGate(GateList& gates, const std::string& gate, const std::string& set,
                             "(max drop %.2f)",
                             set, metric, candidate, baseline,
                             drop >= 0 ? "down" : "up", std::abs(drop), bound));
+}
+
+// Every required evaluation set (default held_out) is in the report.
+void RequiredSetGates(GateList& gates, const v1::ValidationPolicy& policy,
+                      const v1::ValidationReport& report) {
+  std::vector<std::string> required(policy.required_evaluation_sets().begin(),
+                                    policy.required_evaluation_sets().end());
+  if (required.empty()) required.push_back("held_out");
+  for (const std::string& set : required) {
+    bool present = false;
+    for (const v1::Evaluation& e : report.evaluations()) {
+      present |= e.evaluation_set() == set;
+    }
+    gates.Add("required_evaluation_sets", set, present, present ? 1 : 0, 1,
+              present ? absl::StrCat(set, " is in the report")
+                      : absl::StrCat(set, " is missing from the report"));
+  }
+}
+
+// The candidate's outputs lie within the policy's range.
+void OutputRangeGate(GateList& gates, const v1::ValidationPolicy& policy,
+                     const std::string& set, const v1::Metrics& c) {
+  if (!policy.has_output_min() && !policy.has_output_max()) {
+    gates.Skip("output_range", set, "the policy sets no output range");
+    return;
+  }
+  if (!c.has_output_min() || !c.has_output_max()) {
+    gates.Skip("output_range", set,
+               absl::StrCat(set, ": the report has no output range"));
+    return;
+  }
+  bool below = policy.has_output_min() && c.output_min() < policy.output_min();
+  bool above = policy.has_output_max() && c.output_max() > policy.output_max();
+  double observed = below ? c.output_min() : c.output_max();
+  double threshold = below ? policy.output_min() : policy.output_max();
+  gates.Add(
+      "output_range", set, !below && !above, observed, threshold,
+      absl::StrFormat(
+          "%s outputs in [%g, %g], allowed [%s, %s]", set, c.output_min(),
+          c.output_max(),
+          policy.has_output_min() ? absl::StrCat(policy.output_min()) : "-inf",
+          policy.has_output_max() ? absl::StrCat(policy.output_max()) : "inf"));
+}
+
+// The candidate's loss is at most `bound` % above production's (`b`, when
+// `baseline`).
+void LossGate(GateList& gates, const std::string& set, const v1::Metrics& c,
+              bool baseline, const v1::Metrics& b, double bound) {
+  if (bound < 0) {
+    gates.Skip("max_loss_increase_percent", set, "disabled by the policy");
+  } else if (!c.has_loss()) {
+    gates.Skip("max_loss_increase_percent", set,
+               absl::StrCat(set, ": the report has no loss"));
+  } else if (!std::isfinite(c.loss())) {
+    gates.Add("max_loss_increase_percent", set, false, c.loss(), bound,
+              absl::StrCat(set, " loss is ", c.loss()));
+  } else if (!baseline || !b.has_loss()) {
+    gates.Skip("max_loss_increase_percent", set,
+               absl::StrCat(set, ": no production loss to compare"));
+  } else {
+    double increase = b.loss() > 0 ? (c.loss() - b.loss()) / b.loss() * 100.0
+                                   : (c.loss() > b.loss() ? INFINITY : 0.0);
+    gates.Add(
+        "max_loss_increase_percent", set, increase <= bound, increase, bound,
+        absl::StrFormat("%s loss %.4f is %.1f %% %s production's %.4f "
+                        "(max %.1f %%)",
+                        set, c.loss(), std::abs(increase),
+                        increase >= 0 ? "above" : "below", b.loss(), bound));
+  }
+}
+
+// The candidate's false-positive rate is at most `bound`.
+void FalsePositiveGate(GateList& gates, const std::string& set,
+                       const v1::Metrics& c, double bound) {
+  if (bound < 0) {
+    gates.Skip("max_false_positive_rate", set, "disabled by the policy");
+  } else if (!c.has_false_positive_rate()) {
+    gates.Skip("max_false_positive_rate", set,
+               absl::StrCat(set, ": the report has no false-positive rate"));
+  } else {
+    gates.Add("max_false_positive_rate", set, c.false_positive_rate() <= bound,
+              c.false_positive_rate(), bound,
+              absl::StrFormat("%s false-positive rate %.4f (max %.4f)", set,
+                              c.false_positive_rate(), bound));
+  }
+}
+
+// The four "drop in points" gates of one evaluation set.
+void DropGates(GateList& gates, const v1::ValidationPolicy& policy,
+               const std::string& set, const v1::Metrics& c, bool baseline,
+               const v1::Metrics& b, double accuracy_bound) {
+  DropGate(gates, "max_accuracy_drop_points", set, "accuracy", c.has_accuracy(),
+           c.accuracy(), baseline && b.has_accuracy(), b.accuracy(), true,
+           accuracy_bound);
+  DropGate(gates, "max_precision_drop_points", set, "precision",
+           c.has_precision(), c.precision(), baseline && b.has_precision(),
+           b.precision(), policy.has_max_precision_drop_points(),
+           policy.max_precision_drop_points());
+  DropGate(gates, "max_recall_drop_points", set, "recall", c.has_recall(),
+           c.recall(), baseline && b.has_recall(), b.recall(),
+           policy.has_max_recall_drop_points(),
+           policy.max_recall_drop_points());
+  DropGate(gates, "max_f1_drop_points", set, "F1", c.has_f1(), c.f1(),
+           baseline && b.has_f1(), b.f1(), policy.has_max_f1_drop_points(),
+           policy.max_f1_drop_points());
 }
 
 }  // namespace
@@ -129,19 +236,7 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
                                   const v1::ValidationReport& report) {
   v1::ValidationDecision decision;
   GateList gates(&decision);
-
-  std::vector<std::string> required(policy.required_evaluation_sets().begin(),
-                                    policy.required_evaluation_sets().end());
-  if (required.empty()) required.push_back("held_out");
-  for (const std::string& set : required) {
-    bool present = false;
-    for (const v1::Evaluation& e : report.evaluations()) {
-      present |= e.evaluation_set() == set;
-    }
-    gates.Add("required_evaluation_sets", set, present, present ? 1 : 0, 1,
-              present ? absl::StrCat(set, " is in the report")
-                      : absl::StrCat(set, " is missing from the report"));
-  }
+  RequiredSetGates(gates, policy, report);
 
   const int64_t min_samples = policy.min_sample_count() > 0
                                   ? policy.min_sample_count()
@@ -167,7 +262,6 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
               static_cast<double>(min_samples),
               absl::StrCat(set, ": ", c.sample_count(), " rows (min ",
                            min_samples, ")"));
-
     gates.Add(
         "max_nan_inf_count", set,
         c.nan_inf_count() <= policy.max_nan_inf_count(),
@@ -175,79 +269,10 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
         static_cast<double>(policy.max_nan_inf_count()),
         absl::StrCat(set, ": ", c.nan_inf_count(), " NaN/Inf outputs (max ",
                      policy.max_nan_inf_count(), ")"));
-
-    if (!policy.has_output_min() && !policy.has_output_max()) {
-      gates.Skip("output_range", set, "the policy sets no output range");
-    } else if (!c.has_output_min() || !c.has_output_max()) {
-      gates.Skip("output_range", set,
-                 absl::StrCat(set, ": the report has no output range"));
-    } else {
-      bool below =
-          policy.has_output_min() && c.output_min() < policy.output_min();
-      bool above =
-          policy.has_output_max() && c.output_max() > policy.output_max();
-      double observed = below ? c.output_min() : c.output_max();
-      double threshold = below ? policy.output_min() : policy.output_max();
-      gates.Add("output_range", set, !below && !above, observed, threshold,
-                absl::StrFormat(
-                    "%s outputs in [%g, %g], allowed [%s, %s]", set,
-                    c.output_min(), c.output_max(),
-                    policy.has_output_min() ? absl::StrCat(policy.output_min())
-                                            : "-inf",
-                    policy.has_output_max() ? absl::StrCat(policy.output_max())
-                                            : "inf"));
-    }
-
-    if (loss_bound < 0) {
-      gates.Skip("max_loss_increase_percent", set, "disabled by the policy");
-    } else if (!c.has_loss()) {
-      gates.Skip("max_loss_increase_percent", set,
-                 absl::StrCat(set, ": the report has no loss"));
-    } else if (!std::isfinite(c.loss())) {
-      gates.Add("max_loss_increase_percent", set, false, c.loss(), loss_bound,
-                absl::StrCat(set, " loss is ", c.loss()));
-    } else if (!baseline || !b.has_loss()) {
-      gates.Skip("max_loss_increase_percent", set,
-                 absl::StrCat(set, ": no production loss to compare"));
-    } else {
-      double increase = b.loss() > 0 ? (c.loss() - b.loss()) / b.loss() * 100.0
-                                     : (c.loss() > b.loss() ? INFINITY : 0.0);
-      gates.Add("max_loss_increase_percent", set, increase <= loss_bound,
-                increase, loss_bound,
-                absl::StrFormat("%s loss %.4f is %.1f %% %s production's %.4f "
-                                "(max %.1f %%)",
-                                set, c.loss(), std::abs(increase),
-                                increase >= 0 ? "above" : "below", b.loss(),
-                                loss_bound));
-    }
-
-    DropGate(gates, "max_accuracy_drop_points", set, "accuracy",
-             c.has_accuracy(), c.accuracy(), baseline && b.has_accuracy(),
-             b.accuracy(), true, accuracy_bound);
-    DropGate(gates, "max_precision_drop_points", set, "precision",
-             c.has_precision(), c.precision(), baseline && b.has_precision(),
-             b.precision(), policy.has_max_precision_drop_points(),
-             policy.max_precision_drop_points());
-    DropGate(gates, "max_recall_drop_points", set, "recall", c.has_recall(),
-             c.recall(), baseline && b.has_recall(), b.recall(),
-             policy.has_max_recall_drop_points(),
-             policy.max_recall_drop_points());
-    DropGate(gates, "max_f1_drop_points", set, "F1", c.has_f1(), c.f1(),
-             baseline && b.has_f1(), b.f1(), policy.has_max_f1_drop_points(),
-             policy.max_f1_drop_points());
-
-    if (fpr_bound < 0) {
-      gates.Skip("max_false_positive_rate", set, "disabled by the policy");
-    } else if (!c.has_false_positive_rate()) {
-      gates.Skip("max_false_positive_rate", set,
-                 absl::StrCat(set, ": the report has no false-positive rate"));
-    } else {
-      gates.Add("max_false_positive_rate", set,
-                c.false_positive_rate() <= fpr_bound, c.false_positive_rate(),
-                fpr_bound,
-                absl::StrFormat("%s false-positive rate %.4f (max %.4f)", set,
-                                c.false_positive_rate(), fpr_bound));
-    }
+    OutputRangeGate(gates, policy, set, c);
+    LossGate(gates, set, c, baseline, b, loss_bound);
+    DropGates(gates, policy, set, c, baseline, b, accuracy_bound);
+    FalsePositiveGate(gates, set, c, fpr_bound);
   }
 
   int failed = 0;

@@ -1,0 +1,350 @@
+#include "services/registry/versions.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "lib/core/proto_time.h"
+#include "lib/core/resource_names.h"
+#include "lib/store/blob_store.h"
+#include "services/registry/rollouts.h"
+#include "services/registry/validation_gates.h"
+
+namespace continuum::registry {
+namespace {
+
+using S = v1::VersionState;
+
+// The largest UploadVersionMetadata accepted.
+constexpr size_t kMaxMetadataBytes = 1u << 20;
+
+// The version's facts an audit entry of its upload records.
+v1::Version UploadBrief(const v1::Version& version) {
+  v1::Version brief;
+  brief.set_name(version.name());
+  brief.set_sha256(version.sha256());
+  brief.set_size_bytes(version.size_bytes());
+  brief.set_state(version.state());
+  return brief;
+}
+
+bool Deployed(S state) {
+  return state == S::VERSION_STATE_PRODUCTION ||
+         state == S::VERSION_STATE_CANARY || state == S::VERSION_STATE_SHADOW;
+}
+
+}  // namespace
+
+std::string VersionName(absl::string_view model, int64_t version) {
+  return absl::StrCat("models/", model, "/versions/", version);
+}
+
+absl::StatusOr<VersionRef> ParseVersionName(absl::string_view name) {
+  absl::StatusOr<std::vector<std::string>> parts =
+      core::MatchResourceName(name, "models/{model}/versions/{version}");
+  if (!parts.ok()) return parts.status();
+  return VersionRef{(*parts)[0], (*parts)[1]};
+}
+
+absl::StatusOr<VersionNumber> ParseVersionNumber(absl::string_view name,
+                                                 absl::string_view method) {
+  absl::StatusOr<VersionRef> ref = ParseVersionName(name);
+  if (!ref.ok()) return ref.status();
+  VersionNumber version{ref->model, 0};
+  if (!absl::SimpleAtoi(ref->token, &version.number)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(method, " needs a version number"));
+  }
+  return version;
+}
+
+absl::Status CheckUploadMetadata(const v1::UploadVersionMetadata& metadata) {
+  if (absl::Status s = core::ValidateResourceId("model", metadata.model());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = store::ValidateSha256Hex(metadata.sha256()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metadata.sha256: ", s.message(),
+        " (the lowercase hex SHA-256 of the artifact is required)"));
+  }
+  if (metadata.size_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "metadata.size_bytes must not be negative");
+  }
+  if (metadata.ByteSizeLong() > kMaxMetadataBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metadata is ", metadata.ByteSizeLong(), " bytes; at most 1 MiB"));
+  }
+  if (metadata.has_validation_report()) {
+    return ValidateReport(metadata.validation_report());
+  }
+  return absl::OkStatus();
+}
+
+v1::Version NewVersion(const v1::UploadVersionMetadata& m, int64_t number,
+                       const std::string& sha256, int64_t size_bytes,
+                       absl::Time now, const std::string& actor) {
+  v1::Version version;
+  version.set_version(number);
+  version.set_name(VersionName(m.model(), number));
+  version.set_state(S::VERSION_STATE_REGISTERED);
+  version.set_sha256(sha256);
+  version.set_size_bytes(size_bytes);
+  *version.mutable_parent() = m.parent();
+  *version.mutable_metrics() = m.metrics();
+  *version.mutable_data_window() = m.data_window();
+  *version.mutable_hyperparameters() = m.hyperparameters();
+  version.set_code_version(m.code_version());
+  *version.mutable_tags() = m.tags();
+  version.set_description(m.description());
+  *version.mutable_manifest() = m.manifest();
+  version.set_run(m.run());
+  *version.mutable_create_time() = core::ToProto(now);
+  version.set_creator(actor);
+  v1::StateChange* change = version.add_state_history();
+  change->set_to_state(S::VERSION_STATE_REGISTERED);
+  *change->mutable_change_time() = core::ToProto(now);
+  change->set_actor(actor);
+  change->set_reason("uploaded");
+  return version;
+}
+
+absl::StatusOr<v1::UploadVersionResponse> CreateVersion(
+    RegistryWriter& w, const v1::UploadVersionMetadata& metadata,
+    const std::string& sha256, int64_t size_bytes) {
+  RegistryTx& tx = w.tx();
+  absl::StatusOr<v1::Model> model = w.Model(metadata.model());
+  if (!model.ok()) return model.status();
+  v1::UploadVersionResponse response;
+  absl::StatusOr<std::optional<v1::Version>> same =
+      tx.FindVersionBySha256(metadata.model(), sha256);
+  if (!same.ok()) return same.status();
+  if (same->has_value()) {
+    *response.mutable_version() = **same;
+    response.set_created(false);
+    return response;
+  }
+  v1::Version version = NewVersion(metadata, model->latest_version() + 1,
+                                   sha256, size_bytes, w.now(), w.actor());
+  model->set_latest_version(version.version());
+  if (absl::Status s = tx.PutVersion(metadata.model(), version); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = tx.PutModel(*model); !s.ok()) return s;
+  v1::Version brief = UploadBrief(version);
+  if (absl::Status s =
+          w.Audit("version.upload", version.name(), nullptr, &brief, "");
+      !s.ok()) {
+    return s;
+  }
+  *response.mutable_version() = std::move(version);
+  response.set_created(true);
+  return response;
+}
+
+absl::StatusOr<v1::Version> ResolveVersion(RegistryWriter& w,
+                                           const VersionRef& ref) {
+  absl::StatusOr<v1::Model> model = w.Model(ref.model);
+  if (!model.ok()) return model.status();
+  int64_t number = 0;
+  if (ref.token == "latest") {
+    number = model->latest_version();
+  } else if (!absl::SimpleAtoi(ref.token, &number)) {
+    auto alias = model->aliases().find(ref.token);
+    if (alias == model->aliases().end()) {
+      return absl::NotFoundError(absl::StrCat(
+          "model ", ref.model, " has no version or alias \"", ref.token, "\""));
+    }
+    number = alias->second;
+  }
+  if (number <= 0) {
+    return absl::NotFoundError(
+        absl::StrCat("model ", ref.model, " has no versions"));
+  }
+  absl::StatusOr<v1::Version> version = w.Version(ref.model, number);
+  if (!version.ok()) return version.status();
+  for (const auto& [alias, target] : model->aliases()) {
+    if (target == number) version->add_aliases(alias);
+  }
+  return version;
+}
+
+absl::StatusOr<core::Filter> ParseVersionFilter(absl::string_view text) {
+  absl::StatusOr<core::Filter> filter =
+      core::Filter::Parse(text, [](absl::string_view key) {
+        return key == "state" ||
+               (absl::StartsWith(key, "tags.") && key.size() > 5);
+      });
+  if (!filter.ok()) return filter.status();
+  for (const auto& conjunction : filter->disjuncts()) {
+    for (const auto& c : conjunction) {
+      v1::VersionState state;
+      if (c.key == "state" && !v1::VersionState_Parse(c.value, &state)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("filter: \"", c.value,
+                         "\" is not a state (e.g. VERSION_STATE_PRODUCTION)"));
+      }
+    }
+  }
+  return filter;
+}
+
+absl::StatusOr<v1::ListVersionsResponse> ListVersionsPage(
+    RegistryTx& tx, const std::string& model, const core::Filter& filter,
+    int64_t before, int page_size, bool brief) {
+  v1::ListVersionsResponse response;
+  auto matches = [&](const v1::Version& v) {
+    return filter.Matches(
+        [&](absl::string_view key) -> std::optional<std::string> {
+          if (key == "state") return v1::VersionState_Name(v.state());
+          auto it = v.tags().find(std::string(key.substr(5)));
+          if (it == v.tags().end()) return std::nullopt;
+          return it->second;
+        });
+  };
+  int64_t cursor = before;
+  while (response.versions_size() < page_size) {
+    absl::StatusOr<std::vector<v1::Version>> page =
+        tx.ListVersions(model, S::VERSION_STATE_UNSPECIFIED, cursor, 256);
+    if (!page.ok()) return page.status();
+    if (page->empty()) return response;
+    for (v1::Version& v : *page) {
+      cursor = v.version();
+      if (!matches(v)) continue;
+      if (brief) {
+        v.clear_state_history();
+        v.clear_manifest();
+        v.mutable_validation()->clear_report();
+      }
+      *response.add_versions() = std::move(v);
+      if (response.versions_size() == page_size) {
+        if (cursor > 1) response.set_next_page_token(absl::StrCat(cursor));
+        return response;
+      }
+    }
+    if (cursor <= 1) return response;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Version> ApplySetTags(RegistryWriter& w,
+                                         const std::string& model,
+                                         int64_t number,
+                                         const v1::SetTagsRequest& request) {
+  absl::StatusOr<v1::Version> version = w.Version(model, number);
+  if (!version.ok()) return version.status();
+  v1::Version updated = *version;
+  for (const auto& [key, value] : request.tags()) {
+    (*updated.mutable_tags())[key] = value;
+  }
+  for (const std::string& key : request.remove_keys()) {
+    updated.mutable_tags()->erase(key);
+  }
+  if (absl::Status s = w.tx().PutVersion(model, updated); !s.ok()) return s;
+  v1::Version before;
+  *before.mutable_tags() = version->tags();
+  v1::Version after;
+  *after.mutable_tags() = updated.tags();
+  if (absl::Status s =
+          w.Audit("version.tags", updated.name(), &before, &after, "");
+      !s.ok()) {
+    return s;
+  }
+  return updated;
+}
+
+absl::Status CheckManualTransition(v1::VersionState to) {
+  if (to == S::VERSION_STATE_PRODUCTION || to == S::VERSION_STATE_CANARY ||
+      to == S::VERSION_STATE_SHADOW || to == S::VERSION_STATE_VALIDATED ||
+      to == S::VERSION_STATE_REJECTED || to == S::VERSION_STATE_VALIDATING) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        v1::VersionState_Name(to),
+        " is reached through SubmitValidation (validating/validated/rejected) "
+        "or Promote "
+        "(canary, shadow, production), not TransitionVersion"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TransitionVersionResponse> ApplyTransition(
+    RegistryWriter& w, const VersionNumber& ref,
+    const v1::TransitionVersionRequest& request) {
+  absl::StatusOr<v1::Version> version = w.Version(ref.model, ref.number);
+  if (!version.ok()) return version.status();
+  if (request.expected_state() != S::VERSION_STATE_UNSPECIFIED &&
+      request.expected_state() != version->state()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        version->name(), " is ", v1::VersionState_Name(version->state()),
+        ", not the expected ",
+        v1::VersionState_Name(request.expected_state())));
+  }
+  if (Deployed(version->state())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        version->name(), " is ", v1::VersionState_Name(version->state()),
+        ": it is deployed; use Rollback or AbortRollout"));
+  }
+  if (absl::Status s = w.Transition(ref.model, &*version, request.to_state(),
+                                    request.reason());
+      !s.ok()) {
+    return s;
+  }
+  v1::TransitionVersionResponse response;
+  *response.mutable_version() = *std::move(version);
+  return response;
+}
+
+absl::StatusOr<v1::SubmitValidationResponse> ApplyValidation(
+    RegistryWriter& w, const VersionNumber& ref,
+    const v1::ValidationReport& report) {
+  absl::StatusOr<v1::Model> model = w.Model(ref.model);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<v1::Version> version = w.Version(ref.model, ref.number);
+  if (!version.ok()) return version.status();
+  if (absl::Status s =
+          w.Transition(ref.model, &*version, S::VERSION_STATE_VALIDATING,
+                       "validation report submitted");
+      !s.ok()) {
+    return s;
+  }
+  v1::ValidationDecision decision =
+      ApplyGates(model->validation_policy(), report);
+  decision.mutable_version()->set_model(ref.model);
+  decision.mutable_version()->set_version(ref.number);
+  *decision.mutable_decide_time() = core::ToProto(w.now());
+  *decision.mutable_report() = report;
+  *version->mutable_validation() = decision;
+  if (absl::Status s =
+          w.Transition(ref.model, &*version,
+                       decision.approved() ? S::VERSION_STATE_VALIDATED
+                                           : S::VERSION_STATE_REJECTED,
+                       decision.summary());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = w.Audit("version.validate", version->name(), nullptr,
+                               &decision, decision.summary());
+      !s.ok()) {
+    return s;
+  }
+  if (decision.approved() && !model->rollout_plan().manual_start()) {
+    // A version validated while another rolls out waits in VALIDATED.
+    absl::StatusOr<std::optional<v1::Rollout>> active =
+        FindActiveRollout(w.tx(), ref.model);
+    if (!active.ok()) return active.status();
+    if (!active->has_value()) {
+      absl::StatusOr<StartedRollout> started = StartRollout(
+          w, &*model, &*version, model->rollout_plan(), "validated");
+      if (!started.ok()) return started.status();
+    }
+  }
+  v1::SubmitValidationResponse response;
+  *response.mutable_decision() = std::move(decision);
+  *response.mutable_version() = *std::move(version);
+  return response;
+}
+
+}  // namespace continuum::registry
