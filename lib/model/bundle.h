@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "continuum/internal/v1/model_bundle.pb.h"
 #include "continuum/v1/common.pb.h"
+#include "lib/model/bundle_validation.h"
 #include "lib/store/file_system.h"
 
 namespace continuum::model {
@@ -56,28 +57,8 @@ absl::Status WriteBundleFile(
     const std::string& path, const internal::v1::ModelBundle& bundle,
     store::FileSystem* fs = store::DefaultFileSystem());
 
-// Checks that the bundle describes a model this build can run:
-// - format_version is kBundleFormatVersion; the family is known and
-//   supported; input_dim, output_dim, hidden sizes, latent size, activation
-//   and dropout are in range;
-// - `weights` are exactly the parameters the spec implies (ExpectedParameters),
-//   in order, with their shapes, data length = product of the shape, and no
-//   NaN or infinity; `manifest.parameters`, when set, lists the same;
-// - normalisation mean/std have input_dim entries (or none), std > 0;
-//   target normalisation (regressors only) has output_dim entries (or none);
-// - the anomaly threshold, when set, is finite and >= 0;
-// - each Fisher tensor names a parameter, has its shape, and is finite, >= 0;
-// - warm-up inputs, when present, are [n, input_dim], finite, and
-//   manifest.warmup_rows = n;
-// - input/output schemas and reference statistics, when set, agree with the
-//   dimensions.
-// INVALID_ARGUMENT naming the field or tensor and the problem; UNIMPLEMENTED
-// for a family this build does not run (gru_forecaster).
-absl::Status ValidateBundle(const internal::v1::ModelBundle& bundle);
-
-// The spec part of ValidateBundle: family known and supported, sizes,
-// activation and dropout in range.
-absl::Status ValidateSpec(const v1::ModelSpec& spec);
+// ValidateBundle and ValidateSpec are declared in bundle_validation.h,
+// included here.
 
 // The spec with its defaults resolved: hidden_sizes empty -> [256],
 // activation unset -> RELU, autoencoder latent_dim 0 -> max(2, input_dim/8).

@@ -22,6 +22,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
+#include "lib/model/torch_activation.h"
 #include "lib/model/torch_runtime.h"
 
 namespace continuum::model {
@@ -156,10 +157,16 @@ class MlpModel final : public Model {
                                 onednn_layers_[i].first,
                                 onednn_layers_[i].second)
                   .to_dense();
+        } else if (n == 1) {
+          // One row: a matrix-vector product. OpenBLAS's sgemm packs the
+          // whole weight matrix on every call, which for one row costs
+          // several times the product itself.
+          h = at::addmv(layers_[i].second, layers_[i].first, h.reshape({-1}))
+                  .unsqueeze(0);
         } else {
           h = at::linear(h, layers_[i].first, layers_[i].second);
         }
-        if (i + 1 < layers_.size()) h = Activate(h);
+        if (i + 1 < layers_.size()) h = Activate(spec_.activation(), h);
       }
       switch (spec_.family()) {
         case v1::MODEL_FAMILY_MLP_CLASSIFIER:
@@ -190,20 +197,6 @@ class MlpModel final : public Model {
   }
 
  private:
-  at::Tensor Activate(const at::Tensor& h) const {
-    switch (spec_.activation()) {
-      case v1::ACTIVATION_GELU:
-        return at::gelu(h);
-      case v1::ACTIVATION_TANH:
-        return at::tanh(h);
-      case v1::ACTIVATION_SIGMOID:
-        return at::sigmoid(h);
-      case v1::ACTIVATION_RELU:
-      default:
-        return at::relu(h);
-    }
-  }
-
   const ModelBundle bundle_;
   const v1::ModelSpec spec_;
   MlpNet net_{nullptr};

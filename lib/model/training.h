@@ -3,8 +3,12 @@
 // updates. What the trainer service runs; the semantics of every knob are
 // those of continuum.v1.TrainingConfig (protos/continuum/v1/trainer.proto).
 //
-// Plain C++: the implementation (training.cc) uses LibTorch, this interface
-// does not, and no LibTorch exception crosses it (they become INTERNAL).
+// Plain C++: the implementation uses LibTorch, this interface does not,
+// and no LibTorch exception crosses it (they become INTERNAL). Train is in
+// training.cc, OnlineUpdater in learner.cc, both on the internal headers
+// training_net.h (the network as tensors) and learner.h (its guarded
+// optimizer step); training_config.h (the effective configuration) and
+// training_batches.h (batches with replay mixing) are plain C++.
 // LibTorch work runs under the process-wide BLAS lock (blas_lock.h), taken
 // per optimizer step and per evaluation chunk, so forward passes of other
 // threads interleave with a training run.
@@ -24,20 +28,12 @@
 #include "continuum/v1/common.pb.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/model/dataset.h"
+#include "lib/model/training_config.h"
 
 namespace continuum::model {
 
-// `config` with every default its fields document filled in, for `strategy`
-// (unset = INCREMENTAL): optimizer AdamW, learning rate 1e-4 (incremental,
-// online) or 1e-3 (full retraining), weight decay 0.01, betas 0.9/0.999,
-// epsilon 1e-8, gradient clipping at norm 1.0, 2 or 20 epochs, batch 64,
-// early stopping with patience 2, replay ratio 0.3, distillation
-// temperature 2, target false-positive rate 0.01, micro-batch 1000. Seed 0
-// becomes a random seed (so the effective configuration records it).
-// INVALID_ARGUMENT naming the field for a value out of range (negative
-// learning rate, replay ratio above 0.9, ...).
-absl::StatusOr<v1::TrainingConfig> ResolveTrainingConfig(
-    const v1::TrainingConfig& config);
+// ResolveTrainingConfig (the effective configuration) is declared in
+// training_config.h, included here.
 
 // Reported during Train.
 struct TrainProgress {

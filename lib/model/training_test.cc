@@ -125,49 +125,6 @@ v1::TrainingConfig Config(double lr, int epochs, uint64_t seed = 42) {
   return c;
 }
 
-TEST(ResolveTrainingConfigTest, FillsDocumentedDefaults) {
-  absl::StatusOr<v1::TrainingConfig> c =
-      ResolveTrainingConfig(v1::TrainingConfig());
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->strategy(), v1::TRAINING_STRATEGY_INCREMENTAL);
-  EXPECT_EQ(c->optimizer().optimizer(), v1::OPTIMIZER_ADAMW);
-  EXPECT_DOUBLE_EQ(c->optimizer().learning_rate(), 1e-4);
-  EXPECT_DOUBLE_EQ(c->optimizer().weight_decay(), 0.01);
-  EXPECT_DOUBLE_EQ(c->optimizer().beta1(), 0.9);
-  EXPECT_DOUBLE_EQ(c->optimizer().beta2(), 0.999);
-  EXPECT_DOUBLE_EQ(c->optimizer().epsilon(), 1e-8);
-  EXPECT_DOUBLE_EQ(c->optimizer().grad_clip_norm(), 1.0);
-  EXPECT_EQ(c->epochs(), 2);
-  EXPECT_EQ(c->batch_size(), 64);
-  EXPECT_EQ(c->early_stopping().patience(), 2);
-  EXPECT_DOUBLE_EQ(c->guards().replay_ratio(), 0.3);
-  EXPECT_DOUBLE_EQ(c->guards().distillation_temperature(), 2.0);
-  EXPECT_DOUBLE_EQ(c->target_false_positive_rate(), 0.01);
-  EXPECT_EQ(c->online().micro_batch_size(), 1000);
-  EXPECT_NE(c->seed(), 0u);
-
-  v1::TrainingConfig full;
-  full.set_strategy(v1::TRAINING_STRATEGY_FULL_RETRAIN);
-  full.mutable_optimizer()->set_grad_clip_norm(0);  // set: no clipping
-  c = ResolveTrainingConfig(full);
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_DOUBLE_EQ(c->optimizer().learning_rate(), 1e-3);
-  EXPECT_EQ(c->epochs(), 20);
-  EXPECT_DOUBLE_EQ(c->optimizer().grad_clip_norm(), 0.0);
-}
-
-TEST(ResolveTrainingConfigTest, RejectsOutOfRangeNamingTheField) {
-  v1::TrainingConfig c;
-  c.mutable_guards()->set_replay_ratio(0.95);
-  absl::Status s = ResolveTrainingConfig(c).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("guards.replay_ratio"));
-  c = v1::TrainingConfig();
-  c.mutable_optimizer()->set_learning_rate(-1);
-  s = ResolveTrainingConfig(c).status();
-  EXPECT_THAT(s.message(), HasSubstr("optimizer.learning_rate"));
-}
-
 TEST(TrainTest, LearnsASeparableProblem) {
   const auto centres = RandomCentres(3, 8, 5, 1.5f);
   const Dataset train = Blobs(centres, 600, 1);

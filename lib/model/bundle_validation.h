@@ -1,0 +1,44 @@
+// Validation of a model bundle (bundle.h, which includes this header): does
+// the bundle describe a model this build can run? Each section of the
+// bundle (spec, weights, manifest parameters, normalisation, schemas,
+// thresholds, Fisher diagonal, warm-up inputs, reference statistics) has
+// its own check; ValidateBundle runs them in that order and returns the
+// first failure, e.g. "weights: tensor layers.0.weight has shape [3, 5];
+// the manifest's spec implies [3, 4]".
+//
+// Plain C++ and protobuf: no LibTorch. Thread-safe: pure functions.
+#ifndef CONTINUUM_LIB_MODEL_BUNDLE_VALIDATION_H_
+#define CONTINUUM_LIB_MODEL_BUNDLE_VALIDATION_H_
+
+#include "absl/status/status.h"
+#include "continuum/internal/v1/model_bundle.pb.h"
+#include "continuum/v1/common.pb.h"
+
+namespace continuum::model {
+
+// Checks that the bundle describes a model this build can run:
+// - format_version is kBundleFormatVersion; the family is known and
+//   supported; input_dim, output_dim, hidden sizes, latent size, activation
+//   and dropout are in range;
+// - `weights` are exactly the parameters the spec implies (ExpectedParameters),
+//   in order, with their shapes, data length = product of the shape, and no
+//   NaN or infinity; `manifest.parameters`, when set, lists the same;
+// - normalisation mean/std have input_dim entries (or none), std > 0;
+//   target normalisation (regressors only) has output_dim entries (or none);
+// - the anomaly threshold, when set, is finite and >= 0;
+// - each Fisher tensor names a parameter, has its shape, and is finite, >= 0;
+// - warm-up inputs, when present, are [n, input_dim], finite, and
+//   manifest.warmup_rows = n;
+// - input/output schemas and reference statistics, when set, agree with the
+//   dimensions.
+// INVALID_ARGUMENT naming the field or tensor and the problem; UNIMPLEMENTED
+// for a family this build does not run (gru_forecaster).
+absl::Status ValidateBundle(const internal::v1::ModelBundle& bundle);
+
+// The spec part of ValidateBundle: family known and supported, sizes,
+// activation and dropout in range.
+absl::Status ValidateSpec(const v1::ModelSpec& spec);
+
+}  // namespace continuum::model
+
+#endif  // CONTINUUM_LIB_MODEL_BUNDLE_VALIDATION_H_
