@@ -31,7 +31,8 @@ absl::Status ReadExactFrame(SequentialFile* file, const std::string& path,
     return absl::UnavailableError(s.message());
   }
   std::string scratch;
-  absl::StatusOr<absl::string_view> data = file->Read(pos.frame_bytes, &scratch);
+  absl::StatusOr<absl::string_view> data =
+      file->Read(pos.frame_bytes, &scratch);
   if (!data.ok()) return absl::UnavailableError(data.status().message());
   log_format::Frame frame;
   if (absl::Status s = log_format::ParseExactFrame(*data, &frame); !s.ok()) {

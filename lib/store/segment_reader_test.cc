@@ -241,7 +241,8 @@ TEST(LocateRecordTest, FindsTheCheckpointBeforeTheRecord) {
   ASSERT_TRUE(at.ok()) << at.status();
   EXPECT_EQ(at->checkpoint, 50'000u);
 
-  EXPECT_EQ(LocateRecord(set, "log", LogPosition{kSeg0 + 7, 20}).status().code(),
+  const LogPosition missing{kSeg0 + 7, 20};
+  EXPECT_EQ(LocateRecord(set, "log", missing).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(LocateRecord(set, "log", LogPosition{kSeg0, 601}).status().code(),
             absl::StatusCode::kNotFound);

@@ -331,10 +331,10 @@ TEST_F(SegmentRecoveryTest, RecoverSegmentsFindsActiveSegmentsAndNextIds) {
   // Day 1: segment 7 was deleted by retention, leaving its tombstone (and a
   // sidecar a crash kept); segment 2 remains.
   WriteSegment(day1 + 2, 3);
-  ASSERT_TRUE(
-      fs_.WriteFileAtomically(SegmentFilePath(dir_, day1 + 7, "tomb"), "").ok());
-  ASSERT_TRUE(
-      fs_.WriteFileAtomically(SegmentFilePath(dir_, day1 + 7, "idx"), "x").ok());
+  const std::string tomb = SegmentFilePath(dir_, day1 + 7, "tomb");
+  const std::string orphan = SegmentFilePath(dir_, day1 + 7, "idx");
+  ASSERT_TRUE(fs_.WriteFileAtomically(tomb, "").ok());
+  ASSERT_TRUE(fs_.WriteFileAtomically(orphan, "x").ok());
 
   SegmentSet set;
   RecoveryReport report;
@@ -348,7 +348,7 @@ TEST_F(SegmentRecoveryTest, RecoverSegmentsFindsActiveSegmentsAndNextIds) {
   EXPECT_EQ(set.day(kBaseDay + 1).active_id, day1 + 2);
   EXPECT_EQ(set.day(kBaseDay + 1).tomb_id, day1 + 7);
   EXPECT_EQ(set.day(kBaseDay + 1).next_seq, 8);
-  EXPECT_FALSE(fs_.FileExists(SegmentFilePath(dir_, day1 + 7, "idx")));
+  EXPECT_FALSE(fs_.FileExists(orphan));
   // The sealed segment got its sidecar; the active ones did not.
   EXPECT_TRUE(fs_.FileExists(SegmentFilePath(dir_, day0, "idx")));
   EXPECT_FALSE(fs_.FileExists(SegmentFilePath(dir_, day0 + 1, "idx")));

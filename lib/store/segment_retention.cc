@@ -57,7 +57,8 @@ absl::Status RetentionPass::DeleteVictim(Victim& v) {
         fs_->WriteFileAtomically(SegmentFilePath(dir_, v.id, "tomb"), "");
     if (!status.ok()) return status;
     if (v.old_tomb >= 0) {
-      absl::Status s = fs_->DeleteFile(SegmentFilePath(dir_, v.old_tomb, "tomb"));
+      absl::Status s =
+          fs_->DeleteFile(SegmentFilePath(dir_, v.old_tomb, "tomb"));
       if (!s.ok() && !absl::IsNotFound(s)) {
         spdlog::warn("segment log {}: {}", dir_, std::string(s.message()));
       }
