@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/store/blob_store.h"
-#include "services/registry/registry.h"
+#include "services/registry/audit_chain.h"
 #include "tools/continuumctl/cli_util.h"
 
 ABSL_DECLARE_FLAG(std::string, output);
