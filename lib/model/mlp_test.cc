@@ -211,6 +211,24 @@ TEST(MlpTest, BatchOfOneEqualsBatchOf64) {
   }
 }
 
+TEST(MlpTest, SmallBatchesEqualBatchOf64) {
+  // Batches under 5 rows multiply row by row (sgemv); larger ones by sgemm.
+  ModelBundle b = InitFor(v1::MODEL_FAMILY_MLP_CLASSIFIER, 20, 5);
+  auto model = Model::FromBundle(b);
+  ASSERT_TRUE(model.ok());
+  std::vector<float> rows = RandomRows(64, 20, 4);
+  std::vector<float> batch;
+  ASSERT_TRUE((*model)->Forward(rows.data(), 64, &batch).ok());
+  for (int n : {2, 3, 4, 5}) {
+    std::vector<float> small;
+    ASSERT_TRUE((*model)->Forward(rows.data(), n, &small).ok());
+    ASSERT_EQ(small.size(), static_cast<size_t>(n) * 5);
+    for (int i = 0; i < n * 5; ++i) {
+      EXPECT_NEAR(small[i], batch[i], 1e-6) << n << " rows, value " << i;
+    }
+  }
+}
+
 // Forward on one backend, forced for the duration of the call.
 std::vector<float> ForwardOn(const Model& model, MatmulBackend backend,
                              const std::vector<float>& rows, int n) {
