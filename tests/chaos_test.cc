@@ -22,7 +22,7 @@
 // - nothing acknowledged is lost: every acknowledged record id is in the
 //   collector, every registered version in the registry, the trainer's runs
 //   (completed, and the one interrupted shown FAILED) in the trainer, the
-//   drift service's monitor, alerts and cool-down in its SQLite store.
+//   drift service's monitor and alerts in its SQLite store.
 // Finally a new run trains on the data ingested under chaos, and the pod
 // serves the version it produced: the loop still works end to end.
 // Skipped when Debian's dataset-fashion-mnist package is not installed (any
@@ -1071,10 +1071,10 @@ TEST_F(ChaosTest, KillEachServiceInTurnDuringTheLoop) {
     ASSERT_NO_FATAL_FAILURE(KillAndRestart("trainer", hooks));
   }
 
-  // 4. The drift service. Its monitors, alerts and cool-downs live in
-  // SQLite (drift.db): a monitor whose detector alerts at once on the
-  // pod's predictions, with a dry-run action that starts a cool-down, must
-  // come back from kill -9 exactly as it was. The pod keeps answering while
+  // 4. The drift service. Its monitors and alerts live in SQLite
+  // (drift.db): a monitor whose detector alerts at once on the pod's
+  // predictions, with a dry-run action, must come back from kill -9
+  // exactly as it was, alerts included. The pod keeps answering while
   // its observations cannot be delivered, and delivers them to the
   // restarted process.
   {
@@ -1144,14 +1144,18 @@ TEST_F(ChaosTest, KillEachServiceInTurnDuringTheLoop) {
       v1::ConfigureMonitorResponse response;
       grpc::Status s = Drift()->ConfigureMonitor(&context, request, &response);
       ASSERT_TRUE(s.ok()) << s.error_message();
+      // The alert's (dry-run) action is final once it is listed with its
+      // result; a dry run starts no cool-down (drift_rollback_test checks
+      // that a real action's cool-down survives a kill -9).
       ASSERT_TRUE(WaitFor(
           [&] {
-            auto st = status();
-            return st.ok() && st->has_cooldown_until() && !alerts().empty();
+            for (const auto& [sequence, alert] : alerts()) {
+              if (alert.action_result().dry_run()) return true;
+            }
+            return false;
           },
           absl::Seconds(60)))
-          << "no alert with an action (and its cool-down) from the "
-             "prediction detector"
+          << "no alert with a dry-run action from the prediction detector"
           << cluster_->Logs();
       absl::StatusOr<v1::Monitor> m_now = monitor();
       ASSERT_TRUE(m_now.ok()) << m_now.status();
@@ -1194,10 +1198,6 @@ TEST_F(ChaosTest, KillEachServiceInTurnDuringTheLoop) {
           st->cooldown_until(), status_before.cooldown_until()))
           << st->cooldown_until().DebugString() << " vs "
           << status_before.cooldown_until().DebugString();
-      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
-          st->last_action_alert(), status_before.last_action_alert()))
-          << st->last_action_alert().DebugString() << " vs "
-          << status_before.last_action_alert().DebugString();
     };
     ASSERT_NO_FATAL_FAILURE(KillAndRestart("drift", hooks));
   }

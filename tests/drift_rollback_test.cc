@@ -27,6 +27,7 @@
 //    `canary_judgement` alert on version 2 aborted the rollout: the rollout
 //    is ABORTED, the deployment serves version 1 alone, version 2 is
 //    ROLLED_BACK, and the latest judgement is a FAIL with its p-value.
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -51,6 +52,7 @@ namespace continuum {
 namespace {
 
 using ::continuum::testing::WaitFor;
+using ::google::protobuf::util::MessageDifferencer;
 
 constexpr char kModel[] = "fraud";
 
@@ -180,6 +182,17 @@ class DriftRollbackTest : public ::testing::Test {
 
   absl::StatusOr<v1::GetDriftStatusResponse> DriftStatus() {
     return cluster_.DriftStatus(kModel);
+  }
+
+  absl::StatusOr<v1::Monitor> GetMonitor() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(10));
+    v1::GetMonitorRequest request;
+    request.set_name(absl::StrCat("models/", kModel, "/monitor"));
+    v1::GetMonitorResponse response;
+    grpc::Status s = cluster_.drift().GetMonitor(&context, request, &response);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+    return response.monitor();
   }
 
   std::vector<v1::Alert> ListAlerts(const std::string& filter) {
@@ -330,6 +343,38 @@ TEST_F(DriftRollbackTest, ADegradedProductionVersionIsRolledBack) {
   const absl::Time until = FromProto(status->cooldown_until());
   EXPECT_GT(until, absl::Now() + absl::Minutes(50));
   EXPECT_LE(until, absl::Now() + absl::Hours(1));
+
+  // All of it lives in the drift service's SQLite store: after kill -9 and
+  // a restart on the same data directory, the monitor, every alert, the
+  // last action and the cool-down are as they were.
+  const std::vector<v1::Alert> alerts_before = ListAlerts("");
+  absl::StatusOr<v1::Monitor> monitor_before = GetMonitor();
+  ASSERT_TRUE(monitor_before.ok()) << monitor_before.status();
+  ASSERT_TRUE(cluster_.KillAndRestart("drift").ok()) << cluster_.Logs();
+  auto restarted = DriftStatus();
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(restarted->cooldown_until(),
+                                         status->cooldown_until()))
+      << restarted->DebugString();
+  EXPECT_TRUE(MessageDifferencer::Equals(restarted->last_action_alert(),
+                                         status->last_action_alert()))
+      << restarted->DebugString();
+  const std::vector<v1::Alert> alerts_after = ListAlerts("");
+  ASSERT_EQ(alerts_after.size(), alerts_before.size()) << State();
+  for (size_t i = 0; i < alerts_before.size(); ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(alerts_after[i], alerts_before[i]))
+        << alerts_after[i].DebugString() << " vs "
+        << alerts_before[i].DebugString();
+  }
+  absl::StatusOr<v1::Monitor> monitor_after = GetMonitor();
+  ASSERT_TRUE(monitor_after.ok()) << monitor_after.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*monitor_after, *monitor_before))
+      << monitor_after->DebugString();
+  // Still within the cool-down: a new bad stretch is only an alert.
+  s = Observe(Outcomes(1, 100, /*wrong=*/1, /*of=*/1));
+  ASSERT_TRUE(s.ok()) << s << State();
+  EXPECT_EQ(ProductionVersion(), 1);
+  EXPECT_EQ(Audit("model.rollback").size(), 1u);
   std::cout << "whole test: " << absl::FormatDuration(absl::Now() - t0) << "\n";
 }
 

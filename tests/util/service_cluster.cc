@@ -1,6 +1,7 @@
 #include "tests/util/service_cluster.h"
 
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <utility>
@@ -48,40 +49,63 @@ std::string ServiceCluster::target(const std::string& service) const {
 
 absl::Status ServiceCluster::Start(const std::vector<std::string>& services) {
   for (const std::string& service : services) {
-    // The addresses of the services it calls, of those running.
-    std::string config;
-    auto wire = [&](const char* field, const char* peer) {
-      if (ports_.contains(peer)) {
-        absl::StrAppend(&config, field, ": \"", target(peer), "\" ");
-      }
-    };
-    if (service == "trainer") {
-      wire("registry_address", "registry");
-      wire("collector_address", "collector");
-    } else if (service == "drift") {
-      wire("registry_address", "registry");
-      wire("trainer_address", "trainer");
-    }
-    std::vector<std::string> extra;
-    if (!config.empty()) extra.push_back("--config_text=" + config);
-    int port = 0;
-    absl::StatusOr<std::unique_ptr<Subprocess>> process =
-        StartService(bin_dir_, service, dir_, extra, &port);
-    if (!process.ok()) return process.status();
-    processes_[service] = *std::move(process);
-    ports_[service] = port;
+    if (absl::Status s = StartOne(service); !s.ok()) return s;
     order_.push_back(service);
-    if (service == "registry") {
-      registry_ = v1::RegistryService::NewStub(Channel(target(service)));
-    } else if (service == "collector") {
-      collector_ = v1::CollectorService::NewStub(Channel(target(service)));
-    } else if (service == "trainer") {
-      trainer_ = v1::TrainerService::NewStub(Channel(target(service)));
-    } else if (service == "drift") {
-      drift_ = v1::DriftService::NewStub(Channel(target(service)));
-    }
   }
   return absl::OkStatus();
+}
+
+absl::Status ServiceCluster::StartOne(const std::string& service) {
+  // The addresses of the services it calls, of those running.
+  std::string config;
+  auto wire = [&](const char* field, const char* peer) {
+    if (ports_.contains(peer)) {
+      absl::StrAppend(&config, field, ": \"", target(peer), "\" ");
+    }
+  };
+  if (service == "trainer") {
+    wire("registry_address", "registry");
+    wire("collector_address", "collector");
+  } else if (service == "drift") {
+    wire("registry_address", "registry");
+    wire("trainer_address", "trainer");
+  }
+  std::vector<std::string> extra;
+  if (!config.empty()) extra.push_back("--config_text=" + config);
+  int port = 0;
+  // A restart logs to files of its own (the first start's stay).
+  const int start = ++starts_[service];
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = StartService(
+      bin_dir_, service, dir_, extra, &port,
+      start == 1 ? "" : absl::StrCat(service, start));
+  if (!process.ok()) return process.status();
+  processes_[service] = *std::move(process);
+  ports_[service] = port;
+  if (service == "registry") {
+    registry_ = v1::RegistryService::NewStub(Channel(target(service)));
+  } else if (service == "collector") {
+    collector_ = v1::CollectorService::NewStub(Channel(target(service)));
+  } else if (service == "trainer") {
+    trainer_ = v1::TrainerService::NewStub(Channel(target(service)));
+  } else if (service == "drift") {
+    drift_ = v1::DriftService::NewStub(Channel(target(service)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServiceCluster::KillAndRestart(const std::string& service) {
+  auto it = processes_.find(service);
+  if (it == processes_.end() || it->second == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(service, " was not started"));
+  }
+  if (absl::Status s = it->second->Signal(SIGKILL); !s.ok()) return s;
+  if (absl::StatusOr<int> waited = it->second->Wait(absl::Seconds(30));
+      !waited.ok()) {
+    return waited.status();
+  }
+  it->second.reset();
+  return StartOne(service);
 }
 
 absl::StatusOr<v1::ObserveResponse> ServiceCluster::Observe(

@@ -36,6 +36,11 @@ class ServiceCluster {
   // their ports. The error names the service and holds its stderr.
   absl::Status Start(const std::vector<std::string>& services);
 
+  // Kills a started service with SIGKILL and starts it again on the same
+  // data directory (and wiring); its port may change (target() follows, as
+  // do the stubs below).
+  absl::Status KillAndRestart(const std::string& service);
+
   // "127.0.0.1:PORT" of a started service ("" if not started).
   std::string target(const std::string& service) const;
   const std::string& dir() const { return dir_; }
@@ -68,7 +73,10 @@ class ServiceCluster {
  private:
   const std::string bin_dir_;
   const std::string dir_;
+  absl::Status StartOne(const std::string& service);
+
   std::vector<std::string> order_;  // Started services, in order.
+  std::map<std::string, int> starts_;  // Starts per service (log names).
   std::map<std::string, std::unique_ptr<Subprocess>> processes_;
   std::map<std::string, int> ports_;
   std::unique_ptr<v1::RegistryService::Stub> registry_;
