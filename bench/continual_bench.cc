@@ -15,7 +15,7 @@
 // rotated), the drop on A against the cold-start model (forgetting), and
 // the wall time of each Train call (Fisher, reference statistics and
 // held-out evaluation included). Prints a table; with --json also one JSON
-// object as the last line. The bar (shared/DESIGN.md): with replay,
+// object as the last line. The bar (docs/design.md): with replay,
 // accuracy on B within 2 points of full retraining and a drop on A of at
 // most 3 points, in far less time; naive fine-tuning forgets far more.
 #include <algorithm>
