@@ -8,7 +8,7 @@
 //   ServiceServer::Options options;
 //   options.service = "registry";
 //   options.config = config.server();
-//   options.services = {&registry_handlers};
+//   options.services = {&service};  // e.g. a registry::RegistryServiceImpl
 //   absl::StatusOr<std::unique_ptr<ServiceServer>> server =
 //       ServiceServer::Start(std::move(options));
 //   if (!server.ok()) return server.status();

@@ -9,11 +9,17 @@
 //         !s.ok()) {
 //       return continuum::core::ReportStartupError(s);
 //     }
-//     RegistryHandlers handlers(...);
-//     return continuum::core::ServeUntilSignal(
-//         {.service = "registry", .config = config.server(),
-//          .services = {&handlers}});
+//     ... open the store, build the domain object `reg` ...
+//     core::OpenStreams streams;  // the watches a drain ends at its start
+//     registry::RegistryServiceImpl service(reg.get(), &streams);
+//     core::ServiceServer::Options options;
+//     options.service = "registry";
+//     options.config = config.server();
+//     options.services = {&service};
+//     options.open_streams = &streams;
+//     return continuum::core::ServeUntilSignal(std::move(options));
 //   }
+// (services/registry/main.cc is this, with the rollout ticker beside it.)
 #ifndef CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 #define CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 

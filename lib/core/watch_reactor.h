@@ -11,23 +11,30 @@
 // the client cancels (CANCELLED) or when the server drains (OpenStreams::
 // EndAll: UNAVAILABLE, which clients treat as "resume from your cursor").
 //
-// Example (one handler of a CallbackService):
-//   class DeploymentWatch : public core::WatchReactor<v1::WatchResponse> {
+// Example (the registry's WatchDeployments, services/registry/
+// registry_service.cc; DeploymentCursor::Poll reads what is new after its
+// revision):
+//   class DeploymentWatch final
+//       : public core::WatchReactor<v1::WatchDeploymentsResponse> {
 //    public:
-//     DeploymentWatch(Registry* r, core::OpenStreams* s, int64_t since)
-//         : WatchReactor(s, &r->revisions()), registry_(r), cursor_(since) {}
+//     DeploymentWatch(DeploymentFeed* feed, core::SequenceNotifier* revisions,
+//                     core::OpenStreams* streams,
+//                     const v1::WatchDeploymentsRequest& request)
+//         : WatchReactor(streams, revisions), cursor_(feed, request) {}
 //    private:
 //     Batch Next() override {
 //       Batch batch;
-//       for (auto& d : registry_->DeploymentsAfter(cursor_)) { ... }
+//       if (absl::Status s = cursor_.Poll(&batch.messages); !s.ok()) {
+//         batch.end = ToGrpcStatus(s);
+//       }
 //       return batch;
 //     }
+//     DeploymentCursor cursor_;
 //   };
-//   grpc::ServerWriteReactor<v1::WatchResponse>* Watch(...) override {
-//     auto* watch = new DeploymentWatch(registry_, streams_, request->since());
-//     watch->Start();
-//     return watch;
-//   }
+//   // In the service (a WithCallbackMethod_WatchDeployments<Service>):
+//   auto* watch = new DeploymentWatch(feed, revisions, streams, *request);
+//   watch->Start();
+//   return watch;
 #ifndef CONTINUUM_LIB_CORE_WATCH_REACTOR_H_
 #define CONTINUUM_LIB_CORE_WATCH_REACTOR_H_
 

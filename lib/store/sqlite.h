@@ -1,5 +1,6 @@
 // Small RAII helpers over the SQLite C API, shared by the stores that keep
-// their metadata in SQLite (the registry's, the trainer's). Errors are
+// their metadata in SQLite (the registry's, the trainer's, the drift
+// service's). Errors are
 // absl::Status whose messages start with the caller's `context`, e.g.
 // "registry database: ...".
 #ifndef CONTINUUM_LIB_STORE_SQLITE_H_
