@@ -149,7 +149,8 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
       summary, "\n\nUsage: continuum-", service,
       " [--config=FILE.pbtxt] [flags]\n"
       "Starts with no arguments on 127.0.0.1 with an ephemeral port.\n"
-      "Flags override the config file; see docs/architecture.md."));
+      "Flags override the config file; every field is in "
+      "docs/operations.md, \"Configuration reference\"."));
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::vector<std::string> extra(rest.begin() + 1, rest.end());
