@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "lib/core/config.h"
+#include "lib/core/parse_errors.h"
 #include "spdlog/spdlog.h"
 
 namespace continuum::core {
@@ -108,6 +109,9 @@ absl::Status ServiceServer::StartGrpc() {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
+  // The status a parse failure is answered with is settled first, so the
+  // metrics count what the client gets.
+  interceptors.push_back(NewParseErrorInterceptorFactory());
   interceptors.push_back(rpc_metrics_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 

@@ -1,5 +1,6 @@
 #include "lib/core/server.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -222,6 +223,60 @@ TEST_F(ServiceServerTest, ShutdownCancelsCallsAfterTheGrace) {
   EXPECT_GE(took, absl::Milliseconds(250));
   // A second Shutdown is a no-op.
   server->Shutdown(absl::Seconds(60));
+}
+
+// The synchronous API's echo (the shared EchoService is on the callback
+// API), to see both kinds of handler answer an unparsable request alike.
+class SyncEcho final : public continuum::testing::v1::EchoService::Service {
+  grpc::Status Echo(grpc::ServerContext*, const EchoRequest* request,
+                    EchoResponse* response) override {
+    response->set_payload(request->payload());
+    return grpc::Status::OK;
+  }
+};
+
+// Sends `bytes` as the request of Echo through the generic stub.
+grpc::Status SendRawEcho(const std::string& target, const std::string& bytes) {
+  grpc::GenericStub stub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  grpc::Slice slice(bytes.data(), bytes.size());
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/continuum.testing.v1.EchoService/Echo",
+                 grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = s;
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
+}
+
+TEST_F(ServiceServerTest, UnparsableRequestsAreInvalidArgumentOnBothApis) {
+  const std::string garbage("\xff\xff\xff\xff not a message", 17);
+  EchoRequest valid;
+  valid.set_payload("ok");
+  SyncEcho sync_echo;
+  for (grpc::Service* service :
+       std::vector<grpc::Service*>{&echo_, &sync_echo}) {
+    ServiceServer::Options options = Options();
+    options.services = {service};
+    auto server = StartServer(std::move(options));
+    ASSERT_NE(server, nullptr);
+    grpc::Status s = SendRawEcho(server->address(), garbage);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(),
+              "the request is not a valid continuum.testing.v1.EchoRequest "
+              "(its bytes do not parse as that message)");
+    // A valid request through the same path is answered as before.
+    EXPECT_TRUE(SendRawEcho(server->address(), valid.SerializeAsString()).ok());
+    server->Shutdown(absl::Seconds(5));
+  }
 }
 
 TEST(WriteFileAtomicallyTest, WritesAndReplaces) {
