@@ -163,6 +163,14 @@ absl::Status CheckNumber(const std::string& path, double v,
     return Broken(path, absl::StrCat("must be <= ", Number(rules.max()),
                                      " (got ", Number(v), ")"));
   }
+  if (rules.has_greater_than() && !(v > rules.greater_than())) {
+    return Broken(path, absl::StrCat("must be > ", Number(rules.greater_than()),
+                                     " (got ", Number(v), ")"));
+  }
+  if (rules.has_less_than() && !(v < rules.less_than())) {
+    return Broken(path, absl::StrCat("must be < ", Number(rules.less_than()),
+                                     " (got ", Number(v), ")"));
+  }
   return absl::OkStatus();
 }
 

@@ -77,6 +77,13 @@ TEST(FieldRulesTest, NumbersInRangeZeroMeaningDefault) {
   r = Valid();
   r.set_rate(1.5);
   EXPECT_EQ(Message(r), "rate: must be <= 1 (got 1.5)");
+  r = Valid();
+  r.set_probability(1);
+  EXPECT_EQ(Message(r), "probability: must be < 1 (got 1)");
+  r.set_probability(-0.5);
+  EXPECT_EQ(Message(r), "probability: must be > 0 (got -0.5)");
+  r.set_probability(0.5);
+  EXPECT_TRUE(CheckFieldRules(r).ok());
   // An explicitly present number is checked even at 0.
   r = Valid();
   r.set_limit(0);

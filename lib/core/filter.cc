@@ -144,4 +144,34 @@ bool Filter::Matches(
   return false;
 }
 
+bool IsEnumValueName(const google::protobuf::EnumDescriptor* type,
+                     absl::string_view value) {
+  const std::string name(value);
+  if (type->FindValueByName(name) != nullptr) return true;
+  // The prefix every value carries (Buf's ENUM_VALUE_PREFIX): the enum's
+  // name in UPPER_SNAKE_CASE and "_", e.g. VersionState -> VERSION_STATE_.
+  std::string prefix;
+  for (char c : type->name()) {
+    if (absl::ascii_isupper(c) && !prefix.empty()) prefix += '_';
+    prefix += absl::ascii_toupper(c);
+  }
+  return type->FindValueByName(absl::StrCat(prefix, "_", name)) != nullptr;
+}
+
+absl::Status CheckFilterEnums(
+    const Filter& filter,
+    const absl::flat_hash_map<std::string,
+                              const google::protobuf::EnumDescriptor*>& enums) {
+  for (const auto& conjunction : filter.disjuncts()) {
+    for (const Filter::Comparison& c : conjunction) {
+      auto it = enums.find(c.key);
+      if (it == enums.end() || IsEnumValueName(it->second, c.value)) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter: \"", c.value, "\" is not a value of ",
+                       it->second->full_name(), " (key ", c.key, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace continuum::core

@@ -18,8 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
 
 namespace continuum::core {
 
@@ -54,6 +56,22 @@ class Filter {
  private:
   std::vector<std::vector<Comparison>> disjuncts_;
 };
+
+// Checks the values compared with enum-typed keys: each must name a value
+// of the key's enum, in full (`VERSION_STATE_PRODUCTION`) or without the
+// enum's prefix (`PRODUCTION`). A misspelt value would otherwise match
+// nothing and look like an empty result. INVALID_ARGUMENT:
+//   filter: "PRODUCTON" is not a value of continuum.v1.VersionState (key
+//   state)
+// Example: CheckFilterEnums(*filter, {{"state", v1::VersionState_descriptor()}})
+absl::Status CheckFilterEnums(
+    const Filter& filter,
+    const absl::flat_hash_map<std::string,
+                              const google::protobuf::EnumDescriptor*>& enums);
+
+// Whether `value` names a value of `type` in one of the two forms above.
+bool IsEnumValueName(const google::protobuf::EnumDescriptor* type,
+                     absl::string_view value);
 
 }  // namespace continuum::core
 

@@ -1,5 +1,7 @@
 #include "lib/core/filter.h"
 
+#include <google/protobuf/descriptor.pb.h>
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -66,6 +68,24 @@ TEST(FilterTest, ErrorsNameTheProblem) {
     EXPECT_TRUE(absl::StrContains(f.status().message(), c.message))
         << c.text << ": " << f.status();
   }
+}
+
+TEST(FilterEnumsTest, MisspeltEnumValuesAreInvalidArgument) {
+  const google::protobuf::EnumDescriptor* type =
+      google::protobuf::FieldDescriptorProto::Type_descriptor();
+  absl::StatusOr<Filter> f = Filter::Parse(
+      "kind = TYPE_INT32 OR kind = INT64 OR other = WHATEVER",
+      [](absl::string_view) { return true; });
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(CheckFilterEnums(*f, {{"kind", type}}).ok());
+  f = Filter::Parse("kind = TYPE_INT32 OR kind != INT46",
+                    [](absl::string_view) { return true; });
+  ASSERT_TRUE(f.ok());
+  absl::Status s = CheckFilterEnums(*f, {{"kind", type}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "filter: \"INT46\" is not a value of "
+            "google.protobuf.FieldDescriptorProto.Type (key kind)");
 }
 
 }  // namespace

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The conformance suite (tests/conformance/conformance.py) against the five
+# real services started by deploy/local/continuum-up, through Debian's
+# python3-grpcio and the stubs CMake generates from protos/.
+# Usage: run.sh BIN_DIR PYTHON_DIR [--only=collector,registry]
+set -euo pipefail
+bin_dir="$1"
+python_dir="$2"
+shift 2
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/conformance.XXXXXX")"
+up_pid=""
+cleanup() {
+  if [ -n "$up_pid" ]; then
+    kill -TERM "$up_pid" 2>/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$root/deploy/local/continuum-up" --bin-dir "$bin_dir" --data-dir "$work/up" \
+  >"$work/up.out" 2>&1 &
+up_pid=$!
+deadline=$((SECONDS + 120))
+until grep -q '^endpoints:' "$work/up.out" 2>/dev/null; do
+  if ! kill -0 "$up_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+    echo "the services did not start; continuum-up said:"
+    cat "$work/up.out"
+    exit 1
+  fi
+  sleep 0.2
+done
+"$bin_dir/continuumctl" model init --family=mlp_classifier --inputs=4 \
+  --classes=3 --output="$work/conformance.bundle" >/dev/null
+status=0
+PYTHONPATH="$python_dir:$here" timeout 600 /usr/bin/python3 \
+  "$here/conformance.py" --endpoints="$work/up/endpoints.env" \
+  --bundle="$work/conformance.bundle" "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "--- the services' logs (last lines) ---"
+  tail -n 15 "$work"/up/logs/*.log || true
+fi
+exit "$status"
