@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
+#include "lib/model/dense_forward.h"
 #include "lib/model/model.h"
 #include "lib/model/torch_activation.h"
 #include "lib/model/torch_runtime.h"
@@ -45,41 +47,27 @@ struct MlpNetImpl : torch::nn::Module {
 TORCH_MODULE(MlpNet);
 
 // Debian's openblas-serial is not thread-safe: OpenBLAS calls take the
-// process-wide BlasMutex() (blas_lock.h), shared with training.
+// process-wide BlasMutex() (blas_lock.h), shared with training. Batches of
+// fewer than kDenseForwardMaxRows rows use neither library nor the lock:
+// they run in plain C++ (dense_forward.h).
 
 // Batches this large or larger go to oneDNN when another thread holds the
 // BLAS: oneDNN's inner product is thread-safe and, from 32 rows of a
 // 784-256-10 network, about as fast as OpenBLAS per row (measured here:
 // 151k vs 167k rows/s at 32 rows, 195k vs 213k at 64). Smaller batches
 // wait for the BLAS: oneDNN's fixed cost per call (about 100 us) is larger
-// than their whole OpenBLAS pass (16 us for one row).
+// than their whole OpenBLAS pass.
 constexpr int kOneDnnMinRows = 32;
-
-// Batches smaller than this multiply row by row, one matrix-vector product
-// (sgemv) each: OpenBLAS's sgemm packs the whole weight matrix on every
-// call, which costs more than the product for a few rows (measured here on
-// a 784-256-10 network: one row 65 us by sgemm, 16 us by sgemv; two rows
-// 75 us by sgemm).
-constexpr int kGemvMaxRows = 5;
-
-// x [n, in] times weight [out, in] transposed, plus bias [out]: at::linear,
-// one row at a time.
-at::Tensor LinearByRows(const at::Tensor& x, const at::Tensor& weight,
-                        const at::Tensor& bias) {
-  if (x.size(0) == 1) {
-    return at::addmv(bias, weight, x.reshape({-1})).unsqueeze(0);
-  }
-  at::Tensor out = at::empty({x.size(0), weight.size(0)}, x.options());
-  for (int64_t r = 0; r < x.size(0); ++r) {
-    at::Tensor row = out[r];
-    at::addmv_out(row, bias, weight, x[r]);
-  }
-  return out;
-}
 
 std::atomic<MatmulBackend>& BackendOverride() {
   static auto* backend = new std::atomic<MatmulBackend>(MatmulBackend::kAuto);
   return *backend;
+}
+
+// The values of a 1-D float tensor; empty when undefined.
+absl::Span<const float> Values(const at::Tensor& t) {
+  if (!t.defined()) return {};
+  return absl::MakeConstSpan(t.data_ptr<float>(), t.numel());
 }
 
 // A 1-D float tensor owning a copy of `values`; undefined when empty.
@@ -133,6 +121,7 @@ class MlpModel final : public Model {
     std_ = VectorTensor(bundle_.manifest().normalization().std());
     target_mean_ = VectorTensor(bundle_.target_normalization().mean());
     target_std_ = VectorTensor(bundle_.target_normalization().std());
+    BuildDense();
   }
 
   int input_dim() const override { return spec_.input_dim(); }
@@ -149,6 +138,12 @@ class MlpModel final : public Model {
     }
     out->clear();
     if (n == 0) return absl::OkStatus();
+    if (dense_.has_value() && n < kDenseForwardMaxRows &&
+        BackendOverride().load(std::memory_order_relaxed) ==
+            MatmulBackend::kAuto) {
+      dense_->Run(rows, n, out);
+      return absl::OkStatus();
+    }
     // Which library multiplies: see kOneDnnMinRows. Both give the same
     // results up to float rounding (about 1e-7).
     std::unique_lock<std::mutex> blas_lock(BlasMutex(), std::defer_lock);
@@ -179,8 +174,6 @@ class MlpModel final : public Model {
                                 onednn_layers_[i].first,
                                 onednn_layers_[i].second)
                   .to_dense();
-        } else if (n < kGemvMaxRows) {
-          h = LinearByRows(h, layers_[i].first, layers_[i].second);
         } else {
           h = at::linear(h, layers_[i].first, layers_[i].second);
         }
@@ -215,6 +208,38 @@ class MlpModel final : public Model {
   }
 
  private:
+  // The plain C++ pass of small batches (dense_forward.h) over the module's
+  // weights; left out when they are not what it reads (the shapes
+  // disagree: LibTorch's pass then reports the error).
+  void BuildDense() {
+    DenseForwardOptions options;
+    for (const auto& [weight, bias] : layers_) {
+      if (weight.dim() != 2 || !weight.is_contiguous() ||
+          weight.scalar_type() != at::kFloat || !bias.is_contiguous() ||
+          bias.scalar_type() != at::kFloat || bias.numel() != weight.size(0)) {
+        return;
+      }
+      options.layers.push_back({.weight = weight.data_ptr<float>(),
+                                .bias = bias.data_ptr<float>(),
+                                .in = static_cast<int>(weight.size(1)),
+                                .out = static_cast<int>(weight.size(0))});
+    }
+    if (options.layers.empty() ||
+        options.layers.front().in != spec_.input_dim()) {
+      return;
+    }
+    options.activation = spec_.activation();
+    options.family = spec_.family();
+    options.mean = Values(mean_);
+    options.std = Values(std_);
+    options.target_mean = Values(target_mean_);
+    options.target_std = Values(target_std_);
+    absl::StatusOr<DenseForward> dense = DenseForward::Create(options);
+    if (dense.ok() && dense->output_dim() == output_dim()) {
+      dense_.emplace(*std::move(dense));
+    }
+  }
+
   const ModelBundle bundle_;
   const v1::ModelSpec spec_;
   MlpNet net_{nullptr};
@@ -223,6 +248,8 @@ class MlpModel final : public Model {
   // The same weights in oneDNN's layout; empty when LibTorch lacks oneDNN.
   std::vector<std::pair<at::Tensor, at::Tensor>> onednn_layers_;
   at::Tensor mean_, std_, target_mean_, target_std_;
+  // Set by Build when the weights suit it.
+  std::optional<DenseForward> dense_;
 };
 
 absl::StatusOr<std::unique_ptr<Model>> Build(const ModelBundle& bundle) {

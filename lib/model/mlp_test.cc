@@ -212,7 +212,8 @@ TEST(MlpTest, BatchOfOneEqualsBatchOf64) {
 }
 
 TEST(MlpTest, SmallBatchesEqualBatchOf64) {
-  // Batches under 5 rows multiply row by row (sgemv); larger ones by sgemm.
+  // Batches under 5 rows run in plain C++ (dense_forward.h); larger ones on
+  // LibTorch.
   ModelBundle b = InitFor(v1::MODEL_FAMILY_MLP_CLASSIFIER, 20, 5);
   auto model = Model::FromBundle(b);
   ASSERT_TRUE(model.ok());
@@ -255,6 +256,48 @@ TEST(MlpTest, OneDnnAgreesWithBlasForEveryFamily) {
     for (size_t i = 0; i < blas.size(); ++i) {
       EXPECT_NEAR(blas[i], dnn[i], 1e-5 * (1 + std::abs(blas[i])))
           << "family " << family << " value " << i;
+    }
+  }
+}
+
+TEST(MlpTest, SmallBatchesAgreeWithLibTorchForEveryFamilyAndActivation) {
+  for (v1::ModelFamily family :
+       {v1::MODEL_FAMILY_MLP_CLASSIFIER, v1::MODEL_FAMILY_MLP_REGRESSOR,
+        v1::MODEL_FAMILY_AUTOENCODER}) {
+    for (v1::Activation activation :
+         {v1::ACTIVATION_RELU, v1::ACTIVATION_GELU, v1::ACTIVATION_TANH,
+          v1::ACTIVATION_SIGMOID}) {
+      SCOPED_TRACE(FamilyName(family) + " " +
+                   v1::Activation_Name(activation));
+      ModelBundle b = InitFor(family, 20, 3);
+      b.mutable_manifest()->mutable_spec()->set_activation(activation);
+      // Normalisation and target normalisation that are not the identity.
+      auto* norm = b.mutable_manifest()->mutable_normalization();
+      for (int j = 0; j < 20; ++j) {
+        norm->set_mean(j, 0.1f * j);
+        norm->set_std(j, 0.5f + 0.05f * j);
+      }
+      if (family == v1::MODEL_FAMILY_MLP_REGRESSOR) {
+        for (float m : {10.0f, -2.0f, 0.5f}) {
+          b.mutable_target_normalization()->add_mean(m);
+          b.mutable_target_normalization()->add_std(2 - m / 10);
+        }
+      }
+      auto model = Model::FromBundle(b);
+      ASSERT_TRUE(model.ok()) << model.status();
+      std::vector<float> rows = RandomRows(4, 20, 11);
+      for (int n : {1, 2, 4}) {
+        std::vector<float> torch =
+            ForwardOn(**model, MatmulBackend::kBlas, rows, n);
+        std::vector<float> dense;
+        ASSERT_TRUE((*model)->Forward(rows.data(), n, &dense).ok());
+        ASSERT_EQ(dense.size(), torch.size());
+        ASSERT_FALSE(dense.empty());
+        for (size_t i = 0; i < dense.size(); ++i) {
+          EXPECT_NEAR(dense[i], torch[i], 1e-5 * (1 + std::abs(torch[i])))
+              << n << " rows, value " << i;
+        }
+      }
     }
   }
 }

@@ -53,8 +53,10 @@ class Model {
   // Values per output row (see the families above).
   virtual int output_dim() const = 0;
 
-  // Runs `n` rows (`rows` holds n * input_dim floats, row-major) under
-  // torch::InferenceMode and replaces `out` with n * output_dim floats.
+  // Runs `n` rows (`rows` holds n * input_dim floats, row-major) and
+  // replaces `out` with n * output_dim floats: batches of fewer than
+  // kDenseForwardMaxRows rows in plain C++ (dense_forward.h), larger ones
+  // under torch::InferenceMode. The two agree up to float rounding.
   // Thread-safe: concurrent calls share only the read-only weights.
   // INVALID_ARGUMENT for n < 0 or a null `rows` with n > 0; INTERNAL if
   // LibTorch throws.
