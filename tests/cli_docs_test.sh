@@ -7,9 +7,9 @@ set -euo pipefail
 bin_dir="$1"
 src="$2"
 out="$("$bin_dir/continuumctl" 2>&1 || true)"
-exec /usr/bin/python3 - "$src" "$out" <<'PY'
-import re, sys
-src, out = sys.argv[1], sys.argv[2]
+exec /usr/bin/python3 - "$src" "$out" "$bin_dir/continuumctl" <<'PY'
+import re, subprocess, sys
+src, out, ctl = sys.argv[1], sys.argv[2], sys.argv[3]
 cli = [m.group(1) for m in re.finditer(r"^  (\S+)\t", out, re.M)]
 if not cli:
     sys.exit("continuumctl printed no command list:\n" + out)
@@ -35,6 +35,21 @@ if not m:
 elif m.group(1).strip() != out.strip():
     failures.append("docs/quickstart.md's pasted `continuumctl` output differs "
                     "from what continuumctl prints:\n" + out)
+
+calls = [[ctl, name, "--help"] for name in cli] + [[ctl, "help", cli[0]],
+                                                   [ctl, cli[-1], "-h"]]
+for argv in calls:
+        name = argv[2] if argv[1] == "help" else argv[1]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0 or not r.stdout.startswith(
+                f"Usage: continuumctl {name}"):
+            failures.append(f"{' '.join(argv[1:])} exited {r.returncode} "
+                            f"and printed: {(r.stdout + r.stderr)[:200]!r}")
+        elif "Flags from" in r.stdout or "continuumctl: continuumctl" in r.stdout:
+            failures.append(f"{' '.join(argv[1:])} printed absl's flag dump")
+r = subprocess.run([ctl, "--help"], capture_output=True, text=True)
+if r.returncode != 0 or r.stdout.strip() != out.strip():
+    failures.append("continuumctl --help does not print the command list, exit 0")
 
 for f in failures:
     print("FAIL:", f)

@@ -9,14 +9,18 @@
 //   continuumctl model inspect FILE
 //   continuumctl trainer trigger|runs|run|watch|cancel|config|pause|resume
 //   continuumctl version
+//   continuumctl COMMAND --help   (or: continuumctl help COMMAND)
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
 #include <functional>
+#include <optional>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -36,6 +40,10 @@ struct Command {
   absl::string_view name;
   absl::string_view summary;
   std::function<int(const std::vector<std::string>&)> run;
+  // `continuumctl NAME --help`: how to call it, and the flags it reads
+  // (those of every command, --target/--timeout/--json, are listed apart).
+  absl::string_view usage;
+  std::vector<absl::string_view> flags;
 };
 
 int RunVersion(const std::vector<std::string>&) {
@@ -49,58 +57,94 @@ const std::vector<Command>& Commands() {
       {"health",
        "Check a service's health: --target=HOST:PORT [--service] [--wait] "
        "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable.",
-       continuum::ctl::RunHealthCommand},
+       continuum::ctl::RunHealthCommand,
+       "continuumctl health --target=HOST:PORT [--service=NAME] [--wait] [--timeout=30s]",
+       {"service", "wait"}},
       {"datasets",
        "Manage the collector's data sets: list, get, stats, delete, create "
        "--dataset=D --features=N --label_kind=class --classes=K.",
-       continuum::ctl::RunDatasetsCommand},
+       continuum::ctl::RunDatasetsCommand,
+       "continuumctl datasets list|get|stats|delete|create --target=HOST:PORT [--dataset=D] [--features=N --label_kind=class --classes=K] [--replay_size=N] [--retention=...]",
+       {"dataset", "features", "label_kind", "classes", "replay_size", "retention"}},
       {"ingest",
        "Load records into a data set: --dataset=D --csv=FILE or --jsonl=FILE, "
        "with a progress bar and a message for each rejected line.",
-       continuum::ctl::RunIngestCommand},
+       continuum::ctl::RunIngestCommand,
+       "continuumctl ingest --target=HOST:PORT --dataset=D (--csv=FILE | --jsonl=FILE) [--batch_size=1000]",
+       {"dataset", "csv", "jsonl", "batch_size"}},
       {"export",
        "Write a data set's records: --dataset=D [--from=T] [--to=T] "
        "[--format=csv|jsonl] [--output=FILE].",
-       continuum::ctl::RunExportCommand},
+       continuum::ctl::RunExportCommand,
+       "continuumctl export --target=HOST:PORT --dataset=D [--from=T] [--to=T] [--format=csv|jsonl] [--output=FILE]",
+       {"dataset", "from", "to", "format", "output"}},
       {"models",
        "Registry models: list, get --model=M, register --model=M "
        "[--family=F] [--plan=immediate|canary].",
-       continuum::ctl::RunModelsCommand},
+       continuum::ctl::RunModelsCommand,
+       "continuumctl models list|get|register --target=HOST:PORT [--model=M] [--family=F] [--plan=immediate|canary]",
+       {"model", "family", "plan"}},
       {"versions", "Registry versions: list --model=M, get --version=V.",
-       continuum::ctl::RunVersionsCommand},
+       continuum::ctl::RunVersionsCommand,
+       "continuumctl versions list|get --target=HOST:PORT --model=M [--version=V]",
+       {"model", "version"}},
       {"upload", "Upload an artifact: --model=M --file=F [--report=R.json].",
-       continuum::ctl::RunUploadCommand},
+       continuum::ctl::RunUploadCommand,
+       "continuumctl upload --target=HOST:PORT --model=M --file=F [--report=R.json]",
+       {"model", "file", "report"}},
       {"download", "Download and verify an artifact: --version=V --output=F.",
-       continuum::ctl::RunDownloadCommand},
+       continuum::ctl::RunDownloadCommand,
+       "continuumctl download --target=HOST:PORT --version=V --output=F",
+       {"version", "output"}},
       {"validate", "Submit a validation report: --version=V --report=R.json.",
-       continuum::ctl::RunValidateCommand},
+       continuum::ctl::RunValidateCommand,
+       "continuumctl validate --target=HOST:PORT --version=V --report=R.json",
+       {"version", "report"}},
       {"promote",
        "Start or advance a rollout: --model=M [--version=N] [--complete].",
-       continuum::ctl::RunPromoteCommand},
+       continuum::ctl::RunPromoteCommand,
+       "continuumctl promote --target=HOST:PORT --model=M [--version=N] [--complete] [--reason=TEXT]",
+       {"model", "version", "complete", "reason"}},
       {"traffic", "Pin the canary's share: --model=M --percent=P.",
-       continuum::ctl::RunTrafficCommand},
+       continuum::ctl::RunTrafficCommand,
+       "continuumctl traffic --target=HOST:PORT --model=M --percent=P [--reason=TEXT]",
+       {"model", "percent", "reason"}},
       {"rollback",
        "Roll back production: --model=M --reason=TEXT [--version=N].",
-       continuum::ctl::RunRollbackCommand},
+       continuum::ctl::RunRollbackCommand,
+       "continuumctl rollback --target=HOST:PORT --model=M --reason=TEXT [--version=N]",
+       {"model", "reason", "version"}},
       {"rollout", "Rollout status, pause, resume or abort: --model=M [VERB].",
-       continuum::ctl::RunRolloutCommand},
+       continuum::ctl::RunRolloutCommand,
+       "continuumctl rollout [status|pause|resume|abort] --target=HOST:PORT --model=M [--reason=TEXT]",
+       {"model", "reason"}},
       {"audit",
        "Audit log: export [--output=F] | verify (recomputes the hash chain).",
-       continuum::ctl::RunAuditCommand},
+       continuum::ctl::RunAuditCommand,
+       "continuumctl audit export [--output=F] | verify --target=HOST:PORT",
+       {"output"}},
       {"drift",
        "Replay a recorded stream (one number per line on stdin) through a "
        "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
        "repeatable] [--warnings]; prints the index of every detection.",
-       continuum::ctl::RunDriftCommand},
+       continuum::ctl::RunDriftCommand,
+       "continuumctl drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
+       {"detector", "param", "warnings"}},
       {"model",
        "Model bundles on disk: init --family=F --inputs=N --classes=K "
        "[--hidden=256,128] [--seed=N] --output=FILE | inspect FILE.",
-       continuum::ctl::RunModelCommand},
+       continuum::ctl::RunModelCommand,
+       "continuumctl model init --family=F --inputs=N (--classes=K | --targets=N | --latent=N) [--hidden=256,128] [--activation=relu] [--seed=N] --output=FILE | model inspect FILE",
+       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "output"}},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",
-       continuum::ctl::RunTrainerCommand},
-      {"version", "Print the version of continuumctl.", RunVersion},
+       continuum::ctl::RunTrainerCommand,
+       "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
+       {"wait", "epochs", "learning_rate", "reason", "filter"}},
+      {"version", "Print the version of continuumctl.", RunVersion,
+       "continuumctl version",
+       {}},
   };
   return *commands;
 }
@@ -113,8 +157,79 @@ std::string Usage() {
     absl::StrAppend(&usage, "  ", c.name, "\t", c.summary, "\n");
   }
   absl::StrAppend(&usage,
-                  "\nFlags are written --name=value; --help lists them.");
+                  "\nFlags are written --name=value; `continuumctl COMMAND "
+                  "--help` lists a command's.");
   return usage;
+}
+
+// One flag as `--name=DEFAULT  help`.
+std::string FlagLine(absl::string_view name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) return absl::StrCat("  --", name, "\n");
+  const std::string value = flag->DefaultValue();
+  return absl::StrCat("  --", name, value.empty() ? "" : "=", value, "\n      ",
+                      flag->Help(), "\n");
+}
+
+// `continuumctl NAME --help`: the command's usage and its own flags.
+std::string CommandHelp(const Command& c) {
+  std::string help = absl::StrCat("Usage: ", c.usage, "\n\n", c.summary, "\n");
+  if (!c.flags.empty()) {
+    absl::StrAppend(&help, "\nFlags:\n");
+    for (absl::string_view f : c.flags) absl::StrAppend(&help, FlagLine(f));
+  }
+  if (c.name != "version" && c.name != "drift" && c.name != "model") {
+    absl::StrAppend(&help, "\nConnection flags (every command that calls a "
+                           "service):\n");
+    for (absl::string_view f : {"target", "timeout", "json"}) {
+      absl::StrAppend(&help, FlagLine(f));
+    }
+  }
+  return help;
+}
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+bool IsHelpFlag(absl::string_view arg) {
+  return arg == "--help" || arg == "-h" || arg == "-help" ||
+         arg == "--helpfull";
+}
+
+// Answers `continuumctl [--help|-h|help]`, `continuumctl help NAME` and
+// `continuumctl NAME ... --help` before absl parses any flag (absl would
+// print every flag of every command). Returns the exit code, or nullopt
+// when the command line asks for no help.
+std::optional<int> MaybeHelp(int argc, char** argv) {
+  if (argc < 2) return std::nullopt;
+  const absl::string_view first = argv[1];
+  if (IsHelpFlag(first) || (first == "help" && argc == 2)) {
+    std::cout << Usage() << "\n";
+    return 0;
+  }
+  if (first == "help") {
+    const Command* c = FindCommand(argv[2]);
+    if (c == nullptr) {
+      std::cerr << "continuumctl: unknown command '" << argv[2] << "'\n\n"
+                << Usage() << "\n";
+      return 2;
+    }
+    std::cout << CommandHelp(*c);
+    return 0;
+  }
+  const Command* c = FindCommand(first);
+  if (c == nullptr) return std::nullopt;
+  for (int i = 2; i < argc; ++i) {
+    if (IsHelpFlag(argv[i])) {
+      std::cout << CommandHelp(*c);
+      return 0;
+    }
+  }
+  return std::nullopt;
 }
 
 bool IsContinuumFlagFile(absl::string_view file) {
@@ -129,6 +244,7 @@ int main(int argc, char** argv) {
   usage_config.contains_helpshort_flags = IsContinuumFlagFile;
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(Usage());
+  if (std::optional<int> code = MaybeHelp(argc, argv)) return *code;
   // absl keeps only the last value of a repeated flag: merge the repeated
   // --param of `drift replay` into one comma-separated value first.
   std::vector<std::string> merged = continuum::ctl::MergeRepeatedFlag(
