@@ -24,6 +24,22 @@ const prometheus::Histogram::BucketBoundaries& SwapBuckets() {
   return *buckets;
 }
 
+int RoleIndex(v1::ServingRole role) {
+  return role >= 0 && role < 5 ? static_cast<int>(role) : 0;
+}
+
+// The child in `slot`, made by `make` on first use. Threads that race make
+// the same child (a family's Add returns the one it holds for the labels).
+template <typename Metric, typename Make>
+Metric& Cached(std::atomic<Metric*>& slot, Make make) {
+  Metric* metric = slot.load(std::memory_order_acquire);
+  if (metric == nullptr) {
+    metric = &make();
+    slot.store(metric, std::memory_order_release);
+  }
+  return *metric;
+}
+
 }  // namespace
 
 std::string RoleName(v1::ServingRole role) {
@@ -91,16 +107,40 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry)
               .Help("Shadow rows whose prediction differed from the answer")
               .Register(registry)) {}
 
+InferenceMetrics::ModelChildren& InferenceMetrics::ChildrenOf(
+    absl::string_view model) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = children_.find(model);
+    if (it != children_.end()) return *it->second;
+  }
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<ModelChildren>& children = children_[model];
+  if (children == nullptr) children = std::make_unique<ModelChildren>();
+  return *children;
+}
+
 void InferenceMetrics::OnRequest(const std::string& model,
                                  v1::ServingRole role, absl::StatusCode code,
                                  int rows) {
-  requests_
-      .Add({{"model", model},
-            {"role", RoleName(role)},
-            {"code", CodeName(code)}})
-      .Increment();
-  if (code == absl::StatusCode::kOk && rows > 0) {
-    rows_.Add({{"model", model}, {"role", RoleName(role)}}).Increment(rows);
+  if (code != absl::StatusCode::kOk) {
+    requests_
+        .Add({{"model", model},
+              {"role", RoleName(role)},
+              {"code", CodeName(code)}})
+        .Increment();
+    return;
+  }
+  ModelChildren& children = ChildrenOf(model);
+  const int r = RoleIndex(role);
+  Cached(children.ok_requests[r], [&]() -> prometheus::Counter& {
+    return requests_.Add(
+        {{"model", model}, {"role", RoleName(role)}, {"code", "OK"}});
+  }).Increment();
+  if (rows > 0) {
+    Cached(children.rows[r], [&]() -> prometheus::Counter& {
+      return rows_.Add({{"model", model}, {"role", RoleName(role)}});
+    }).Increment(rows);
   }
 }
 
@@ -119,16 +159,23 @@ void InferenceMetrics::SetServingVersion(const std::string& model,
 
 void InferenceMetrics::OnBatch(const Servable& servable, int /*tasks*/,
                                int rows, absl::Duration compute) {
-  compute_seconds_
-      .Add({{"model", servable.model}}, core::RpcLatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(compute));
-  batch_rows_.Add({{"model", servable.model}}, BatchBuckets()).Observe(rows);
+  ModelChildren& children = ChildrenOf(servable.model);
+  Cached(children.compute_seconds, [&]() -> prometheus::Histogram& {
+    return compute_seconds_.Add({{"model", servable.model}},
+                                core::RpcLatencyBuckets());
+  }).Observe(absl::ToDoubleSeconds(compute));
+  Cached(children.batch_rows, [&]() -> prometheus::Histogram& {
+    return batch_rows_.Add({{"model", servable.model}}, BatchBuckets());
+  }).Observe(rows);
 }
 
 void InferenceMetrics::OnQueued(const Servable& servable,
                                 absl::Duration queued) {
-  queue_seconds_.Add({{"model", servable.model}}, core::RpcLatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(queued));
+  ModelChildren& children = ChildrenOf(servable.model);
+  Cached(children.queue_seconds, [&]() -> prometheus::Histogram& {
+    return queue_seconds_.Add({{"model", servable.model}},
+                              core::RpcLatencyBuckets());
+  }).Observe(absl::ToDoubleSeconds(queued));
 }
 
 void InferenceMetrics::OnSwap(const std::string& model, absl::Duration load) {

@@ -3,6 +3,15 @@
 // swaps and their duration; load failures by stage; shadow disagreement.
 // Versions are not labels (a model goes through hundreds): the gauge
 // continuum_inference_serving_version{model,role} says which one serves.
+//
+// Request path: the children a successful request updates (requests and
+// rows by role, queue and compute time, batch rows) are looked up once per
+// model and kept, so a prediction builds no label set and takes no family
+// lock; other codes (errors, where the model name may be anything a client
+// sent) go through the families as before. A child appears in the
+// exposition when it is first updated, as with prometheus-cpp's Add.
+//
+// Thread safety: every method is thread-safe.
 #ifndef CONTINUUM_SERVICES_INFERENCE_INFERENCE_METRICS_H_
 #define CONTINUUM_SERVICES_INFERENCE_INFERENCE_METRICS_H_
 
@@ -12,9 +21,16 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
+#include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/v1/common.pb.h"
 #include "services/inference/batcher.h"
@@ -45,6 +61,21 @@ class InferenceMetrics : public BatchObserver, public ModelManagerObserver {
                      const std::string& stage) override;
 
  private:
+  // Roles by number (v1::ServingRole 0-4); others count as unspecified.
+  static constexpr int kRoles = 5;
+  // One model's children on the request path, each made on first use.
+  struct ModelChildren {
+    std::array<std::atomic<prometheus::Counter*>, kRoles> ok_requests{};
+    std::array<std::atomic<prometheus::Counter*>, kRoles> rows{};
+    std::atomic<prometheus::Histogram*> queue_seconds{nullptr};
+    std::atomic<prometheus::Histogram*> compute_seconds{nullptr};
+    std::atomic<prometheus::Histogram*> batch_rows{nullptr};
+  };
+
+  // The children of `model`, made on first use; never freed (as the
+  // families' children are not).
+  ModelChildren& ChildrenOf(absl::string_view model);
+
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& rows_;
   prometheus::Family<prometheus::Histogram>& queue_seconds_;
@@ -56,6 +87,10 @@ class InferenceMetrics : public BatchObserver, public ModelManagerObserver {
   prometheus::Family<prometheus::Gauge>& serving_version_;
   prometheus::Family<prometheus::Counter>& shadow_rows_;
   prometheus::Family<prometheus::Counter>& shadow_disagreements_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<ModelChildren>> children_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // "stable", "canary", "shadow", "pinned" or "unspecified".
