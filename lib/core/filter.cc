@@ -1,6 +1,9 @@
 #include "lib/core/filter.h"
 
+#include <utility>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace continuum::core {
@@ -31,16 +34,18 @@ class Lexer {
     return std::string(text_.substr(start, pos_ - start));
   }
 
-  // "=" or "!=".
-  std::optional<bool> Operator() {
+  // One of the operators, longest first.
+  std::optional<Filter::Op> Operator() {
     SkipSpace();
-    if (text_.substr(pos_, 2) == "!=") {
-      pos_ += 2;
-      return false;
-    }
-    if (text_.substr(pos_, 1) == "=") {
-      pos_ += 1;
-      return true;
+    static constexpr std::pair<absl::string_view, Filter::Op> kOps[] = {
+        {"!=", Filter::Op::kNotEqual},     {"<=", Filter::Op::kLessEqual},
+        {">=", Filter::Op::kGreaterEqual}, {"=", Filter::Op::kEqual},
+        {"<", Filter::Op::kLess},          {">", Filter::Op::kGreater}};
+    for (const auto& [text, op] : kOps) {
+      if (text_.substr(pos_, text.size()) == text) {
+        pos_ += text.size();
+        return op;
+      }
     }
     return std::nullopt;
   }
@@ -79,7 +84,8 @@ class Lexer {
 
 absl::StatusOr<Filter> Filter::Parse(
     absl::string_view text,
-    const std::function<bool(absl::string_view key)>& key_allowed) {
+    const std::function<bool(absl::string_view key)>& key_allowed,
+    const std::function<bool(absl::string_view key)>& ordered) {
   Filter filter;
   Lexer lexer(text);
   if (lexer.AtEnd()) return filter;
@@ -96,13 +102,17 @@ absl::StatusOr<Filter> Filter::Parse(
       return absl::InvalidArgumentError(absl::StrCat(
           "filter: unknown key \"", c.key, "\" at offset ", key_pos));
     }
-    std::optional<bool> op = lexer.Operator();
-    if (!op.has_value()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("filter: expected = or != after \"", c.key,
-                       "\" at offset ", lexer.pos()));
+    const size_t op_pos = (lexer.SkipSpace(), lexer.pos());
+    std::optional<Op> op = lexer.Operator();
+    const bool may_order = ordered != nullptr && ordered(c.key);
+    if (!op.has_value() ||
+        (!may_order && *op != Op::kEqual && *op != Op::kNotEqual)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "filter: expected = or !=", may_order ? ", <, <=, > or >=" : "",
+          " after \"", c.key, "\" at offset ", op_pos));
     }
-    c.equal = *op;
+    c.op = *op;
+    c.equal = *op == Op::kEqual;
     absl::StatusOr<std::string> value = lexer.Value();
     if (!value.ok()) return value.status();
     c.value = *std::move(value);
@@ -128,13 +138,20 @@ absl::StatusOr<Filter> Filter::Parse(
 bool Filter::Matches(
     const std::function<std::optional<std::string>(absl::string_view key)>&
         lookup) const {
+  return Evaluate([&](const Comparison& c) {
+    if (c.op != Op::kEqual && c.op != Op::kNotEqual) return false;
+    std::optional<std::string> value = lookup(c.key);
+    return (value.has_value() && *value == c.value) == (c.op == Op::kEqual);
+  });
+}
+
+bool Filter::Evaluate(
+    const std::function<bool(const Comparison&)>& holds) const {
   if (disjuncts_.empty()) return true;
   for (const std::vector<Comparison>& conjunction : disjuncts_) {
     bool all = true;
     for (const Comparison& c : conjunction) {
-      std::optional<std::string> value = lookup(c.key);
-      bool equal = value.has_value() && *value == c.value;
-      if (equal != c.equal) {
+      if (!holds(c)) {
         all = false;
         break;
       }
@@ -142,6 +159,46 @@ bool Filter::Matches(
     if (all) return true;
   }
   return false;
+}
+
+bool OrderHolds(Filter::Op op, int order) {
+  switch (op) {
+    case Filter::Op::kEqual:
+      return order == 0;
+    case Filter::Op::kNotEqual:
+      return order != 0;
+    case Filter::Op::kLess:
+      return order < 0;
+    case Filter::Op::kLessEqual:
+      return order <= 0;
+    case Filter::Op::kGreater:
+      return order > 0;
+    case Filter::Op::kGreaterEqual:
+      return order >= 0;
+  }
+  return false;
+}
+
+absl::StatusOr<int64_t> IntegerValue(const Filter::Comparison& c) {
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(c.value, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter: \"", c.value, "\" is not an integer (key ", c.key, ")"));
+  }
+  return value;
+}
+
+absl::StatusOr<absl::Time> TimeValue(const Filter::Comparison& c) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, c.value, &time, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter: \"", c.value,
+                     "\" is not an RFC 3339 time such as "
+                     "\"2025-01-01T00:00:00Z\" (key ",
+                     c.key, ")"));
+  }
+  return time;
 }
 
 bool IsEnumValueName(const google::protobuf::EnumDescriptor* type,

@@ -1,7 +1,6 @@
 #include "lib/core/filter.h"
 
 #include <google/protobuf/descriptor.pb.h>
-
 #include <gtest/gtest.h>
 
 #include <map>
@@ -70,12 +69,85 @@ TEST(FilterTest, ErrorsNameTheProblem) {
   }
 }
 
+TEST(FilterTest, OrderedComparisonsOnlyWhereTheCallerOrders) {
+  auto keys = [](absl::string_view k) {
+    return k == "version" || k == "state" || k == "create_time";
+  };
+  auto ordered = [](absl::string_view k) {
+    return k == "version" || k == "create_time";
+  };
+  auto f = Filter::Parse(
+      "version>10 AND version <= 20 OR create_time >= \"2025-01-01T00:00:00Z\"",
+      keys, ordered);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->disjuncts().size(), 2u);
+  EXPECT_EQ(f->disjuncts()[0][0].op, Filter::Op::kGreater);
+  EXPECT_EQ(f->disjuncts()[0][1].op, Filter::Op::kLessEqual);
+  EXPECT_EQ(f->disjuncts()[1][0].op, Filter::Op::kGreaterEqual);
+  EXPECT_EQ(f->disjuncts()[1][0].value, "2025-01-01T00:00:00Z");
+  // Evaluate with the version as a number and no time.
+  auto version_is = [&](int64_t version) {
+    return f->Evaluate([&](const Filter::Comparison& c) {
+      if (c.key != "version") return false;
+      absl::StatusOr<int64_t> v = IntegerValue(c);
+      return v.ok() && OrderHolds(c.op, version < *v ? -1 : version > *v);
+    });
+  };
+  EXPECT_FALSE(version_is(10));
+  EXPECT_TRUE(version_is(11));
+  EXPECT_TRUE(version_is(20));
+  EXPECT_FALSE(version_is(21));
+  // An ordered operator on another key, or without an `ordered` predicate.
+  for (auto* text : {"state > a", "state<=a"}) {
+    auto bad = Filter::Parse(text, keys, ordered);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_TRUE(absl::StrContains(bad.status().message(),
+                                  "expected = or != after \"state\""))
+        << bad.status();
+  }
+  auto unordered = Filter::Parse("version > 1", keys);
+  EXPECT_EQ(unordered.status().code(), absl::StatusCode::kInvalidArgument);
+  auto missing = Filter::Parse("version ~ 1", keys, ordered);
+  EXPECT_TRUE(absl::StrContains(missing.status().message(),
+                                "expected = or !=, <, <=, > or >= after"))
+      << missing.status();
+  // Matches (string values) never holds an ordered comparison.
+  auto g = Filter::Parse("version > 1", keys, ordered);
+  ASSERT_TRUE(g.ok());
+  EXPECT_FALSE(Eval(*g, {{"version", "5"}}));
+}
+
+TEST(FilterTest, OrderHoldsAndTypedValues) {
+  EXPECT_TRUE(OrderHolds(Filter::Op::kEqual, 0));
+  EXPECT_FALSE(OrderHolds(Filter::Op::kNotEqual, 0));
+  EXPECT_TRUE(OrderHolds(Filter::Op::kLess, -1));
+  EXPECT_FALSE(OrderHolds(Filter::Op::kLess, 0));
+  EXPECT_TRUE(OrderHolds(Filter::Op::kLessEqual, 0));
+  EXPECT_TRUE(OrderHolds(Filter::Op::kGreater, 1));
+  EXPECT_TRUE(OrderHolds(Filter::Op::kGreaterEqual, 0));
+  EXPECT_FALSE(OrderHolds(Filter::Op::kGreaterEqual, -1));
+  Filter::Comparison c{.key = "version", .value = "ten"};
+  EXPECT_EQ(IntegerValue(c).status().message(),
+            "filter: \"ten\" is not an integer (key version)");
+  c.value = "-3";
+  EXPECT_EQ(*IntegerValue(c), -3);
+  c = {.key = "create_time", .value = "2025-01-01T00:00:00Z"};
+  ASSERT_TRUE(TimeValue(c).ok());
+  EXPECT_EQ(*TimeValue(c), absl::FromUnixSeconds(1735689600));
+  c.value = "2025-01-01T01:00:00+01:00";
+  EXPECT_EQ(*TimeValue(c), absl::FromUnixSeconds(1735689600));
+  c.value = "yesterday";
+  EXPECT_EQ(TimeValue(c).status().message(),
+            "filter: \"yesterday\" is not an RFC 3339 time such as "
+            "\"2025-01-01T00:00:00Z\" (key create_time)");
+}
+
 TEST(FilterEnumsTest, MisspeltEnumValuesAreInvalidArgument) {
   const google::protobuf::EnumDescriptor* type =
       google::protobuf::FieldDescriptorProto::Type_descriptor();
-  absl::StatusOr<Filter> f = Filter::Parse(
-      "kind = TYPE_INT32 OR kind = INT64 OR other = WHATEVER",
-      [](absl::string_view) { return true; });
+  absl::StatusOr<Filter> f =
+      Filter::Parse("kind = TYPE_INT32 OR kind = INT64 OR other = WHATEVER",
+                    [](absl::string_view) { return true; });
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_TRUE(CheckFilterEnums(*f, {{"kind", type}}).ok());
   f = Filter::Parse("kind = TYPE_INT32 OR kind != INT46",
