@@ -1,9 +1,11 @@
 // The requests of TrainerService's run methods, checked before the
 // scheduler acts on them: TriggerRun (TriggerSpec) and ListRuns
-// (RunQuery). Pure; errors are INVALID_ARGUMENT naming the field
+// (RunQuery). The handlers have checked each request's (continuum.v1.rules)
+// options first (core::CheckFieldRules: required fields, name forms,
+// lengths, enum values, ranges), so these functions check what an option
+// cannot state. Pure; errors are INVALID_ARGUMENT naming the field
 // ("parent: ...", "trigger: ...", "override_mask: ...", "filter: ...",
-// "page_token is malformed"), or UNIMPLEMENTED for federated rounds.
-// Thread-safe.
+// "page_token: ..."), or UNIMPLEMENTED for federated rounds. Thread-safe.
 #ifndef CONTINUUM_SERVICES_TRAINER_RUN_REQUESTS_H_
 #define CONTINUUM_SERVICES_TRAINER_RUN_REQUESTS_H_
 
@@ -13,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "continuum/v1/common.pb.h"
@@ -40,19 +43,23 @@ struct TriggerSpec {
   std::string actor;
 };
 
-// Checks a TriggerRun request from `actor`: parent models/{model}, a
-// trigger clients may send, reason <= 4096 and request_id <= 256 bytes, a
-// window that ends after it starts, an override mask of run-level fields.
+// Checks a TriggerRun request from `actor` (whose field rules passed): a
+// trigger clients may send (not SCHEDULE or ONLINE: "trigger: ... is
+// internal"), a window that ends after it starts, an override mask of
+// run-level fields, and the federated settings of the overrides
+// (CheckFederatedConfig).
 absl::StatusOr<TriggerSpec> ParseTriggerRequest(
     const v1::TriggerRunRequest& request, const std::string& actor);
 
 // A checked ListRuns request: which model (or all), the page, the filter
-// (keys state, trigger, strategy, model; values the enums' names).
+// (keys state, trigger and strategy, whose values are names of their
+// enums in full or without the prefix, and model).
 class RunQuery {
  public:
-  // parent "models/{model}" or "models/-" (all models); page_size >= 0
-  // (0: 50; at most 1000); page_token empty or the sequence of the run to
-  // list before.
+  // parent "models/{model}" or "models/-" (all models); page_size 0: 50,
+  // above 1000: 1000; page_token empty or a NextPageToken of the same
+  // parent and filter ("page_token: not a token of this query ..."
+  // otherwise); the filter (core::Filter, core::CheckFilterEnums).
   static absl::StatusOr<RunQuery> Parse(const v1::ListRunsRequest& request);
 
   // The model id; empty for all models.
@@ -61,19 +68,28 @@ class RunQuery {
   // List runs with a sequence below this one; 0 = from the newest.
   int64_t before() const { return before_; }
   bool Matches(const v1::Run& run) const;
+  // The token of the page that lists runs before sequence `before` in
+  // this query.
+  std::string NextPageToken(int64_t before) const;
 
  private:
-  RunQuery(std::string model, int page_size, int64_t before,
-           core::Filter filter)
+  using Conjunction = std::vector<core::Filter::Comparison>;
+
+  RunQuery(std::string model, int page_size, int64_t before, std::string key,
+           std::vector<Conjunction> filter)
       : model_(std::move(model)),
         page_size_(page_size),
         before_(before),
+        key_(std::move(key)),
         filter_(std::move(filter)) {}
 
   std::string model_;
   int page_size_;
   int64_t before_;
-  core::Filter filter_;
+  // What page tokens are bound to: parent and filter.
+  std::string key_;
+  // The filter's OR of ANDs, enum values in their full names.
+  std::vector<Conjunction> filter_;
 };
 
 }  // namespace continuum::trainer

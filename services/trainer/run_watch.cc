@@ -2,18 +2,24 @@
 
 #include <utility>
 
+#include "lib/core/field_rules.h"
 #include "lib/core/grpc_status.h"
 
 namespace continuum::trainer {
 
 RunWatch::RunWatch(Scheduler* scheduler, core::OpenStreams* streams,
-                   std::string name)
+                   const v1::WatchRunRequest& request)
     : WatchReactor(streams, scheduler->changes()),
       scheduler_(scheduler),
-      name_(std::move(name)) {}
+      name_(request.name()),
+      checked_(core::CheckFieldRules(request)) {}
 
 RunWatch::Batch RunWatch::Next() {
   Batch batch;
+  if (!checked_.ok()) {
+    batch.end = core::ToGrpcStatus(checked_);
+    return batch;
+  }
   absl::StatusOr<RunUpdate> update = scheduler_->GetRunUpdate(name_);
   if (!update.ok()) {
     batch.end = core::ToGrpcStatus(update.status());

@@ -9,8 +9,10 @@
 //   progress);
 // - the stream ends OK after the message that shows the run's final state
 //   (always with the run).
-// A name that is not a run's (INVALID_ARGUMENT) or an unknown run
-// (NOT_FOUND) ends the stream at once without a message. The client's
+// A request that breaks its field rules (core::CheckFieldRules: name
+// required, of the form models/{model}/runs/{run}) or names no run's
+// (INVALID_ARGUMENT), or an unknown run (NOT_FOUND), ends the stream at
+// once without a message. The client's
 // cancel ends it CANCELLED, a drain (core::OpenStreams) UNAVAILABLE.
 //
 // Thread safety: WatchReactor runs Next() on one thread at a time.
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/watch_reactor.h"
 #include "services/trainer/scheduler.h"
@@ -30,13 +33,16 @@ class RunWatch final : public core::WatchReactor<v1::WatchRunResponse> {
  public:
   // `scheduler` and `streams` (may be null) must outlive the stream. Call
   // Start() after construction.
-  RunWatch(Scheduler* scheduler, core::OpenStreams* streams, std::string name);
+  RunWatch(Scheduler* scheduler, core::OpenStreams* streams,
+           const v1::WatchRunRequest& request);
 
  private:
   Batch Next() override;
 
   Scheduler* const scheduler_;
   const std::string name_;
+  // The request's field rules: not OK ends the stream at the first Next().
+  const absl::Status checked_;
   bool sent_first_ = false;
   // The sequences of the last message sent.
   uint64_t seen_ = 0;

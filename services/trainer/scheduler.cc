@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/core/proto_time.h"
+#include "services/trainer/federated_settings.h"
 #include "services/trainer/run_records.h"
 #include "services/trainer/training_config.h"
 
@@ -313,7 +314,9 @@ absl::StatusOr<v1::ListRunsResponse> Scheduler::ListRuns(
       run.clear_report();
       *response.add_runs() = std::move(run);
       if (response.runs_size() == query->page_size()) {
-        if (cursor > 1) response.set_next_page_token(absl::StrCat(cursor));
+        if (cursor > 1) {
+          response.set_next_page_token(query->NextPageToken(cursor));
+        }
         return response;
       }
     }
@@ -432,6 +435,11 @@ absl::StatusOr<v1::TrainingConfig> Scheduler::ConfigureTraining(
   }
   if (absl::Status s = ValidateConfigMask(request.update_mask(), "update_mask",
                                           /*allow_schedule=*/true);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckFederatedConfig(request.config().federated(),
+                                            "config.federated");
       !s.ok()) {
     return s;
   }

@@ -136,6 +136,10 @@ class Scheduler : private RunHost {
   // See above. Idempotent; returns once the threads have ended.
   void Stop();
 
+  // The methods of TrainerService. Each request has passed
+  // core::CheckFieldRules (the handlers check it); these check what the
+  // field options cannot state (run_requests.h, training_config.h,
+  // federated_settings.h) and the state.
   absl::StatusOr<v1::TriggerRunResponse> TriggerRun(
       const v1::TriggerRunRequest& request, const std::string& actor);
   absl::StatusOr<v1::Run> GetRun(absl::string_view name);

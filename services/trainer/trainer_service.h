@@ -1,7 +1,11 @@
 // The gRPC handlers of continuum.v1.TrainerService: thin adapters over the
-// Scheduler. The unary methods are synchronous (core::Reply converts the
-// scheduler's status); WatchRun is on the callback API (run_watch.h), so a
-// watcher holds no server thread and a drain ends it at its start.
+// Scheduler. Every request is first checked against its fields'
+// (continuum.v1.rules) options (core::CheckFieldRules: INVALID_ARGUMENT
+// naming the field by its path, e.g. `config.optimizer.learning_rate: must
+// be > 0 (got -1)`); the scheduler checks the rest. The unary methods are
+// synchronous (core::Reply converts the scheduler's status); WatchRun is
+// on the callback API (run_watch.h), so a watcher holds no server thread
+// and a drain ends it at its start.
 #ifndef CONTINUUM_SERVICES_TRAINER_TRAINER_SERVICE_H_
 #define CONTINUUM_SERVICES_TRAINER_TRAINER_SERVICE_H_
 
