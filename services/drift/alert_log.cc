@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/core/page_token.h"
 #include "lib/core/resource_names.h"
 
 namespace continuum::drift_service {
@@ -24,17 +25,17 @@ absl::StatusOr<AlertQuery> ParseAlertQuery(
   }
   query.page_size =
       request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
-  if (!request.page_token().empty() &&
-      (!absl::SimpleAtoi(request.page_token(), &query.before) ||
-       query.before < 1)) {
+  query.token_query = absl::StrCat(request.parent(), "\n", request.filter());
+  absl::StatusOr<std::string> position =
+      core::DecodePageToken(request.page_token(), query.token_query);
+  if (!position.ok()) return position.status();
+  // Tokens are made by List from a sequence >= 1; a token that decodes is
+  // one of them.
+  if (!position->empty() &&
+      (!absl::SimpleAtoi(*position, &query.before) || query.before < 1)) {
     return absl::InvalidArgumentError("page_token is malformed");
   }
-  absl::StatusOr<core::Filter> filter =
-      core::Filter::Parse(request.filter(), [](absl::string_view key) {
-        return key == "type" || key == "severity" || key == "version" ||
-               key == "detector" || key == "feature_index" || key == "model" ||
-               key == "action_result.action";
-      });
+  absl::StatusOr<AlertFilter> filter = AlertFilter::Parse(request.filter());
   if (!filter.ok()) return filter.status();
   query.filter = *std::move(filter);
   return query;
@@ -129,20 +130,11 @@ v1::ListAlertsResponse AlertLog::List(const AlertQuery& query) const {
     const v1::Alert& a = *it;
     if (a.sequence() >= query.before) continue;
     if (!query.model.empty() && a.model() != query.model) continue;
-    const bool match = query.filter.Matches(
-        [&](absl::string_view key) -> std::optional<std::string> {
-          if (key == "type") return v1::AlertType_Name(a.type());
-          if (key == "severity") return v1::AlertSeverity_Name(a.severity());
-          if (key == "version") return absl::StrCat(a.version());
-          if (key == "detector") return a.detector();
-          if (key == "feature_index") return absl::StrCat(a.feature_index());
-          if (key == "model") return a.model();
-          return v1::DriftAction_Name(a.action_result().action());
-        });
-    if (!match) continue;
+    if (!query.filter.Matches(a)) continue;
     if (response.alerts_size() == query.page_size) {
-      response.set_next_page_token(
-          absl::StrCat(response.alerts(response.alerts_size() - 1).sequence()));
+      response.set_next_page_token(core::EncodePageToken(
+          absl::StrCat(response.alerts(response.alerts_size() - 1).sequence()),
+          query.token_query));
       break;
     }
     *response.add_alerts() = a;

@@ -31,7 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "continuum/v1/drift.pb.h"
-#include "lib/core/filter.h"
+#include "services/drift/alert_filter.h"
 
 namespace continuum::drift_service {
 
@@ -42,14 +42,17 @@ inline constexpr char kActionPending[] = "action pending";
 struct AlertQuery {
   std::string model;  // Empty: every model (parent models/-).
   int page_size = 100;
-  int64_t before = std::numeric_limits<int64_t>::max();  // Alerts with a lower sequence (page_token).
-  core::Filter filter;
+  // Only alerts with a lower sequence (from the page token).
+  int64_t before = std::numeric_limits<int64_t>::max();
+  AlertFilter filter;
+  // What the page tokens of this query are bound to: parent and filter.
+  std::string token_query;
 };
 
 // Checks a ListAlertsRequest: parent models/{model} or models/-,
-// page_size >= 0 (0 = 100, at most 1000), page_token a sequence, filter
-// over type, severity, version, detector, feature_index, model and
-// action_result.action. INVALID_ARGUMENT naming the field.
+// page_size >= 0 (0 = 100, above 1000 = 1000), page_token the
+// next_page_token of the same parent and filter (core::DecodePageToken),
+// filter as alert_filter.h says. INVALID_ARGUMENT naming the field.
 absl::StatusOr<AlertQuery> ParseAlertQuery(const v1::ListAlertsRequest& request);
 
 class AlertLog {

@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/core/page_token.h"
 #include "services/drift/drift_monitor.h"
 #include "services/drift/monitor_test_util.h"
 
@@ -138,13 +140,25 @@ TEST(AlertLogTest, QueriesAreChecked) {
   EXPECT_EQ(all->page_size, 100);
   request.set_parent("models/m");
   request.set_page_size(5000);
-  request.set_page_token("12");
+  // Page tokens are opaque (core::EncodePageToken), bound to the parent
+  // and the filter.
+  request.set_page_token(core::EncodePageToken("12", "models/m\n"));
   absl::StatusOr<AlertQuery> one = ParseAlertQuery(request);
-  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->model, "m");
   EXPECT_EQ(one->page_size, 1000);
   EXPECT_EQ(one->before, 12);
-  request.set_page_token("0");
+  // Issue 14: a bare sequence number (what tokens used to be), a token of
+  // another parent, a token whose position is no sequence.
+  for (const std::string& token :
+       {std::string("12"), core::EncodePageToken("12", "models/-\n"),
+        core::EncodePageToken("0", "models/m\n")}) {
+    request.set_page_token(token);
+    EXPECT_EQ(ParseAlertQuery(request).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << token;
+  }
+  request.set_page_token(core::EncodePageToken("0", "models/m\n"));
   EXPECT_EQ(ParseAlertQuery(request).status().message(),
             "page_token is malformed");
   request.clear_page_token();

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "lib/core/filter.h"
+#include "lib/core/field_rules.h"
 #include "lib/core/proto_time.h"
 #include "lib/core/resource_names.h"
 #include "services/drift/batch_validation.h"
@@ -15,6 +15,7 @@
 #include "services/drift/detector_set.h"
 #include "services/drift/drift_metrics.h"
 #include "services/drift/monitor_config.h"
+#include "services/drift/monitor_query.h"
 #include "services/drift/performance_window.h"
 #include "services/drift/reference_tester.h"
 
@@ -86,6 +87,10 @@ DriftMonitor::VersionState* DriftMonitor::FindVersion(const std::string& model,
 
 absl::StatusOr<v1::Monitor> DriftMonitor::ConfigureMonitor(
     const v1::ConfigureMonitorRequest& request) {
+  // drift.proto's rules of every field, whether the update mask names it
+  // or not (the gRPC handler checked them too; direct callers get the
+  // same answer).
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) return s;
   absl::StatusOr<std::string> model =
       ParseMonitorName(request.monitor().name());
   if (!model.ok()) return model.status();
@@ -156,34 +161,18 @@ absl::StatusOr<v1::Monitor> DriftMonitor::GetMonitor(absl::string_view name) {
 
 absl::StatusOr<v1::ListMonitorsResponse> DriftMonitor::ListMonitors(
     const v1::ListMonitorsRequest& request) {
-  if (request.page_size() < 0) {
-    return absl::InvalidArgumentError("page_size must be >= 0");
-  }
-  const int page_size =
-      request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
-  absl::StatusOr<core::Filter> filter =
-      core::Filter::Parse(request.filter(), [](absl::string_view key) {
-        return key == "name" || key == "disabled" || key == "is_default";
-      });
-  if (!filter.ok()) return filter.status();
-
+  absl::StatusOr<MonitorQuery> query = ParseMonitorQuery(request);
+  if (!query.ok()) return query.status();
   v1::ListMonitorsResponse response;
-  std::string last_model;  // The token: the last model id returned.
+  std::string last_model;  // The last model id returned.
   absl::MutexLock lock(&mu_);
-  auto it = request.page_token().empty()
-                ? models_.begin()
-                : models_.upper_bound(request.page_token());
+  auto it = query->after.empty() ? models_.begin()
+                                 : models_.upper_bound(query->after);
   for (; it != models_.end(); ++it) {
     const v1::Monitor& m = it->second->monitor;
-    const bool match = filter->Matches(
-        [&](absl::string_view key) -> std::optional<std::string> {
-          if (key == "name") return m.name();
-          if (key == "disabled") return m.disabled() ? "true" : "false";
-          return m.is_default() ? "true" : "false";
-        });
-    if (!match) continue;
-    if (response.monitors_size() == page_size) {
-      response.set_next_page_token(last_model);
+    if (!MonitorMatches(*query, m)) continue;
+    if (response.monitors_size() == query->page_size) {
+      response.set_next_page_token(NextMonitorPageToken(*query, last_model));
       break;
     }
     *response.add_monitors() = m;

@@ -133,6 +133,24 @@ TEST_F(DriftMonitorTest, UnknownModelIsNotFound) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// drift.proto's field rules apply to direct callers too, and to every
+// field of the request whether the update mask names it or not.
+TEST_F(DriftMonitorTest, ConfigureMonitorChecksTheFieldRules) {
+  v1::ConfigureMonitorRequest request = ConfigureRequest("m");
+  request.mutable_monitor()->mutable_actions()->add_rules()->set_alert_type(
+      v1::ALERT_TYPE_DATA);
+  request.mutable_update_mask()->add_paths("disabled");
+  absl::Status s = monitor_.ConfigureMonitor(request).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "monitor.actions.rules[0].action: required");
+  request = ConfigureRequest("m");
+  request.mutable_monitor()->set_name("models/m/monitors");
+  EXPECT_EQ(monitor_.ConfigureMonitor(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(monitor_.GetMonitor("models/m/monitor").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(DriftMonitorTest, BadDetectorNameAndParameterAreInvalidArgument) {
   v1::ConfigureMonitorRequest request = ConfigureRequest("m");
   v1::DetectorConfig* d = request.mutable_monitor()->add_detectors();

@@ -5,14 +5,63 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "lib/core/field_rules.h"
 #include "lib/core/grpc_status.h"
+#include "lib/core/stream_messages.h"
+#include "services/drift/observe_stream.h"
 
 namespace continuum::drift_service {
 namespace {
 
 using core::Reply;
 using core::ToGrpcStatus;
+
+// The body of a unary handler: the request's field rules, then fn
+// (core::Reply).
+template <typename Fn, typename Out>
+grpc::Status CheckedReply(const google::protobuf::Message& request, Fn fn,
+                          Out* out) {
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return Reply(fn, out);
+}
+
+// One Observe call: reads raw messages until the client half-closes, parses
+// and applies each (ObserveStream), and ends the call at the first that
+// fails.
+class ObserveReader final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  ObserveReader(DriftMonitor* monitor, grpc::ByteBuffer* response)
+      : stream_(monitor), response_(response) {
+    StartRead(&buffer_);
+  }
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // Half-closed by the client (or the call is over).
+      bool own_buffer = false;
+      Finish(grpc::SerializationTraits<v1::ObserveResponse>::Serialize(
+          stream_.response(), response_, &own_buffer));
+      return;
+    }
+    v1::ObserveRequest request;
+    absl::Status s =
+        core::ParseStreamMessage(buffer_, stream_.next_message(), &request);
+    s = s.ok() ? stream_.Add(request) : stream_.Unparsable(s);
+    if (!s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&buffer_);
+  }
+
+  void OnDone() override { delete this; }
+
+  ObserveStream stream_;
+  grpc::ByteBuffer* const response_;
+  grpc::ByteBuffer buffer_;
+};
 
 // One WatchAlerts call: the settled alerts after its cursor, every time
 // the monitor settles more.
@@ -64,65 +113,50 @@ class AlertWatch final : public core::WatchReactor<v1::WatchAlertsResponse> {
   int64_t cursor_ = 0;
 };
 
+// The request's field rules (drift.proto): model ids, since_sequence >= 0,
+// a defined min_severity.
 std::optional<grpc::Status> CheckWatch(const v1::WatchAlertsRequest& request) {
-  if (request.since_sequence() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "since_sequence must not be negative");
-  }
-  if (!v1::AlertSeverity_IsValid(request.min_severity())) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "unknown min_severity");
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) {
+    return ToGrpcStatus(s);
   }
   return std::nullopt;
 }
 
 }  // namespace
 
-grpc::Status DriftServiceImpl::Observe(
-    grpc::ServerContext*, grpc::ServerReader<v1::ObserveRequest>* reader,
-    v1::ObserveResponse* response) {
-  v1::ObserveRequest request;
-  while (reader->Read(&request)) {
-    absl::StatusOr<ObserveResult> result = monitor_->Observe(request.batch());
-    if (!result.ok()) {
-      // Earlier batches stay processed; say how many.
-      return ToGrpcStatus(absl::Status(
-          result.status().code(),
-          absl::StrCat("batch ", response->batches(), ": ",
-                       result.status().message(), " (", response->batches(),
-                       " earlier batches of this stream were processed)")));
-    }
-    response->set_batches(response->batches() + 1);
-    response->set_observations(response->observations() + result->observations);
-    response->set_outcomes(response->outcomes() + result->outcomes);
-  }
-  return grpc::Status::OK;
+grpc::ServerReadReactor<grpc::ByteBuffer>* DriftServiceImpl::Observe(
+    grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
+  return new ObserveReader(monitor_, response);
 }
 
 grpc::Status DriftServiceImpl::ConfigureMonitor(
     grpc::ServerContext*, const v1::ConfigureMonitorRequest* request,
     v1::ConfigureMonitorResponse* response) {
-  return Reply([&] { return monitor_->ConfigureMonitor(*request); },
-               response->mutable_monitor());
+  return CheckedReply(
+      *request, [&] { return monitor_->ConfigureMonitor(*request); },
+      response->mutable_monitor());
 }
 
 grpc::Status DriftServiceImpl::GetMonitor(grpc::ServerContext*,
                                           const v1::GetMonitorRequest* request,
                                           v1::GetMonitorResponse* response) {
-  return Reply([&] { return monitor_->GetMonitor(request->name()); },
-               response->mutable_monitor());
+  return CheckedReply(
+      *request, [&] { return monitor_->GetMonitor(request->name()); },
+      response->mutable_monitor());
 }
 
 grpc::Status DriftServiceImpl::ListMonitors(
     grpc::ServerContext*, const v1::ListMonitorsRequest* request,
     v1::ListMonitorsResponse* response) {
-  return Reply([&] { return monitor_->ListMonitors(*request); }, response);
+  return CheckedReply(
+      *request, [&] { return monitor_->ListMonitors(*request); }, response);
 }
 
 grpc::Status DriftServiceImpl::GetDriftStatus(
     grpc::ServerContext*, const v1::GetDriftStatusRequest* request,
     v1::GetDriftStatusResponse* response) {
-  return Reply(
+  return CheckedReply(
+      *request,
       [&] {
         return monitor_->GetDriftStatus(request->name(), request->version());
       },
@@ -132,14 +166,16 @@ grpc::Status DriftServiceImpl::GetDriftStatus(
 grpc::Status DriftServiceImpl::ListAlerts(grpc::ServerContext*,
                                           const v1::ListAlertsRequest* request,
                                           v1::ListAlertsResponse* response) {
-  return Reply([&] { return monitor_->ListAlerts(*request); }, response);
+  return CheckedReply(
+      *request, [&] { return monitor_->ListAlerts(*request); }, response);
 }
 
 grpc::Status DriftServiceImpl::GetAlert(grpc::ServerContext*,
                                         const v1::GetAlertRequest* request,
                                         v1::GetAlertResponse* response) {
-  return Reply([&] { return monitor_->GetAlert(request->name()); },
-               response->mutable_alert());
+  return CheckedReply(
+      *request, [&] { return monitor_->GetAlert(request->name()); },
+      response->mutable_alert());
 }
 
 grpc::ServerWriteReactor<v1::WatchAlertsResponse>*

@@ -1,17 +1,25 @@
 // The gRPC handlers of continuum.v1.DriftService: thin adapters over
-// DriftMonitor. The unary methods are synchronous (core::Reply); Observe
-// reads its client stream batch by batch on a server thread (a client
-// stream's batches are applied in order, and the monitor's work per batch
-// is the call's cost); WatchAlerts runs on gRPC's callback API as a
-// core::WatchReactor that follows DriftMonitor::settled_alerts(), so a
-// watcher holds no thread, and a drain (core::OpenStreams::EndAll) ends it
-// with UNAVAILABLE at once: the client resumes from its last sequence.
+// DriftMonitor. Every request (every message of Observe's stream) is
+// checked against drift.proto's field rules first (core::CheckFieldRules):
+// INVALID_ARGUMENT naming the field by its path. The unary methods are
+// synchronous (core::Reply). Observe runs on gRPC's callback API reading
+// raw bytes (WithRawCallbackMethod_Observe), so that a message that does
+// not parse is told apart from the client's half-close; ObserveStream
+// applies the batches in order, and the first bad message ends the call
+// with INVALID_ARGUMENT naming it and what was processed before it. The
+// monitor's work per batch runs in OnReadDone before the next read (the
+// call's cost; batches of one stream are applied in order). WatchAlerts
+// runs on the callback API as a core::WatchReactor that follows
+// DriftMonitor::settled_alerts(), so a watcher holds no thread, and a
+// drain (core::OpenStreams::EndAll) ends it with UNAVAILABLE at once: the
+// client resumes from its last sequence.
 //
 // WatchAlerts: since_sequence 0 = only alerts settled from now on; a
 // since_sequence beyond the latest alert (the service lost its store, or
-// keeps none) gets every alert kept. INVALID_ARGUMENT for a negative
-// since_sequence or an unknown min_severity. Cancelled watches end with
-// CANCELLED.
+// keeps none) gets every alert kept. A request that breaks a field rule
+// (a model id that is not an id, a negative since_sequence, an unknown
+// min_severity) ends the stream at once with INVALID_ARGUMENT. Cancelled
+// watches end with CANCELLED.
 #ifndef CONTINUUM_SERVICES_DRIFT_DRIFT_SERVICE_H_
 #define CONTINUUM_SERVICES_DRIFT_DRIFT_SERVICE_H_
 
@@ -22,8 +30,9 @@
 namespace continuum::drift_service {
 
 class DriftServiceImpl final
-    : public v1::DriftService::WithCallbackMethod_WatchAlerts<
-          v1::DriftService::Service> {
+    : public v1::DriftService::WithRawCallbackMethod_Observe<
+          v1::DriftService::WithCallbackMethod_WatchAlerts<
+              v1::DriftService::Service>> {
  public:
   // `monitor` and `streams` (may be null: watches are not ended by a
   // drain) must outlive the service.
@@ -31,9 +40,9 @@ class DriftServiceImpl final
                             core::OpenStreams* streams = nullptr)
       : monitor_(monitor), streams_(streams) {}
 
-  grpc::Status Observe(grpc::ServerContext* context,
-                       grpc::ServerReader<v1::ObserveRequest>* reader,
-                       v1::ObserveResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Observe(
+      grpc::CallbackServerContext* context,
+      grpc::ByteBuffer* response) override;
   grpc::Status ConfigureMonitor(
       grpc::ServerContext* context, const v1::ConfigureMonitorRequest* request,
       v1::ConfigureMonitorResponse* response) override;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/core/proto_time.h"
 #include "lib/core/resource_names.h"
 #include "lib/drift/streaming_detector.h"
 
@@ -233,6 +234,55 @@ absl::Status ValidateCanary(v1::CanaryJudgementConfig& c) {
   return absl::OkStatus();
 }
 
+// A Duration of the monitor at `path`: a valid google.protobuf.Duration
+// (seconds within +-10000 years, nanos within +-999999999, the same sign),
+// not negative.
+absl::Status CheckDuration(absl::string_view path,
+                           const google::protobuf::Duration& d) {
+  constexpr int64_t kMaxSeconds = 315'576'000'000;
+  const bool valid = d.seconds() >= -kMaxSeconds &&
+                     d.seconds() <= kMaxSeconds && d.nanos() > -1'000'000'000 &&
+                     d.nanos() < 1'000'000'000 &&
+                     !(d.seconds() > 0 && d.nanos() < 0) &&
+                     !(d.seconds() < 0 && d.nanos() > 0);
+  if (!valid) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a valid google.protobuf.Duration (seconds ",
+                     d.seconds(), ", nanos ", d.nanos(), ")"));
+  }
+  if (d.seconds() < 0 || d.nanos() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": must not be negative (got ",
+                     absl::FormatDuration(core::FromProto(d)), ")"));
+  }
+  return absl::OkStatus();
+}
+
+// The Durations of a requested monitor (`prefix` names the monitor).
+absl::Status CheckDurations(const v1::Monitor& m, absl::string_view prefix) {
+  if (m.reference_tests().has_interval()) {
+    if (absl::Status s =
+            CheckDuration(absl::StrCat(prefix, "reference_tests.interval"),
+                          m.reference_tests().interval());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (m.canary_judgement().has_interval()) {
+    if (absl::Status s =
+            CheckDuration(absl::StrCat(prefix, "canary_judgement.interval"),
+                          m.canary_judgement().interval());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (m.actions().has_cooldown()) {
+    return CheckDuration(absl::StrCat(prefix, "actions.cooldown"),
+                         m.actions().cooldown());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 v1::Monitor DefaultMonitor(absl::string_view model) {
@@ -279,7 +329,10 @@ absl::Status ValidateMonitor(v1::Monitor& monitor) {
 absl::StatusOr<v1::Monitor> ConfiguredMonitor(
     const v1::Monitor* current, const v1::ConfigureMonitorRequest& request,
     absl::string_view model) {
+  // The Durations, which no option can state, of every field of the
+  // request, named by the update mask or not.
   const v1::Monitor& in = request.monitor();
+  if (absl::Status s = CheckDurations(in, "monitor."); !s.ok()) return s;
   v1::Monitor next;
   if (request.update_mask().paths().empty()) {
     next = in;
@@ -313,7 +366,10 @@ absl::StatusOr<v1::Monitor> ConfiguredMonitor(
   }
   next.set_name(absl::StrCat(core::ModelName(model), "/monitor"));
   next.set_is_default(false);
-  if (absl::Status s = ValidateMonitor(next); !s.ok()) return s;
+  if (absl::Status s = ValidateMonitor(next); !s.ok()) {
+    // Named from the request, as the rules above are.
+    return absl::Status(s.code(), absl::StrCat("monitor.", s.message()));
+  }
   return next;
 }
 

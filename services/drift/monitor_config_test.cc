@@ -168,6 +168,51 @@ TEST(MonitorConfigTest, UpdateMaskKeepsTheOtherFields) {
               HasSubstr("update_mask: unknown or unchangeable field 'name'"));
 }
 
+// Issue 14: a negative cool-down was stored.
+TEST(MonitorConfigTest, DurationsMustBeValidAndNotNegative) {
+  v1::ConfigureMonitorRequest request;
+  request.mutable_monitor()->mutable_actions()->mutable_cooldown()->set_seconds(
+      -3600);
+  absl::Status s = ConfiguredMonitor(nullptr, request, "m").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "monitor.actions.cooldown: must not be negative (got -1h)");
+  // Checked whether the update mask names the field or not.
+  request.mutable_update_mask()->add_paths("disabled");
+  EXPECT_EQ(ConfiguredMonitor(nullptr, request, "m").status().message(),
+            "monitor.actions.cooldown: must not be negative (got -1h)");
+  request.Clear();
+  request.mutable_monitor()
+      ->mutable_reference_tests()
+      ->mutable_interval()
+      ->set_seconds(-1);
+  EXPECT_EQ(ConfiguredMonitor(nullptr, request, "m").status().message(),
+            "monitor.reference_tests.interval: must not be negative (got -1s)");
+  request.Clear();
+  google::protobuf::Duration* interval =
+      request.mutable_monitor()->mutable_canary_judgement()->mutable_interval();
+  interval->set_seconds(5);
+  interval->set_nanos(-1);
+  EXPECT_EQ(ConfiguredMonitor(nullptr, request, "m").status().message(),
+            "monitor.canary_judgement.interval: not a valid "
+            "google.protobuf.Duration (seconds 5, nanos -1)");
+  interval->set_seconds(0);
+  interval->set_nanos(1'000'000'000);
+  EXPECT_EQ(ConfiguredMonitor(nullptr, request, "m").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Zero is allowed: no cool-down, judge at every batch.
+  request.Clear();
+  request.mutable_monitor()->mutable_actions()->mutable_cooldown();
+  request.mutable_monitor()->mutable_canary_judgement()->mutable_interval();
+  absl::StatusOr<v1::Monitor> m = ConfiguredMonitor(nullptr, request, "m");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->actions().has_cooldown());
+  // The monitor's other errors are named from the request too.
+  request.mutable_monitor()->mutable_performance()->set_max_error_rate(2);
+  EXPECT_EQ(ConfiguredMonitor(nullptr, request, "m").status().message(),
+            "monitor.performance.max_error_rate must be in [0, 1]");
+}
+
 TEST(MonitorConfigTest, StoredMonitorsAreCheckedAgain) {
   v1::Monitor stored = DefaultMonitor("m");
   EXPECT_TRUE(ValidateStoredMonitor("m", stored).ok());
@@ -177,6 +222,10 @@ TEST(MonitorConfigTest, StoredMonitorsAreCheckedAgain) {
   EXPECT_EQ(other.message(),
             "the stored monitor of model 'n' is no longer valid: it is named "
             "'models/m/monitor'");
+  // A monitor stored before negative cool-downs were refused still loads
+  // (a negative cool-down acts as none).
+  stored.mutable_actions()->mutable_cooldown()->set_seconds(-5);
+  EXPECT_TRUE(ValidateStoredMonitor("m", stored).ok());
   stored.mutable_detectors(0)->set_detector("gone");
   EXPECT_THAT(ValidateStoredMonitor("m", stored).message(),
               HasSubstr("the stored monitor of model 'm' is no longer valid: "
