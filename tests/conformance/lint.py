@@ -122,7 +122,7 @@ def main():
               "(continuum.v1.rules) option or a manual_rules.txt row")
     if missing or stale:
         print(f"\n{len(missing)} field(s) state rules nothing enforces as "
-              "documented; {len(stale)} stale manual row(s)")
+              f"documented; {len(stale)} stale manual row(s)")
         return 1
     print("every rule stated in a request field's comment is an option or a "
           "manual row")
