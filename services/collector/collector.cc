@@ -2,15 +2,12 @@
 
 #include <google/protobuf/util/field_mask_util.h>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "lib/core/filter.h"
 #include "lib/core/logging.h"
+#include "lib/core/page_token.h"
 #include "lib/core/resource_names.h"
-#include "lib/store/crc32c.h"
+#include "services/collector/dataset_filter.h"
 #include "services/collector/dataset_recovery.h"
 #include "services/collector/dataset_settings.h"
 #include "spdlog/spdlog.h"
@@ -27,9 +24,10 @@ absl::StatusOr<std::string> IdFromName(absl::string_view name) {
   return (*parts)[0];
 }
 
-std::string PageToken(const std::string& filter, const std::string& last_id) {
-  return absl::WebSafeBase64Escape(
-      absl::StrCat(store::Crc32c(filter), ":", last_id));
+// The query a ListDatasets page token belongs to (core::EncodePageToken):
+// no parent, the filter, no order_by.
+std::string ListQuery(const v1::ListDatasetsRequest& request) {
+  return absl::StrCat("\n", request.filter(), "\n");
 }
 
 }  // namespace
@@ -152,6 +150,13 @@ absl::StatusOr<std::shared_ptr<DatasetStore>> Collector::Find(
   return it->second;
 }
 
+void Collector::CountRejected(
+    absl::string_view id,
+    const google::protobuf::RepeatedPtrField<v1::Record>& records) {
+  absl::StatusOr<std::shared_ptr<DatasetStore>> store = Find(id);
+  if (store.ok()) (*store)->CountRejected(records);
+}
+
 absl::StatusOr<std::shared_ptr<DatasetStore>> Collector::FindByName(
     absl::string_view name) {
   absl::StatusOr<std::string> id = IdFromName(name);
@@ -202,52 +207,26 @@ absl::StatusOr<v1::ListDatasetsResponse> Collector::ListDatasets(
   }
   const int page_size =
       request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
-  absl::StatusOr<core::Filter> filter =
-      core::Filter::Parse(request.filter(), [](absl::string_view key) {
-        return key == "name" || key == "schema.label_kind" ||
-               (absl::StartsWith(key, "labels.") && key.size() > 7);
-      });
+  absl::StatusOr<DatasetFilter> filter = DatasetFilter::Parse(request.filter());
   if (!filter.ok()) return filter.status();
-  std::string after;
-  if (!request.page_token().empty()) {
-    std::string decoded;
-    std::vector<std::string> parts;
-    if (absl::WebSafeBase64Unescape(request.page_token(), &decoded)) {
-      parts = absl::StrSplit(decoded, absl::MaxSplits(':', 1));
-    }
-    uint32_t crc = 0;
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &crc)) {
-      return absl::InvalidArgumentError("page_token is malformed");
-    }
-    if (crc != store::Crc32c(request.filter())) {
-      return absl::InvalidArgumentError(
-          "page_token belongs to a different filter; start again without it");
-    }
-    after = parts[1];
-  }
+  // The id of the last data set of the previous page.
+  absl::StatusOr<std::string> after =
+      core::DecodePageToken(request.page_token(), ListQuery(request));
+  if (!after.ok()) return after.status();
   std::vector<v1::Dataset> all;
   {
     absl::MutexLock lock(&mu_);
-    for (auto it = datasets_.upper_bound(after); it != datasets_.end(); ++it) {
+    for (auto it = datasets_.upper_bound(*after); it != datasets_.end(); ++it) {
       all.push_back(it->second->dataset());
     }
   }
   v1::ListDatasetsResponse response;
   std::string last;
   for (const v1::Dataset& d : all) {
-    bool match = filter->Matches(
-        [&](absl::string_view key) -> std::optional<std::string> {
-          if (key == "name") return d.name();
-          if (key == "schema.label_kind") {
-            return v1::LabelKind_Name(d.schema().label_kind());
-          }
-          auto it = d.labels().find(std::string(key.substr(7)));
-          if (it == d.labels().end()) return std::nullopt;
-          return it->second;
-        });
-    if (!match) continue;
+    if (!filter->Matches(d)) continue;
     if (response.datasets_size() == page_size) {
-      response.set_next_page_token(PageToken(request.filter(), last));
+      response.set_next_page_token(
+          core::EncodePageToken(last, ListQuery(request)));
       break;
     }
     *response.add_datasets() = d;

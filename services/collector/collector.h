@@ -44,6 +44,12 @@ class Collector {
 
   // The standard methods. Errors: INVALID_ARGUMENT (bad id, schema, mask,
   // page token or filter), ALREADY_EXISTS, NOT_FOUND, UNAVAILABLE (storage).
+  // The service checks each request's field rules (collector.proto) first;
+  // these check what the options cannot state (and, for callers other than
+  // the service, the ids and names again). ListDatasets: the filter is a
+  // DatasetFilter; page tokens are core::EncodePageToken's of the last id
+  // for the query "\n" + filter + "\n" (INVALID_ARGUMENT for a token of
+  // another filter or an edited one).
   absl::StatusOr<v1::Dataset> CreateDataset(
       const v1::CreateDatasetRequest& request);
   absl::StatusOr<v1::Dataset> GetDataset(absl::string_view name);
@@ -56,6 +62,12 @@ class Collector {
 
   // The data set with id `id`, or NOT_FOUND naming it.
   absl::StatusOr<std::shared_ptr<DatasetStore>> Find(absl::string_view id);
+  // Counts a batch for data set `id` that the service rejected before
+  // ingesting it (DatasetStore::CountRejected); nothing when `id` names no
+  // data set.
+  void CountRejected(
+      absl::string_view id,
+      const google::protobuf::RepeatedPtrField<v1::Record>& records);
   // The data set named `datasets/{id}`.
   absl::StatusOr<std::shared_ptr<DatasetStore>> FindByName(
       absl::string_view name);

@@ -1,18 +1,108 @@
 #include "services/collector/collector_service.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <grpcpp/support/proto_buffer_writer.h>
 
+#include <cstdint>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "continuum/v1/common.pb.h"
+#include "lib/core/field_rules.h"
 #include "lib/core/grpc_status.h"
+#include "lib/core/stream_messages.h"
+#include "services/collector/ingest_stream.h"
 
 namespace continuum::collector {
 namespace {
 
 using core::Reply;
 using core::ToGrpcStatus;
+
+// The body of a unary handler: the request's field rules, then
+// core::Reply(fn, out).
+template <typename Request, typename T, typename Fn>
+grpc::Status Checked(const Request& request, Fn&& fn, T* out) {
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return Reply(std::forward<Fn>(fn), out);
+}
+
+// `status` of a failed Ingest with an ErrorDetails (`reason`, the batches
+// committed before the failure) as its details, an RpcStatus.
+grpc::Status WithCommittedBatches(const absl::Status& status,
+                                  absl::string_view reason,
+                                  int64_t committed_batches) {
+  const grpc::Status converted = ToGrpcStatus(status);
+  v1::ErrorDetails details;
+  details.set_reason(std::string(reason));
+  details.set_committed_batches(committed_batches);
+  v1::RpcStatus rpc_status;
+  rpc_status.set_code(static_cast<int>(converted.error_code()));
+  rpc_status.set_message(converted.error_message());
+  rpc_status.add_details()->PackFrom(details);
+  return grpc::Status(converted.error_code(), converted.error_message(),
+                      rpc_status.SerializeAsString());
+}
+
+// One Ingest call: reads each message as raw bytes, parses it, checks its
+// field rules and commits it (IngestStream) before reading the next; the
+// first failure ends the call. A read that ends (the client's half-close,
+// or a cancelled call) sends the totals. gRPC runs one reaction of a call
+// at a time, so the stream needs no lock.
+class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  IngestReactor(Collector* collector, grpc::ByteBuffer* response)
+      : stream_(collector), response_(response) {
+    StartRead(&message_);
+  }
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Succeed();
+      return;
+    }
+    ++messages_;
+    v1::IngestRequest request;
+    if (absl::Status s =
+            core::ParseStreamMessage(message_, messages_, &request);
+        !s.ok()) {
+      Fail(stream_.Unreadable(s), "UNPARSABLE_MESSAGE");
+      return;
+    }
+    absl::Status checked = core::CheckFieldRules(request);
+    absl::Status committed = checked.ok() ? stream_.Commit(request)
+                                          : stream_.Reject(request, checked);
+    if (!committed.ok()) {
+      Fail(committed, "BATCH_REJECTED");
+      return;
+    }
+    StartRead(&message_);
+  }
+
+  void OnDone() override { delete this; }
+
+  void Succeed() {
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<v1::IngestResponse>::Serialize(
+            stream_.response(), response_, &own_buffer);
+    Finish(serialized);
+  }
+
+  void Fail(const absl::Status& status, absl::string_view reason) {
+    Finish(WithCommittedBatches(status, reason, stream_.response().batches()));
+  }
+
+  IngestStream stream_;
+  grpc::ByteBuffer* const response_;
+  grpc::ByteBuffer message_;
+  // Messages read so far (the one being handled included).
+  int64_t messages_ = 0;
+};
 
 // A finite server stream over one data set: opens the read of `request`
 // with `kStart` (DatasetStore::StartScan or StartReplaySample), then each
@@ -41,6 +131,7 @@ class DatasetStream final : public core::WatchReactor<Response> {
 
   static absl::StatusOr<OpenRead> Open(Collector& collector,
                                        const Request& request) {
+    if (absl::Status s = core::CheckFieldRules(request); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<DatasetStore>> store =
         collector.Find(request.dataset());
     if (!store.ok()) return store.status();
@@ -84,70 +175,54 @@ using ReplayStream =
 grpc::Status CollectorServiceImpl::CreateDataset(
     grpc::ServerContext*, const v1::CreateDatasetRequest* request,
     v1::CreateDatasetResponse* response) {
-  return Reply([&] { return collector_->CreateDataset(*request); },
-               response->mutable_dataset());
+  return Checked(
+      *request, [&] { return collector_->CreateDataset(*request); },
+      response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::GetDataset(
     grpc::ServerContext*, const v1::GetDatasetRequest* request,
     v1::GetDatasetResponse* response) {
-  return Reply([&] { return collector_->GetDataset(request->name()); },
-               response->mutable_dataset());
+  return Checked(
+      *request, [&] { return collector_->GetDataset(request->name()); },
+      response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::ListDatasets(
     grpc::ServerContext*, const v1::ListDatasetsRequest* request,
     v1::ListDatasetsResponse* response) {
-  return Reply([&] { return collector_->ListDatasets(*request); }, response);
+  return Checked(
+      *request, [&] { return collector_->ListDatasets(*request); }, response);
 }
 
 grpc::Status CollectorServiceImpl::UpdateDataset(
     grpc::ServerContext*, const v1::UpdateDatasetRequest* request,
     v1::UpdateDatasetResponse* response) {
-  return Reply([&] { return collector_->UpdateDataset(*request); },
-               response->mutable_dataset());
+  return Checked(
+      *request, [&] { return collector_->UpdateDataset(*request); },
+      response->mutable_dataset());
 }
 
 grpc::Status CollectorServiceImpl::DeleteDataset(
     grpc::ServerContext*, const v1::DeleteDatasetRequest* request,
     v1::DeleteDatasetResponse* response) {
-  return Reply([&] { return collector_->DeleteDataset(request->name()); },
-               response);
+  return Checked(
+      *request, [&] { return collector_->DeleteDataset(request->name()); },
+      response);
 }
 
-grpc::Status CollectorServiceImpl::Ingest(
-    grpc::ServerContext*, grpc::ServerReader<v1::IngestRequest>* reader,
-    v1::IngestResponse* response) {
-  v1::IngestRequest request;
-  std::string dataset;
-  while (reader->Read(&request)) {
-    if (!request.dataset().empty()) dataset = request.dataset();
-    absl::StatusOr<std::shared_ptr<DatasetStore>> store =
-        collector_->Find(dataset);
-    absl::StatusOr<IngestResult> result =
-        store.ok() ? (*store)->Ingest(request.records())
-                   : absl::StatusOr<IngestResult>(store.status());
-    if (!result.ok()) {
-      // Earlier batches stay committed; say how many.
-      return ToGrpcStatus(absl::Status(
-          result.status().code(),
-          absl::StrCat("batch ", response->batches(), ": ",
-                       result.status().message(), " (", response->batches(),
-                       " earlier batches of this stream are committed)")));
-    }
-    response->set_batches(response->batches() + 1);
-    response->set_accepted_records(response->accepted_records() +
-                                   result->accepted);
-    response->set_duplicate_records(response->duplicate_records() +
-                                    result->duplicates);
-    response->set_stored_bytes(response->stored_bytes() + result->stored_bytes);
-  }
-  return grpc::Status::OK;
+grpc::ServerReadReactor<grpc::ByteBuffer>* CollectorServiceImpl::Ingest(
+    grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
+  return new IngestReactor(collector_, response);
 }
 
 grpc::Status CollectorServiceImpl::IngestBatch(
     grpc::ServerContext*, const v1::IngestBatchRequest* request,
     v1::IngestBatchResponse* response) {
+  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+    collector_->CountRejected(request->dataset(), request->records());
+    return ToGrpcStatus(s);
+  }
   return Reply(
       [&]() -> absl::StatusOr<v1::IngestBatchResponse> {
         absl::StatusOr<std::shared_ptr<DatasetStore>> store =
@@ -168,7 +243,8 @@ grpc::Status CollectorServiceImpl::IngestBatch(
 grpc::Status CollectorServiceImpl::ReportOutcome(
     grpc::ServerContext*, const v1::ReportOutcomeRequest* request,
     v1::ReportOutcomeResponse* response) {
-  return Reply(
+  return Checked(
+      *request,
       [&]() -> absl::StatusOr<v1::ReportOutcomeResponse> {
         absl::StatusOr<std::shared_ptr<DatasetStore>> store =
             collector_->Find(request->dataset());
@@ -201,7 +277,8 @@ CollectorServiceImpl::SampleReplay(grpc::CallbackServerContext*,
 grpc::Status CollectorServiceImpl::GetDatasetStats(
     grpc::ServerContext*, const v1::GetDatasetStatsRequest* request,
     v1::GetDatasetStatsResponse* response) {
-  return Reply(
+  return Checked(
+      *request,
       [&]() -> absl::StatusOr<v1::GetDatasetStatsResponse> {
         absl::StatusOr<std::shared_ptr<DatasetStore>> store =
             collector_->FindByName(request->name());

@@ -1,20 +1,33 @@
 // The gRPC handlers of continuum.v1.CollectorService: thin adapters over
 // Collector and its DatasetStores.
 //
-// Serving model: the unary methods and the Ingest client stream use gRPC's
-// synchronous API on purpose: ingest blocks on fsync (group commit), and the
-// synchronous server gives each blocked call its own thread instead of
-// holding one of the callback API's few threads. The server streams, Scan
-// and SampleReplay, use the callback API as finite core::WatchReactor
-// streams (no notifier): each message is read when the previous one was
-// written (DatasetStore::ReadScan / ReadReplaySample), so a slow reader
-// holds no thread and no lock. They register with `streams`, so a drain
-// ends them at its start with UNAVAILABLE (clients resume a scan from its
-// last cursor).
+// Every handler first checks its request against the (continuum.v1.rules)
+// options of collector.proto (core::CheckFieldRules): INVALID_ARGUMENT
+// naming the field, e.g. `id: at most 128 bytes (got 200)`; Ingest checks
+// each message of its stream.
 //
-// Errors: those of Collector and DatasetStore, converted once
-// (core::ToGrpcStatus); a failed Ingest batch names how many batches of the
-// stream were committed before it.
+// Serving model: the unary methods use gRPC's synchronous API on purpose:
+// IngestBatch and ReportOutcome block on fsync (group commit), and the
+// synchronous server gives each blocked call its own thread. The Ingest
+// client stream uses the callback API and reads raw bytes
+// (WithRawCallbackMethod_Ingest): gRPC's typed reader ends a read alike on
+// a message that does not parse and on the client's half-close, so a
+// stream of [valid, unparsable, valid] looked complete and answered OK.
+// Each message is parsed (core::ParseStreamMessage), checked and committed
+// (IngestStream) before the next is read; committing blocks the callback
+// thread for the fsync, as the synchronous handler blocked its own. The
+// server streams, Scan and SampleReplay, use the callback API as finite
+// core::WatchReactor streams (no notifier): each message is read when the
+// previous one was written (DatasetStore::ReadScan / ReadReplaySample), so
+// a slow reader holds no thread and no lock. They register with `streams`,
+// so a drain ends them at its start with UNAVAILABLE (clients resume a scan
+// from its last cursor).
+//
+// Errors: those of the field rules, Collector and DatasetStore, converted
+// once (core::ToGrpcStatus). A failed Ingest names the failed batch (or the
+// unparsable message) and what was committed before it, in the message and
+// in an ErrorDetails (reason BATCH_REJECTED or UNPARSABLE_MESSAGE,
+// committed_batches) sent as the status details (RpcStatus).
 //
 // Thread safety: thread-safe; `collector` and `streams` must outlive the
 // service and every stream it started.
@@ -28,9 +41,10 @@
 namespace continuum::collector {
 
 class CollectorServiceImpl final
-    : public v1::CollectorService::WithCallbackMethod_Scan<
-          v1::CollectorService::WithCallbackMethod_SampleReplay<
-              v1::CollectorService::Service>> {
+    : public v1::CollectorService::WithRawCallbackMethod_Ingest<
+          v1::CollectorService::WithCallbackMethod_Scan<
+              v1::CollectorService::WithCallbackMethod_SampleReplay<
+                  v1::CollectorService::Service>>> {
  public:
   // `streams` may be null (no drain ends the streams early; the bench).
   explicit CollectorServiceImpl(Collector* collector,
@@ -52,9 +66,10 @@ class CollectorServiceImpl final
   grpc::Status DeleteDataset(grpc::ServerContext* context,
                              const v1::DeleteDatasetRequest* request,
                              v1::DeleteDatasetResponse* response) override;
-  grpc::Status Ingest(grpc::ServerContext* context,
-                      grpc::ServerReader<v1::IngestRequest>* reader,
-                      v1::IngestResponse* response) override;
+  // The response is a serialized v1::IngestResponse.
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Ingest(
+      grpc::CallbackServerContext* context,
+      grpc::ByteBuffer* response) override;
   grpc::Status IngestBatch(grpc::ServerContext* context,
                            const v1::IngestBatchRequest* request,
                            v1::IngestBatchResponse* response) override;

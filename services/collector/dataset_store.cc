@@ -262,6 +262,14 @@ absl::Status DatasetStore::ValidateIngest(
   return valid;
 }
 
+void DatasetStore::CountRejected(
+    const google::protobuf::RepeatedPtrField<v1::Record>& records) const {
+  std::string reason = "invalid_request";
+  (void)ValidateBatch(dataset().schema(), id_, records, options_.limits,
+                      options_.clock->Now(), &reason);
+  metrics_.Rejected(reason, records.size());
+}
+
 std::vector<int> DatasetStore::ReserveIds(
     const google::protobuf::RepeatedPtrField<v1::Record>& records,
     int64_t now_micros, int64_t dedup_micros, int64_t* duplicates) {

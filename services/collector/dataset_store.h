@@ -118,6 +118,14 @@ class DatasetStore {
       const google::protobuf::RepeatedPtrField<v1::Record>& records)
       ABSL_LOCKS_EXCLUDED(rebuild_mu_, mu_);
 
+  // Counts a batch the service rejected before Ingest saw it (a rule of the
+  // request's field options, lib/core/field_rules.h) in the rejected-records
+  // metric, under the reason ValidateBatch gives its first problem, or
+  // "invalid_request" when the schema checks find none. Stores nothing.
+  void CountRejected(
+      const google::protobuf::RepeatedPtrField<v1::Record>& records) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Stores an outcome durably and joins it to its record, or keeps it
   // pending for the grace period when the record is not known yet.
   absl::StatusOr<v1::OutcomeDisposition> ReportOutcome(
