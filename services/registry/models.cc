@@ -6,10 +6,11 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/core/page_token.h"
 #include "lib/core/proto_time.h"
 #include "lib/core/resource_names.h"
 #include "services/registry/rollout_plan.h"
@@ -32,18 +33,31 @@ bool Mutable(absl::string_view path) {
   return false;
 }
 
+// The aliases the registry maintains, and the word for the newest version.
+bool KeptAlias(absl::string_view alias) {
+  return alias == "production" || alias == "canary" || alias == "shadow" ||
+         alias == "latest";
+}
+
 absl::Status CheckUserAlias(absl::string_view alias) {
-  if (alias == "production" || alias == "canary" || alias == "latest") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("alias \"", alias,
-                     "\" is kept by the registry; use Promote or Rollback"));
-  }
-  if (absl::Status s = core::ValidateResourceId("alias", alias); !s.ok()) {
-    return s;
+  if (KeptAlias(alias)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "alias \"", alias,
+        "\" is kept by the registry; use Promote, SetTraffic or Rollback"));
   }
   int64_t n = 0;
   if (absl::SimpleAtoi(alias, &n)) {
     return absl::InvalidArgumentError("an alias cannot be a number");
+  }
+  bool ok =
+      !alias.empty() && alias.size() <= 63 && absl::ascii_islower(alias[0]);
+  for (char c : alias) {
+    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' ||
+                c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("alias \"", alias, "\" must match [a-z][a-z0-9_-]{0,62}"));
   }
   return absl::OkStatus();
 }
@@ -63,6 +77,11 @@ absl::Status CheckNewModel(const v1::RegisterModelRequest& request) {
   if (model.family() == v1::MODEL_FAMILY_UNSPECIFIED) {
     return absl::InvalidArgumentError(
         "model.family is required (e.g. MODEL_FAMILY_MLP_CLASSIFIER)");
+  }
+  if (!v1::ModelFamily_IsValid(model.family())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.family: ", model.family(),
+                     " is not a value of continuum.v1.ModelFamily"));
   }
   if (model.spec().family() != v1::MODEL_FAMILY_UNSPECIFIED &&
       model.spec().family() != model.family()) {
@@ -106,27 +125,12 @@ absl::StatusOr<v1::Model> CreateModel(RegistryWriter& w,
   return model;
 }
 
-absl::StatusOr<core::Filter> ParseModelFilter(absl::string_view text) {
-  return core::Filter::Parse(text, [](absl::string_view key) {
-    return key == "name" || key == "family" ||
-           (absl::StartsWith(key, "labels.") && key.size() > 7);
-  });
-}
-
-absl::StatusOr<v1::ListModelsResponse> ListModelsPage(
-    RegistryTx& tx, const core::Filter& filter, const std::string& after,
-    int page_size) {
+absl::StatusOr<v1::ListModelsResponse> ListModelsPage(RegistryTx& tx,
+                                                      const ModelFilter& filter,
+                                                      const std::string& after,
+                                                      int page_size,
+                                                      absl::string_view query) {
   v1::ListModelsResponse response;
-  auto matches = [&](const v1::Model& m) {
-    return filter.Matches(
-        [&](absl::string_view key) -> std::optional<std::string> {
-          if (key == "name") return m.name();
-          if (key == "family") return v1::ModelFamily_Name(m.family());
-          auto it = m.labels().find(std::string(key.substr(7)));
-          if (it == m.labels().end()) return std::nullopt;
-          return it->second;
-        });
-  };
   std::string cursor = after;
   while (response.models_size() < page_size) {
     absl::StatusOr<std::vector<v1::Model>> page = tx.ListModels(cursor, 256);
@@ -134,10 +138,10 @@ absl::StatusOr<v1::ListModelsResponse> ListModelsPage(
     if (page->empty()) return response;
     for (const v1::Model& m : *page) {
       cursor = std::string(core::ModelIdOf(m.name()));
-      if (!matches(m)) continue;
+      if (!filter.Matches(m)) continue;
       *response.add_models() = m;
       if (response.models_size() == page_size) {
-        response.set_next_page_token(absl::WebSafeBase64Escape(cursor));
+        response.set_next_page_token(core::EncodePageToken(cursor, query));
         return response;
       }
     }
@@ -189,6 +193,13 @@ absl::StatusOr<v1::Model> ApplyModelUpdate(
     return s;
   }
   if (absl::Status s = ValidatePlan(updated.rollout_plan()); !s.ok()) return s;
+  if (updated.spec().family() != v1::MODEL_FAMILY_UNSPECIFIED &&
+      updated.spec().family() != updated.family()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.spec.family ", v1::ModelFamily_Name(updated.spec().family()),
+        " differs from the model's family ",
+        v1::ModelFamily_Name(updated.family())));
+  }
   *updated.mutable_update_time() = core::ToProto(w.now());
   if (absl::Status s = w.tx().PutModel(updated); !s.ok()) return s;
   if (absl::Status s = w.Audit("model.update", updated.name(), &*model,
@@ -224,7 +235,7 @@ absl::StatusOr<v1::Model> ApplySetAlias(RegistryWriter& w,
 absl::StatusOr<v1::Model> ApplyDeleteAlias(
     RegistryWriter& w, const std::string& id,
     const v1::DeleteAliasRequest& request) {
-  if (request.alias() == "production" || request.alias() == "canary") {
+  if (KeptAlias(request.alias())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "alias \"", request.alias(), "\" is kept by the registry"));
   }

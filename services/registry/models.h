@@ -19,14 +19,15 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "continuum/v1/registry.pb.h"
-#include "lib/core/filter.h"
+#include "services/registry/list_filters.h"
 #include "services/registry/registry_store.h"
 #include "services/registry/registry_writer.h"
 
 namespace continuum::registry {
 
-// Checks a RegisterModel request: the id, a family (and a spec of the same
-// family), the validation policy, the rollout plan and the retention.
+// Checks a RegisterModel request: the id, a family that is a ModelFamily
+// value (and a spec of the same family), the validation policy, the
+// rollout plan and the retention.
 absl::Status CheckNewModel(const v1::RegisterModelRequest& request);
 
 // Stores the model of a checked RegisterModel request with its output-only
@@ -35,15 +36,14 @@ absl::Status CheckNewModel(const v1::RegisterModelRequest& request);
 absl::StatusOr<v1::Model> CreateModel(RegistryWriter& w,
                                       const v1::RegisterModelRequest& request);
 
-// The filter of ListModels: `name`, `family` and `labels.KEY`.
-absl::StatusOr<core::Filter> ParseModelFilter(absl::string_view text);
-
 // One page of ListModels: models with an id after `after`, by id, that
-// match `filter`, at most `page_size`; next_page_token (the last id,
-// web-safe base64) set when the page is full.
-absl::StatusOr<v1::ListModelsResponse> ListModelsPage(
-    RegistryTx& tx, const core::Filter& filter, const std::string& after,
-    int page_size);
+// match `filter`, at most `page_size`; next_page_token (the last id, in a
+// core::EncodePageToken of `query`) set when the page is full.
+absl::StatusOr<v1::ListModelsResponse> ListModelsPage(RegistryTx& tx,
+                                                      const ModelFilter& filter,
+                                                      const std::string& after,
+                                                      int page_size,
+                                                      absl::string_view query);
 
 // The ids of every model, in order.
 absl::StatusOr<std::vector<std::string>> AllModelIds(RegistryTx& tx);
@@ -52,20 +52,22 @@ absl::StatusOr<std::vector<std::string>> AllModelIds(RegistryTx& tx);
 absl::Status CheckUpdateMask(const google::protobuf::FieldMask& mask);
 
 // Merges the masked fields of request.model into model `id`, checks the
-// policy and plan that result, stores it (audited "model.update").
+// policy, plan and spec family that result, stores it (audited
+// "model.update").
 absl::StatusOr<v1::Model> ApplyModelUpdate(
     RegistryWriter& w, const std::string& id,
     const v1::UpdateModelRequest& request);
 
 // Points alias request.alias of model `id` at request.version (which must
 // exist), audited "alias.set". INVALID_ARGUMENT for an alias the registry
-// keeps, an invalid id or a number.
+// keeps (production, canary, shadow, latest), a number, or one that does
+// not match [a-z][a-z0-9_-]{0,62}.
 absl::StatusOr<v1::Model> ApplySetAlias(RegistryWriter& w,
                                         const std::string& id,
                                         const v1::SetAliasRequest& request);
 
 // Removes a user alias of model `id`, audited "alias.delete";
-// INVALID_ARGUMENT for "production" and "canary".
+// INVALID_ARGUMENT for an alias the registry keeps.
 absl::StatusOr<v1::Model> ApplyDeleteAlias(
     RegistryWriter& w, const std::string& id,
     const v1::DeleteAliasRequest& request);

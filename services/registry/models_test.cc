@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "services/registry/registry_test_fixture.h"
 
 namespace continuum::registry {
@@ -37,6 +38,10 @@ TEST(CheckNewModelTest, NamesTheBadField) {
       ->set_candidate_percent(100);
   EXPECT_TRUE(absl::StrContains(CheckNewModel(request).message(),
                                 "rollout_plan.ab.candidate_percent"));
+  request = NewModel("fraud");
+  request.mutable_model()->set_family(static_cast<v1::ModelFamily>(99));
+  EXPECT_EQ(CheckNewModel(request).message(),
+            "model.family: 99 is not a value of continuum.v1.ModelFamily");
 }
 
 TEST(CheckUpdateMaskTest, OnlyMutableFields) {
@@ -51,14 +56,6 @@ TEST(CheckUpdateMaskTest, OnlyMutableFields) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(s.message(), "\"family\" cannot be changed"))
       << s;
-}
-
-TEST(ParseModelFilterTest, KnowsNameFamilyAndLabels) {
-  EXPECT_TRUE(ParseModelFilter("labels.team = risk OR family = "
-                               "MODEL_FAMILY_AUTOENCODER AND name = x")
-                  .ok());
-  EXPECT_FALSE(ParseModelFilter("labels. = x").ok());
-  EXPECT_FALSE(ParseModelFilter("colour = red").ok());
 }
 
 TEST_F(RegistryTest, RegisterValidatesIdsFamiliesAndDuplicates) {
@@ -91,7 +88,7 @@ TEST_F(RegistryTest, UserAliasesNameVersionsAndKeptAliasesAreRefused) {
   EXPECT_EQ(model->aliases().at("golden"), 1);
   EXPECT_EQ(registry_->GetVersion("models/fraud/versions/golden")->version(),
             1);
-  for (const char* kept : {"production", "canary", "latest"}) {
+  for (const char* kept : {"production", "canary", "shadow", "latest"}) {
     set.set_alias(kept);
     EXPECT_EQ(registry_->SetAlias(caller_, set).status().code(),
               absl::StatusCode::kInvalidArgument)
@@ -100,6 +97,15 @@ TEST_F(RegistryTest, UserAliasesNameVersionsAndKeptAliasesAreRefused) {
   set.set_alias("7");
   EXPECT_EQ(registry_->SetAlias(caller_, set).status().message(),
             "an alias cannot be a number");
+  // [a-z][a-z0-9_-]{0,62}: these were accepted as ids.
+  const std::string too_long(64, 'a');
+  for (const std::string& bad :
+       {std::string("1st"), std::string("a.b"), std::string("_x"), too_long}) {
+    set.set_alias(bad);
+    EXPECT_EQ(
+        registry_->SetAlias(caller_, set).status().message(),
+        absl::StrCat("alias \"", bad, "\" must match [a-z][a-z0-9_-]{0,62}"));
+  }
   set.set_alias("other");
   set.set_version(9);
   EXPECT_EQ(registry_->SetAlias(caller_, set).status().code(),
@@ -110,9 +116,31 @@ TEST_F(RegistryTest, UserAliasesNameVersionsAndKeptAliasesAreRefused) {
   ASSERT_TRUE(registry_->DeleteAlias(caller_, remove).ok());
   EXPECT_EQ(registry_->DeleteAlias(caller_, remove).status().code(),
             absl::StatusCode::kNotFound);
-  remove.set_alias("production");
-  EXPECT_EQ(registry_->DeleteAlias(caller_, remove).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  for (const char* kept : {"production", "canary", "shadow", "latest"}) {
+    remove.set_alias(kept);
+    EXPECT_EQ(registry_->DeleteAlias(caller_, remove).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << kept;
+  }
+}
+
+TEST_F(RegistryTest, UpdateModelKeepsTheSpecOfTheModelsFamily) {
+  Register("fraud");  // An MLP classifier.
+  v1::UpdateModelRequest update;
+  update.mutable_model()->set_name("models/fraud");
+  update.mutable_model()->mutable_spec()->set_family(
+      v1::MODEL_FAMILY_AUTOENCODER);
+  update.mutable_model()->mutable_spec()->set_input_dim(8);
+  update.mutable_update_mask()->add_paths("spec");
+  absl::StatusOr<v1::Model> updated = registry_->UpdateModel(caller_, update);
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(updated.status().message(),
+            "model.spec.family MODEL_FAMILY_AUTOENCODER differs from the "
+            "model's family MODEL_FAMILY_MLP_CLASSIFIER");
+  update.mutable_model()->mutable_spec()->clear_family();
+  updated = registry_->UpdateModel(caller_, update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->spec().input_dim(), 8);
 }
 
 }  // namespace

@@ -5,16 +5,17 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/core/logging.h"
+#include "lib/core/page_token.h"
 #include "lib/core/resource_names.h"
 #include "services/registry/models.h"
 #include "services/registry/retention.h"
 #include "services/registry/rollout_commands.h"
 #include "services/registry/rollout_plan.h"
 #include "services/registry/rollouts.h"
+#include "services/registry/transitions.h"
 #include "services/registry/validation_gates.h"
 #include "services/registry/versions.h"
 #include "spdlog/spdlog.h"
@@ -144,15 +145,14 @@ absl::StatusOr<v1::ListModelsResponse> Registry::ListModels(
     const v1::ListModelsRequest& request) {
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return page_size.status();
-  absl::StatusOr<core::Filter> filter = ParseModelFilter(request.filter());
+  absl::StatusOr<ModelFilter> filter = ModelFilter::Parse(request.filter());
   if (!filter.ok()) return filter.status();
-  std::string after;
-  if (!request.page_token().empty() &&
-      !absl::WebSafeBase64Unescape(request.page_token(), &after)) {
-    return absl::InvalidArgumentError("page_token is malformed");
-  }
+  const std::string query = absl::StrCat("ListModels\n", request.filter());
+  absl::StatusOr<std::string> after =
+      core::DecodePageToken(request.page_token(), query);
+  if (!after.ok()) return after.status();
   return Read<v1::ListModelsResponse>([&](RegistryWriter& w) {
-    return ListModelsPage(w.tx(), *filter, after, *page_size);
+    return ListModelsPage(w.tx(), *filter, *after, *page_size, query);
   });
 }
 
@@ -237,18 +237,23 @@ absl::StatusOr<v1::ListVersionsResponse> Registry::ListVersions(
   if (!model.ok()) return model.status();
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return page_size.status();
-  absl::StatusOr<core::Filter> filter = ParseVersionFilter(request.filter());
+  absl::StatusOr<VersionFilter> filter = VersionFilter::Parse(request.filter());
   if (!filter.ok()) return filter.status();
+  const std::string query =
+      absl::StrCat("ListVersions\n", request.parent(), "\n", request.filter());
+  absl::StatusOr<std::string> position =
+      core::DecodePageToken(request.page_token(), query);
+  if (!position.ok()) return position.status();
   int64_t before = 0;
-  if (!request.page_token().empty() &&
-      (!absl::SimpleAtoi(request.page_token(), &before) || before <= 0)) {
-    return absl::InvalidArgumentError("page_token is malformed");
+  if (!position->empty() &&
+      (!absl::SimpleAtoi(*position, &before) || before <= 0)) {
+    return absl::InvalidArgumentError("page_token: malformed position");
   }
   return Read<v1::ListVersionsResponse>(
       [&](RegistryWriter& w) -> absl::StatusOr<v1::ListVersionsResponse> {
         if (absl::Status s = w.Model(*model).status(); !s.ok()) return s;
         return ListVersionsPage(w.tx(), *model, *filter, before, *page_size,
-                                request.brief());
+                                request.brief(), query);
       });
 }
 
@@ -293,9 +298,6 @@ absl::StatusOr<v1::TransitionVersionResponse> Registry::TransitionVersion(
   absl::StatusOr<VersionNumber> version =
       ParseVersionNumber(request.name(), "TransitionVersion");
   if (!version.ok()) return version.status();
-  if (absl::Status s = CheckManualTransition(request.to_state()); !s.ok()) {
-    return s;
-  }
   return Write<v1::TransitionVersionResponse>(caller, [&](RegistryWriter& w) {
     return ApplyTransition(w, *version, request);
   });

@@ -9,7 +9,10 @@
 // through the concept that owns it:
 //   models.h           RegisterModel, ListModels, UpdateModel, aliases
 //   versions.h         uploads, version names, ListVersions, tags,
-//                      TransitionVersion, SubmitValidation
+//                      SubmitValidation
+//   transitions.h      TransitionVersion (with the rollout commands'
+//                      effects)
+//   list_filters.h     the filters of ListModels and ListVersions
 //   rollout_commands.h Promote, SetTraffic, Pause/Resume/AbortRollout,
 //                      Rollback
 //   rollouts.h         starting, stepping and finishing rollouts; Tick
@@ -106,7 +109,8 @@ class Registry {
                                                          Upload& upload);
   // `name` is models/{model}/versions/{n | latest | alias}.
   absl::StatusOr<v1::Version> GetVersion(absl::string_view name);
-  // Filter: `state = VERSION_STATE_X` (OR-able); paging by version number.
+  // Filter: list_filters.h; paging by version number in opaque tokens
+  // (lib/core/page_token.h).
   absl::StatusOr<v1::ListVersionsResponse> ListVersions(
       const v1::ListVersionsRequest& request);
   absl::StatusOr<Download> OpenArtifact(absl::string_view name);
@@ -118,7 +122,7 @@ class Registry {
                                         const v1::DeleteAliasRequest& request);
 
   // --- Life cycle. Illegal transitions are FAILED_PRECONDITION naming the
-  // current state.
+  // current state; TransitionVersion has the effects of transitions.h.
   absl::StatusOr<v1::TransitionVersionResponse> TransitionVersion(
       const Caller& caller, const v1::TransitionVersionRequest& request);
   // Applies the model's gates to the report: VALIDATED or REJECTED, the

@@ -3,19 +3,31 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "lib/core/call_identity.h"
+#include "lib/core/field_rules.h"
 #include "lib/core/filter.h"
 #include "lib/core/grpc_status.h"
 #include "services/registry/deployment_cursor.h"
+#include "services/registry/upload_call.h"
 
 namespace continuum::registry {
 namespace {
 
-using core::Reply;
 using core::ToGrpcStatus;
+
+// The body of a unary handler: the request's field rules
+// (core::CheckFieldRules), then core::Reply(fn, out).
+template <typename Request, typename Fn, typename Out>
+grpc::Status Reply(const Request& request, Fn&& fn, Out* out) {
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return core::Reply(std::forward<Fn>(fn), out);
+}
 
 // Until authentication exists, a caller may say who it is in the
 // `x-continuum-actor` metadata (core::ActorOf); the audit log records it.
@@ -28,21 +40,29 @@ Caller CallerOf(const grpc::ServerContextBase* context) {
 class DeploymentWatch final
     : public core::WatchReactor<v1::WatchDeploymentsResponse> {
  public:
+  // `rejected`, if not OK, ends the stream at its first poll (a request
+  // that breaks a rule).
   DeploymentWatch(DeploymentFeed* feed, core::SequenceNotifier* revisions,
                   core::OpenStreams* streams,
-                  const v1::WatchDeploymentsRequest& request)
-      : WatchReactor(streams, revisions), cursor_(feed, request) {}
+                  const v1::WatchDeploymentsRequest& request,
+                  absl::Status rejected)
+      : WatchReactor(streams, revisions),
+        cursor_(feed, request),
+        rejected_(std::move(rejected)) {}
 
  private:
   Batch Next() override {
     Batch batch;
-    if (absl::Status s = cursor_.Poll(&batch.messages); !s.ok()) {
+    if (!rejected_.ok()) {
+      batch.end = ToGrpcStatus(rejected_);
+    } else if (absl::Status s = cursor_.Poll(&batch.messages); !s.ok()) {
       batch.end = ToGrpcStatus(s);
     }
     return batch;
   }
 
   DeploymentCursor cursor_;
+  const absl::Status rejected_;
 };
 
 }  // namespace
@@ -51,6 +71,7 @@ grpc::Status RegistryServiceImpl::RegisterModel(
     grpc::ServerContext* context, const v1::RegisterModelRequest* request,
     v1::RegisterModelResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->RegisterModel(CallerOf(context), *request); },
       response->mutable_model());
 }
@@ -58,86 +79,52 @@ grpc::Status RegistryServiceImpl::RegisterModel(
 grpc::Status RegistryServiceImpl::GetModel(grpc::ServerContext*,
                                            const v1::GetModelRequest* request,
                                            v1::GetModelResponse* response) {
-  return Reply([&] { return registry_->GetModel(request->name()); },
-               response->mutable_model());
+  return Reply(
+      *request, [&] { return registry_->GetModel(request->name()); },
+      response->mutable_model());
 }
 
 grpc::Status RegistryServiceImpl::ListModels(
     grpc::ServerContext*, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
-  return Reply([&] { return registry_->ListModels(*request); }, response);
+  return Reply(
+      *request, [&] { return registry_->ListModels(*request); }, response);
 }
 
 grpc::Status RegistryServiceImpl::UpdateModel(
     grpc::ServerContext* context, const v1::UpdateModelRequest* request,
     v1::UpdateModelResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->UpdateModel(CallerOf(context), *request); },
       response->mutable_model());
 }
 
-grpc::Status RegistryServiceImpl::UploadVersion(
-    grpc::ServerContext* context,
-    grpc::ServerReader<v1::UploadVersionRequest>* reader,
-    v1::UploadVersionResponse* response) {
-  v1::UploadVersionRequest request;
-  if (!reader->Read(&request)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "empty upload: send the metadata, then the bytes");
-  }
-  if (!request.has_metadata()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "the first message of an upload must be the metadata");
-  }
-  absl::StatusOr<std::unique_ptr<Upload>> upload =
-      registry_->BeginUpload(request.metadata());
-  if (!upload.ok()) return ToGrpcStatus(upload.status());
-  int64_t messages = 1;
-  while (reader->Read(&request)) {
-    ++messages;
-    if (!request.has_chunk()) {
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("message ", messages,
-                       " of the upload is not a chunk: send the "
-                       "metadata once, first"));
-    }
-    if (request.chunk().size() > static_cast<size_t>(kMaxChunkBytes)) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("chunk of ", request.chunk().size(),
-                                       " bytes; at most ", kMaxChunkBytes));
-    }
-    if (absl::Status s = (*upload)->Append(request.chunk()); !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-  }
-  if (context->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
-  }
-  return Reply(
-      [&] { return registry_->FinishUpload(CallerOf(context), **upload); },
-      response);
+grpc::ServerReadReactor<grpc::ByteBuffer>* RegistryServiceImpl::UploadVersion(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  return new UploadCall(registry_, context, response);
 }
 
 grpc::Status RegistryServiceImpl::GetVersion(
     grpc::ServerContext*, const v1::GetVersionRequest* request,
     v1::GetVersionResponse* response) {
-  return Reply([&] { return registry_->GetVersion(request->name()); },
-               response->mutable_version());
+  return Reply(
+      *request, [&] { return registry_->GetVersion(request->name()); },
+      response->mutable_version());
 }
 
 grpc::Status RegistryServiceImpl::ListVersions(
     grpc::ServerContext*, const v1::ListVersionsRequest* request,
     v1::ListVersionsResponse* response) {
-  return Reply([&] { return registry_->ListVersions(*request); }, response);
+  return Reply(
+      *request, [&] { return registry_->ListVersions(*request); }, response);
 }
 
 grpc::Status RegistryServiceImpl::DownloadArtifact(
     grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
     grpc::ServerWriter<v1::DownloadArtifactResponse>* writer) {
-  if (request->chunk_size() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "chunk_size must not be negative");
+  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+    return ToGrpcStatus(s);
   }
   const size_t chunk = request->chunk_size() == 0
                            ? 1 << 20
@@ -171,21 +158,25 @@ grpc::Status RegistryServiceImpl::DownloadArtifact(
 grpc::Status RegistryServiceImpl::SetTags(grpc::ServerContext* context,
                                           const v1::SetTagsRequest* request,
                                           v1::SetTagsResponse* response) {
-  return Reply([&] { return registry_->SetTags(CallerOf(context), *request); },
-               response->mutable_version());
+  return Reply(
+      *request, [&] { return registry_->SetTags(CallerOf(context), *request); },
+      response->mutable_version());
 }
 
 grpc::Status RegistryServiceImpl::SetAlias(grpc::ServerContext* context,
                                            const v1::SetAliasRequest* request,
                                            v1::SetAliasResponse* response) {
-  return Reply([&] { return registry_->SetAlias(CallerOf(context), *request); },
-               response->mutable_model());
+  return Reply(
+      *request,
+      [&] { return registry_->SetAlias(CallerOf(context), *request); },
+      response->mutable_model());
 }
 
 grpc::Status RegistryServiceImpl::DeleteAlias(
     grpc::ServerContext* context, const v1::DeleteAliasRequest* request,
     v1::DeleteAliasResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->DeleteAlias(CallerOf(context), *request); },
       response->mutable_model());
 }
@@ -194,6 +185,7 @@ grpc::Status RegistryServiceImpl::TransitionVersion(
     grpc::ServerContext* context, const v1::TransitionVersionRequest* request,
     v1::TransitionVersionResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->TransitionVersion(CallerOf(context), *request); },
       response);
 }
@@ -202,6 +194,7 @@ grpc::Status RegistryServiceImpl::SubmitValidation(
     grpc::ServerContext* context, const v1::SubmitValidationRequest* request,
     v1::SubmitValidationResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->SubmitValidation(CallerOf(context), *request); },
       response);
 }
@@ -209,14 +202,16 @@ grpc::Status RegistryServiceImpl::SubmitValidation(
 grpc::Status RegistryServiceImpl::Promote(grpc::ServerContext* context,
                                           const v1::PromoteRequest* request,
                                           v1::PromoteResponse* response) {
-  return Reply([&] { return registry_->Promote(CallerOf(context), *request); },
-               response);
+  return Reply(
+      *request, [&] { return registry_->Promote(CallerOf(context), *request); },
+      response);
 }
 
 grpc::Status RegistryServiceImpl::SetTraffic(
     grpc::ServerContext* context, const v1::SetTrafficRequest* request,
     v1::SetTrafficResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->SetTraffic(CallerOf(context), *request); },
       response);
 }
@@ -225,6 +220,7 @@ grpc::Status RegistryServiceImpl::PauseRollout(
     grpc::ServerContext* context, const v1::PauseRolloutRequest* request,
     v1::PauseRolloutResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->PauseRollout(CallerOf(context), *request); },
       response);
 }
@@ -233,6 +229,7 @@ grpc::Status RegistryServiceImpl::ResumeRollout(
     grpc::ServerContext* context, const v1::ResumeRolloutRequest* request,
     v1::ResumeRolloutResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->ResumeRollout(CallerOf(context), *request); },
       response);
 }
@@ -241,6 +238,7 @@ grpc::Status RegistryServiceImpl::AbortRollout(
     grpc::ServerContext* context, const v1::AbortRolloutRequest* request,
     v1::AbortRolloutResponse* response) {
   return Reply(
+      *request,
       [&] { return registry_->AbortRollout(CallerOf(context), *request); },
       response);
 }
@@ -248,22 +246,25 @@ grpc::Status RegistryServiceImpl::AbortRollout(
 grpc::Status RegistryServiceImpl::Rollback(grpc::ServerContext* context,
                                            const v1::RollbackRequest* request,
                                            v1::RollbackResponse* response) {
-  return Reply([&] { return registry_->Rollback(CallerOf(context), *request); },
-               response);
+  return Reply(
+      *request,
+      [&] { return registry_->Rollback(CallerOf(context), *request); },
+      response);
 }
 
 grpc::Status RegistryServiceImpl::GetRolloutStatus(
     grpc::ServerContext*, const v1::GetRolloutStatusRequest* request,
     v1::GetRolloutStatusResponse* response) {
-  return Reply([&] { return registry_->GetRolloutStatus(request->name()); },
-               response);
+  return Reply(
+      *request, [&] { return registry_->GetRolloutStatus(request->name()); },
+      response);
 }
 
 grpc::ServerWriteReactor<v1::WatchDeploymentsResponse>*
 RegistryServiceImpl::WatchDeployments(
     grpc::CallbackServerContext*, const v1::WatchDeploymentsRequest* request) {
-  auto* watch =
-      new DeploymentWatch(&feed_, &relay_.revisions(), streams_, *request);
+  auto* watch = new DeploymentWatch(&feed_, &relay_.revisions(), streams_,
+                                    *request, core::CheckFieldRules(*request));
   watch->Start();
   return watch;
 }
@@ -271,16 +272,16 @@ RegistryServiceImpl::WatchDeployments(
 grpc::Status RegistryServiceImpl::ReportServingState(
     grpc::ServerContext*, const v1::ReportServingStateRequest* request,
     v1::ReportServingStateResponse* response) {
-  return Reply([&] { return registry_->ReportServingState(*request); },
-               response);
+  return Reply(
+      *request, [&] { return registry_->ReportServingState(*request); },
+      response);
 }
 
 grpc::Status RegistryServiceImpl::ExportAudit(
     grpc::ServerContext* context, const v1::ExportAuditRequest* request,
     grpc::ServerWriter<v1::ExportAuditResponse>* writer) {
-  if (request->limit() < 0 || request->start_sequence() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "limit and start_sequence must not be negative");
+  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+    return ToGrpcStatus(s);
   }
   absl::StatusOr<core::Filter> filter =
       core::Filter::Parse(request->filter(), [](absl::string_view key) {

@@ -1,17 +1,24 @@
 // The gRPC handlers of continuum.v1.RegistryService: thin adapters over
-// Registry. Unary calls and the upload, download and audit streams use the
-// synchronous API (uploads and downloads stream in chunks); WatchDeployments
-// uses the callback API: each stream is a core::WatchReactor that follows
-// Registry::revisions() as a RevisionRelay republishes them on its own
-// thread (deployment_cursor.h says what a stream sends; the streams share
-// their reads through a DeploymentFeed). So a thousand watchers hold no
-// thread each, the call that made a revision does not wait for them, and a
-// drain ends them at its start (UNAVAILABLE: clients resume from their
-// last revision).
+// Registry. Each checks its request against the field rules of
+// registry.proto (core::CheckFieldRules: INVALID_ARGUMENT naming the
+// field) before anything else. Unary calls and the download and audit
+// streams use the synchronous API (downloads stream in chunks);
+// UploadVersion uses the callback API on raw messages (upload_call.h: an
+// unparsable message is an error, not the end of the stream), and
+// WatchDeployments the callback API too: each stream is a
+// core::WatchReactor that follows Registry::revisions() as a RevisionRelay
+// republishes them on its own thread (deployment_cursor.h says what a
+// stream sends; the streams share their reads through a DeploymentFeed).
+// So a thousand watchers hold no thread each, the call that made a
+// revision does not wait for them, and a drain ends them at its start
+// (UNAVAILABLE: clients resume from their last revision). A watch whose
+// request breaks a rule ends at once with INVALID_ARGUMENT.
 //
 // Thread-safe; the Registry and OpenStreams must outlive the service.
 #ifndef CONTINUUM_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 #define CONTINUUM_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
 
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/core/watch_reactor.h"
@@ -21,12 +28,14 @@
 
 namespace continuum::registry {
 
-// Largest upload chunk accepted and download chunk sent.
+// Largest download chunk sent (and upload chunk accepted: the rule of
+// UploadVersionRequest.chunk).
 inline constexpr int kMaxChunkBytes = 4 << 20;
 
 class RegistryServiceImpl final
     : public v1::RegistryService::WithCallbackMethod_WatchDeployments<
-          v1::RegistryService::Service> {
+          v1::RegistryService::WithRawCallbackMethod_UploadVersion<
+              v1::RegistryService::Service>> {
  public:
   // `streams` (may be null) holds the open WatchDeployments streams for the
   // server's drain (ServiceServer::Options::open_streams).
@@ -45,9 +54,9 @@ class RegistryServiceImpl final
                           v1::ListModelsResponse*) override;
   grpc::Status UpdateModel(grpc::ServerContext*, const v1::UpdateModelRequest*,
                            v1::UpdateModelResponse*) override;
-  grpc::Status UploadVersion(grpc::ServerContext*,
-                             grpc::ServerReader<v1::UploadVersionRequest>*,
-                             v1::UploadVersionResponse*) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* UploadVersion(
+      grpc::CallbackServerContext* context,
+      grpc::ByteBuffer* response) override;
   grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*,
                           v1::GetVersionResponse*) override;
   grpc::Status ListVersions(grpc::ServerContext*,

@@ -4,9 +4,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/core/page_token.h"
 #include "lib/core/proto_time.h"
 #include "lib/core/resource_names.h"
 #include "lib/store/blob_store.h"
@@ -31,11 +32,6 @@ v1::Version UploadBrief(const v1::Version& version) {
   return brief;
 }
 
-bool Deployed(S state) {
-  return state == S::VERSION_STATE_PRODUCTION ||
-         state == S::VERSION_STATE_CANARY || state == S::VERSION_STATE_SHADOW;
-}
-
 }  // namespace
 
 std::string VersionName(absl::string_view model, int64_t version) {
@@ -46,19 +42,34 @@ absl::StatusOr<VersionRef> ParseVersionName(absl::string_view name) {
   absl::StatusOr<std::vector<std::string>> parts =
       core::MatchResourceName(name, "models/{model}/versions/{version}");
   if (!parts.ok()) return parts.status();
-  return VersionRef{(*parts)[0], (*parts)[1]};
+  VersionRef ref{(*parts)[0], (*parts)[1]};
+  const std::string& token = ref.token;
+  const bool number = absl::ascii_isdigit(token[0]);
+  bool ok = number ? token[0] != '0' && absl::SimpleAtoi(token, &ref.number)
+                   : token == "latest" || absl::ascii_islower(token[0]);
+  for (char c : token) {
+    ok = ok && (number ? absl::ascii_isdigit(c)
+                       : absl::ascii_islower(c) || absl::ascii_isdigit(c) ||
+                             c == '_' || c == '-');
+  }
+  if (!ok || token.size() > 63) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name \"", name,
+        "\": the version must be a number from 1 without sign or leading zero "
+        "(e.g. 7), \"latest\" or an alias"));
+  }
+  return ref;
 }
 
 absl::StatusOr<VersionNumber> ParseVersionNumber(absl::string_view name,
                                                  absl::string_view method) {
   absl::StatusOr<VersionRef> ref = ParseVersionName(name);
   if (!ref.ok()) return ref.status();
-  VersionNumber version{ref->model, 0};
-  if (!absl::SimpleAtoi(ref->token, &version.number)) {
+  if (ref->number == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(method, " needs a version number"));
   }
-  return version;
+  return VersionNumber{ref->model, ref->number};
 }
 
 absl::Status CheckUploadMetadata(const v1::UploadVersionMetadata& metadata) {
@@ -74,6 +85,13 @@ absl::Status CheckUploadMetadata(const v1::UploadVersionMetadata& metadata) {
   if (metadata.size_bytes() < 0) {
     return absl::InvalidArgumentError(
         "metadata.size_bytes must not be negative");
+  }
+  if (!metadata.parent().model().empty() &&
+      metadata.parent().model() != metadata.model()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata.parent.model \"", metadata.parent().model(),
+                     "\" differs from metadata.model \"", metadata.model(),
+                     "\": a version's parent is a version of the same model"));
   }
   if (metadata.ByteSizeLong() > kMaxMetadataBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -150,10 +168,10 @@ absl::StatusOr<v1::Version> ResolveVersion(RegistryWriter& w,
                                            const VersionRef& ref) {
   absl::StatusOr<v1::Model> model = w.Model(ref.model);
   if (!model.ok()) return model.status();
-  int64_t number = 0;
+  int64_t number = ref.number;
   if (ref.token == "latest") {
     number = model->latest_version();
-  } else if (!absl::SimpleAtoi(ref.token, &number)) {
+  } else if (number == 0) {
     auto alias = model->aliases().find(ref.token);
     if (alias == model->aliases().end()) {
       return absl::NotFoundError(absl::StrCat(
@@ -173,39 +191,10 @@ absl::StatusOr<v1::Version> ResolveVersion(RegistryWriter& w,
   return version;
 }
 
-absl::StatusOr<core::Filter> ParseVersionFilter(absl::string_view text) {
-  absl::StatusOr<core::Filter> filter =
-      core::Filter::Parse(text, [](absl::string_view key) {
-        return key == "state" ||
-               (absl::StartsWith(key, "tags.") && key.size() > 5);
-      });
-  if (!filter.ok()) return filter.status();
-  for (const auto& conjunction : filter->disjuncts()) {
-    for (const auto& c : conjunction) {
-      v1::VersionState state;
-      if (c.key == "state" && !v1::VersionState_Parse(c.value, &state)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("filter: \"", c.value,
-                         "\" is not a state (e.g. VERSION_STATE_PRODUCTION)"));
-      }
-    }
-  }
-  return filter;
-}
-
 absl::StatusOr<v1::ListVersionsResponse> ListVersionsPage(
-    RegistryTx& tx, const std::string& model, const core::Filter& filter,
-    int64_t before, int page_size, bool brief) {
+    RegistryTx& tx, const std::string& model, const VersionFilter& filter,
+    int64_t before, int page_size, bool brief, absl::string_view query) {
   v1::ListVersionsResponse response;
-  auto matches = [&](const v1::Version& v) {
-    return filter.Matches(
-        [&](absl::string_view key) -> std::optional<std::string> {
-          if (key == "state") return v1::VersionState_Name(v.state());
-          auto it = v.tags().find(std::string(key.substr(5)));
-          if (it == v.tags().end()) return std::nullopt;
-          return it->second;
-        });
-  };
   int64_t cursor = before;
   while (response.versions_size() < page_size) {
     absl::StatusOr<std::vector<v1::Version>> page =
@@ -214,7 +203,7 @@ absl::StatusOr<v1::ListVersionsResponse> ListVersionsPage(
     if (page->empty()) return response;
     for (v1::Version& v : *page) {
       cursor = v.version();
-      if (!matches(v)) continue;
+      if (!filter.Matches(v)) continue;
       if (brief) {
         v.clear_state_history();
         v.clear_manifest();
@@ -222,7 +211,10 @@ absl::StatusOr<v1::ListVersionsResponse> ListVersionsPage(
       }
       *response.add_versions() = std::move(v);
       if (response.versions_size() == page_size) {
-        if (cursor > 1) response.set_next_page_token(absl::StrCat(cursor));
+        if (cursor > 1) {
+          response.set_next_page_token(
+              core::EncodePageToken(absl::StrCat(cursor), query));
+        }
         return response;
       }
     }
@@ -255,46 +247,6 @@ absl::StatusOr<v1::Version> ApplySetTags(RegistryWriter& w,
     return s;
   }
   return updated;
-}
-
-absl::Status CheckManualTransition(v1::VersionState to) {
-  if (to == S::VERSION_STATE_PRODUCTION || to == S::VERSION_STATE_CANARY ||
-      to == S::VERSION_STATE_SHADOW || to == S::VERSION_STATE_VALIDATED ||
-      to == S::VERSION_STATE_REJECTED || to == S::VERSION_STATE_VALIDATING) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        v1::VersionState_Name(to),
-        " is reached through SubmitValidation (validating/validated/rejected) "
-        "or Promote "
-        "(canary, shadow, production), not TransitionVersion"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<v1::TransitionVersionResponse> ApplyTransition(
-    RegistryWriter& w, const VersionNumber& ref,
-    const v1::TransitionVersionRequest& request) {
-  absl::StatusOr<v1::Version> version = w.Version(ref.model, ref.number);
-  if (!version.ok()) return version.status();
-  if (request.expected_state() != S::VERSION_STATE_UNSPECIFIED &&
-      request.expected_state() != version->state()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        version->name(), " is ", v1::VersionState_Name(version->state()),
-        ", not the expected ",
-        v1::VersionState_Name(request.expected_state())));
-  }
-  if (Deployed(version->state())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        version->name(), " is ", v1::VersionState_Name(version->state()),
-        ": it is deployed; use Rollback or AbortRollout"));
-  }
-  if (absl::Status s = w.Transition(ref.model, &*version, request.to_state(),
-                                    request.reason());
-      !s.ok()) {
-    return s;
-  }
-  v1::TransitionVersionResponse response;
-  *response.mutable_version() = *std::move(version);
-  return response;
 }
 
 absl::StatusOr<v1::SubmitValidationResponse> ApplyValidation(

@@ -1,7 +1,7 @@
 // Model versions: their names, the checks of an upload's metadata, the
 // version an upload creates, resolving `latest` and aliases, listing with a
-// filter, tags, and the life-cycle calls (TransitionVersion and
-// SubmitValidation, which starts a validated version's rollout).
+// filter, tags, and SubmitValidation (which starts a validated version's
+// rollout). TransitionVersion is in transitions.h.
 //
 // The functions that take a RegistryWriter or a RegistryTx run inside the
 // caller's store transaction (not thread-safe on their own; the store
@@ -20,7 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "continuum/v1/registry.pb.h"
-#include "lib/core/filter.h"
+#include "services/registry/list_filters.h"
 #include "services/registry/registry_store.h"
 #include "services/registry/registry_writer.h"
 
@@ -30,13 +30,19 @@ namespace continuum::registry {
 std::string VersionName(absl::string_view model, int64_t version);
 
 // A parsed version name: the model id and the version token (a number,
-// "latest" or an alias).
+// "latest" or an alias), with the number when the token is one.
 struct VersionRef {
   std::string model;
   std::string token;
+  int64_t number = 0;  // 0 unless `token` is a version number
 };
 
-// Parses "models/{model}/versions/{token}" (the model id validated).
+// Parses "models/{model}/versions/{token}" (the model id validated). The
+// token is a version number (a positive decimal without sign or leading
+// zero: "7"), "latest", or an alias ([a-z][a-z0-9_-]{0,62}); anything else
+// ("0", "-1", "+1", "07", "1.5") is INVALID_ARGUMENT:
+//   name "models/fraud/versions/07": the version must be a number from 1
+//   without sign or leading zero (e.g. 7), "latest" or an alias
 absl::StatusOr<VersionRef> ParseVersionName(absl::string_view name);
 
 // A version name that must hold a number, for `method` (e.g.
@@ -50,8 +56,9 @@ absl::StatusOr<VersionNumber> ParseVersionNumber(absl::string_view name,
                                                  absl::string_view method);
 
 // Checks an upload's metadata before any byte is read: the model id, a
-// well-formed claimed SHA-256, a non-negative size, at most 1 MiB of
-// metadata, and a usable validation report if there is one.
+// well-formed claimed SHA-256, a non-negative size, a parent of the same
+// model, at most 1 MiB of metadata, and a usable validation report if
+// there is one.
 absl::Status CheckUploadMetadata(const v1::UploadVersionMetadata& metadata);
 
 // The version an upload creates: number `number`, REGISTERED, with the
@@ -73,17 +80,14 @@ absl::StatusOr<v1::UploadVersionResponse> CreateVersion(
 absl::StatusOr<v1::Version> ResolveVersion(RegistryWriter& w,
                                            const VersionRef& ref);
 
-// The filter of ListVersions: `state = VERSION_STATE_X` and `tags.KEY =
-// value`, OR-able; INVALID_ARGUMENT for an unknown state.
-absl::StatusOr<core::Filter> ParseVersionFilter(absl::string_view text);
-
 // One page of ListVersions: versions of `model` with a number below
 // `before` (0 = from the newest), newest first, that match `filter`, at
-// most `page_size`; next_page_token set when more may follow. `brief`
+// most `page_size`; next_page_token (the last number, in a
+// core::EncodePageToken of `query`) set when more may follow. `brief`
 // drops the state history, manifest and validation report.
 absl::StatusOr<v1::ListVersionsResponse> ListVersionsPage(
-    RegistryTx& tx, const std::string& model, const core::Filter& filter,
-    int64_t before, int page_size, bool brief);
+    RegistryTx& tx, const std::string& model, const VersionFilter& filter,
+    int64_t before, int page_size, bool brief, absl::string_view query);
 
 // Sets and removes tags of version `number` of `model` (audited
 // "version.tags").
@@ -91,16 +95,6 @@ absl::StatusOr<v1::Version> ApplySetTags(RegistryWriter& w,
                                          const std::string& model,
                                          int64_t number,
                                          const v1::SetTagsRequest& request);
-
-// Checks the target state of a TransitionVersion: the states that
-// SubmitValidation and Promote own are INVALID_ARGUMENT.
-absl::Status CheckManualTransition(v1::VersionState to);
-
-// TransitionVersion of an undeployed version (FAILED_PRECONDITION for one
-// that is deployed, or not in the request's expected_state).
-absl::StatusOr<v1::TransitionVersionResponse> ApplyTransition(
-    RegistryWriter& w, const VersionNumber& version,
-    const v1::TransitionVersionRequest& request);
 
 // SubmitValidation: VALIDATING, the model's gates applied to `report`, then
 // VALIDATED or REJECTED with the decision stored; a validated version starts

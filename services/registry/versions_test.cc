@@ -42,6 +42,31 @@ TEST(VersionNameTest, ParsesNumbersAliasesAndLatest) {
             "TransitionVersion needs a version number");
 }
 
+TEST(VersionNameTest, AVersionIsAPositiveDecimalLatestOrAnAlias) {
+  for (const char* good : {"1", "7", "1234567", "latest", "golden", "a-b_c"}) {
+    EXPECT_TRUE(
+        ParseVersionName(absl::StrCat("models/fraud/versions/", good)).ok())
+        << good;
+  }
+  EXPECT_EQ(ParseVersionName("models/fraud/versions/12")->number, 12);
+  EXPECT_EQ(ParseVersionName("models/fraud/versions/golden")->number, 0);
+  for (const char* bad : {"0", "-1", "+1", "01", "007", "1.5", "1e3", "Gold",
+                          "9223372036854775808", "_x"}) {
+    absl::StatusOr<VersionRef> ref =
+        ParseVersionName(absl::StrCat("models/fraud/versions/", bad));
+    EXPECT_EQ(ref.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ref.status().message(),
+              absl::StrCat("name \"models/fraud/versions/", bad,
+                           "\": the version must be a number from 1 without "
+                           "sign or leading zero (e.g. 7), \"latest\" or an "
+                           "alias"));
+  }
+  EXPECT_EQ(ParseVersionNumber("models/fraud/versions/0", "TransitionVersion")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(NewVersionTest, CarriesTheLineageAndStartsRegistered) {
   v1::UploadVersionMetadata metadata;
   metadata.set_model("fraud");
@@ -79,24 +104,14 @@ TEST(CheckUploadMetadataTest, NamesTheBadField) {
   metadata.mutable_validation_report();  // No evaluations.
   EXPECT_EQ(CheckUploadMetadata(metadata).code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-TEST(ParseVersionFilterTest, KnowsStatesAndTags) {
-  EXPECT_TRUE(
-      ParseVersionFilter("state = VERSION_STATE_CANARY OR tags.team = x").ok());
-  EXPECT_EQ(ParseVersionFilter("state = SHINY").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ParseVersionFilter("colour = red").status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
-TEST(CheckManualTransitionTest, StatesOfValidationAndPromoteAreRefused) {
-  EXPECT_TRUE(CheckManualTransition(v1::VERSION_STATE_ARCHIVED).ok());
-  EXPECT_EQ(CheckManualTransition(v1::VERSION_STATE_CANARY).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(
-      CheckManualTransition(v1::VERSION_STATE_VALIDATED).message(),
-      "SubmitValidation"));
+  metadata.clear_validation_report();
+  metadata.mutable_parent()->set_model("fraud");
+  metadata.mutable_parent()->set_version(3);
+  EXPECT_TRUE(CheckUploadMetadata(metadata).ok());
+  metadata.mutable_parent()->set_model("other");
+  EXPECT_EQ(CheckUploadMetadata(metadata).message(),
+            "metadata.parent.model \"other\" differs from metadata.model "
+            "\"fraud\": a version's parent is a version of the same model");
 }
 
 TEST_F(RegistryTest, UploadChecksBytesAndIsIdempotent) {
@@ -135,22 +150,6 @@ TEST_F(RegistryTest, OversizedMetadataIsRejected) {
   EXPECT_EQ(upload.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(upload.status().message(), "at most 1 MiB"))
       << upload.status();
-}
-
-TEST_F(RegistryTest, IllegalTransitionsNameTheCurrentState) {
-  Register("fraud");
-  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
-  v1::TransitionVersionRequest request;
-  request.set_name("models/fraud/versions/1");
-  request.set_to_state(S::VERSION_STATE_ARCHIVED);
-  auto result = registry_->TransitionVersion(caller_, request);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(
-      absl::StrContains(result.status().message(), "VERSION_STATE_REGISTERED"))
-      << result.status();
-  request.set_to_state(S::VERSION_STATE_PRODUCTION);
-  EXPECT_EQ(registry_->TransitionVersion(caller_, request).status().code(),
-            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RegistryTest, CorruptArtifactIsDataLossOnDownload) {
@@ -209,6 +208,124 @@ TEST_F(RegistryTest, ListVersionsFiltersAndPages) {
   EXPECT_EQ(registry_->ListVersions(request)->versions_size(), 4);
   request.set_filter("state = SHINY");
   EXPECT_EQ(registry_->ListVersions(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace continuum::registry
+
+namespace continuum::registry {
+namespace {
+
+TEST_F(RegistryTest, GetVersionRefusesNumbersThatAreNotVersionNumbers) {
+  Register("fraud");
+  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
+  EXPECT_EQ(registry_->GetVersion("models/fraud/versions/1")->version(), 1);
+  EXPECT_EQ(registry_->GetVersion("models/fraud/versions/latest")->version(),
+            1);
+  // These said "model fraud has no versions" (0, -1) or resolved to
+  // version 1 (+1, 01).
+  for (const char* bad : {"0", "-1", "+1", "01"}) {
+    absl::StatusOr<v1::Version> v =
+        registry_->GetVersion(absl::StrCat("models/fraud/versions/", bad));
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StrContains(v.status().message(), "number from 1"))
+        << v.status();
+  }
+  EXPECT_EQ(registry_->GetVersion("models/fraud/versions/2").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      registry_->GetVersion("models/fraud/versions/golden").status().code(),
+      absl::StatusCode::kNotFound);
+}
+
+TEST_F(RegistryTest, ListVersionsFiltersByCreateTimeAndVersion) {
+  Register("fraud");
+  // Versions 1..4 uploaded a day apart from 2025-01-01T00:00:00Z.
+  clock_.Set(absl::FromUnixSeconds(1735689600));
+  for (int v = 1; v <= 4; ++v) {
+    ASSERT_TRUE(UploadBytes("fraud", absl::StrCat("v", v)).ok());
+    clock_.Advance(absl::Hours(24));
+  }
+  v1::ListVersionsRequest request;
+  request.set_parent("models/fraud");
+  auto numbers = [&](const std::string& filter) {
+    request.set_filter(filter);
+    std::vector<int64_t> out;
+    absl::StatusOr<v1::ListVersionsResponse> page =
+        registry_->ListVersions(request);
+    EXPECT_TRUE(page.ok()) << filter << ": " << page.status();
+    if (page.ok()) {
+      for (const v1::Version& v : page->versions()) out.push_back(v.version());
+    }
+    return out;
+  };
+  EXPECT_EQ(numbers("create_time > \"2025-01-02T00:00:00Z\""),
+            (std::vector<int64_t>{4, 3}));
+  EXPECT_EQ(numbers("create_time >= \"2025-01-02T00:00:00Z\""),
+            (std::vector<int64_t>{4, 3, 2}));
+  EXPECT_EQ(numbers("create_time < \"2025-01-02T00:00:00Z\" OR version = 4"),
+            (std::vector<int64_t>{4, 1}));
+  EXPECT_EQ(numbers("version > 1 AND version <= 3"),
+            (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(numbers("state = REGISTERED AND version != 2"),
+            (std::vector<int64_t>{4, 3, 1}));
+  request.set_filter("create_time > yesterday");
+  EXPECT_EQ(registry_->ListVersions(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  request.set_filter("state = REGISTERD");
+  EXPECT_EQ(registry_->ListVersions(request).status().message(),
+            "filter: \"REGISTERD\" is not a value of "
+            "continuum.v1.VersionState (key state)");
+}
+
+TEST_F(RegistryTest, PageTokensBelongToTheirQuery) {
+  Register("fraud");
+  Register("other");
+  for (int v = 1; v <= 3; ++v) {
+    ASSERT_TRUE(UploadBytes("fraud", absl::StrCat("f", v)).ok());
+    ASSERT_TRUE(UploadBytes("other", absl::StrCat("o", v)).ok());
+  }
+  v1::ListVersionsRequest request;
+  request.set_parent("models/fraud");
+  request.set_page_size(1);
+  auto page = registry_->ListVersions(request);
+  ASSERT_TRUE(page.ok()) << page.status();
+  const std::string token = page->next_page_token();
+  ASSERT_FALSE(token.empty());
+  // A plain number was the old token: no longer accepted.
+  EXPECT_NE(token, "3");
+  request.set_page_token(token);
+  EXPECT_EQ(registry_->ListVersions(request)->versions(0).version(), 2);
+  for (auto edit :
+       {+[](v1::ListVersionsRequest& r) { r.set_parent("models/other"); },
+        +[](v1::ListVersionsRequest& r) { r.set_filter("version > 0"); },
+        +[](v1::ListVersionsRequest& r) { r.set_page_token("2"); },
+        +[](v1::ListVersionsRequest& r) {
+          r.set_page_token(r.page_token() + "A");
+        }}) {
+    v1::ListVersionsRequest edited = request;
+    edit(edited);
+    absl::StatusOr<v1::ListVersionsResponse> r =
+        registry_->ListVersions(edited);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+        << edited.ShortDebugString();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "page_token"))
+        << r.status();
+  }
+  v1::ListModelsRequest models;
+  models.set_page_size(1);
+  auto first = registry_->ListModels(models);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->models(0).name(), "models/fraud");
+  models.set_page_token(first->next_page_token());
+  EXPECT_EQ(registry_->ListModels(models)->models(0).name(), "models/other");
+  models.set_filter("family = MLP_CLASSIFIER");
+  EXPECT_EQ(registry_->ListModels(models).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  models.clear_filter();
+  models.set_page_token(token);  // A ListVersions token.
+  EXPECT_EQ(registry_->ListModels(models).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
