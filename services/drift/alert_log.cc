@@ -17,7 +17,11 @@ absl::StatusOr<AlertQuery> ParseAlertQuery(
   if (request.parent() != "models/-") {
     absl::StatusOr<std::vector<std::string>> parts =
         core::MatchResourceName(request.parent(), "models/{model}");
-    if (!parts.ok()) return parts.status();
+    if (!parts.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("parent: ", parts.status().message(),
+                       " (or models/- for every model)"));
+    }
     query.model = (*parts)[0];
   }
   if (request.page_size() < 0) {

@@ -170,8 +170,9 @@ TEST(AlertLogTest, QueriesAreChecked) {
   EXPECT_EQ(ParseAlertQuery(request).status().code(),
             absl::StatusCode::kInvalidArgument);
   request.set_parent("datasets/x");
-  EXPECT_THAT(ParseAlertQuery(request).status().message(),
-              HasSubstr("is not of the form models/{model}"));
+  EXPECT_EQ(ParseAlertQuery(request).status().message(),
+            "parent: name \"datasets/x\" is not of the form models/{model} "
+            "(or models/- for every model)");
 }
 
 TEST(AlertLogTest, GetChecksTheName) {
