@@ -362,11 +362,19 @@ TEST_F(CollectorServiceTest, ADrainEndsAnOpenScanWithUnavailable) {
   constexpr int kFeatures = 10'000;
   CreateDataset("big", kFeatures);
   for (int b = 0; b < 4; ++b) Ingest("big", b * 50, 50, kFeatures);
+  // A channel whose receive window stays at 64 KiB (no BDP probing grows
+  // it): the 8 MB scan cannot finish before the drain, however fast the
+  // machine.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stub = v1::CollectorService::NewStub(grpc::CreateCustomChannel(
+      server_->address(), grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
   v1::ScanRequest request;
   request.set_dataset("big");
   request.set_batch_size(1);
-  auto reader = stub_->Scan(&context, request);
+  auto reader = stub->Scan(&context, request);
   v1::ScanResponse response;
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(streams_.size(), 1);

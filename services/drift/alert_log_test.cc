@@ -16,6 +16,7 @@
 #include "lib/core/page_token.h"
 #include "services/drift/drift_monitor.h"
 #include "services/drift/monitor_test_util.h"
+#include "tests/util/subprocess.h"
 
 namespace continuum::drift_service {
 namespace {
@@ -279,22 +280,33 @@ TEST_F(DriftMonitorTest, WaitForAlertWakesOnNewAlert) {
                                       [] { return false; });
     woke_at = absl::Now();
   });
-  absl::SleepFor(absl::Milliseconds(50));
+  // The alert is raised only once the waiter is blocked, so that the test
+  // sees a wake-up, not a wait that found the alert already there.
+  ASSERT_TRUE(continuum::testing::WaitFor(
+      [&] { return monitor_.settled_alerts().waiters() == 1; },
+      absl::Seconds(30)));
   const absl::Time raised_at = absl::Now();
   FeedErrorJump("w", 1);
   waiter.join();
   EXPECT_EQ(woke_with, 1);
   EXPECT_LT(woke_at - raised_at, absl::Seconds(5));
 
-  // Cancellation ends the wait.
+  // Cancellation ends the wait, with no new alert: it returns the latest
+  // sequence as it was.
   std::atomic<bool> cancel = false;
+  int64_t cancelled_with = -1;
   std::thread cancelled([&] {
-    monitor_.WaitForAlert(monitor_.latest_sequence(),
-                          absl::Now() + absl::Seconds(30),
-                          [&] { return cancel.load(); });
+    cancelled_with = monitor_.WaitForAlert(monitor_.latest_sequence(),
+                                           absl::Now() + absl::Seconds(30),
+                                           [&] { return cancel.load(); });
   });
+  ASSERT_TRUE(continuum::testing::WaitFor(
+      [&] { return monitor_.settled_alerts().waiters() == 1; },
+      absl::Seconds(30)));
   cancel = true;  // Checked at least every 100 ms.
   cancelled.join();
+  EXPECT_EQ(cancelled_with, 1);
+  EXPECT_EQ(monitor_.settled_alerts().waiters(), 0);
 }
 
 TEST(DriftWatchTest, WatchersSeeAnAlertOnlyOnceItsActionRan) {

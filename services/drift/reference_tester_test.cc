@@ -189,9 +189,15 @@ TEST(PeriodicWorkerTest, CallsUntilDestroyed) {
     mu.Await(absl::Condition(
         +[](int* n) { return *n >= 3; }, &calls));
   }
+  // The destructor joined the worker's thread: nothing calls any more. The
+  // lock is not held while watching, so a stray call could still count.
+  int at_stop = 0;
+  {
+    absl::MutexLock lock(&mu);
+    at_stop = calls;
+  }
+  absl::SleepFor(absl::Milliseconds(20));  // A window to watch, not a sync.
   absl::MutexLock lock(&mu);
-  const int at_stop = calls;
-  absl::SleepFor(absl::Milliseconds(20));
   EXPECT_EQ(calls, at_stop);
 }
 
@@ -425,7 +431,7 @@ TEST_F(ReferenceTestsTest, BadReferenceTestConfigurationsAreInvalid) {
               c.set_window_size(100);
               c.set_min_samples(200);
             }).message(),
-            "reference_tests.min_samples 200 exceeds window_size 100");
+            "monitor.reference_tests.min_samples 200 exceeds window_size 100");
   EXPECT_EQ(
       configure([](C& c) { c.add_tests(v1::REFERENCE_TEST_CHI_SQUARED); })
           .code(),
@@ -434,7 +440,7 @@ TEST_F(ReferenceTestsTest, BadReferenceTestConfigurationsAreInvalid) {
               c.add_tests(v1::REFERENCE_TEST_KS);
               c.add_tests(v1::REFERENCE_TEST_KS);
             }).message(),
-            "reference_tests.tests: REFERENCE_TEST_KS is listed twice");
+            "monitor.reference_tests.tests: REFERENCE_TEST_KS is listed twice");
   EXPECT_EQ(configure([](C& c) { c.set_p_value_threshold(1.5); }).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(configure([](C& c) { c.set_drifted_feature_share(2); }).code(),

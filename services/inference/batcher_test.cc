@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "lib/model/model.h"
+#include "tests/util/subprocess.h"
 
 namespace continuum::inference {
 namespace {
@@ -274,23 +275,32 @@ TEST(BatchSchedulerTest, StoppingAnswersQueuedTasksUnavailable) {
   Fixture f;
   Results results;
   std::vector<float> r = {1, 1};
-  {
-    BatchScheduler scheduler(OneWorker(1));
-    f.model().Close();
-    ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
-    f.model().WaitRunning(1);
-    ASSERT_TRUE(scheduler.Schedule(results.Task(f.servable, r)).ok());
-    f.model().Open();
-    // The destructor lets the running batch finish and answers the rest.
-  }
+  auto scheduler = std::make_unique<BatchScheduler>(OneWorker(1));
+  f.model().Close();
+  ASSERT_TRUE(scheduler->Schedule(results.Task(f.servable, r)).ok());
+  f.model().WaitRunning(1);
+  // The only worker is held in the first batch: the second task stays
+  // queued until the scheduler stops.
+  ASSERT_TRUE(scheduler->Schedule(results.Task(f.servable, r)).ok());
+  ASSERT_EQ(scheduler->queued_rows(), 1);
+  // The destructor takes the queue at once, then waits for the running
+  // batch; the model opens only once the queue was taken, so the second
+  // task cannot have run.
+  // `raw` outlives the wait: the destructor cannot end before the model
+  // opens.
+  BatchScheduler* raw = scheduler.get();
+  std::thread stopper([&] { scheduler.reset(); });
+  ASSERT_TRUE(continuum::testing::WaitFor(
+      [raw] { return raw->queued_rows() == 0; }, absl::Seconds(30)));
+  f.model().Open();
+  stopper.join();
   results.WaitFor(2);
   absl::MutexLock lock(&results.mu);
-  EXPECT_TRUE(results.statuses[0].ok());
-  // The second either ran (the worker took it before stopping) or was
-  // answered UNAVAILABLE; it is never lost.
-  EXPECT_TRUE(results.statuses[1].ok() ||
-              results.statuses[1].code() == absl::StatusCode::kUnavailable)
+  EXPECT_TRUE(results.statuses[0].ok()) << results.statuses[0];
+  EXPECT_EQ(results.statuses[1].code(), absl::StatusCode::kUnavailable)
       << results.statuses[1];
+  EXPECT_EQ(results.statuses[1].message(),
+            "the model is being unloaded; retry");
 }
 
 }  // namespace
