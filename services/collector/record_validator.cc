@@ -3,45 +3,34 @@
 #include <cmath>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "lib/core/record_attributes.h"
 #include "lib/core/resource_names.h"
 
 namespace continuum::collector {
 namespace {
 
 constexpr int kMaxIdBytes = 128;
-constexpr int kMaxAttributes = 32;
-constexpr int kMaxAttributeBytes = 4096;
 constexpr int kMaxProblems = 10;
 
-bool IsAttributeKey(absl::string_view key) {
-  if (key.empty() || key.size() > 63 || !absl::ascii_islower(key[0])) {
-    return false;
-  }
-  for (char c : key) {
-    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
 
 absl::Status CheckTarget(const v1::DatasetSchema& schema, double value,
                          absl::string_view what) {
   if (!std::isfinite(value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, "target ", value, " is not finite"));
+        absl::StrCat(what, "label target ", value, " is not finite"));
   }
   if (schema.has_target_min() && value < schema.target_min()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, "target ", value, " is below the minimum ", schema.target_min()));
+    return absl::InvalidArgumentError(absl::StrCat(what, "label target ", value,
+                                                   " is below the minimum ",
+                                                   schema.target_min()));
   }
   if (schema.has_target_max() && value > schema.target_max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, "target ", value, " is above the maximum ", schema.target_max()));
+    return absl::InvalidArgumentError(absl::StrCat(what, "label target ", value,
+                                                   " is above the maximum ",
+                                                   schema.target_max()));
   }
   return absl::OkStatus();
 }
@@ -107,28 +96,11 @@ Problem CheckFields(const v1::DatasetSchema& schema, absl::string_view dataset,
   return {};
 }
 
-// Checks the attributes: keys, count and size.
+// Checks the attributes: keys, count and size (core::CheckRecordAttributes).
 Problem CheckAttributes(const v1::Record& r, int i) {
-  int bytes = 0;
-  for (const auto& [key, value] : r.attributes()) {
-    bytes += key.size() + value.size();
-    if (!IsAttributeKey(key)) {
-      return {"bad_attributes",
-              absl::StrCat(What(i, r), "attribute key \"", key,
-                           "\" must match [a-z][a-z0-9_]{0,62}")};
-    }
-  }
-  if (r.attributes_size() > kMaxAttributes) {
-    return {"bad_attributes",
-            absl::StrCat(What(i, r), r.attributes_size(),
-                         " attributes; at most ", kMaxAttributes)};
-  }
-  if (bytes > kMaxAttributeBytes) {
-    return {"bad_attributes",
-            absl::StrCat(What(i, r), "attributes take ", bytes,
-                         " bytes; at most ", kMaxAttributeBytes)};
-  }
-  return {};
+  absl::Status s = core::CheckRecordAttributes(r.attributes());
+  if (s.ok()) return {};
+  return {"bad_attributes", absl::StrCat(What(i, r), s.message())};
 }
 
 // The first problem of record `i`, in the order: fields, label, attributes.
@@ -200,7 +172,9 @@ absl::Status ValidateLabel(const v1::DatasetSchema& schema,
   switch (schema.label_kind()) {
     case v1::LABEL_KIND_NONE:
       return absl::InvalidArgumentError(
-          absl::StrCat(what, "the data set has no labels (LABEL_KIND_NONE)"));
+          absl::StrCat(what,
+                       "label given, but the data set has no labels "
+                       "(LABEL_KIND_NONE)"));
     case v1::LABEL_KIND_CLASS:
       if (label.value_case() != v1::Label::kClassIndex) {
         return absl::InvalidArgumentError(
@@ -209,7 +183,7 @@ absl::Status ValidateLabel(const v1::DatasetSchema& schema,
       if (label.class_index() < 0 ||
           label.class_index() >= schema.num_classes()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(what, "class ", label.class_index(),
+            absl::StrCat(what, "label class ", label.class_index(),
                          " is outside [0, ", schema.num_classes(), ")"));
       }
       return absl::OkStatus();
@@ -227,7 +201,7 @@ absl::Status ValidateLabel(const v1::DatasetSchema& schema,
       const auto& values = label.target_vector().values();
       if (values.size() != schema.target_dim()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(what, "target vector has ", values.size(),
+            absl::StrCat(what, "label target vector has ", values.size(),
                          " values, the data set has ", schema.target_dim()));
       }
       for (float v : values) {

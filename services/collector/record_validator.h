@@ -31,8 +31,9 @@ absl::Status ValidateDatasetId(absl::string_view id);
 // range, names lists of the right length, categorical indexes in range.
 absl::Status ValidateSchema(const v1::DatasetSchema& schema);
 
-// Checks `label` against `schema`. `what` prefixes the message
-// ("record 3 (id \"a\"): label ..." or "label ...").
+// Checks `label` against `schema`. The message names the label and `what`
+// prefixes it: "record 3 (id \"a\"): label class 4 is outside [0, 4)" or,
+// with an empty `what`, "label must be a class_index".
 absl::Status ValidateLabel(const v1::DatasetSchema& schema,
                            const v1::Label& label, absl::string_view what);
 

@@ -148,6 +148,23 @@ TEST(RecordValidatorTest, ValueAndVectorLabels) {
   EXPECT_TRUE(ValidateLabel(schema, label, "").ok());
   schema.set_label_kind(v1::LABEL_KIND_NONE);
   EXPECT_FALSE(ValidateLabel(schema, label, "").ok());
+  // Without a prefix (ReportOutcome) every message still names the label.
+  v1::DatasetSchema classes;
+  classes.set_feature_dim(1);
+  classes.set_label_kind(v1::LABEL_KIND_CLASS);
+  classes.set_num_classes(3);
+  auto class_label = [](int index) {
+    v1::Label l;
+    l.set_class_index(index);
+    return l;
+  };
+  for (const v1::Label& l : {class_label(3), class_label(-1), label}) {
+    EXPECT_TRUE(
+        absl::StartsWith(ValidateLabel(classes, l, "").message(), "label "))
+        << ValidateLabel(classes, l, "");
+  }
+  EXPECT_EQ(ValidateLabel(classes, class_label(3), "").message(),
+            "label class 3 is outside [0, 3)");
 }
 
 TEST(RecordValidatorTest, SchemaAndIdChecks) {

@@ -159,7 +159,10 @@ absl::StatusOr<v1::ListModelsResponse> Registry::ListModels(
 absl::StatusOr<v1::Model> Registry::UpdateModel(
     const Caller& caller, const v1::UpdateModelRequest& request) {
   absl::StatusOr<std::string> id = ModelId(request.model().name());
-  if (!id.ok()) return id.status();
+  if (!id.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.name: ", id.status().message()));
+  }
   if (absl::Status s = CheckUpdateMask(request.update_mask()); !s.ok()) {
     return s;
   }

@@ -225,8 +225,17 @@ def _breakers(root, message, prefix, steps):
             if repeated and rules.HasField("max_items"):
                 broken = copy.deepcopy(root)
                 target = getattr(_get(broken, steps), field.name)
+                is_map = (field.cpp_type == FD.CPPTYPE_MESSAGE and
+                          field.message_type.GetOptions().map_entry)
                 while len(target) <= rules.max_items:
-                    if field.cpp_type == FD.CPPTYPE_MESSAGE:
+                    if is_map:
+                        key = f"k{len(target)}"
+                        value_field = field.message_type.fields_by_name["value"]
+                        if value_field.cpp_type == FD.CPPTYPE_MESSAGE:
+                            target[key].SetInParent()
+                        else:
+                            target[key] = _plain_value(value_field)
+                    elif field.cpp_type == FD.CPPTYPE_MESSAGE:
                         item = target.add()
                         if len(target) > 1:
                             item.CopyFrom(target[0])
