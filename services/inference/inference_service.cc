@@ -7,8 +7,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_cat.h"
+#include "lib/core/field_rules.h"
 #include "lib/core/grpc_status.h"
 #include "lib/core/proto_time.h"
+#include "lib/core/stream_messages.h"
 
 namespace continuum::inference {
 namespace {
@@ -26,12 +29,12 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
 // of filling the pod's memory.
 constexpr int kMaxStreamInFlight = 64;
 
-// One PredictStream call. Requests are predicted concurrently and answered
-// as they finish (matched by `sequence`); the call ends after the client
-// half-closes and every answer is written.
+// One PredictStream call, in raw bytes. Requests are predicted concurrently
+// and answered as they finish (matched by `sequence`); the call ends after
+// the client half-closes, or a message does not parse, and every answer is
+// written.
 class PredictStreamReactor final
-    : public grpc::ServerBidiReactor<v1::PredictStreamRequest,
-                                     v1::PredictStreamResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PredictStreamReactor(Predictor* predictor, absl::Time deadline)
       : predictor_(predictor), deadline_(deadline) {
@@ -39,21 +42,35 @@ class PredictStreamReactor final
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
+    auto item = std::make_shared<Item>();
+    absl::Status parsed = absl::OkStatus();
+    if (ok) {
+      v1::PredictStreamRequest message;
+      // The index is only read here, between reads.
+      parsed = core::ParseStreamMessage(incoming_, messages_read_ + 1, &message);
+      if (parsed.ok()) {
+        ++messages_read_;
+        item->request = std::move(*message.mutable_request());
+      }
+    }
+    if (!ok || !parsed.ok()) {
       bool finish = false;
       grpc::Status final_status;
       {
         absl::MutexLock lock(&mu_);
         reads_done_ = true;
+        if (!parsed.ok()) {
+          parse_error_ = absl::InvalidArgumentError(absl::StrCat(
+              parsed.message(), "; the ", messages_read_,
+              " messages before it are answered; nothing after it was "
+              "read"));
+        }
         finish = ShouldFinishLocked();
         final_status = FinalStatusLocked();
       }
       if (finish) Finish(final_status);
       return;
     }
-    auto item = std::make_shared<Item>();
-    item->request = std::move(*incoming_.mutable_request());
-    incoming_.Clear();
     bool read_more = false;
     {
       absl::MutexLock lock(&mu_);
@@ -70,7 +87,7 @@ class PredictStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::PredictStreamResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
     bool finish = false;
     grpc::Status final_status;
     {
@@ -106,14 +123,20 @@ class PredictStreamReactor final
       message.mutable_error()->set_code(static_cast<int32_t>(status.code()));
       message.mutable_error()->set_message(std::string(status.message()));
     }
-    const v1::PredictStreamResponse* write = nullptr;
+    grpc::ByteBuffer bytes;
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<v1::PredictStreamResponse>::Serialize(
+            message, &bytes, &own_buffer);
+    const grpc::ByteBuffer* write = nullptr;
     bool resume_read = false, finish = false;
     grpc::Status final_status;
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      if (!serialized.ok()) broken_ = true;
       if (!broken_) {
-        outgoing_.push_back(std::move(message));
+        outgoing_.push_back(std::move(bytes));
         if (!writing_) {
           writing_ = true;
           write = &outgoing_.front();
@@ -139,15 +162,18 @@ class PredictStreamReactor final
   }
 
   grpc::Status FinalStatusLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return broken_ ? grpc::Status(grpc::StatusCode::CANCELLED,
-                                  "the stream broke while writing")
-                   : grpc::Status::OK;
+    if (broken_) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the stream broke while writing");
+    }
+    return core::ToGrpcStatus(parse_error_);
   }
 
   Predictor* const predictor_;
   const absl::Time deadline_;
   // Written only by OnReadDone between reads.
-  v1::PredictStreamRequest incoming_;
+  grpc::ByteBuffer incoming_;
+  int64_t messages_read_ = 0;
   absl::Mutex mu_;
   int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -156,9 +182,11 @@ class PredictStreamReactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // INVALID_ARGUMENT once a message did not parse; nothing is read after it.
+  absl::Status parse_error_ ABSL_GUARDED_BY(mu_);
   // Answers waiting to be written; the front one is being written. A
   // deque keeps the front's address stable while others are appended.
-  std::deque<v1::PredictStreamResponse> outgoing_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> outgoing_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -178,7 +206,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceServiceImpl::PredictStream(grpc::CallbackServerContext* context) {
   return new PredictStreamReactor(predictor_, DeadlineOf(*context));
 }
@@ -188,6 +216,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelStatus(
     const v1::GetModelStatusRequest* request,
     v1::GetModelStatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+    reactor->Finish(core::ToGrpcStatus(s));
+    return reactor;
+  }
   absl::StatusOr<std::vector<v1::ModelServingStatus>> models =
       predictor_->manager().Status(request->model());
   if (!models.ok()) {

@@ -1,6 +1,13 @@
 // gRPC handlers of continuum.v1.InferenceService (callback API): thin over
 // Predictor and ModelManager. No thread blocks on a prediction: the handler
 // queues it and the batcher's worker finishes the call.
+//
+// PredictStream reads and writes raw bytes (WithRawCallbackMethod_
+// PredictStream): gRPC's typed reader ends a read alike on the client's
+// half-close and on a message that does not parse, and the stream would
+// end OK with the messages after the bad one never answered. Each message
+// is parsed here (core::ParseStreamMessage); one that does not parse ends
+// the call INVALID_ARGUMENT, naming it, once every earlier one is answered.
 #ifndef CONTINUUM_SERVICES_INFERENCE_INFERENCE_SERVICE_H_
 #define CONTINUUM_SERVICES_INFERENCE_INFERENCE_SERVICE_H_
 
@@ -19,7 +26,11 @@ struct RegistryState {
   bool from_cache = false;
 };
 
-class InferenceServiceImpl final : public v1::InferenceService::CallbackService {
+class InferenceServiceImpl final
+    : public v1::InferenceService::WithCallbackMethod_Predict<
+          v1::InferenceService::WithRawCallbackMethod_PredictStream<
+              v1::InferenceService::WithCallbackMethod_GetModelStatus<
+                  v1::InferenceService::Service>>> {
  public:
   // `predictor` is not owned. `registry_state` may be empty (no registry).
   InferenceServiceImpl(Predictor* predictor,
@@ -29,8 +40,8 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
                                     const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
 
-  grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>*
-  PredictStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PredictStream(
+      grpc::CallbackServerContext* context) override;
 
   grpc::ServerUnaryReactor* GetModelStatus(
       grpc::CallbackServerContext* context,

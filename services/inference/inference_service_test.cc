@@ -66,8 +66,9 @@ class InferenceServiceTest : public ::testing::Test {
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_GT(port, 0);
-    stub_ = v1::InferenceService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::InferenceService::NewStub(channel_);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -115,6 +116,7 @@ class InferenceServiceTest : public ::testing::Test {
   std::unique_ptr<Predictor> predictor_;
   std::unique_ptr<InferenceServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::InferenceService::Stub> stub_;
   absl::Mutex mu_;
   std::vector<v1::ServingRole> logged_roles_ ABSL_GUARDED_BY(mu_);
@@ -192,6 +194,35 @@ TEST_F(InferenceServiceTest, BadRequestsNameTheProblem) {
   v1::PredictRequest long_id = Request("c", 1);
   long_id.set_request_id(std::string(200, 'x'));
   cases.push_back({long_id, grpc::INVALID_ARGUMENT, "request_id"});
+  // Issue 14: the rules of inference.proto's fields, checked before
+  // routing. A pin of -1 was served by normal routing; a shape of [-1, 3]
+  // answered "inputs holds no rows"; a 200-byte record id was accepted and
+  // later took other requests' logged rows down with it at the collector.
+  v1::PredictRequest negative_pin = Request("c", 1);
+  negative_pin.set_version(-1);
+  cases.push_back({negative_pin, grpc::INVALID_ARGUMENT,
+                   "version: must be >= 0 (got -1)"});
+  v1::PredictRequest negative_shape = Request("c", 1);
+  negative_shape.mutable_inputs()->set_shape(0, -1);
+  cases.push_back({negative_shape, grpc::INVALID_ARGUMENT,
+                   "inputs.shape[0]: must be >= 0 (got -1)"});
+  v1::PredictRequest long_record_id = Request("c", 2);
+  long_record_id.add_record_ids("a");
+  long_record_id.add_record_ids(std::string(200, 'x'));
+  cases.push_back({long_record_id, grpc::INVALID_ARGUMENT,
+                   "record_ids[1]: at most 128 bytes (got 200)"});
+  v1::PredictRequest empty_record_id = Request("c", 1);
+  empty_record_id.add_record_ids("");
+  cases.push_back({empty_record_id, grpc::INVALID_ARGUMENT, "record_ids[0]"});
+  v1::PredictRequest bad_model = Request("Bad/Model", 1);
+  cases.push_back({bad_model, grpc::INVALID_ARGUMENT, "model"});
+  v1::PredictRequest no_inputs = Request("c", 1);
+  no_inputs.clear_inputs();
+  cases.push_back({no_inputs, grpc::INVALID_ARGUMENT, "inputs"});
+  v1::PredictRequest bad_attribute = Request("c", 1);
+  (*bad_attribute.mutable_attributes())["Site"] = "eu";
+  cases.push_back({bad_attribute, grpc::INVALID_ARGUMENT,
+                   "attributes: attribute key \"Site\" must match"});
   for (const Case& c : cases) {
     v1::PredictResponse response;
     grpc::Status s = Predict(c.request, &response);
@@ -243,6 +274,79 @@ TEST_F(InferenceServiceTest, StreamAnswersEachRequestIncludingErrors) {
   EXPECT_EQ(errors, 1);
 }
 
+// A PredictStream of raw messages: writes each of `messages`, half-closes,
+// and reads every answer (out of order) and the final status.
+struct RawStreamResult {
+  grpc::Status status;
+  std::vector<v1::PredictStreamResponse> answers;
+};
+
+RawStreamResult PredictStreamRaw(grpc::Channel* channel,
+                                 const std::vector<std::string>& messages) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::
+                 Create(channel,
+                        grpc::internal::RpcMethod(
+                            "/continuum.v1.InferenceService/PredictStream",
+                            grpc::internal::RpcMethod::BIDI_STREAMING),
+                        &context));
+  for (const std::string& m : messages) {
+    grpc::Slice slice(m.data(), m.size());
+    if (!stream->Write(grpc::ByteBuffer(&slice, 1))) break;
+  }
+  stream->WritesDone();
+  RawStreamResult result;
+  grpc::ByteBuffer bytes;
+  while (stream->Read(&bytes)) {
+    v1::PredictStreamResponse answer;
+    EXPECT_TRUE(
+        grpc::SerializationTraits<v1::PredictStreamResponse>::Deserialize(
+            &bytes, &answer)
+            .ok());
+    result.answers.push_back(std::move(answer));
+  }
+  result.status = stream->Finish();
+  return result;
+}
+
+// Issue 14: [valid, unparsable, valid] ended OK after one answer, the
+// third message never answered and the client told all was well.
+TEST_F(InferenceServiceTest, StreamWithAnUnparsableMessageFailsNamingIt) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  auto message = [](int rows, const std::string& id) {
+    v1::PredictStreamRequest m;
+    *m.mutable_request() = Request("c", rows);
+    m.mutable_request()->set_request_id(id);
+    return m.SerializeAsString();
+  };
+  RawStreamResult result = PredictStreamRaw(
+      channel_.get(), {message(2, "a"), message(1, "b"),
+                       std::string("\xff\xff\xff\xff not a message", 17),
+                       message(3, "c")});
+  EXPECT_EQ(result.status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(result.status.error_message(),
+            "message 3 of the stream is not a valid "
+            "continuum.v1.PredictStreamRequest (its bytes do not parse as "
+            "that message); the 2 messages before it are answered; nothing "
+            "after it was read");
+  // Both messages before it were answered, with predictions.
+  ASSERT_EQ(result.answers.size(), 2u);
+  std::set<std::string> ids;
+  for (const v1::PredictStreamResponse& a : result.answers) {
+    EXPECT_TRUE(a.has_response()) << a.DebugString();
+    ids.insert(a.request_id());
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"a", "b"}));
+  // A clean raw stream still ends OK.
+  result = PredictStreamRaw(channel_.get(), {message(1, "x")});
+  EXPECT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.answers.size(), 1u);
+}
+
 TEST_F(InferenceServiceTest, ShadowRunsButNeverAnswers) {
   ASSERT_NO_FATAL_FAILURE(
       Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER, /*shadow=*/2));
@@ -288,6 +392,12 @@ TEST_F(InferenceServiceTest, GetModelStatus) {
   unknown.set_model("zzz");
   EXPECT_EQ(stub_->GetModelStatus(&context2, unknown, &response).error_code(),
             grpc::NOT_FOUND);
+  grpc::ClientContext context3;
+  v1::GetModelStatusRequest invalid;
+  invalid.set_model("Not/An-Id");
+  grpc::Status s = stub_->GetModelStatus(&context3, invalid, &response);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("model"));
 }
 
 }  // namespace

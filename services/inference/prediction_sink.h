@@ -69,7 +69,10 @@ class PredictionSink {
 
   // Delivers `rows` (in as many calls as the destination needs), each call
   // ending by `deadline`, and reports every call's outcome through `report`
-  // before returning: every row is reported exactly once. Never retries.
+  // before returning: every row is reported exactly once. Never retries a
+  // failed call, except that a batch the destination refuses as
+  // INVALID_ARGUMENT is split and its halves sent again, so that only the
+  // rows refused on their own are dropped, never their neighbours.
   virtual void Send(absl::Span<const LoggedRowPtr> rows, absl::Time deadline,
                     Report report) = 0;
 };

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "lib/core/call_identity.h"
 #include "lib/core/channel.h"
@@ -74,6 +75,26 @@ void FillBatch(absl::Span<const LoggedRow* const> rows,
   }
 }
 
+using Rows = absl::Span<const LoggedRow* const>;
+
+// Sends `rows` with `send` and reports them. The destinations take a batch
+// all or nothing, so one row they refuse (INVALID_ARGUMENT: an id or an
+// attribute the edge checks missed, features of a changed schema) would
+// drop every other row with it: such a batch is split in halves, sent
+// again, until only the rows refused on their own are dropped (at most
+// 2 log2(n) more calls per bad row).
+void SendSplitting(Rows rows, absl::FunctionRef<absl::Status(Rows)> send,
+                   PredictionSink::Report report, absl::string_view what) {
+  absl::Status status = send(rows);
+  if (status.code() == absl::StatusCode::kInvalidArgument && rows.size() > 1) {
+    const size_t half = rows.size() / 2;
+    SendSplitting(rows.subspan(0, half), send, report, what);
+    SendSplitting(rows.subspan(half), send, report, what);
+    return;
+  }
+  report(static_cast<int64_t>(rows.size()), status, what);
+}
+
 }  // namespace
 
 CollectorSink::CollectorSink(
@@ -89,7 +110,8 @@ void CollectorSink::Send(absl::Span<const LoggedRowPtr> rows,
     by_model[row->request->model].push_back(row.get());
   }
   for (const auto& [model, model_rows] : by_model) {
-    ForEachChunk(model_rows, [&](absl::Span<const LoggedRow* const> chunk) {
+    const std::string what = absl::StrCat("data set '", model, "'");
+    auto send = [&](Rows chunk) {
       v1::IngestBatchRequest request;
       request.set_dataset(std::string(model));
       request.mutable_records()->Reserve(static_cast<int>(chunk.size()));
@@ -97,10 +119,11 @@ void CollectorSink::Send(absl::Span<const LoggedRowPtr> rows,
       grpc::ClientContext context;
       core::PrepareCall(context, kActor, deadline);
       v1::IngestBatchResponse response;
-      grpc::Status status = stub_->IngestBatch(&context, request, &response);
-      report(static_cast<int64_t>(chunk.size()), core::FromGrpcStatus(status),
-             absl::StrCat("data set '", model, "'"));
-    });
+      return core::FromGrpcStatus(
+          stub_->IngestBatch(&context, request, &response));
+    };
+    ForEachChunk(model_rows,
+                 [&](Rows chunk) { SendSplitting(chunk, send, report, what); });
   }
 }
 
@@ -119,7 +142,9 @@ void DriftSink::Send(absl::Span<const LoggedRowPtr> rows, absl::Time deadline,
         .push_back(row.get());
   }
   for (const auto& [key, group] : groups) {
-    ForEachChunk(group, [&](absl::Span<const LoggedRow* const> chunk) {
+    const std::string what = absl::StrCat("model '", std::get<0>(key),
+                                          "' version ", std::get<1>(key));
+    auto send = [&](Rows chunk) {
       v1::ObserveRequest request;
       FillBatch(chunk, request.mutable_batch());
       grpc::ClientContext context;
@@ -129,11 +154,10 @@ void DriftSink::Send(absl::Span<const LoggedRowPtr> rows, absl::Time deadline,
           stub_->Observe(&context, &response);
       // A failed Write means the call is over; Finish tells why.
       if (writer->Write(request)) writer->WritesDone();
-      grpc::Status status = writer->Finish();
-      report(static_cast<int64_t>(chunk.size()), core::FromGrpcStatus(status),
-             absl::StrCat("model '", std::get<0>(key), "' version ",
-                          std::get<1>(key)));
-    });
+      return core::FromGrpcStatus(writer->Finish());
+    };
+    ForEachChunk(group,
+                 [&](Rows chunk) { SendSplitting(chunk, send, report, what); });
   }
 }
 

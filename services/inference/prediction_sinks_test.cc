@@ -329,15 +329,23 @@ TEST_F(PredictionSinksTest, OneCallPerModelAndPerVersionAndRowLength) {
                });
   }
   // The collector: one IngestBatch per data set, each reported with the
-  // service's status: the 4-feature row does not fit "fraud" and takes its
-  // call (all of fraud's rows) down with it; "nodata" has no data set.
+  // service's status. The 4-feature row does not fit "fraud": the
+  // collector refuses that whole batch, which is split in halves and sent
+  // again ([6] -> [3] OK, [3] -> [1] OK, [2] -> [1] OK, [1] refused) until
+  // only that row is dropped; "nodata" has no data set.
   EXPECT_EQ(reports["collector"],
             (std::vector<std::pair<int64_t, std::string>>{
                 {1, "data set 'churn': OK"},
-                {6, "data set 'fraud': INVALID_ARGUMENT"},
+                {3, "data set 'fraud': OK"},
+                {1, "data set 'fraud': OK"},
+                {1, "data set 'fraud': OK"},
+                {1, "data set 'fraud': INVALID_ARGUMENT"},
                 {2, "data set 'nodata': NOT_FOUND"}}));
   EXPECT_EQ(collector_.StoredIds("churn"),
             (std::set<std::string>{"churn-1-2-0"}));
+  EXPECT_EQ(collector_.StoredIds("fraud"),
+            (std::set<std::string>{"fraud-1-3-0", "fraud-1-3-1", "fraud-2-3-0",
+                                   "fraud-2-3-1", "fraud-2-3-2"}));
   // The drift service: one Observe per (model, version, row length).
   EXPECT_EQ(reports["drift"],
             (std::vector<std::pair<int64_t, std::string>>{

@@ -8,13 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lib/core/field_rules.h"
+#include "lib/core/record_attributes.h"
 
 namespace continuum::inference {
-namespace {
-
-constexpr size_t kMaxRequestIdBytes = 128;
-
-}  // namespace
 
 void FillOutputs(const Servable& servable, int rows,
                  absl::Span<const float> outputs,
@@ -102,14 +99,25 @@ void Predictor::Predict(const v1::PredictRequest* request,
     }
     done(status);
   };
-  if (request->model().empty()) {
-    return fail(absl::InvalidArgumentError("model is required"),
-                v1::SERVING_ROLE_UNSPECIFIED);
+  // inference.proto's field rules (model id, pin >= 0, record ids of 1 to
+  // 128 bytes, request_id...) and a Record's attribute rules, before any
+  // routing: a request that would break the collector's rules for its
+  // logged rows is refused here, never in a batch with others' rows.
+  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+    return fail(s, v1::SERVING_ROLE_UNSPECIFIED);
   }
-  if (request->request_id().size() > kMaxRequestIdBytes) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-                    "request_id is ", request->request_id().size(),
-                    " bytes; at most ", kMaxRequestIdBytes)),
+  for (int i = 0; i < request->record_ids_size(); ++i) {
+    if (request->record_ids(i).empty()) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+                      "record_ids[", i,
+                      "]: empty; a record id is 1 to 128 bytes")),
+                  v1::SERVING_ROLE_UNSPECIFIED);
+    }
+  }
+  if (absl::Status s = core::CheckRecordAttributes(request->attributes());
+      !s.ok()) {
+    return fail(absl::InvalidArgumentError(
+                    absl::StrCat("attributes: ", s.message())),
                 v1::SERVING_ROLE_UNSPECIFIED);
   }
   absl::StatusOr<Route> route = options_.manager->RouteRequest(

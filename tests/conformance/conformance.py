@@ -166,7 +166,18 @@ def generated_rows(client, report, fixtures, only):
                 owner = _owner_of(method.input_type, path)
                 exercised.add((owner, path.split(".")[-1].split("[")[0]))
                 sent = [bad] if method.client_streaming else bad
-                code, details, _ = client.call(service, method.name, sent)
+                code, details, responses = client.call(service, method.name,
+                                                       sent)
+                # A stream that answers each message's error in its own
+                # response (PredictStream) says how to read it.
+                answer = getattr(module, "stream_answer", None)
+                if (code == grpc.StatusCode.OK and answer is not None and
+                        method.client_streaming and method.server_streaming):
+                    # Its error names the path within the message's
+                    # request, as Predict would (`model`, not
+                    # `request.model`).
+                    code, details = answer(responses)
+                    path = path.split(".", 1)[-1]
                 head = path.split("[")[0] if kind != "max_items" else path
                 ok = (code == grpc.StatusCode.INVALID_ARGUMENT and
                       (path in details or head in details))
