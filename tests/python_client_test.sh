@@ -78,6 +78,12 @@ expect_re "drift: alert [0-9]+ ALERT_TYPE_PERFORMANCE ALERT_SEVERITY_CRITICAL by
 expect_re "drift: alert [0-9]+ action DRIFT_ACTION_NONE: alert only: no rollback: no earlier version has 50 recent outcomes to compare version 1 with$"
 expect "drift: version 1 error rate 100% over the window, 128 outcomes, 128 observations logged by the pod"
 expect "collector: 228 records, 179 labelled"
+# The same rules the conformance suite checks, through the example client.
+expect "contracts: Ingest [valid, unparsable, valid]: INVALID_ARGUMENT message 2 of the stream is not a valid continuum.v1.IngestRequest"
+expect "contracts: python-contracts holds 2 records (the first message's)"
+expect "contracts: Predict with a 200-byte record id: INVALID_ARGUMENT record_ids[0]: at most 128 bytes (got 200)"
+expect "contracts: Predict pinned to version -1: INVALID_ARGUMENT version: must be >= 0 (got -1)"
+expect_re "contracts: ListVersions filtered by state = PRODUCTON: INVALID_ARGUMENT .*PRODUCTON"
 expect "done"
 
 # SIGTERM: continuum-up stops every service and each drains and exits 0.

@@ -39,7 +39,11 @@ model into the data set named like it):
   * drift: predicts 120 more rows, reports them all wrong, prints the
     alerts the watch delivers until the performance alert (or a deadline)
     and that alert's action (as the watch delivers it), then the version's
-    error rate from GetDriftStatus.
+    error rate from GetDriftStatus;
+  * contracts: what the services answer to requests that break the
+    protos' rules (docs/api.md, tests/conformance): an Ingest stream with
+    an unparsable message in the middle, a record id over 128 bytes, a
+    negative version pin, a misspelt enum value in a filter.
 """
 
 import argparse
@@ -344,6 +348,67 @@ def watch_alerts(drift, watch, seconds):
     return False
 
 
+def rejected(what, call):
+    """Runs `call`, which must fail INVALID_ARGUMENT; prints the message."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        print(f"contracts: {what}: INVALID_ARGUMENT {error.details()}")
+        return
+    fail(f"{what} was accepted")
+
+
+def check_contracts(channels, collector, registry, inference):
+    """Requests that break the protos' rules, each answered INVALID_ARGUMENT
+    with a message naming what is wrong, and nothing after a broken stream
+    message lost silently."""
+    dataset = "python-contracts"
+    request = collector_pb2.CreateDatasetRequest(dataset_id=dataset)
+    request.dataset.schema.feature_dim = FEATURES
+    request.dataset.schema.label_kind = common_pb2.LABEL_KIND_NONE
+    collector.CreateDataset(request, timeout=TIMEOUT)
+
+    def message(first):
+        m = collector_pb2.IngestRequest(dataset=dataset)
+        for i in range(first, first + 2):
+            record = m.records.add()
+            record.id = f"c{i}"
+            record.event_time.FromSeconds(int(time.time()))
+            record.features.extend([0.5] * FEATURES)
+        return m.SerializeToString()
+
+    # The stubs cannot send bytes that do not parse: a raw stream can.
+    ingest = channels["collector"].stream_unary(
+        "/continuum.v1.CollectorService/Ingest",
+        request_serializer=lambda b: b,
+        response_deserializer=collector_pb2.IngestResponse.FromString)
+    rejected("Ingest [valid, unparsable, valid]",
+             lambda: ingest(iter([message(0), b"\xff\xff not a message",
+                                  message(2)]), timeout=TIMEOUT))
+    stats = collector.GetDatasetStats(
+        collector_pb2.GetDatasetStatsRequest(name=f"datasets/{dataset}"),
+        timeout=TIMEOUT).stats
+    print(f"contracts: {dataset} holds {stats.record_count} records "
+          "(the first message's)")
+
+    def predict(**fields):
+        request = inference_pb2.PredictRequest(model=MODEL, **fields)
+        request.inputs.shape.extend([1, FEATURES])
+        request.inputs.data.extend([0.1] * FEATURES)
+        return lambda: inference.Predict(request, timeout=TIMEOUT)
+
+    rejected("Predict with a 200-byte record id",
+             predict(record_ids=["x" * 200]))
+    rejected("Predict pinned to version -1", predict(version=-1))
+    rejected("ListVersions filtered by state = PRODUCTON",
+             lambda: registry.ListVersions(
+                 registry_pb2.ListVersionsRequest(
+                     parent=f"models/{MODEL}", filter="state = PRODUCTON"),
+                 timeout=TIMEOUT))
+
+
 def read_endpoints(path):
     endpoints = {}
     with open(path, encoding="utf-8") as f:
@@ -380,10 +445,11 @@ def main():
     def channel(service):
         return grpc.insecure_channel(targets[service])
 
-    collector = collector_pb2_grpc.CollectorServiceStub(channel("collector"))
-    registry = registry_pb2_grpc.RegistryServiceStub(channel("registry"))
-    inference = inference_pb2_grpc.InferenceServiceStub(channel("inference"))
-    drift = drift_pb2_grpc.DriftServiceStub(channel("drift"))
+    channels = {s: channel(s) for s in targets}
+    collector = collector_pb2_grpc.CollectorServiceStub(channels["collector"])
+    registry = registry_pb2_grpc.RegistryServiceStub(channels["registry"])
+    inference = inference_pb2_grpc.InferenceServiceStub(channels["inference"])
+    drift = drift_pb2_grpc.DriftServiceStub(channels["drift"])
 
     run_collector(collector)
     version = run_registry(registry, bundle)
@@ -415,6 +481,7 @@ def main():
               f"observations logged by the pod")
     stats = record_stats(collector)
     print(f"collector: {stats.record_count} records, {stats.labeled_count} labelled")
+    check_contracts(channels, collector, registry, inference)
     print("done")
     return 0
 
