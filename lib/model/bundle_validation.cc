@@ -75,6 +75,10 @@ bool SameShape(const google::protobuf::RepeatedField<int64_t>& a,
 
 absl::Status CheckStats(const v1::NormalizationStats& stats, int expected,
                         absl::string_view what) {
+  if (!std::isfinite(stats.clip()) || stats.clip() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ".clip is ", stats.clip(), "; must be finite and >= 0"));
+  }
   if (stats.mean_size() == 0 && stats.std_size() == 0) return absl::OkStatus();
   if (stats.mean_size() != expected || stats.std_size() != expected) {
     return absl::InvalidArgumentError(

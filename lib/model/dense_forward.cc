@@ -184,6 +184,10 @@ void DenseForward::Run(const float* rows, int n,
         zr[j] = (x[j] - options_.mean[j]) / options_.std[j];
       }
     }
+    if (options_.clip > 0) {
+      const float c = options_.clip;
+      for (int j = 0; j < in; ++j) zr[j] = std::clamp(zr[j], -c, c);
+    }
   }
   const float* h = z;
   for (size_t l = 0; l < options_.layers.size(); ++l) {

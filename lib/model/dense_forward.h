@@ -57,6 +57,8 @@ struct DenseForwardOptions {
   // Input normalisation (x - mean) / std: both empty or both of the first
   // layer's width.
   absl::Span<const float> mean, std;
+  // Normalised values are clamped to [-clip, clip]; 0 = unbounded.
+  float clip = 0;
   // The regressor's target de-normalisation y * std + mean: both empty or
   // both of the last layer's width.
   absl::Span<const float> target_mean, target_std;

@@ -21,6 +21,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/dataset.h"
+#include "lib/model/normalization.h"
 #include "lib/model/training.h"
 #include "lib/model/training_config.h"
 
@@ -238,14 +239,22 @@ absl::StatusOr<std::unique_ptr<OnlineUpdater>> OnlineUpdater::Create(
   if (absl::Status s = ValidateBundle(start); !s.ok()) return s;
   absl::StatusOr<v1::TrainingConfig> resolved = ResolveTrainingConfig(config);
   if (!resolved.ok()) return resolved.status();
+  // NORMALIZATION_POLICY_KEEP (the only policy of an online run): the
+  // parent's statistics, floored and bounded (lib/model/normalization.h).
+  ModelBundle base = start;
+  if (absl::Status s = Renormalize(
+          FloorNormalization(base.manifest().normalization()), &base);
+      !s.ok()) {
+    return s;
+  }
   try {
-    Net net = BuildNet(start, /*trainable=*/true);
+    Net net = BuildNet(base, /*trainable=*/true);
     std::vector<std::string> notes;
-    Guards guards = MakeGuards(start, net, *resolved, &notes);
+    Guards guards = MakeGuards(base, net, *resolved, &notes);
     Learner learner(std::move(net), *resolved, std::move(guards),
                     resolved->seed() + 1);
     return std::unique_ptr<OnlineUpdater>(
-        new OnlineUpdater(std::make_unique<Impl>(start, std::move(learner))));
+        new OnlineUpdater(std::make_unique<Impl>(base, std::move(learner))));
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("LibTorch building the online updater: ", e.what()));

@@ -121,6 +121,7 @@ class MlpModel final : public Model {
     std_ = VectorTensor(bundle_.manifest().normalization().std());
     target_mean_ = VectorTensor(bundle_.target_normalization().mean());
     target_std_ = VectorTensor(bundle_.target_normalization().std());
+    clip_ = bundle_.manifest().normalization().clip();
     BuildDense();
   }
 
@@ -167,6 +168,7 @@ class MlpModel final : public Model {
       at::Tensor x = at::from_blob(const_cast<float*>(rows),
                                    {n, spec_.input_dim()}, at::kFloat);
       at::Tensor z = mean_.defined() ? (x - mean_) / std_ : x;
+      if (clip_ > 0) z = z.clamp(-clip_, clip_);
       at::Tensor h = z;
       for (size_t i = 0; i < layers_.size(); ++i) {
         if (onednn) {
@@ -232,6 +234,7 @@ class MlpModel final : public Model {
     options.family = spec_.family();
     options.mean = Values(mean_);
     options.std = Values(std_);
+    options.clip = clip_;
     options.target_mean = Values(target_mean_);
     options.target_std = Values(target_std_);
     absl::StatusOr<DenseForward> dense = DenseForward::Create(options);
@@ -248,6 +251,8 @@ class MlpModel final : public Model {
   // The same weights in oneDNN's layout; empty when LibTorch lacks oneDNN.
   std::vector<std::pair<at::Tensor, at::Tensor>> onednn_layers_;
   at::Tensor mean_, std_, target_mean_, target_std_;
+  // Bound on the normalised inputs; 0 = none.
+  float clip_ = 0;
   // Set by Build when the weights suit it.
   std::optional<DenseForward> dense_;
 };

@@ -29,6 +29,7 @@
 #include "lib/model/evaluation.h"
 #include "lib/model/learner.h"
 #include "lib/model/model.h"
+#include "lib/model/normalization.h"
 #include "lib/model/torch_runtime.h"
 #include "lib/model/training_batches.h"
 #include "lib/model/training_net.h"
@@ -45,39 +46,75 @@ using Clock = std::chrono::steady_clock;
 
 // The starting point of a run.
 struct RunStart {
+  // The parent under the run's normalisation (Renormalize): what the
+  // candidate is built from and the guards anchor to.
+  ModelBundle base;
   Net net;
   Guards guards;
   // Batches mix in replay rows.
   bool use_replay = false;
 };
 
+// The normalisation a run trains under (lib/model/normalization.h): full
+// retraining fits it on the training rows (fresh weights: nothing to
+// rewrite); an incremental run keeps the parent's (floored: the default)
+// or refits it on its training and replay rows, rewriting the parent's
+// weights so that it computes the same function either way.
+absl::Status PrepareNormalization(const Dataset& train, const Dataset* replay,
+                                  const v1::TrainingConfig& config,
+                                  ModelBundle* start,
+                                  std::vector<std::string>* notes) {
+  const int width = start->manifest().spec().input_dim();
+  if (config.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN) {
+    *start->mutable_manifest()->mutable_normalization() =
+        FitNormalization(width, train.features);
+    return absl::OkStatus();
+  }
+  if (config.normalization() == v1::NORMALIZATION_POLICY_KEEP) {
+    return Renormalize(
+        FloorNormalization(start->manifest().normalization()), start);
+  }
+  std::vector<float> rows = train.features;
+  if (replay != nullptr && config.guards().replay_ratio() > 0) {
+    rows.insert(rows.end(), replay->features.begin(), replay->features.end());
+  }
+  notes->push_back(absl::StrCat(
+      "normalisation refitted on ", rows.size() / std::max(width, 1),
+      " training and replay rows; the parent's first layer rewritten to "
+      "compute the same function"));
+  return Renormalize(FitNormalization(width, rows), start);
+}
+
 // The starting network and guards: the parent's weights with the config's
 // guards and replay (incremental), or fresh weights without them (full
-// retraining). Adds notes on what is off and why.
+// retraining), under the run's normalisation. Adds notes on what is off
+// and why.
 absl::StatusOr<RunStart> PrepareStart(const ModelBundle& parent,
+                                      const Dataset& train,
                                       const Dataset* replay,
                                       const v1::TrainingConfig& config,
                                       std::vector<std::string>* notes) {
   const bool full = config.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN;
   const v1::ForgettingGuards& gc = config.guards();
-  ModelBundle start = parent;
+  RunStart run;
+  run.base = parent;
   if (full) {
     absl::StatusOr<ModelBundle> fresh =
         Model::InitBundle(parent.manifest(), config.seed());
     if (!fresh.ok()) return fresh.status();
-    *start.mutable_weights() = fresh->weights();
+    *run.base.mutable_weights() = fresh->weights();
+    run.base.clear_fisher();
   }
-  RunStart run{BuildNet(start, /*trainable=*/true), Guards(), false};
-  if (full) {
-    if (gc.replay_ratio() > 0 || gc.ewc_lambda() > 0 ||
-        gc.distillation_weight() > 0) {
-      notes->push_back(
-          "full retraining trains on the whole window from fresh weights: "
-          "replay, EWC and distillation are off");
-    }
-    return run;
+  if (absl::Status s =
+          PrepareNormalization(train, replay, config, &run.base, notes);
+      !s.ok()) {
+    return s;
   }
-  run.guards = MakeGuards(parent, run.net, config, notes);
+  run.net = BuildNet(run.base, /*trainable=*/true);
+  // Full retraining: ResolveTrainingConfig turned replay, EWC and
+  // distillation off.
+  if (full) return run;
+  run.guards = MakeGuards(run.base, run.net, config, notes);
   if (gc.replay_ratio() > 0) {
     run.use_replay = replay != nullptr && replay->size() > 0;
     if (!run.use_replay) {
@@ -381,8 +418,9 @@ absl::StatusOr<TrainResult> RunTraining(const ModelBundle& parent,
   TrainResult result;
   result.config = config;
   absl::StatusOr<RunStart> start =
-      PrepareStart(parent, replay, config, &result.notes);
+      PrepareStart(parent, train, replay, config, &result.notes);
   if (!start.ok()) return start.status();
+  const ModelBundle base = start->base;
   const Dataset* used_replay = start->use_replay ? replay : nullptr;
   Learner learner(std::move(start->net), config, std::move(start->guards),
                   config.seed() + 1);
@@ -392,7 +430,7 @@ absl::StatusOr<TrainResult> RunTraining(const ModelBundle& parent,
   result.initial_holdout_loss = MeanLoss(learner.net(), holdout);
   TrainingLoop loop(config, callbacks, holdout, &learner, &sampler, &result);
   if (absl::Status s = loop.Run(); !s.ok()) return s;
-  if (absl::Status s = BuildCandidate(parent, learner.net(), train,
+  if (absl::Status s = BuildCandidate(base, learner.net(), train,
                                       used_replay, holdout, config, &result);
       !s.ok()) {
     return s;

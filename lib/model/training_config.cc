@@ -136,6 +136,27 @@ absl::StatusOr<v1::TrainingConfig> ResolveTrainingConfig(
   ResolveGuards(c.mutable_guards(), check);
   ResolveOther(&c, check);
   if (!check.status().ok()) return check.status();
+  if (full) {
+    // The configuration a full retraining actually uses: fresh weights
+    // over the whole window, without replay, EWC or distillation.
+    c.mutable_guards()->set_replay_ratio(0);
+    c.mutable_guards()->set_ewc_lambda(0);
+    c.mutable_guards()->set_distillation_weight(0);
+  }
+  const bool online = c.strategy() == v1::TRAINING_STRATEGY_ONLINE;
+  if (!v1::NormalizationPolicy_IsValid(c.normalization())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "normalization: ", c.normalization(),
+        " is not a value of continuum.v1.NormalizationPolicy"));
+  }
+  if (c.normalization() == v1::NORMALIZATION_POLICY_UNSPECIFIED) {
+    c.set_normalization(v1::NORMALIZATION_POLICY_KEEP);
+  } else if (online && c.normalization() == v1::NORMALIZATION_POLICY_REFIT) {
+    return absl::InvalidArgumentError(
+        "normalization: NORMALIZATION_POLICY_REFIT needs a batch run's "
+        "rows; an online run keeps the parent's normalisation "
+        "(NORMALIZATION_POLICY_KEEP)");
+  }
   if (c.seed() == 0) c.set_seed(RandomSeed());
   return c;
 }
@@ -146,6 +167,7 @@ void SetHyperparameters(const v1::TrainingConfig& c,
   h.clear();
   const v1::OptimizerConfig& o = c.optimizer();
   h["strategy"] = v1::TrainingStrategy_Name(c.strategy());
+  h["normalization"] = v1::NormalizationPolicy_Name(c.normalization());
   h["optimizer"] = v1::Optimizer_Name(o.optimizer());
   h["learning_rate"] = absl::StrCat(o.learning_rate());
   h["weight_decay"] = absl::StrCat(o.weight_decay());

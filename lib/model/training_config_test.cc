@@ -42,6 +42,36 @@ TEST(ResolveTrainingConfigTest, FillsDocumentedDefaults) {
   EXPECT_DOUBLE_EQ(c->optimizer().learning_rate(), 1e-3);
   EXPECT_EQ(c->epochs(), 20);
   EXPECT_DOUBLE_EQ(c->optimizer().grad_clip_norm(), 0.0);
+  // What full retraining uses: no replay, EWC or distillation (issue 15:
+  // its runs showed replay_ratio 0.3 though no replay row was used).
+  full.mutable_guards()->set_replay_ratio(0.5);
+  full.mutable_guards()->set_ewc_lambda(10);
+  c = ResolveTrainingConfig(full);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->guards().replay_ratio(), 0);
+  EXPECT_EQ(c->guards().ewc_lambda(), 0);
+  EXPECT_EQ(c->guards().distillation_weight(), 0);
+  EXPECT_EQ(c->normalization(), v1::NORMALIZATION_POLICY_KEEP);
+}
+
+TEST(ResolveTrainingConfigTest, NormalizationPolicyByStrategy) {
+  v1::TrainingConfig c;
+  EXPECT_EQ(ResolveTrainingConfig(c)->normalization(),
+            v1::NORMALIZATION_POLICY_KEEP);
+  c.set_normalization(v1::NORMALIZATION_POLICY_REFIT);
+  EXPECT_EQ(ResolveTrainingConfig(c)->normalization(),
+            v1::NORMALIZATION_POLICY_REFIT);
+  c.set_strategy(v1::TRAINING_STRATEGY_ONLINE);
+  c.clear_normalization();
+  EXPECT_EQ(ResolveTrainingConfig(c)->normalization(),
+            v1::NORMALIZATION_POLICY_KEEP);
+  c.set_normalization(v1::NORMALIZATION_POLICY_REFIT);
+  absl::Status s = ResolveTrainingConfig(c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("online run keeps"));
+  c.set_normalization(static_cast<v1::NormalizationPolicy>(9));
+  EXPECT_THAT(ResolveTrainingConfig(c).status().message(),
+              HasSubstr("normalization: 9 is not a value"));
 }
 
 TEST(ResolveTrainingConfigTest, RejectsOutOfRangeNamingTheField) {

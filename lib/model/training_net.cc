@@ -110,6 +110,7 @@ Net BuildNet(const ModelBundle& bundle, bool trainable) {
     net.mean = CopyToTensor(norm.mean(), {norm.mean_size()});
     net.std = CopyToTensor(norm.std(), {norm.std_size()});
   }
+  net.clip = norm.clip();
   const v1::NormalizationStats& target = bundle.target_normalization();
   if (target.mean_size() > 0) {
     net.target_mean = CopyToTensor(target.mean(), {target.mean_size()});
@@ -119,7 +120,8 @@ Net BuildNet(const ModelBundle& bundle, bool trainable) {
 }
 
 at::Tensor Normalize(const Net& net, const at::Tensor& x) {
-  return net.mean.defined() ? (x - net.mean) / net.std : x;
+  at::Tensor z = net.mean.defined() ? (x - net.mean) / net.std : x;
+  return net.clip > 0 ? z.clamp(-net.clip, net.clip) : z;
 }
 
 at::Tensor Forward(const Net& net, const at::Tensor& z,

@@ -39,6 +39,8 @@ struct Net {
   std::vector<at::Tensor> params;
   // Input normalisation; undefined when it is the identity (mean 0, std 1).
   at::Tensor mean, std;
+  // Bound on the normalised inputs (NormalizationStats.clip); 0 = none.
+  float clip = 0;
   // Regressors: target statistics; undefined when absent.
   at::Tensor target_mean, target_std;
 };

@@ -19,6 +19,7 @@
 #include "lib/model/dataset.h"
 #include "lib/model/evaluation.h"
 #include "lib/model/model.h"
+#include "lib/model/normalization.h"
 #include "lib/model/torch_runtime.h"
 
 namespace continuum::model {
@@ -258,6 +259,9 @@ TEST(TrainTest, EwcKeepsWeightsCloserToTheParent) {
 
   v1::TrainingConfig naive = Config(1e-2, 4);
   naive.mutable_early_stopping()->set_disabled(true);
+  // The parent's normalisation, so that distances to the parent's weights
+  // compare like with like (a refit rewrites the first layer).
+  naive.set_normalization(v1::NORMALIZATION_POLICY_KEEP);
   v1::TrainingConfig ewc = naive;
   ewc.mutable_guards()->set_ewc_lambda(1000);
   absl::StatusOr<TrainResult> without =
@@ -346,6 +350,7 @@ TEST(TrainTest, DistillationWithFullWeightKeepsTheParentsAnswers) {
   config.mutable_optimizer()->set_optimizer(v1::OPTIMIZER_SGD);
   config.mutable_optimizer()->set_weight_decay(0);
   config.mutable_guards()->set_distillation_weight(1.0);
+  config.set_normalization(v1::NORMALIZATION_POLICY_KEEP);
   absl::StatusOr<TrainResult> r =
       Train(parent, train, nullptr, holdout, config);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -416,8 +421,55 @@ TEST(TrainTest, FullRetrainStartsFromFreshWeights) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(Distance(a->candidate, b->candidate), 0.0);
   EXPECT_GT(Distance(a->candidate, p1), 0.0);
-  EXPECT_THAT(a->notes, Contains(HasSubstr("full retraining")));
+  // The configuration it used: no EWC (nor replay, nor distillation).
+  EXPECT_EQ(a->config.guards().ewc_lambda(), 0);
+  EXPECT_EQ(a->config.guards().replay_ratio(), 0);
   EXPECT_GT(a->holdout_metrics.accuracy(), 0.9);
+}
+
+// Issue 15: every version carried the cold start's statistics, even a
+// full retraining.
+TEST(TrainTest, NormalisationFollowsThePolicy) {
+  const auto centres = RandomCentres(3, 8, 5, 1.5f);
+  const Dataset train = Blobs(centres, 300, 1);
+  const Dataset holdout = Blobs(centres, 100, 2);
+  const ModelBundle parent =
+      FreshBundle(v1::MODEL_FAMILY_MLP_CLASSIFIER, 8, 3, {16}, 1);
+  v1::TrainingConfig config = Config(1e-2, 1);
+  // REFIT: the candidate's statistics are the training rows'.
+  config.set_normalization(v1::NORMALIZATION_POLICY_REFIT);
+  absl::StatusOr<TrainResult> refit =
+      Train(parent, train, nullptr, holdout, config);
+  ASSERT_TRUE(refit.ok()) << refit.status();
+  const v1::NormalizationStats want = FitNormalization(8, train.features);
+  const v1::NormalizationStats& got =
+      refit->candidate.manifest().normalization();
+  ASSERT_EQ(got.mean_size(), 8);
+  for (int j = 0; j < 8; ++j) {
+    EXPECT_FLOAT_EQ(got.mean(j), want.mean(j));
+    EXPECT_FLOAT_EQ(got.std(j), want.std(j));
+  }
+  EXPECT_FLOAT_EQ(got.clip(), kNormalizedClip);
+  EXPECT_EQ(refit->config.normalization(), v1::NORMALIZATION_POLICY_REFIT);
+  EXPECT_EQ(refit->candidate.manifest().hyperparameters().at("normalization"),
+            "NORMALIZATION_POLICY_REFIT");
+  // KEEP (the default): the parent's (identity) statistics, bounded.
+  config.clear_normalization();
+  absl::StatusOr<TrainResult> keep =
+      Train(parent, train, nullptr, holdout, config);
+  ASSERT_TRUE(keep.ok()) << keep.status();
+  const v1::NormalizationStats& kept =
+      keep->candidate.manifest().normalization();
+  EXPECT_EQ(kept.mean(3), 0.0f);
+  EXPECT_EQ(kept.std(3), 1.0f);
+  EXPECT_FLOAT_EQ(kept.clip(), kNormalizedClip);
+  // Full retraining fits its own, whatever the parent had.
+  config.set_strategy(v1::TRAINING_STRATEGY_FULL_RETRAIN);
+  absl::StatusOr<TrainResult> full =
+      Train(keep->candidate, train, nullptr, holdout, config);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_FLOAT_EQ(full->candidate.manifest().normalization().mean(0),
+                  want.mean(0));
 }
 
 TEST(TrainTest, RegressorLearnsALinearMap) {

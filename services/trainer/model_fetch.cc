@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
+#include "lib/model/normalization.h"
 
 namespace continuum::trainer {
 namespace {
@@ -129,30 +130,6 @@ absl::StatusOr<v1::DatasetSchema> FetchSchema(RunContext& context) {
   return got->schema();
 }
 
-// Per-column mean and standard deviation of `values` (rows of `width`; std
-// 1 where a column is constant).
-void FitColumns(int width, const std::vector<float>& values,
-                v1::NormalizationStats* out) {
-  const int64_t n = width > 0 ? static_cast<int64_t>(values.size()) / width : 0;
-  std::vector<double> mean(width, 0), m2(width, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int f = 0; f < width; ++f) {
-      const double x = values[i * width + f];
-      const double delta = x - mean[f];
-      mean[f] += delta / static_cast<double>(i + 1);
-      m2[f] += delta * (x - mean[f]);
-    }
-  }
-  out->clear_mean();
-  out->clear_std();
-  for (int f = 0; f < width; ++f) {
-    const double var = n > 0 ? m2[f] / static_cast<double>(n) : 0;
-    const double sd = std::sqrt(var);
-    out->add_mean(static_cast<float>(mean[f]));
-    out->add_std(sd > 1e-6 ? static_cast<float>(sd) : 1.0f);
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<StartingModel> FetchModel(RunContext& context) {
@@ -192,11 +169,12 @@ absl::StatusOr<StartingModel> FetchModel(RunContext& context) {
 
 void FitColdStartNormalization(const model::Dataset& rows,
                                StartingModel* model) {
-  FitColumns(model->spec.input_dim(), rows.features,
-             model->bundle.mutable_manifest()->mutable_normalization());
+  // Floored deviations and bounded values (lib/model/normalization.h).
+  *model->bundle.mutable_manifest()->mutable_normalization() =
+      model::FitNormalization(model->spec.input_dim(), rows.features);
   if (model->spec.family() == v1::MODEL_FAMILY_MLP_REGRESSOR) {
-    FitColumns(model->spec.output_dim(), rows.targets,
-               model->bundle.mutable_target_normalization());
+    *model->bundle.mutable_target_normalization() =
+        model::FitTargetNormalization(model->spec.output_dim(), rows.targets);
   }
 }
 

@@ -52,9 +52,11 @@ struct StartingModel {
 absl::StatusOr<StartingModel> FetchModel(RunContext& context);
 
 // A cold start trains in the space of its normalisation: fits the bundle's
-// input normalisation (per-column mean and standard deviation, 1 for a
-// constant column) to `rows`, and a regressor's target normalisation to
-// their targets.
+// input normalisation to `rows` (model::FitNormalization: per-column mean
+// and floored standard deviation, values bounded), and a regressor's
+// target normalisation (mean and standard deviation, 1 for a constant
+// column) to their targets. Batch runs then refit or keep it as the
+// config's normalisation policy says (model::Train).
 void FitColdStartNormalization(const model::Dataset& rows,
                                StartingModel* model);
 
