@@ -138,7 +138,7 @@ class BatchRun {
                                     "and were left out"));
     }
     if (rows->size() < kMinWindowRows) {
-      return absl::FailedPreconditionError(absl::StrCat(
+      return SkippedError(absl::StrCat(
           "the window ", FormatWindow(context_.run().data_window()),
           " of data set ", config_.dataset(), " holds ", rows->size(),
           format.OnlyLabeled() ? " labelled" : "",

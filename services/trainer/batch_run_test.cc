@@ -190,7 +190,9 @@ TEST_F(BatchRunTest, BadArtifactFailsTheRun) {
   EXPECT_TRUE(registry_.uploads().empty());
 }
 
-TEST_F(BatchRunTest, EmptyWindowFailsNamingIt) {
+// Issue 15: a run with nothing to train on (a drift alert before any
+// outcome arrived) ended FAILED and counted toward the circuit breaker.
+TEST_F(BatchRunTest, AnEmptyWindowIsSkippedNamingIt) {
   v1::Run run = NewRun(v1::TrainingConfig());
   *run.mutable_data_window()->mutable_start_time() =
       ToProto(kT0 + absl::Hours(10));
@@ -198,8 +200,10 @@ TEST_F(BatchRunTest, EmptyWindowFailsNamingIt) {
       ToProto(kT0 + absl::Hours(11));
   FakeControl control(run);
   RunOutcome outcome = Execute(run, control);
-  EXPECT_EQ(outcome.state, v1::RUN_STATE_FAILED);
-  EXPECT_TRUE(absl::IsFailedPrecondition(outcome.error));
+  EXPECT_EQ(outcome.state, v1::RUN_STATE_CANCELLED);
+  EXPECT_TRUE(absl::IsCancelled(outcome.error));
+  EXPECT_THAT(outcome.error.message(),
+              HasSubstr("skipped: the window ["));
   EXPECT_THAT(outcome.error.message(), HasSubstr("holds 0 labelled records"));
 }
 

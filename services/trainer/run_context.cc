@@ -1,5 +1,6 @@
 #include "services/trainer/run_context.h"
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "lib/core/proto_time.h"
 
@@ -38,6 +39,17 @@ absl::Status RunContext::CheckStop() {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr absl::string_view kSkippedPayload =
+    "type.googleapis.com/continuum.trainer.RunSkipped";
+}  // namespace
+
+absl::Status SkippedError(absl::string_view what) {
+  absl::Status s = absl::FailedPreconditionError(what);
+  s.SetPayload(kSkippedPayload, absl::Cord("skipped"));
+  return s;
+}
+
 RunOutcome RunContext::Ended(const absl::Status& status) const {
   if (timed_out_) {
     return {v1::RUN_STATE_FAILED,
@@ -49,6 +61,10 @@ RunOutcome RunContext::Ended(const absl::Status& status) const {
   }
   if (absl::IsCancelled(status) && control_.cancelled()) {
     return {v1::RUN_STATE_CANCELLED, status};
+  }
+  if (status.GetPayload(kSkippedPayload).has_value()) {
+    return {v1::RUN_STATE_CANCELLED,
+            absl::CancelledError(absl::StrCat("skipped: ", status.message()))};
   }
   return {v1::RUN_STATE_FAILED, status};
 }

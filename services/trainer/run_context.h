@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/clock.h"
@@ -46,6 +47,13 @@ struct TrainingExecutorOptions {
   // once the run is cancelled. Tests advance a fake clock here.
   std::function<void(absl::Duration d)> online_wait;
 };
+
+// A run with nothing to train on (its window holds too few usable rows:
+// no labelled records yet after a drift alert, say). It is no failure of
+// training: the run ends CANCELLED with "skipped: <what>", as a schedule
+// slot skipped for too few new records does, and neither counts toward
+// the circuit breaker.
+absl::Status SkippedError(absl::string_view what);
 
 class RunContext {
  public:
@@ -75,7 +83,8 @@ class RunContext {
 
   // How a run that stopped with `status` ends: FAILED with
   // DEADLINE_EXCEEDED naming max_duration after a time-out; CANCELLED for
-  // a CANCELLED status of a cancelled run; FAILED with `status` otherwise.
+  // a CANCELLED status of a cancelled run; CANCELLED "skipped: ..." for a
+  // SkippedError; FAILED with `status` otherwise.
   RunOutcome Ended(const absl::Status& status) const;
 
  private:

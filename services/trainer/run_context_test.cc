@@ -64,6 +64,20 @@ TEST_F(RunContextTest, ACancelledRunEndsCancelledAndOtherErrorsFail) {
   EXPECT_EQ(failed.error.message(), "boom");
 }
 
+TEST_F(RunContextTest, ASkippedRunEndsCancelledSayingWhy) {
+  FakeRunControl control(run_);
+  RunContext context(options_, run_, control);
+  const RunOutcome skipped =
+      context.Ended(SkippedError("the window holds 0 labelled records"));
+  EXPECT_EQ(skipped.state, v1::RUN_STATE_CANCELLED);
+  EXPECT_TRUE(absl::IsCancelled(skipped.error));
+  EXPECT_EQ(skipped.error.message(),
+            "skipped: the window holds 0 labelled records");
+  // The same code without the mark is a failure.
+  EXPECT_EQ(context.Ended(absl::FailedPreconditionError("x")).state,
+            v1::RUN_STATE_FAILED);
+}
+
 TEST_F(RunContextTest, ClientsMustBeConfigured) {
   FakeRunControl control(run_);
   RunContext context(options_, run_, control);

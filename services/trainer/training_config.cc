@@ -159,10 +159,21 @@ absl::Status ValidateConfigMask(const google::protobuf::FieldMask& mask,
 void MergeConfig(const v1::TrainingConfig& from,
                  const google::protobuf::FieldMask& mask,
                  v1::TrainingConfig* to) {
+  const v1::TrainingStrategy before = to->strategy();
   FieldMaskUtil::MergeOptions options;
   options.set_replace_message_fields(true);
   options.set_replace_repeated_fields(true);
   FieldMaskUtil::MergeMessageTo(from, mask, options, to);
+  if (to->strategy() == before) return;
+  // A new strategy brings its own defaults for the fields whose default
+  // depends on it, unless the mask names them.
+  auto named = [&](const std::string& path) {
+    return FieldMaskUtil::IsPathInFieldMask(path, mask);
+  };
+  if (!named("epochs")) to->set_epochs(0);
+  if (!named("optimizer.learning_rate")) {
+    to->mutable_optimizer()->set_learning_rate(0);
+  }
 }
 
 std::string DescribeCadence(const v1::TrainingSchedule& schedule) {

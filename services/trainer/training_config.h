@@ -53,7 +53,12 @@ absl::Status ValidateConfigMask(const google::protobuf::FieldMask& mask,
                                 absl::string_view field, bool allow_schedule);
 
 // Copies the fields of `mask` from `from` to `to`, replacing messages and
-// repeated fields as a whole.
+// repeated fields as a whole. When that changes the strategy, the fields
+// whose default depends on the strategy (epochs, optimizer.learning_rate)
+// and that the mask does not name go back to 0, so the effective
+// configuration takes the new strategy's defaults (full retraining: 20
+// epochs at 1e-3; incremental: 2 at 1e-4) instead of the old strategy's
+// values.
 void MergeConfig(const v1::TrainingConfig& from,
                  const google::protobuf::FieldMask& mask,
                  v1::TrainingConfig* to);

@@ -115,6 +115,40 @@ TEST(TrainingConfigTest, MasksAndMerges) {
   EXPECT_EQ(to.optimizer().grad_clip_norm(), 0);  // Replaced as a whole.
 }
 
+// Issue 15: overriding the strategy alone kept the incremental epochs (3)
+// instead of full retraining's default (20).
+TEST(TrainingConfigTest, ANewStrategyBringsItsDefaults) {
+  v1::TrainingConfig stored;
+  stored.set_strategy(v1::TRAINING_STRATEGY_INCREMENTAL);
+  stored.set_epochs(3);
+  stored.mutable_optimizer()->set_learning_rate(1e-4);
+  stored.set_batch_size(32);
+  v1::TrainingConfig override_config;
+  override_config.set_strategy(v1::TRAINING_STRATEGY_FULL_RETRAIN);
+  google::protobuf::FieldMask strategy;
+  strategy.add_paths("strategy");
+  v1::TrainingConfig merged = stored;
+  MergeConfig(override_config, strategy, &merged);
+  absl::StatusOr<v1::TrainingConfig> effective =
+      EffectiveTrainingConfig("m", merged);
+  ASSERT_TRUE(effective.ok()) << effective.status();
+  EXPECT_EQ(effective->strategy(), v1::TRAINING_STRATEGY_FULL_RETRAIN);
+  EXPECT_EQ(effective->epochs(), 20);
+  EXPECT_DOUBLE_EQ(effective->optimizer().learning_rate(), 1e-3);
+  EXPECT_EQ(effective->batch_size(), 32);  // Not strategy-dependent: kept.
+  EXPECT_EQ(effective->guards().replay_ratio(), 0);
+  // Fields the override names are taken from it.
+  override_config.set_epochs(7);
+  strategy.add_paths("epochs");
+  merged = stored;
+  MergeConfig(override_config, strategy, &merged);
+  EXPECT_EQ(merged.epochs(), 7);
+  // The same strategy again changes nothing.
+  merged = stored;
+  MergeConfig(stored, strategy, &merged);
+  EXPECT_EQ(merged.epochs(), 3);
+}
+
 TEST(TrainingConfigTest, Cadences) {
   v1::TrainingSchedule every;
   *every.mutable_every() = ToProtoDuration(absl::Hours(6));
