@@ -1,5 +1,6 @@
 #include "lib/data/fashion_mnist.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -86,6 +87,23 @@ LabeledImages Rotate90(const LabeledImages& images) {
       }
     }
   }
+  return out;
+}
+
+LabeledImages Rotate180(const LabeledImages& images) {
+  LabeledImages out = images;
+  const int64_t pixels = static_cast<int64_t>(images.height) * images.width;
+  for (int64_t n = 0; n < images.size(); ++n) {
+    std::reverse(out.pixels.begin() + n * pixels,
+                 out.pixels.begin() + (n + 1) * pixels);
+  }
+  return out;
+}
+
+LabeledImages AdjustIntensity(const LabeledImages& images, float gain,
+                              float offset) {
+  LabeledImages out = images;
+  for (float& p : out.pixels) p = std::clamp(gain * p + offset, 0.0f, 1.0f);
   return out;
 }
 

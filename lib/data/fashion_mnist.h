@@ -4,8 +4,9 @@
 // in /usr/share/datasets/fashion-mnist/.
 //
 // Used by the learning benchmark (bench/continual_bench) and by demos: the
-// original images are one distribution, the same images rotated by 90
-// degrees (Rotate90) a drifted one.
+// original images are one distribution, the same images rotated
+// (Rotate90, Rotate180), brightened or with less contrast (AdjustIntensity)
+// drifted ones.
 //
 // Plain C++ on lib/data/idx.h.
 #ifndef CONTINUUM_LIB_DATA_FASHION_MNIST_H_
@@ -56,6 +57,16 @@ absl::StatusOr<LabeledImages> LoadFashionMnist(
 // (r, c) of the result is pixel (height - 1 - c, r) of the input; the
 // result is width x height.
 LabeledImages Rotate90(const LabeledImages& images);
+
+// The images rotated by 180 degrees (labels unchanged): each image's pixel
+// order reversed.
+LabeledImages Rotate180(const LabeledImages& images);
+
+// Each pixel p mapped to clamp(gain * p + offset, 0, 1) (labels
+// unchanged): gain 1, offset 0.3 brightens (the black background becomes
+// grey 0.3); gain 0.4, offset 0.3 lowers the contrast.
+LabeledImages AdjustIntensity(const LabeledImages& images, float gain,
+                              float offset);
 
 }  // namespace continuum::data
 

@@ -257,6 +257,24 @@ TEST(FashionMnistTest, Rotate90Clockwise) {
   EXPECT_EQ(back.pixels, in.pixels);
 }
 
+TEST(FashionMnistTest, Rotate180AndIntensity) {
+  LabeledImages in;
+  in.height = 2;
+  in.width = 2;
+  in.pixels = {0, 0.25f, 0.5f, 1, 1, 0, 0, 0};
+  in.labels = {1, 2};
+  LabeledImages turned = Rotate180(in);
+  EXPECT_THAT(turned.pixels, ElementsAre(1, 0.5f, 0.25f, 0, 0, 0, 0, 1));
+  EXPECT_THAT(turned.labels, ElementsAre(1, 2));
+  // Brighter: clamped to 1. Less contrast: 0.4 p + 0.3.
+  EXPECT_THAT(AdjustIntensity(in, 1, 0.3f).pixels,
+              ElementsAre(0.3f, 0.55f, 0.8f, 1, 1, 0.3f, 0.3f, 0.3f));
+  std::vector<float> low = AdjustIntensity(in, 0.4f, 0.3f).pixels;
+  EXPECT_FLOAT_EQ(low[0], 0.3f);
+  EXPECT_FLOAT_EQ(low[3], 0.7f);
+  EXPECT_FLOAT_EQ(low[2], 0.5f);
+}
+
 TEST(FashionMnistTest, RealPackageFiles) {
   if (!std::filesystem::exists(std::string(kFashionMnistDir) +
                                "/t10k-images-idx3-ubyte.gz")) {
