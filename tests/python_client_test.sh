@@ -81,6 +81,7 @@ expect "collector: 228 records, 179 labelled"
 # The same rules the conformance suite checks, through the example client.
 expect "contracts: Ingest [valid, unparsable, valid]: INVALID_ARGUMENT message 2 of the stream is not a valid continuum.v1.IngestRequest"
 expect "contracts: python-contracts holds 2 records (the first message's)"
+expect "contracts: an evaluation request (LOG_POLICY_NEVER) is answered, logged=False"
 expect "contracts: Predict with a 200-byte record id: INVALID_ARGUMENT record_ids[0]: at most 128 bytes (got 200)"
 expect "contracts: Predict pinned to version -1: INVALID_ARGUMENT version: must be >= 0 (got -1)"
 expect_re "contracts: ListVersions filtered by state = PRODUCTON: INVALID_ARGUMENT .*PRODUCTON"

@@ -43,7 +43,8 @@ model into the data set named like it):
   * contracts: what the services answer to requests that break the
     protos' rules (docs/api.md, tests/conformance): an Ingest stream with
     an unparsable message in the middle, a record id over 128 bytes, a
-    negative version pin, a misspelt enum value in a filter.
+    negative version pin, a misspelt enum value in a filter; and an
+    evaluation request that is not logged (LOG_POLICY_NEVER).
 """
 
 import argparse
@@ -399,6 +400,14 @@ def check_contracts(channels, collector, registry, inference):
         request.inputs.data.extend([0.1] * FEATURES)
         return lambda: inference.Predict(request, timeout=TIMEOUT)
 
+    # Evaluation traffic: never logged, so it never becomes training data.
+    request = inference_pb2.PredictRequest(
+        model=MODEL, log=inference_pb2.LOG_POLICY_NEVER)
+    request.inputs.shape.extend([1, FEATURES])
+    request.inputs.data.extend([0.1] * FEATURES)
+    answer = inference.Predict(request, timeout=TIMEOUT)
+    print(f"contracts: an evaluation request (LOG_POLICY_NEVER) is answered, "
+          f"logged={answer.logged}")
     rejected("Predict with a 200-byte record id",
              predict(record_ids=["x" * 200]))
     rejected("Predict pinned to version -1", predict(version=-1))

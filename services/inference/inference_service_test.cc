@@ -52,9 +52,10 @@ class InferenceServiceTest : public ::testing::Test {
     p.manager = manager_.get();
     p.pod_id = "pod-1";
     p.max_request_rows = 16;
-    p.log = [this](const v1::PredictRequest&, const v1::PredictResponse& r) {
+    p.log = [this](const v1::PredictRequest& q, const v1::PredictResponse& r) {
       absl::MutexLock lock(&mu_);
       logged_roles_.push_back(r.role());
+      return q.log() != v1::LOG_POLICY_NEVER;
     };
     predictor_ = std::make_unique<Predictor>(p);
     service_ = std::make_unique<InferenceServiceImpl>(
@@ -153,6 +154,27 @@ TEST_F(InferenceServiceTest, ClassifierAnswerMatchesTheModel) {
               std::max_element(row, row + 4) - row);
     EXPECT_FLOAT_EQ(response.scores(r), *std::max_element(row, row + 4));
   }
+}
+
+TEST_F(InferenceServiceTest, TheAnswerSaysWhetherItWasLogged) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("c", v1::MODEL_FAMILY_MLP_CLASSIFIER));
+  v1::PredictRequest request = Request("c", 1);
+  v1::PredictResponse response;
+  ASSERT_TRUE(Predict(request, &response).ok());
+  EXPECT_TRUE(response.logged());
+  request.set_log(v1::LOG_POLICY_NEVER);
+  ASSERT_TRUE(Predict(request, &response).ok());
+  EXPECT_FALSE(response.logged());
+  // force_log and NEVER contradict each other.
+  request.set_force_log(true);
+  grpc::Status s = Predict(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("force_log: contradicts log"));
+  request.set_force_log(false);
+  request.set_log(static_cast<v1::LogPolicy>(9));
+  s = Predict(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("log: 9 is not a value"));
 }
 
 TEST_F(InferenceServiceTest, AutoencoderFlagsAnomalies) {

@@ -160,7 +160,7 @@ inference::PredictorOptions PredictorOptionsFor(
   // Shadow answers are not logged: their rows would be stored twice.
   options.log = [logger](const v1::PredictRequest& req,
                          const v1::PredictResponse& res) {
-    if (res.role() != v1::SERVING_ROLE_SHADOW) logger->Log(req, res);
+    return res.role() != v1::SERVING_ROLE_SHADOW && logger->Log(req, res);
   };
   return options;
 }

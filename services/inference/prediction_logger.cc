@@ -73,6 +73,11 @@ absl::Status ValidatePredictionLogConfig(
     return absl::InvalidArgumentError(
         "prediction_log.max_pending_rows must be >= 0");
   }
+  if (!v1::LogPolicy_IsValid(config.default_policy())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prediction_log.default_policy: ", config.default_policy(),
+                     " is not a value of continuum.v1.LogPolicy"));
+  }
   if (config.max_batch_rows() < 0) {
     return absl::InvalidArgumentError(
         "prediction_log.max_batch_rows must be >= 0");
@@ -93,6 +98,9 @@ PredictionLogger::PredictionLogger(
     : options_(std::move(options)),
       sampler_(config.has_sample_rate() ? config.sample_rate() : 1.0,
                config.confidence_below(), options_.seed),
+      default_policy_(config.default_policy() == v1::LOG_POLICY_UNSPECIFIED
+                          ? v1::LOG_POLICY_SAMPLED
+                          : config.default_policy()),
       next_id_(absl::ToUnixMicros(
           (options_.clock != nullptr ? options_.clock : core::Clock::Real())
               ->Now())),
@@ -108,13 +116,19 @@ PredictionLogger::PredictionLogger(
 
 PredictionLogger::~PredictionLogger() { Stop(); }
 
-void PredictionLogger::Log(const v1::PredictRequest& request,
+bool PredictionLogger::Log(const v1::PredictRequest& request,
                            const v1::PredictResponse& response) {
-  if (queues_.empty()) return;
+  if (queues_.empty()) return false;
+  v1::LogPolicy policy = request.log();
+  if (policy == v1::LOG_POLICY_UNSPECIFIED) {
+    policy = request.force_log() ? v1::LOG_POLICY_ALWAYS : default_policy_;
+  }
+  if (policy == v1::LOG_POLICY_NEVER) return false;
+  const bool always = policy == v1::LOG_POLICY_ALWAYS || request.force_log();
   const v1::Tensor& inputs = request.inputs();
-  if (inputs.shape_size() == 0) return;
+  if (inputs.shape_size() == 0) return false;
   const int64_t rows = inputs.shape(0);
-  if (rows <= 0 || inputs.data_size() % rows != 0) return;
+  if (rows <= 0 || inputs.data_size() % rows != 0) return false;
   const bool has_scores = response.scores_size() == rows;
 
   // Sampling allocates nothing unless more than 16 rows are kept.
@@ -122,9 +136,9 @@ void PredictionLogger::Log(const v1::PredictRequest& request,
   for (int64_t r = 0; r < rows; ++r) {
     std::optional<float> score;
     if (has_scores) score = response.scores(static_cast<int>(r));
-    if (sampler_.Keep(request.force_log(), score)) kept.push_back(r);
+    if (sampler_.Keep(always, score)) kept.push_back(r);
   }
-  if (kept.empty()) return;
+  if (kept.empty()) return false;
   // Copy nothing when no sink can take a row.
   if (std::none_of(queues_.begin(), queues_.end(),
                    [](const std::unique_ptr<SinkQueue>& queue) {
@@ -134,12 +148,13 @@ void PredictionLogger::Log(const v1::PredictRequest& request,
     for (const std::unique_ptr<SinkQueue>& queue : queues_) {
       queue->Reject(kept_rows);
     }
-    return;
+    return false;
   }
   const std::vector<LoggedRowPtr> built = BuildRows(request, response, kept);
   for (const std::unique_ptr<SinkQueue>& queue : queues_) {
     queue->Enqueue(built);
   }
+  return true;
 }
 
 std::vector<LoggedRowPtr> PredictionLogger::BuildRows(

@@ -85,14 +85,18 @@ class PredictionLogger {
   PredictionLogger& operator=(const PredictionLogger&) = delete;
 
   // Samples the rows of a successful prediction and queues the kept ones
-  // for the sinks. Never blocks on the network; thread-safe. Rows are
+  // for the sinks; returns whether any row was queued. The request's `log`
+  // policy decides (LOG_POLICY_UNSPECIFIED: force_log's ALWAYS, else the
+  // config's default_policy, else SAMPLED): NEVER queues nothing, ALWAYS
+  // every row, SAMPLED what the sampler keeps. Never blocks on the
+  // network; thread-safe. Rows are
   // `request.inputs` split along the first dimension (a [B, T, F] input
   // gives rows of T * F floats); outputs, predicted classes, scores and
   // anomaly flags are taken per row when the response has one per row.
   // Record ids: request.record_ids[r] when given and not empty, else
   // "<pod_id>-<n>" with n counting up from the logger's start time in
   // microseconds (unique across restarts of a pod).
-  void Log(const v1::PredictRequest& request,
+  bool Log(const v1::PredictRequest& request,
            const v1::PredictResponse& response);
 
   // Sends everything queued now and returns once every row logged before
@@ -118,6 +122,8 @@ class PredictionLogger {
 
   const PredictionLoggerOptions options_;
   RowSampler sampler_;
+  // The policy of requests that leave theirs unset (never UNSPECIFIED).
+  const v1::LogPolicy default_policy_;
   // Next generated record id number.
   std::atomic<int64_t> next_id_;
   SinkQueueMetrics metrics_;

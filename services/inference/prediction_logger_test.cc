@@ -344,6 +344,42 @@ TEST_F(PredictionLoggerTest, RateZeroLogsOnlyForcedRequests) {
   EXPECT_EQ(Sent(metrics, "drift"), 2);
 }
 
+// Issue 15: evaluation traffic became training data; nothing in a Predict
+// request could turn logging off.
+TEST_F(PredictionLoggerTest, TheRequestsPolicyDecidesAndLogSaysWhetherItQueued) {
+  prometheus::Registry metrics;
+  config::v1::PredictionLogConfig config = Config(absl::Hours(1));
+  config.set_sample_rate(0);  // SAMPLED keeps nothing.
+  PredictionLogger logger(config, BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
+  v1::PredictRequest never = Request("fraud", 2, 3, {"n1", "n2"});
+  never.set_log(v1::LOG_POLICY_NEVER);
+  EXPECT_FALSE(logger.Log(never, Response("fraud", 1, {0.9f, 0.8f})));
+  v1::PredictRequest sampled = Request("fraud", 1, 3, {"s1"});
+  EXPECT_FALSE(logger.Log(sampled, Response("fraud", 1, {0.9f})));
+  v1::PredictRequest always = Request("fraud", 2, 3, {"a1", "a2"});
+  always.set_log(v1::LOG_POLICY_ALWAYS);
+  EXPECT_TRUE(logger.Log(always, Response("fraud", 1, {0.9f, 0.8f})));
+  logger.Flush();
+  EXPECT_EQ(collector_->Ids("fraud"), (std::set<std::string>{"a1", "a2"}));
+  EXPECT_EQ(drift_->Count("fraud"), 2);
+
+  // The pod's default applies to requests that leave theirs unset.
+  prometheus::Registry metrics2;
+  config.clear_sample_rate();
+  config.set_default_policy(v1::LOG_POLICY_NEVER);
+  PredictionLogger quiet(config, BothSinks(), metrics2,
+                         {.pod_id = "pod-2", .seed = 1});
+  EXPECT_FALSE(quiet.Log(Request("fraud", 1, 3, {"q1"}),
+                         Response("fraud", 1, {0.9f})));
+  EXPECT_TRUE(quiet.Log(Request("fraud", 1, 3, {"q2"}, /*force_log=*/true),
+                        Response("fraud", 1, {0.9f})));
+  config.set_default_policy(static_cast<v1::LogPolicy>(7));
+  EXPECT_EQ(ValidatePredictionLogConfig(config).message(),
+            "prediction_log.default_policy: 7 is not a value of "
+            "continuum.v1.LogPolicy");
+}
+
 TEST_F(PredictionLoggerTest, ConfidenceBelowKeepsOnlyUncertainRows) {
   prometheus::Registry metrics;
   config::v1::PredictionLogConfig config = Config(absl::Hours(1));

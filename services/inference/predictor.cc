@@ -49,6 +49,26 @@ void FillOutputs(const Servable& servable, int rows,
 
 Predictor::Predictor(PredictorOptions options) : options_(std::move(options)) {}
 
+absl::Status CheckRequest(const v1::PredictRequest& request) {
+  if (absl::Status s = core::CheckFieldRules(request); !s.ok()) return s;
+  if (request.force_log() && request.log() == v1::LOG_POLICY_NEVER) {
+    return absl::InvalidArgumentError(
+        "force_log: contradicts log = LOG_POLICY_NEVER; send one of them");
+  }
+  for (int i = 0; i < request.record_ids_size(); ++i) {
+    if (request.record_ids(i).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "record_ids[", i, "]: empty; a record id is 1 to 128 bytes"));
+    }
+  }
+  if (absl::Status s = core::CheckRecordAttributes(request.attributes());
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("attributes: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Predictor::Validate(const v1::PredictRequest& request,
                                  const Servable& servable) const {
   const v1::Tensor& inputs = request.inputs();
@@ -99,26 +119,8 @@ void Predictor::Predict(const v1::PredictRequest* request,
     }
     done(status);
   };
-  // inference.proto's field rules (model id, pin >= 0, record ids of 1 to
-  // 128 bytes, request_id...) and a Record's attribute rules, before any
-  // routing: a request that would break the collector's rules for its
-  // logged rows is refused here, never in a batch with others' rows.
-  if (absl::Status s = core::CheckFieldRules(*request); !s.ok()) {
+  if (absl::Status s = CheckRequest(*request); !s.ok()) {
     return fail(s, v1::SERVING_ROLE_UNSPECIFIED);
-  }
-  for (int i = 0; i < request->record_ids_size(); ++i) {
-    if (request->record_ids(i).empty()) {
-      return fail(absl::InvalidArgumentError(absl::StrCat(
-                      "record_ids[", i,
-                      "]: empty; a record id is 1 to 128 bytes")),
-                  v1::SERVING_ROLE_UNSPECIFIED);
-    }
-  }
-  if (absl::Status s = core::CheckRecordAttributes(request->attributes());
-      !s.ok()) {
-    return fail(absl::InvalidArgumentError(
-                    absl::StrCat("attributes: ", s.message())),
-                v1::SERVING_ROLE_UNSPECIFIED);
   }
   absl::StatusOr<Route> route = options_.manager->RouteRequest(
       request->model(), request->version(), request->routing_key());
@@ -155,7 +157,7 @@ void Predictor::Predict(const v1::PredictRequest* request,
     response->set_request_id(request->request_id());
     response->set_pod_id(options_.pod_id);
     FillOutputs(*route.servable, rows, out, response);
-    if (options_.log) options_.log(*request, *response);
+    response->set_logged(options_.log && options_.log(*request, *response));
     if (route.shadow != nullptr) {
       RunShadow(route, *request, *response);  // Copies what it needs.
     }

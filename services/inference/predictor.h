@@ -28,10 +28,19 @@ struct PredictorOptions {
   int max_request_rows = 4096;
   // Called after every successful prediction (shadow ones too, with role
   // SHADOW), on a worker thread; must not block (the prediction log queues
-  // and returns).
-  std::function<void(const v1::PredictRequest&, const v1::PredictResponse&)>
+  // and returns). Returns whether rows were queued: the answer's `logged`.
+  std::function<bool(const v1::PredictRequest&, const v1::PredictResponse&)>
       log;
 };
+
+// The checks of a request that need no model: inference.proto's field
+// rules (model id, pin >= 0, inputs present, record ids up to 128 bytes,
+// request_id, the log policy), record ids not empty, force_log not with
+// LOG_POLICY_NEVER, and a Record's attribute rules (the collector's), so
+// that a request whose logged rows the collector would refuse is refused
+// here, never in a batch with other requests' rows. INVALID_ARGUMENT
+// naming the field.
+absl::Status CheckRequest(const v1::PredictRequest& request);
 
 class Predictor {
  public:
