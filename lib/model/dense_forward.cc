@@ -164,6 +164,21 @@ DenseForward::DenseForward(DenseForwardOptions options)
   }
 }
 
+void DenseForward::Normalize(const float* x, float* z) const {
+  const int in = input_dim();
+  if (options_.mean.empty()) {
+    std::copy(x, x + in, z);
+  } else {
+    for (int j = 0; j < in; ++j) {
+      z[j] = (x[j] - options_.mean[j]) / options_.std[j];
+    }
+  }
+  if (options_.clip > 0) {
+    const float c = options_.clip;
+    for (int j = 0; j < in; ++j) z[j] = std::clamp(z[j], -c, c);
+  }
+}
+
 void DenseForward::Run(const float* rows, int n,
                        std::vector<float>* out) const {
   const int in = input_dim();
@@ -175,19 +190,7 @@ void DenseForward::Run(const float* rows, int n,
   float* a = z + stride * n;
   float* b = a + stride * n;
   for (int r = 0; r < n; ++r) {
-    const float* x = rows + static_cast<size_t>(r) * in;
-    float* zr = z + stride * r;
-    if (options_.mean.empty()) {
-      std::copy(x, x + in, zr);
-    } else {
-      for (int j = 0; j < in; ++j) {
-        zr[j] = (x[j] - options_.mean[j]) / options_.std[j];
-      }
-    }
-    if (options_.clip > 0) {
-      const float c = options_.clip;
-      for (int j = 0; j < in; ++j) zr[j] = std::clamp(zr[j], -c, c);
-    }
+    Normalize(rows + static_cast<size_t>(r) * in, z + stride * r);
   }
   const float* h = z;
   for (size_t l = 0; l < options_.layers.size(); ++l) {

@@ -84,6 +84,9 @@ class DenseForward {
  private:
   explicit DenseForward(DenseForwardOptions options);
 
+  // One row `x` normalised (and bounded) into `z` (input_dim() values).
+  void Normalize(const float* x, float* z) const;
+
   DenseForwardOptions options_;
   int output_dim_ = 0;
   int max_width_ = 0;
