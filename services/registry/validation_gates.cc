@@ -1,12 +1,14 @@
 #include "services/registry/validation_gates.h"
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace continuum::registry {
 namespace {
@@ -15,6 +17,12 @@ constexpr double kDefaultLossIncreasePercent = 20;
 constexpr double kDefaultAccuracyDropPoints = 2;
 constexpr double kDefaultFalsePositiveRate = 0.05;
 constexpr int64_t kDefaultMinSamples = 100;
+
+// The ValidationPolicy field a gate reads (gates are named after theirs,
+// but for the output range, which reads two).
+std::string PolicyFieldOf(const std::string& gate) {
+  return gate == "output_range" ? "output_min / output_max" : gate;
+}
 
 class GateList {
  public:
@@ -276,13 +284,31 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
   }
 
   int failed = 0;
-  for (const v1::GateResult& g : decision.gates()) failed += !g.passed();
+  std::vector<std::string> failed_gates;
+  std::set<std::string> fields;
+  for (const v1::GateResult& g : decision.gates()) {
+    if (g.passed()) continue;
+    ++failed;
+    failed_gates.push_back(absl::StrCat(g.evaluation_set(), " ", g.gate()));
+    fields.insert(PolicyFieldOf(g.gate()));
+  }
   decision.set_approved(failed == 0);
-  decision.set_summary(
-      failed == 0 ? absl::StrCat("approved: all ", decision.gates_size(),
-                                 " gates passed")
-                  : absl::StrCat("rejected: ", failed, " of ",
-                                 decision.gates_size(), " gates failed"));
+  if (failed == 0) {
+    decision.set_summary(
+        absl::StrCat("approved: all ", decision.gates_size(), " gates passed"));
+  } else {
+    // Every gate is a field of the model's ValidationPolicy: say which an
+    // operator would relax (UpdateModel) if the rejection is not wanted.
+    decision.set_summary(absl::StrCat(
+        "rejected: ", failed, " of ", decision.gates_size(),
+        " gates failed (", absl::StrJoin(failed_gates, ", "),
+        "); to accept such candidates, relax ",
+        absl::StrJoin(fields, ", ",
+                      [](std::string* out, const std::string& f) {
+                        absl::StrAppend(out, "validation_policy.", f);
+                      }),
+        " with UpdateModel"));
+  }
   return decision;
 }
 

@@ -63,6 +63,13 @@ TEST(ValidationGatesTest, LossIncreaseAboveTwentyPercentFails) {
       absl::StrContains(loss->message(), "30.8 % above production's 0.3150"))
       << loss->message();
   EXPECT_TRUE(absl::StrContains(d.summary(), "rejected: 1 of")) << d.summary();
+  // The rejection names the gate and the policy field that relaxes it.
+  EXPECT_TRUE(absl::StrContains(
+      d.summary(),
+      "gates failed (held_out max_loss_increase_percent); to accept such "
+      "candidates, relax validation_policy.max_loss_increase_percent with "
+      "UpdateModel"))
+      << d.summary();
 
   // A looser policy lets it through.
   v1::ValidationPolicy policy;
