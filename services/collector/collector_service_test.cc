@@ -343,7 +343,9 @@ TEST_F(CollectorServiceTest, SampleReplaySendsBatchesOrOneEmptyMessage) {
   EXPECT_EQ(rows, std::vector<int>{0});
   EXPECT_EQ(buffer_size, 0);
 
-  Ingest("ds", 0, 10);
+  // Half of the records are labelled; the buffer of a data set with labels
+  // holds those only.
+  Ingest("ds", 0, 20);
   request.set_batch_size(4);
   request.set_count(9);
   rows.clear();

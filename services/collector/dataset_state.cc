@@ -10,7 +10,11 @@
 namespace continuum::collector {
 
 DatasetState::DatasetState(const v1::Dataset& settings, uint64_t seed)
-    : only_labeled_(settings.replay().only_labeled()),
+    // A data set with labels keeps labelled rows only: an unlabelled row
+    // (evaluation traffic, a prediction whose outcome never comes) enters
+    // when its outcome joins, so it cannot crowd the buffer.
+    : only_labeled_(settings.replay().only_labeled() ||
+                    settings.schema().label_kind() != v1::LABEL_KIND_NONE),
       per_class_(settings.replay().balanced_per_class() &&
                  settings.schema().label_kind() == v1::LABEL_KIND_CLASS),
       replay_(ReplayCapacity(settings), ReplayClasses(settings), seed) {}

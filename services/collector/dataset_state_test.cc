@@ -49,10 +49,28 @@ TEST(DatasetStateTest, IngestIndexesCountsOffersAndJoinsAWaitingOutcome) {
   EXPECT_EQ(state.EffectiveLabel("a", v1::Label())->class_index(), 1);
   EXPECT_EQ(state.aggregates().records(), 1);
   EXPECT_EQ(state.aggregates().labeled(), 1);
-  // Offered at ingest (one reservoir that takes unlabelled records), not
-  // again when its label joined.
+  // A data set with labels keeps labelled rows only: "a" entered the buffer
+  // when its waiting label joined at ingest.
   EXPECT_EQ(state.replay().size(), 1);
   EXPECT_EQ(state.counters().duplicate_records, 2);
+}
+
+// Issue 15: unlabelled rows (evaluation traffic) filled the replay buffer
+// of a supervised data set; a data set without labels still takes every
+// row.
+TEST(DatasetStateTest, ADataSetWithLabelsBuffersLabelledRowsOnly) {
+  DatasetState supervised(Settings(10), 1);
+  supervised.AddIngested(Rec("unlabelled"), Pos(10), 1000);
+  supervised.AddIngested(Rec("labelled", 0), Pos(20), 1000);
+  EXPECT_EQ(supervised.replay().size(), 1);
+  supervised.ApplyOutcome("unlabelled", ClassLabel(1), 5, true);
+  EXPECT_EQ(supervised.replay().size(), 2);
+  v1::Dataset none = Settings(10);
+  none.mutable_schema()->set_label_kind(v1::LABEL_KIND_NONE);
+  DatasetState unsupervised(none, 1);
+  unsupervised.AddIngested(Rec("a"), Pos(10), 1000);
+  unsupervised.AddIngested(Rec("b"), Pos(20), 1000);
+  EXPECT_EQ(unsupervised.replay().size(), 2);
 }
 
 TEST(DatasetStateTest, OnlyLabeledBuffersTakeRecordsWhenTheirLabelJoins) {
@@ -89,9 +107,9 @@ TEST(DatasetStateTest, RecoveryOffersOnlyRecordsNewerThanTheSnapshot) {
   snapshot.set_dropped_outcomes(4);
   snapshot.set_retention_deleted_records(5);
   state.Reset(snapshot);
-  EXPECT_TRUE(state.AddRecovered(Rec("old", -1, 1500), Pos(10), 2000));
-  EXPECT_TRUE(state.AddRecovered(Rec("new", -1, 2500), Pos(20), 2000));
-  EXPECT_FALSE(state.AddRecovered(Rec("new", -1, 2600), Pos(30), 2000));
+  EXPECT_TRUE(state.AddRecovered(Rec("old", 0, 1500), Pos(10), 2000));
+  EXPECT_TRUE(state.AddRecovered(Rec("new", 1, 2500), Pos(20), 2000));
+  EXPECT_FALSE(state.AddRecovered(Rec("new", 1, 2600), Pos(30), 2000));
   EXPECT_EQ(state.index().records(), 2);
   EXPECT_EQ(state.aggregates().records(), 2);
   EXPECT_EQ(state.replay().size(), 1);
@@ -113,8 +131,8 @@ TEST(DatasetStateTest, RecoveryOffersOnlyRecordsNewerThanTheSnapshot) {
 
 TEST(DatasetStateTest, RetentionForgetsSegmentsAndCounts) {
   DatasetState state(Settings(10), 1);
-  state.AddIngested(Rec("gone"), Pos(10, 1), 1000);
-  state.AddIngested(Rec("kept"), Pos(10, 2), 1000);
+  state.AddIngested(Rec("gone", 0), Pos(10, 1), 1000);
+  state.AddIngested(Rec("kept", 1), Pos(10, 2), 1000);
   state.ForgetSegmentsNotIn({2}, 1);
   EXPECT_EQ(state.index().records(), 1);
   EXPECT_EQ(state.replay().size(), 1);
