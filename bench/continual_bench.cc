@@ -355,7 +355,8 @@ void AddJson(const std::string& shift, const Row& cold,
   fields->push_back(absl::StrCat(p, "replay_b_gap_points\":", v.b_gap));
   fields->push_back(absl::StrCat(p, "replay_drop_a_points\":", v.drop));
   fields->push_back(absl::StrCat(p, "replay_time_ratio\":", v.time_ratio));
-  fields->push_back(absl::StrCat(p, "meets_bar\":", v.meets ? "true" : "false"));
+  fields->push_back(
+      absl::StrCat(p, "meets_bar\":", v.meets ? "true" : "false"));
 }
 
 absl::StatusOr<Data> LoadData(std::vector<const Shift*>* shifts) {

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "lib/core/call_identity.h"
 #include "lib/core/field_rules.h"
 #include "lib/core/grpc_status.h"
 #include "lib/core/proto_time.h"
@@ -36,8 +37,9 @@ constexpr int kMaxStreamInFlight = 64;
 class PredictStreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  PredictStreamReactor(Predictor* predictor, absl::Time deadline)
-      : predictor_(predictor), deadline_(deadline) {
+  PredictStreamReactor(Predictor* predictor, absl::Time deadline,
+                       std::string caller)
+      : predictor_(predictor), deadline_(deadline), caller_(std::move(caller)) {
     StartRead(&incoming_);
   }
 
@@ -47,7 +49,8 @@ class PredictStreamReactor final
     if (ok) {
       v1::PredictStreamRequest message;
       // The index is only read here, between reads.
-      parsed = core::ParseStreamMessage(incoming_, messages_read_ + 1, &message);
+      parsed =
+          core::ParseStreamMessage(incoming_, messages_read_ + 1, &message);
       if (parsed.ok()) {
         ++messages_read_;
         item->request = std::move(*message.mutable_request());
@@ -79,10 +82,10 @@ class PredictStreamReactor final
       read_more = in_flight_ < kMaxStreamInFlight;
       read_paused_ = !read_more;
     }
-    predictor_->Predict(&item->request, &item->response, deadline_,
-                        [this, item](const absl::Status& status) {
-                          Answered(*item, status);
-                        });
+    predictor_->Predict(
+        &item->request, &item->response, deadline_,
+        [this, item](const absl::Status& status) { Answered(*item, status); },
+        caller_);
     if (read_more) StartRead(&incoming_);
   }
 
@@ -171,6 +174,7 @@ class PredictStreamReactor final
 
   Predictor* const predictor_;
   const absl::Time deadline_;
+  const std::string caller_;
   // Written only by OnReadDone between reads.
   grpc::ByteBuffer incoming_;
   int64_t messages_read_ = 0;
@@ -199,16 +203,19 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     grpc::CallbackServerContext* context, const v1::PredictRequest* request,
     v1::PredictResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  predictor_->Predict(request, response, DeadlineOf(*context),
-                      [reactor](const absl::Status& status) {
-                        reactor->Finish(core::ToGrpcStatus(status));
-                      });
+  predictor_->Predict(
+      request, response, DeadlineOf(*context),
+      [reactor](const absl::Status& status) {
+        reactor->Finish(core::ToGrpcStatus(status));
+      },
+      core::ActorOf(*context));
   return reactor;
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceServiceImpl::PredictStream(grpc::CallbackServerContext* context) {
-  return new PredictStreamReactor(predictor_, DeadlineOf(*context));
+  return new PredictStreamReactor(predictor_, DeadlineOf(*context),
+                                  core::ActorOf(*context));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelStatus(

@@ -52,9 +52,13 @@ class InferenceServiceTest : public ::testing::Test {
     p.manager = manager_.get();
     p.pod_id = "pod-1";
     p.max_request_rows = 16;
-    p.log = [this](const v1::PredictRequest& q, const v1::PredictResponse& r) {
+    p.log = [this](const v1::PredictRequest& q, const v1::PredictResponse& r,
+                   absl::string_view caller) {
       absl::MutexLock lock(&mu_);
       logged_roles_.push_back(r.role());
+      if (r.role() != v1::SERVING_ROLE_SHADOW) {
+        last_caller_ = std::string(caller);
+      }
       return q.log() != v1::LOG_POLICY_NEVER;
     };
     predictor_ = std::make_unique<Predictor>(p);
@@ -121,6 +125,7 @@ class InferenceServiceTest : public ::testing::Test {
   std::unique_ptr<v1::InferenceService::Stub> stub_;
   absl::Mutex mu_;
   std::vector<v1::ServingRole> logged_roles_ ABSL_GUARDED_BY(mu_);
+  std::string last_caller_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(InferenceServiceTest, ClassifierAnswerMatchesTheModel) {
@@ -175,6 +180,13 @@ TEST_F(InferenceServiceTest, TheAnswerSaysWhetherItWasLogged) {
   s = Predict(request, &response);
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("log: 9 is not a value"));
+  // The log sees the caller (x-continuum-actor), for per-caller policies.
+  request.clear_log();
+  grpc::ClientContext context;
+  context.AddMetadata("x-continuum-actor", "evaluator");
+  ASSERT_TRUE(stub_->Predict(&context, request, &response).ok());
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(last_caller_, "evaluator");
 }
 
 TEST_F(InferenceServiceTest, AutoencoderFlagsAnomalies) {

@@ -159,8 +159,10 @@ inference::PredictorOptions PredictorOptionsFor(
       config.max_request_rows() > 0 ? config.max_request_rows() : 4096;
   // Shadow answers are not logged: their rows would be stored twice.
   options.log = [logger](const v1::PredictRequest& req,
-                         const v1::PredictResponse& res) {
-    return res.role() != v1::SERVING_ROLE_SHADOW && logger->Log(req, res);
+                         const v1::PredictResponse& res,
+                         absl::string_view caller) {
+    return res.role() != v1::SERVING_ROLE_SHADOW &&
+           logger->Log(req, res, caller);
   };
   return options;
 }

@@ -78,6 +78,14 @@ absl::Status ValidatePredictionLogConfig(
         absl::StrCat("prediction_log.default_policy: ", config.default_policy(),
                      " is not a value of continuum.v1.LogPolicy"));
   }
+  for (const auto& [caller, policy] : config.caller_policies()) {
+    if (!v1::LogPolicy_IsValid(policy) ||
+        policy == v1::LOG_POLICY_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prediction_log.caller_policies[\"", caller, "\"]: ", policy,
+          " is not a policy (LOG_POLICY_NEVER, _SAMPLED or _ALWAYS)"));
+    }
+  }
   if (config.max_batch_rows() < 0) {
     return absl::InvalidArgumentError(
         "prediction_log.max_batch_rows must be >= 0");
@@ -91,6 +99,19 @@ absl::Status ValidatePredictionLogConfig(
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::flat_hash_map<std::string, v1::LogPolicy> CallerPolicies(
+    const config::v1::PredictionLogConfig& config) {
+  absl::flat_hash_map<std::string, v1::LogPolicy> out;
+  for (const auto& [caller, policy] : config.caller_policies()) {
+    out[caller] = static_cast<v1::LogPolicy>(policy);
+  }
+  return out;
+}
+
+}  // namespace
+
 PredictionLogger::PredictionLogger(
     const config::v1::PredictionLogConfig& config,
     std::vector<std::unique_ptr<PredictionSink>> sinks,
@@ -98,6 +119,7 @@ PredictionLogger::PredictionLogger(
     : options_(std::move(options)),
       sampler_(config.has_sample_rate() ? config.sample_rate() : 1.0,
                config.confidence_below(), options_.seed),
+      caller_policies_(CallerPolicies(config)),
       default_policy_(config.default_policy() == v1::LOG_POLICY_UNSPECIFIED
                           ? v1::LOG_POLICY_SAMPLED
                           : config.default_policy()),
@@ -117,11 +139,15 @@ PredictionLogger::PredictionLogger(
 PredictionLogger::~PredictionLogger() { Stop(); }
 
 bool PredictionLogger::Log(const v1::PredictRequest& request,
-                           const v1::PredictResponse& response) {
+                           const v1::PredictResponse& response,
+                           absl::string_view caller) {
   if (queues_.empty()) return false;
   v1::LogPolicy policy = request.log();
   if (policy == v1::LOG_POLICY_UNSPECIFIED) {
-    policy = request.force_log() ? v1::LOG_POLICY_ALWAYS : default_policy_;
+    auto it = caller_policies_.find(caller);
+    policy = request.force_log()            ? v1::LOG_POLICY_ALWAYS
+             : it != caller_policies_.end() ? it->second
+                                            : default_policy_;
   }
   if (policy == v1::LOG_POLICY_NEVER) return false;
   const bool always = policy == v1::LOG_POLICY_ALWAYS || request.force_log();

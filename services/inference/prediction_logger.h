@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -87,8 +88,9 @@ class PredictionLogger {
   // Samples the rows of a successful prediction and queues the kept ones
   // for the sinks; returns whether any row was queued. The request's `log`
   // policy decides (LOG_POLICY_UNSPECIFIED: force_log's ALWAYS, else the
-  // config's default_policy, else SAMPLED): NEVER queues nothing, ALWAYS
-  // every row, SAMPLED what the sampler keeps. Never blocks on the
+  // config's caller_policies[caller], else its default_policy, else
+  // SAMPLED): NEVER queues nothing, ALWAYS every row, SAMPLED what the
+  // sampler keeps. Never blocks on the
   // network; thread-safe. Rows are
   // `request.inputs` split along the first dimension (a [B, T, F] input
   // gives rows of T * F floats); outputs, predicted classes, scores and
@@ -97,7 +99,8 @@ class PredictionLogger {
   // "<pod_id>-<n>" with n counting up from the logger's start time in
   // microseconds (unique across restarts of a pod).
   bool Log(const v1::PredictRequest& request,
-           const v1::PredictResponse& response);
+           const v1::PredictResponse& response,
+           absl::string_view caller = "");
 
   // Sends everything queued now and returns once every row logged before
   // the call is sent or dropped. For tests and orderly handovers; the
@@ -122,7 +125,9 @@ class PredictionLogger {
 
   const PredictionLoggerOptions options_;
   RowSampler sampler_;
-  // The policy of requests that leave theirs unset (never UNSPECIFIED).
+  // The policy of requests that leave theirs unset (never UNSPECIFIED), by
+  // caller, then for every other caller.
+  const absl::flat_hash_map<std::string, v1::LogPolicy> caller_policies_;
   const v1::LogPolicy default_policy_;
   // Next generated record id number.
   std::atomic<int64_t> next_id_;

@@ -346,7 +346,7 @@ TEST_F(PredictionLoggerTest, RateZeroLogsOnlyForcedRequests) {
 
 // Issue 15: evaluation traffic became training data; nothing in a Predict
 // request could turn logging off.
-TEST_F(PredictionLoggerTest, TheRequestsPolicyDecidesAndLogSaysWhetherItQueued) {
+TEST_F(PredictionLoggerTest, TheRequestPolicyDecidesAndLogSaysIfItQueued) {
   prometheus::Registry metrics;
   config::v1::PredictionLogConfig config = Config(absl::Hours(1));
   config.set_sample_rate(0);  // SAMPLED keeps nothing.
@@ -374,6 +374,27 @@ TEST_F(PredictionLoggerTest, TheRequestsPolicyDecidesAndLogSaysWhetherItQueued) 
                          Response("fraud", 1, {0.9f})));
   EXPECT_TRUE(quiet.Log(Request("fraud", 1, 3, {"q2"}, /*force_log=*/true),
                         Response("fraud", 1, {0.9f})));
+  // Per caller: an evaluator's requests are never logged by default.
+  prometheus::Registry metrics3;
+  config.set_default_policy(v1::LOG_POLICY_SAMPLED);
+  (*config.mutable_caller_policies())["evaluator"] = v1::LOG_POLICY_NEVER;
+  ASSERT_TRUE(ValidatePredictionLogConfig(config).ok());
+  PredictionLogger per_caller(config, BothSinks(), metrics3,
+                              {.pod_id = "pod-3", .seed = 1});
+  EXPECT_FALSE(per_caller.Log(Request("fraud", 1, 3, {"e1"}),
+                              Response("fraud", 1, {0.9f}), "evaluator"));
+  EXPECT_TRUE(per_caller.Log(Request("fraud", 1, 3, {"p1"}),
+                             Response("fraud", 1, {0.9f}), "client"));
+  v1::PredictRequest explicit_log = Request("fraud", 1, 3, {"e2"});
+  explicit_log.set_log(v1::LOG_POLICY_ALWAYS);
+  EXPECT_TRUE(per_caller.Log(explicit_log, Response("fraud", 1, {0.9f}),
+                             "evaluator"));
+  (*config.mutable_caller_policies())["evaluator"] =
+      v1::LOG_POLICY_UNSPECIFIED;
+  EXPECT_EQ(ValidatePredictionLogConfig(config).message(),
+            "prediction_log.caller_policies[\"evaluator\"]: 0 is not a policy "
+            "(LOG_POLICY_NEVER, _SAMPLED or _ALWAYS)");
+  config.clear_caller_policies();
   config.set_default_policy(static_cast<v1::LogPolicy>(7));
   EXPECT_EQ(ValidatePredictionLogConfig(config).message(),
             "prediction_log.default_policy: 7 is not a value of "

@@ -112,7 +112,8 @@ absl::Status Predictor::Validate(const v1::PredictRequest& request,
 
 void Predictor::Predict(const v1::PredictRequest* request,
                         v1::PredictResponse* response, absl::Time deadline,
-                        absl::AnyInvocable<void(const absl::Status&)> done) {
+                        absl::AnyInvocable<void(const absl::Status&)> done,
+                        std::string caller) {
   auto fail = [&](const absl::Status& status, v1::ServingRole role) {
     if (options_.metrics != nullptr) {
       options_.metrics->OnRequest(request->model(), role, status.code(), 0);
@@ -138,7 +139,8 @@ void Predictor::Predict(const v1::PredictRequest* request,
   auto shared_done =
       std::make_shared<absl::AnyInvocable<void(const absl::Status&)>>(
           std::move(done));
-  task.done = [this, request, response, route = *route, shared_done](
+  task.done = [this, request, response, route = *route, shared_done,
+               caller = std::move(caller)](
                   const absl::Status& status, absl::Span<const float> out) {
     const int rows = static_cast<int>(request->inputs().shape(0));
     if (options_.metrics != nullptr) {
@@ -157,7 +159,8 @@ void Predictor::Predict(const v1::PredictRequest* request,
     response->set_request_id(request->request_id());
     response->set_pod_id(options_.pod_id);
     FillOutputs(*route.servable, rows, out, response);
-    response->set_logged(options_.log && options_.log(*request, *response));
+    response->set_logged(options_.log &&
+                         options_.log(*request, *response, caller));
     if (route.shadow != nullptr) {
       RunShadow(route, *request, *response);  // Copies what it needs.
     }
@@ -218,7 +221,7 @@ void Predictor::RunShadow(const Route& route,
       options_.metrics->OnShadow(call->request.model(),
                                  static_cast<int>(call->request.inputs().shape(0)), disagreements);
     }
-    if (options_.log) options_.log(call->request, r);
+    if (options_.log) options_.log(call->request, r, "");
   };
   // A full queue drops the shadow copy: the answer has been given already.
   (void)route.scheduler->Schedule(std::move(task));

@@ -28,8 +28,10 @@ struct PredictorOptions {
   int max_request_rows = 4096;
   // Called after every successful prediction (shadow ones too, with role
   // SHADOW), on a worker thread; must not block (the prediction log queues
-  // and returns). Returns whether rows were queued: the answer's `logged`.
-  std::function<bool(const v1::PredictRequest&, const v1::PredictResponse&)>
+  // and returns). `caller` is the request's caller (Predict's). Returns
+  // whether rows were queued: the answer's `logged`.
+  std::function<bool(const v1::PredictRequest&, const v1::PredictResponse&,
+                     absl::string_view caller)>
       log;
 };
 
@@ -49,9 +51,11 @@ class Predictor {
   // Answers `request` into `*response` and then calls `done` exactly once
   // (on a worker thread, or on this thread for errors found before
   // queueing). `request` and `response` must stay valid until then.
+  // `caller` (x-continuum-actor) is passed to the log callback.
   void Predict(const v1::PredictRequest* request,
                v1::PredictResponse* response, absl::Time deadline,
-               absl::AnyInvocable<void(const absl::Status&)> done);
+               absl::AnyInvocable<void(const absl::Status&)> done,
+               std::string caller = "");
 
   ModelManager& manager() { return *options_.manager; }
   const std::string& pod_id() const { return options_.pod_id; }
