@@ -8,30 +8,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/util/metric_values.h"
+
 namespace continuum::inference {
 namespace {
 
-// The sum over the samples of `name` whose labels include `labels`: counter
-// values, or a histogram's sample counts.
-double Value(prometheus::Registry& registry, const std::string& name,
-             const std::map<std::string, std::string>& labels) {
-  double sum = 0;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      size_t matched = 0;
-      for (const prometheus::ClientMetric::Label& label : metric.label) {
-        auto it = labels.find(label.name);
-        if (it != labels.end() && it->second == label.value) ++matched;
-      }
-      if (matched != labels.size()) continue;
-      sum += family.type == prometheus::MetricType::Histogram
-                 ? static_cast<double>(metric.histogram.sample_count)
-                 : metric.counter.value;
-    }
-  }
-  return sum;
-}
+using ::continuum::testing::MetricSum;
 
 // How many series `name` exposes.
 size_t Series(prometheus::Registry& registry, const std::string& name) {
@@ -52,27 +34,27 @@ TEST(InferenceMetricsTest, RequestsAndRowsByModelRoleAndCode) {
   metrics.OnRequest("nope", v1::SERVING_ROLE_UNSPECIFIED,
                     absl::StatusCode::kNotFound, 0);
   const std::string requests = "continuum_inference_requests_total";
-  EXPECT_EQ(Value(registry, requests,
+  EXPECT_EQ(MetricSum(registry, requests,
                   {{"model", "fraud"}, {"role", "stable"}, {"code", "OK"}}),
             2);
-  EXPECT_EQ(Value(registry, requests,
+  EXPECT_EQ(MetricSum(registry, requests,
                   {{"model", "fraud"}, {"role", "canary"}, {"code", "OK"}}),
             1);
-  EXPECT_EQ(Value(registry, requests,
+  EXPECT_EQ(MetricSum(registry, requests,
                   {{"model", "fraud"},
                    {"role", "stable"},
                    {"code", "INVALID_ARGUMENT"}}),
             1);
-  EXPECT_EQ(Value(registry, requests,
+  EXPECT_EQ(MetricSum(registry, requests,
                   {{"model", "nope"},
                    {"role", "unspecified"},
                    {"code", "NOT_FOUND"}}),
             1);
   EXPECT_EQ(Series(registry, requests), 4u);
   const std::string rows = "continuum_inference_rows_total";
-  EXPECT_EQ(Value(registry, rows, {{"model", "fraud"}, {"role", "stable"}}),
+  EXPECT_EQ(MetricSum(registry, rows, {{"model", "fraud"}, {"role", "stable"}}),
             5);
-  EXPECT_EQ(Value(registry, rows, {{"model", "fraud"}, {"role", "canary"}}),
+  EXPECT_EQ(MetricSum(registry, rows, {{"model", "fraud"}, {"role", "canary"}}),
             1);
   // Failed requests count no rows.
   EXPECT_EQ(Series(registry, rows), 2u);
@@ -88,14 +70,14 @@ TEST(InferenceMetricsTest, BatchesAndQueueTimeByModel) {
   metrics.OnQueued(a, absl::Microseconds(20));
   metrics.OnBatch(a, 2, 7, absl::Microseconds(30));
   metrics.OnBatch(b, 1, 1, absl::Microseconds(30));
-  EXPECT_EQ(Value(registry, "continuum_inference_queue_seconds",
+  EXPECT_EQ(MetricSum(registry, "continuum_inference_queue_seconds",
                   {{"model", "a"}}),
             2);
   EXPECT_EQ(Series(registry, "continuum_inference_queue_seconds"), 1u);
-  EXPECT_EQ(Value(registry, "continuum_inference_compute_seconds",
+  EXPECT_EQ(MetricSum(registry, "continuum_inference_compute_seconds",
                   {{"model", "a"}}),
             1);
-  EXPECT_EQ(Value(registry, "continuum_inference_batch_rows",
+  EXPECT_EQ(MetricSum(registry, "continuum_inference_batch_rows",
                   {{"model", "b"}}),
             1);
   EXPECT_EQ(Series(registry, "continuum_inference_batch_rows"), 2u);
@@ -115,10 +97,10 @@ TEST(InferenceMetricsTest, ConcurrentFirstUsesCountEveryRequest) {
   }
   for (std::thread& t : threads) t.join();
   const std::string requests = "continuum_inference_requests_total";
-  EXPECT_EQ(Value(registry, requests, {{"model", "even"}}), 2000);
-  EXPECT_EQ(Value(registry, requests, {{"model", "odd"}}), 2000);
+  EXPECT_EQ(MetricSum(registry, requests, {{"model", "even"}}), 2000);
+  EXPECT_EQ(MetricSum(registry, requests, {{"model", "odd"}}), 2000);
   EXPECT_EQ(Series(registry, requests), 2u);
-  EXPECT_EQ(Value(registry, "continuum_inference_rows_total", {}), 4000);
+  EXPECT_EQ(MetricSum(registry, "continuum_inference_rows_total", {}), 4000);
 }
 
 }  // namespace

@@ -3,45 +3,28 @@
 #include <gtest/gtest.h>
 
 #include "lib/core/proto_time.h"
+#include "tests/util/metric_values.h"
 
 namespace continuum::inference::log_testing {
 
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels) {
-  double sum = 0;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      size_t matched = 0;
-      for (const prometheus::ClientMetric::Label& label : metric.label) {
-        auto it = labels.find(label.name);
-        if (it != labels.end() && it->second == label.value) ++matched;
-      }
-      if (matched != labels.size()) continue;
-      sum += family.type == prometheus::MetricType::Counter
-                 ? metric.counter.value
-                 : metric.gauge.value;
-    }
-  }
-  return sum;
-}
+using ::continuum::testing::MetricSum;
 
 double Sent(prometheus::Registry& registry, const std::string& sink) {
-  return MetricValue(registry, "continuum_inference_log_sent_rows_total",
-                     {{"sink", sink}});
+  return MetricSum(registry, "continuum_inference_log_sent_rows_total",
+                   {{"sink", sink}});
 }
 
 double Dropped(prometheus::Registry& registry, const std::string& sink,
                const std::string& reason) {
   std::map<std::string, std::string> labels = {{"sink", sink}};
   if (!reason.empty()) labels["reason"] = reason;
-  return MetricValue(registry, "continuum_inference_log_dropped_rows_total",
-                     labels);
+  return MetricSum(registry, "continuum_inference_log_dropped_rows_total",
+                   labels);
 }
 
 double Pending(prometheus::Registry& registry, const std::string& sink) {
-  return MetricValue(registry, "continuum_inference_log_pending_rows",
-                     {{"sink", sink}});
+  return MetricSum(registry, "continuum_inference_log_pending_rows",
+                   {{"sink", sink}});
 }
 
 v1::PredictRequest Request(const std::string& model, int rows, int dim,

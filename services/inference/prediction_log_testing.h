@@ -18,10 +18,6 @@
 
 namespace continuum::inference::log_testing {
 
-// The sum of the samples of `name` whose labels include `labels`.
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {});
-
 // continuum_inference_log_sent_rows_total{sink}.
 double Sent(prometheus::Registry& registry, const std::string& sink);
 // continuum_inference_log_dropped_rows_total{sink[, reason]}.
