@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "lib/core/config.h"
 #include "lib/core/server.h"
 #include "lib/store/crc32c.h"
+#include "services/collector/collector_testing.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::collector {
@@ -92,20 +94,18 @@ class RawClientStream final
 
 constexpr char kIngestMethod[] = "/continuum.v1.CollectorService/Ingest";
 
-// An IngestRequest for data set `dataset` (may be empty) with records
-// "<first>".."<first + n - 1>" of two features.
-v1::IngestRequest IngestMessage(const std::string& dataset, int first, int n) {
-  v1::IngestRequest request;
-  request.set_dataset(dataset);
-  for (int i = first; i < first + n; ++i) {
-    v1::Record* r = request.add_records();
-    r->set_id(absl::StrCat(i));
-    r->mutable_event_time()->set_seconds(1'700'000'000 + i);
-    r->add_features(i);
-    r->add_features(i);
+// The one ErrorDetails a failed call carries in its details (an RpcStatus,
+// as grpc-status-details-bin), or nullopt if it carries no such thing.
+std::optional<v1::ErrorDetails> DetailsOf(const grpc::Status& status) {
+  v1::RpcStatus details;
+  v1::ErrorDetails error;
+  if (!details.ParseFromString(status.error_details()) ||
+      details.details_size() != 1 || !details.details(0).UnpackTo(&error)) {
+    return std::nullopt;
   }
-  return request;
+  return error;
 }
+
 
 class CollectorServiceTest : public ::testing::Test {
  protected:
@@ -396,9 +396,9 @@ TEST_F(CollectorServiceTest, IngestStreamKeepsItsResponseForValidStreams) {
   CreateDataset("b");
   // Batch 2 inherits "a"; batch 3 switches to "b"; batch 2 repeats an id.
   std::vector<std::string> messages = {
-      IngestMessage("a", 0, 3).SerializeAsString(),
-      IngestMessage("", 2, 2).SerializeAsString(),
-      IngestMessage("b", 0, 1).SerializeAsString()};
+      TestIngestRequest("a", 0, 3).SerializeAsString(),
+      TestIngestRequest("", 2, 2).SerializeAsString(),
+      TestIngestRequest("b", 0, 1).SerializeAsString()};
   RawClientStream stream(server_->address(), kIngestMethod, messages);
   std::string bytes;
   grpc::Status status = stream.Wait(&bytes);
@@ -423,9 +423,9 @@ TEST_F(CollectorServiceTest, IngestStreamKeepsItsResponseForValidStreams) {
 TEST_F(CollectorServiceTest, IngestStreamWithAnUnparsableMessageFails) {
   CreateDataset("ds");
   std::vector<std::string> messages = {
-      IngestMessage("ds", 0, 3).SerializeAsString(),
+      TestIngestRequest("ds", 0, 3).SerializeAsString(),
       std::string("\xff\xff\xff\xff not a message", 17),
-      IngestMessage("ds", 10, 2).SerializeAsString()};
+      TestIngestRequest("ds", 10, 2).SerializeAsString()};
   RawClientStream stream(server_->address(), kIngestMethod, messages);
   std::string bytes;
   grpc::Status status = stream.Wait(&bytes);
@@ -436,22 +436,20 @@ TEST_F(CollectorServiceTest, IngestStreamWithAnUnparsableMessageFails) {
             "it is committed (3 records accepted, 0 duplicates); nothing "
             "after it was read");
   // The structured details say how many batches were committed.
-  v1::RpcStatus details;
-  ASSERT_TRUE(details.ParseFromString(status.error_details()));
-  ASSERT_EQ(details.details_size(), 1);
-  v1::ErrorDetails error;
-  ASSERT_TRUE(details.details(0).UnpackTo(&error));
-  EXPECT_EQ(error.committed_batches(), 1);
-  EXPECT_EQ(error.reason(), "UNPARSABLE_MESSAGE");
+  std::optional<v1::ErrorDetails> error = DetailsOf(status);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->committed_batches(), 1);
+  EXPECT_EQ(error->reason(), "UNPARSABLE_MESSAGE");
   EXPECT_EQ(RecordCount("ds"), 3);
 }
 
 TEST_F(CollectorServiceTest, IngestStreamChecksEachMessagesFieldRules) {
   CreateDataset("ds");
-  v1::IngestRequest bad = IngestMessage("", 5, 2);
+  v1::IngestRequest bad = TestIngestRequest("", 5, 2);
   bad.mutable_records(1)->set_id(std::string(200, 'x'));
   std::vector<std::string> messages = {
-      IngestMessage("ds", 0, 2).SerializeAsString(), bad.SerializeAsString()};
+      TestIngestRequest("ds", 0, 2).SerializeAsString(),
+      bad.SerializeAsString()};
   RawClientStream stream(server_->address(), kIngestMethod, messages);
   std::string bytes;
   grpc::Status status = stream.Wait(&bytes);
@@ -459,12 +457,9 @@ TEST_F(CollectorServiceTest, IngestStreamChecksEachMessagesFieldRules) {
   EXPECT_EQ(status.error_message(),
             "batch 1: records[1].id: at most 128 bytes (got 200) (1 earlier "
             "batches of this stream are committed)");
-  v1::RpcStatus details;
-  ASSERT_TRUE(details.ParseFromString(status.error_details()));
-  ASSERT_EQ(details.details_size(), 1);
-  v1::ErrorDetails error;
-  ASSERT_TRUE(details.details(0).UnpackTo(&error));
-  EXPECT_EQ(error.committed_batches(), 1);
+  std::optional<v1::ErrorDetails> error = DetailsOf(status);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->committed_batches(), 1);
   EXPECT_EQ(RecordCount("ds"), 2);
 }
 
@@ -543,7 +538,7 @@ TEST_F(CollectorServiceTest, IngestBatchWithAnInvalidIdIsInvalidArgument) {
   grpc::ClientContext context;
   v1::IngestBatchRequest request;
   request.set_dataset("Not An Id");
-  *request.add_records() = IngestMessage("", 0, 1).records(0);
+  *request.add_records() = TestIngestRequest("", 0, 1).records(0);
   v1::IngestBatchResponse response;
   grpc::Status status = stub_->IngestBatch(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

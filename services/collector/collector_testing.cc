@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "lib/core/proto_time.h"
 #include "tests/util/subprocess.h"
 
@@ -21,6 +22,20 @@ v1::Record TestRecord(const std::string& id, int64_t event_micros,
   for (float f : features) r.add_features(f);
   if (class_index >= 0) *r.mutable_label() = ClassLabel(class_index);
   return r;
+}
+
+v1::IngestRequest TestIngestRequest(const std::string& dataset, int first,
+                                    int n) {
+  v1::IngestRequest request;
+  request.set_dataset(dataset);
+  for (int i = first; i < first + n; ++i) {
+    v1::Record* r = request.add_records();
+    r->set_id(absl::StrCat(i));
+    r->mutable_event_time()->set_seconds(1'700'000'000 + i);
+    r->add_features(i);
+    r->add_features(i);
+  }
+  return request;
 }
 
 absl::StatusOr<std::unique_ptr<store::SegmentLog>> OpenTempLog(

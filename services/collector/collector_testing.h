@@ -26,6 +26,12 @@ v1::Label ClassLabel(int class_index);
 v1::Record TestRecord(const std::string& id, int64_t event_micros,
                       const std::vector<float>& features, int class_index = -1);
 
+// An IngestRequest for data set `dataset` (may be empty) with unlabelled
+// records "<first>".."<first + n - 1>" of two features (both i), event time
+// 1700000000 + i seconds.
+v1::IngestRequest TestIngestRequest(const std::string& dataset, int first,
+                                    int n);
+
 // A segment log in DIR/records of a fresh temporary directory named after
 // `prefix`.
 absl::StatusOr<std::unique_ptr<store::SegmentLog>> OpenTempLog(

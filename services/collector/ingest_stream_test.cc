@@ -9,25 +9,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/collector/collector_metrics.h"
+#include "services/collector/collector_testing.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum::collector {
 namespace {
 
-// A batch for `dataset` (may be empty) of records "<first>".."<first+n-1>"
-// with two features.
-v1::IngestRequest Batch(const std::string& dataset, int first, int n) {
-  v1::IngestRequest request;
-  request.set_dataset(dataset);
-  for (int i = first; i < first + n; ++i) {
-    v1::Record* r = request.add_records();
-    r->set_id(absl::StrCat(i));
-    r->mutable_event_time()->set_seconds(1'700'000'000 + i);
-    r->add_features(i);
-    r->add_features(i);
-  }
-  return request;
-}
 
 class IngestStreamTest : public ::testing::Test {
  protected:
@@ -60,9 +47,10 @@ class IngestStreamTest : public ::testing::Test {
 
 TEST_F(IngestStreamTest, BatchesInheritOrSwitchTheDataSetAndAddUp) {
   IngestStream stream(collector_.get());
-  ASSERT_TRUE(stream.Commit(Batch("a", 0, 3)).ok());
-  ASSERT_TRUE(stream.Commit(Batch("", 2, 2)).ok());  // "2" is a duplicate.
-  ASSERT_TRUE(stream.Commit(Batch("b", 0, 1)).ok());
+  ASSERT_TRUE(stream.Commit(TestIngestRequest("a", 0, 3)).ok());
+  // "2" is a duplicate.
+  ASSERT_TRUE(stream.Commit(TestIngestRequest("", 2, 2)).ok());
+  ASSERT_TRUE(stream.Commit(TestIngestRequest("b", 0, 1)).ok());
   EXPECT_EQ(stream.response().batches(), 3);
   EXPECT_EQ(stream.response().accepted_records(), 5);
   EXPECT_EQ(stream.response().duplicate_records(), 1);
@@ -74,20 +62,20 @@ TEST_F(IngestStreamTest, BatchesInheritOrSwitchTheDataSetAndAddUp) {
 TEST_F(IngestStreamTest, AFailedBatchSaysWhatWasCommitted) {
   IngestStream stream(collector_.get());
   // The first message must name a data set.
-  absl::Status s = stream.Commit(Batch("", 0, 1));
+  absl::Status s = stream.Commit(TestIngestRequest("", 0, 1));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(),
             "batch 0: dataset is missing: name a data set id (0 earlier "
             "batches of this stream are committed)");
 
   IngestStream second(collector_.get());
-  ASSERT_TRUE(second.Commit(Batch("a", 0, 1)).ok());
-  s = second.Commit(Batch("nope", 0, 1));
+  ASSERT_TRUE(second.Commit(TestIngestRequest("a", 0, 1)).ok());
+  s = second.Commit(TestIngestRequest("nope", 0, 1));
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(s.message(),
             "batch 1: data set \"nope\" does not exist; create it with "
             "CreateDataset (1 earlier batches of this stream are committed)");
-  v1::IngestRequest bad = Batch("a", 5, 2);
+  v1::IngestRequest bad = TestIngestRequest("a", 5, 2);
   bad.mutable_records(1)->add_features(3);
   s = second.Commit(bad);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -107,13 +95,13 @@ TEST_F(IngestStreamTest, AnUnreadableMessageSaysWhatWasCommitted) {
             absl::StrCat(parse.message(),
                          "; nothing of the stream was committed; nothing "
                          "after it was read"));
-  ASSERT_TRUE(stream.Commit(Batch("a", 0, 2)).ok());
+  ASSERT_TRUE(stream.Commit(TestIngestRequest("a", 0, 2)).ok());
   EXPECT_EQ(stream.Unreadable(parse).message(),
             absl::StrCat(parse.message(),
                          "; the 1 message before it is committed (2 records "
                          "accepted, 0 duplicates); nothing after it was "
                          "read"));
-  ASSERT_TRUE(stream.Commit(Batch("a", 1, 2)).ok());
+  ASSERT_TRUE(stream.Commit(TestIngestRequest("a", 1, 2)).ok());
   EXPECT_EQ(stream.Unreadable(parse).message(),
             absl::StrCat(parse.message(),
                          "; the 2 messages before it are committed (3 "
@@ -125,7 +113,7 @@ TEST_F(IngestStreamTest, AnUnreadableMessageSaysWhatWasCommitted) {
 
 TEST_F(IngestStreamTest, ARejectedBatchIsCountedUnderItsReason) {
   IngestStream stream(collector_.get());
-  v1::IngestRequest missing_id = Batch("a", 0, 3);
+  v1::IngestRequest missing_id = TestIngestRequest("a", 0, 3);
   missing_id.mutable_records(2)->clear_id();
   absl::Status s = stream.Reject(
       missing_id, absl::InvalidArgumentError("records[2].id: required"));
@@ -138,13 +126,13 @@ TEST_F(IngestStreamTest, ARejectedBatchIsCountedUnderItsReason) {
             3);
   // A rule the schema checks do not know; an unknown data set counts nothing.
   IngestStream other(collector_.get());
-  (void)other.Reject(Batch("b", 0, 1),
+  (void)other.Reject(TestIngestRequest("b", 0, 1),
                      absl::InvalidArgumentError("dataset: something"));
   EXPECT_EQ(metrics_.rejected_records
                 .Add({{"dataset", "b"}, {"reason", "invalid_request"}})
                 .Value(),
             1);
-  (void)other.Reject(Batch("nope", 0, 1),
+  (void)other.Reject(TestIngestRequest("nope", 0, 1),
                      absl::InvalidArgumentError("dataset: something"));
   EXPECT_EQ(Records("a"), 0);
 }
