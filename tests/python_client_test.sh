@@ -12,30 +12,15 @@ bin_dir="$1"
 python_dir="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/python_client_test.XXXXXX")"
-up_pid=""
+# shellcheck source=util/continuum_up.sh
+. "$root/tests/util/continuum_up.sh"
 cleanup() {
-  if [ -n "$up_pid" ]; then
-    kill -TERM "$up_pid" 2>/dev/null || true
-    wait "$up_pid" 2>/dev/null || true
-  fi
+  stop_services
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$root/deploy/local/continuum-up" --bin-dir "$bin_dir" --data-dir "$work/up" \
-  >"$work/up.out" 2>&1 &
-up_pid=$!
-# continuum-up prints "endpoints:" once every service answers.
-deadline=$((SECONDS + 120))
-until grep -q '^endpoints:' "$work/up.out" 2>/dev/null; do
-  if ! kill -0 "$up_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "the services did not start; continuum-up said:"
-    cat "$work/up.out"
-    tail -n 20 "$work"/up/logs/*.log 2>/dev/null || true
-    exit 1
-  fi
-  sleep 0.2
-done
+start_services "$root" "$bin_dir" "$work"
 cat "$work/up.out"
 
 "$bin_dir/continuumctl" model init --family=mlp_classifier --inputs=4 \

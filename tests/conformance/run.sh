@@ -10,28 +10,15 @@ shift 2
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/conformance.XXXXXX")"
-up_pid=""
+# shellcheck source=../util/continuum_up.sh
+. "$root/tests/util/continuum_up.sh"
 cleanup() {
-  if [ -n "$up_pid" ]; then
-    kill -TERM "$up_pid" 2>/dev/null || true
-    wait "$up_pid" 2>/dev/null || true
-  fi
+  stop_services
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$root/deploy/local/continuum-up" --bin-dir "$bin_dir" --data-dir "$work/up" \
-  >"$work/up.out" 2>&1 &
-up_pid=$!
-deadline=$((SECONDS + 120))
-until grep -q '^endpoints:' "$work/up.out" 2>/dev/null; do
-  if ! kill -0 "$up_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "the services did not start; continuum-up said:"
-    cat "$work/up.out"
-    exit 1
-  fi
-  sleep 0.2
-done
+start_services "$root" "$bin_dir" "$work"
 "$bin_dir/continuumctl" model init --family=mlp_classifier --inputs=4 \
   --classes=3 --output="$work/conformance.bundle" >/dev/null
 status=0
