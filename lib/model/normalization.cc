@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -139,35 +140,36 @@ void RewriteReconstruction(int in, const std::vector<double>& s,
   scale(fisher_bias, 1);
 }
 
-}  // namespace
-
-namespace {
-
 // Per-column mean, population standard deviation, minimum and maximum of
-// `values` (rows of `width`), in one pass (Welford).
+// the rows of `width` in `parts`, taken in turn, in one pass (Welford).
 struct Columns {
   std::vector<double> mean, sd, lo, hi;
   int64_t rows = 0;
 };
 
-Columns FitColumns(int width, absl::Span<const float> values) {
+Columns FitColumns(int width,
+                   std::initializer_list<absl::Span<const float>> parts) {
   Columns c;
-  c.rows = width > 0 ? static_cast<int64_t>(values.size()) / width : 0;
   c.mean.assign(width, 0);
-  c.sd.assign(width, c.rows > 0 ? 0 : 1);
   c.lo.assign(width, std::numeric_limits<double>::infinity());
   c.hi.assign(width, -std::numeric_limits<double>::infinity());
   std::vector<double> m2(width, 0);
-  for (int64_t i = 0; i < c.rows; ++i) {
-    for (int f = 0; f < width; ++f) {
-      const double x = values[i * width + f];
-      const double delta = x - c.mean[f];
-      c.mean[f] += delta / static_cast<double>(i + 1);
-      m2[f] += delta * (x - c.mean[f]);
-      c.lo[f] = std::min(c.lo[f], x);
-      c.hi[f] = std::max(c.hi[f], x);
+  for (absl::Span<const float> values : parts) {
+    const int64_t rows =
+        width > 0 ? static_cast<int64_t>(values.size()) / width : 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      ++c.rows;
+      for (int f = 0; f < width; ++f) {
+        const double x = values[i * width + f];
+        const double delta = x - c.mean[f];
+        c.mean[f] += delta / static_cast<double>(c.rows);
+        m2[f] += delta * (x - c.mean[f]);
+        c.lo[f] = std::min(c.lo[f], x);
+        c.hi[f] = std::max(c.hi[f], x);
+      }
     }
   }
+  c.sd.assign(width, c.rows > 0 ? 0 : 1);
   for (int f = 0; f < width && c.rows > 0; ++f) {
     c.sd[f] = std::sqrt(m2[f] / static_cast<double>(c.rows));
   }
@@ -177,8 +179,9 @@ Columns FitColumns(int width, absl::Span<const float> values) {
 }  // namespace
 
 v1::NormalizationStats FitNormalization(int width,
-                                        absl::Span<const float> values) {
-  const Columns c = FitColumns(width, values);
+                                        absl::Span<const float> values,
+                                        absl::Span<const float> more) {
+  const Columns c = FitColumns(width, {values, more});
   v1::NormalizationStats out;
   out.set_clip(kNormalizedClip);
   const double median = Median(c.sd);
@@ -193,7 +196,7 @@ v1::NormalizationStats FitNormalization(int width,
 
 v1::NormalizationStats FitTargetNormalization(int width,
                                               absl::Span<const float> values) {
-  const Columns c = FitColumns(width, values);
+  const Columns c = FitColumns(width, {values});
   v1::NormalizationStats out;
   for (int f = 0; f < width; ++f) {
     out.add_mean(static_cast<float>(c.mean[f]));

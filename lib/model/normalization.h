@@ -41,11 +41,14 @@ inline constexpr double kRelativeStdFloor = 0.1;
 // Bound on the normalised values.
 inline constexpr float kNormalizedClip = 5.0f;
 
-// Per-feature mean and floored standard deviation of `values` (rows of
-// `width` floats, row-major), with clip = kNormalizedClip. An empty
-// `values` gives the identity (mean 0, std 1) with the clip.
+// Per-feature mean and floored standard deviation of the rows of `values`
+// and then of `more` (each rows of `width` floats, row-major; two parts so
+// that a run's training and replay rows need no copy into one), with clip
+// = kNormalizedClip. No rows give the identity (mean 0, std 1) with the
+// clip.
 v1::NormalizationStats FitNormalization(int width,
-                                        absl::Span<const float> values);
+                                        absl::Span<const float> values,
+                                        absl::Span<const float> more = {});
 
 // A regressor's target statistics: per-column mean and standard deviation
 // (1 for a constant column), no floor and no bound (the network predicts

@@ -52,6 +52,19 @@ TEST(FitNormalizationTest, FloorsNearlyConstantFeaturesAndBoundsValues) {
   EXPECT_NEAR(f.std(1), 0.1 * 0.1, 1e-4);  // range 0.1 < median 0.29
 }
 
+TEST(FitNormalizationTest, TwoPartsAreTheirConcatenation) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> g(2, 3);
+  std::vector<float> a(3 * 40), b(3 * 25);
+  for (float& v : a) v = g(rng);
+  for (float& v : b) v = g(rng) * 0.1f;
+  std::vector<float> both = a;
+  both.insert(both.end(), b.begin(), b.end());
+  const v1::NormalizationStats parts = FitNormalization(3, a, b);
+  const v1::NormalizationStats whole = FitNormalization(3, both);
+  EXPECT_EQ(parts.SerializeAsString(), whole.SerializeAsString());
+}
+
 TEST(FitNormalizationTest, EmptyIsTheIdentityWithTheBound) {
   v1::NormalizationStats s = FitNormalization(2, {});
   EXPECT_EQ(s.mean(0), 0);

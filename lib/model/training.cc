@@ -74,15 +74,17 @@ absl::Status PrepareNormalization(const Dataset& train, const Dataset* replay,
     return Renormalize(
         FloorNormalization(start->manifest().normalization()), start);
   }
-  std::vector<float> rows = train.features;
+  absl::Span<const float> replayed;
   if (replay != nullptr && config.guards().replay_ratio() > 0) {
-    rows.insert(rows.end(), replay->features.begin(), replay->features.end());
+    replayed = replay->features;
   }
   notes->push_back(absl::StrCat(
-      "normalisation refitted on ", rows.size() / std::max(width, 1),
+      "normalisation refitted on ",
+      (train.features.size() + replayed.size()) / std::max(width, 1),
       " training and replay rows; the parent's first layer rewritten to "
       "compute the same function"));
-  return Renormalize(FitNormalization(width, rows), start);
+  return Renormalize(FitNormalization(width, train.features, replayed),
+                     start);
 }
 
 // The starting network and guards: the parent's weights with the config's
