@@ -8,10 +8,12 @@
 // inference PredictStream) read grpc::ByteBuffer through the generated
 // WithRawCallbackMethod_* mix-ins and parse each message with
 // ParseStreamMessage, ending the call with its INVALID_ARGUMENT (saying
-// which message failed and, the handler adds, what was already done).
+// which message failed and, the handler adds, what was already done);
+// SerializeStreamMessage makes their responses.
 #ifndef CONTINUUM_LIB_CORE_STREAM_MESSAGES_H_
 #define CONTINUUM_LIB_CORE_STREAM_MESSAGES_H_
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
@@ -39,6 +41,15 @@ absl::Status ParseStreamMessage(grpc::ByteBuffer& buffer, int64_t index,
   }
   buffer.Clear();
   return absl::OkStatus();
+}
+
+// Serializes `message` into *out: a response of a raw stream's call.
+template <typename Message>
+grpc::Status SerializeStreamMessage(const Message& message,
+                                    grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<Message>::Serialize(message, out,
+                                                       &own_buffer);
 }
 
 }  // namespace continuum::core

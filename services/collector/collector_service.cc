@@ -86,11 +86,7 @@ class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 
   void Succeed() {
-    bool own_buffer = false;
-    grpc::Status serialized =
-        grpc::SerializationTraits<v1::IngestResponse>::Serialize(
-            stream_.response(), response_, &own_buffer);
-    Finish(serialized);
+    Finish(core::SerializeStreamMessage(stream_.response(), response_));
   }
 
   void Fail(const absl::Status& status, absl::string_view reason) {

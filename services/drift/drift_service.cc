@@ -40,9 +40,7 @@ class ObserveReader final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  private:
   void OnReadDone(bool ok) override {
     if (!ok) {  // Half-closed by the client (or the call is over).
-      bool own_buffer = false;
-      Finish(grpc::SerializationTraits<v1::ObserveResponse>::Serialize(
-          stream_.response(), response_, &own_buffer));
+      Finish(core::SerializeStreamMessage(stream_.response(), response_));
       return;
     }
     v1::ObserveRequest request;

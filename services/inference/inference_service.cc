@@ -127,10 +127,7 @@ class PredictStreamReactor final
       message.mutable_error()->set_message(std::string(status.message()));
     }
     grpc::ByteBuffer bytes;
-    bool own_buffer = false;
-    grpc::Status serialized =
-        grpc::SerializationTraits<v1::PredictStreamResponse>::Serialize(
-            message, &bytes, &own_buffer);
+    grpc::Status serialized = core::SerializeStreamMessage(message, &bytes);
     const grpc::ByteBuffer* write = nullptr;
     bool resume_read = false, finish = false;
     grpc::Status final_status;

@@ -79,9 +79,7 @@ void UploadCall::Complete() {
     Finish(core::ToGrpcStatus(response.status()));
     return;
   }
-  bool own_buffer = false;
-  Finish(grpc::SerializationTraits<v1::UploadVersionResponse>::Serialize(
-      *response, response_, &own_buffer));
+  Finish(core::SerializeStreamMessage(*response, response_));
 }
 
 void UploadCall::Fail(const absl::Status& status) {
