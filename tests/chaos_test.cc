@@ -1215,9 +1215,15 @@ TEST_F(ChaosTest, KillEachServiceInTurnDuringTheLoop) {
       ASSERT_TRUE(WaitPodServes(2, absl::Seconds(60))) << cluster_->Logs();
     };
     hooks.after_restart = [&](PhaseReport&) {
-      auto s = PodStatus();
-      ASSERT_TRUE(s.ok()) << s.status();
-      EXPECT_TRUE(s->registry_connected());
+      // The restarted pod may serve version 2 from its on-disk cache before
+      // its deployment watch has reconnected: wait for the watch.
+      EXPECT_TRUE(WaitFor(
+          [&] {
+            auto s = PodStatus();
+            return s.ok() && s->registry_connected();
+          },
+          absl::Seconds(30)))
+          << cluster_->Logs();
     };
     ASSERT_NO_FATAL_FAILURE(KillAndRestart("inference", hooks));
   }
