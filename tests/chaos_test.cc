@@ -581,6 +581,7 @@ class ChaosTest : public ::testing::Test {
     // are lenient (a version trained on the chaos-time data must pass).
     m->mutable_rollout_plan()->mutable_immediate();
     m->mutable_validation_policy()->set_max_accuracy_drop_points(100);
+    m->mutable_validation_policy()->set_min_held_out_gain_points(-100);
     m->mutable_validation_policy()->set_max_loss_increase_percent(1e6);
     v1::RegisterModelResponse response;
     grpc::Status s = Registry()->RegisterModel(&context, request, &response);

@@ -17,6 +17,11 @@ constexpr double kDefaultLossIncreasePercent = 20;
 constexpr double kDefaultAccuracyDropPoints = 2;
 constexpr double kDefaultFalsePositiveRate = 0.05;
 constexpr int64_t kDefaultMinSamples = 100;
+constexpr double kDefaultHeldOutGainPoints = 0;
+constexpr double kDefaultRetentionDropPoints = 3;
+constexpr double kDefaultRetentionLossIncreasePercent = 50;
+constexpr size_t kMaxSetNameLength = 63;
+constexpr char kHeldOutSet[] = "held_out";
 
 // The ValidationPolicy field a gate reads (gates are named after theirs,
 // but for the output range, which reads two).
@@ -76,6 +81,32 @@ void DropGate(GateList& gates, const std::string& gate, const std::string& set,
                             drop >= 0 ? "down" : "up", std::abs(drop), bound));
 }
 
+// Adaptation: the candidate's accuracy on the recent held-out window is at
+// least production's plus `margin` points.
+void HeldOutGainGate(GateList& gates, const std::string& set,
+                     const v1::Metrics& c, bool baseline, const v1::Metrics& b,
+                     double margin) {
+  constexpr char kGate[] = "min_held_out_gain_points";
+  if (!c.has_accuracy()) {
+    gates.Skip(kGate, set,
+               absl::StrCat(set, ": no accuracy (the loss gate applies)"));
+    return;
+  }
+  if (!baseline || !b.has_accuracy()) {
+    gates.Skip(kGate, set,
+               absl::StrCat(set, ": no production accuracy to compare"));
+    return;
+  }
+  const double gain = (c.accuracy() - b.accuracy()) * 100.0;
+  gates.Add(kGate, set, std::isfinite(c.accuracy()) && gain >= margin, gain,
+            margin,
+            absl::StrFormat("%s accuracy %.4f vs production's %.4f: %s %.2f "
+                            "points (least gain %.2f)",
+                            set, c.accuracy(), b.accuracy(),
+                            gain >= 0 ? "up" : "down", std::abs(gain),
+                            margin));
+}
+
 // Every required evaluation set (default held_out) is in the report.
 void RequiredSetGates(GateList& gates, const v1::ValidationPolicy& policy,
                       const v1::ValidationReport& report) {
@@ -120,24 +151,24 @@ void OutputRangeGate(GateList& gates, const v1::ValidationPolicy& policy,
 
 // The candidate's loss is at most `bound` % above production's (`b`, when
 // `baseline`).
-void LossGate(GateList& gates, const std::string& set, const v1::Metrics& c,
-              bool baseline, const v1::Metrics& b, double bound) {
+void LossGate(GateList& gates, const std::string& gate,
+              const std::string& set, const v1::Metrics& c, bool baseline,
+              const v1::Metrics& b, double bound) {
   if (bound < 0) {
-    gates.Skip("max_loss_increase_percent", set, "disabled by the policy");
+    gates.Skip(gate, set, "disabled by the policy");
   } else if (!c.has_loss()) {
-    gates.Skip("max_loss_increase_percent", set,
-               absl::StrCat(set, ": the report has no loss"));
+    gates.Skip(gate, set, absl::StrCat(set, ": the report has no loss"));
   } else if (!std::isfinite(c.loss())) {
-    gates.Add("max_loss_increase_percent", set, false, c.loss(), bound,
+    gates.Add(gate, set, false, c.loss(), bound,
               absl::StrCat(set, " loss is ", c.loss()));
   } else if (!baseline || !b.has_loss()) {
-    gates.Skip("max_loss_increase_percent", set,
+    gates.Skip(gate, set,
                absl::StrCat(set, ": no production loss to compare"));
   } else {
     double increase = b.loss() > 0 ? (c.loss() - b.loss()) / b.loss() * 100.0
                                    : (c.loss() > b.loss() ? INFINITY : 0.0);
     gates.Add(
-        "max_loss_increase_percent", set, increase <= bound, increase, bound,
+        gate, set, increase <= bound, increase, bound,
         absl::StrFormat("%s loss %.4f is %.1f %% %s production's %.4f "
                         "(max %.1f %%)",
                         set, c.loss(), std::abs(increase),
@@ -164,8 +195,9 @@ void FalsePositiveGate(GateList& gates, const std::string& set,
 // The four "drop in points" gates of one evaluation set.
 void DropGates(GateList& gates, const v1::ValidationPolicy& policy,
                const std::string& set, const v1::Metrics& c, bool baseline,
-               const v1::Metrics& b, double accuracy_bound) {
-  DropGate(gates, "max_accuracy_drop_points", set, "accuracy", c.has_accuracy(),
+               const v1::Metrics& b, const std::string& accuracy_gate,
+               double accuracy_bound) {
+  DropGate(gates, accuracy_gate, set, "accuracy", c.has_accuracy(),
            c.accuracy(), baseline && b.has_accuracy(), b.accuracy(), true,
            accuracy_bound);
   DropGate(gates, "max_precision_drop_points", set, "precision",
@@ -184,7 +216,7 @@ void DropGates(GateList& gates, const v1::ValidationPolicy& policy,
 }  // namespace
 
 absl::Status ValidatePolicy(const v1::ValidationPolicy& p) {
-  auto bad = [](const char* field, const std::string& problem) {
+  auto bad = [](absl::string_view field, absl::string_view problem) {
     return absl::InvalidArgumentError(
         absl::StrCat("validation_policy.", field, ": ", problem));
   };
@@ -213,6 +245,27 @@ absl::Status ValidatePolicy(const v1::ValidationPolicy& p) {
       !(p.max_false_positive_rate() <= 1.0)) {
     return bad("max_false_positive_rate",
                "is a fraction: at most 1 (0.05 means 5 %), negative disables");
+  }
+  for (auto [name, has, value] :
+       {std::tuple{"min_held_out_gain_points",
+                   p.has_min_held_out_gain_points(),
+                   p.min_held_out_gain_points()},
+        std::tuple{"max_retention_accuracy_drop_points",
+                   p.has_max_retention_accuracy_drop_points(),
+                   p.max_retention_accuracy_drop_points()},
+        std::tuple{"max_retention_loss_increase_percent",
+                   p.has_max_retention_loss_increase_percent(),
+                   p.max_retention_loss_increase_percent()}}) {
+    if (has && std::isnan(value)) return bad(name, "must be a number");
+  }
+  for (int i = 0; i < p.retention_evaluation_sets_size(); ++i) {
+    const std::string& set = p.retention_evaluation_sets(i);
+    if (set.empty() || set.size() > kMaxSetNameLength) {
+      return bad(absl::StrCat("retention_evaluation_sets[", i, "]"),
+                 absl::StrCat("must be a set name of 1 to ",
+                              kMaxSetNameLength, " characters, got ",
+                              set.size()));
+    }
   }
   if (p.min_sample_count() < 0) return bad("min_sample_count", "must be >= 0");
   if (p.max_nan_inf_count() < 0)
@@ -258,6 +311,21 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
   const double fpr_bound = policy.has_max_false_positive_rate()
                                ? policy.max_false_positive_rate()
                                : kDefaultFalsePositiveRate;
+  const double gain_margin = policy.has_min_held_out_gain_points()
+                                 ? policy.min_held_out_gain_points()
+                                 : kDefaultHeldOutGainPoints;
+  const double retention_drop_bound =
+      policy.has_max_retention_accuracy_drop_points()
+          ? policy.max_retention_accuracy_drop_points()
+          : kDefaultRetentionDropPoints;
+  const double retention_loss_bound =
+      policy.has_max_retention_loss_increase_percent()
+          ? policy.max_retention_loss_increase_percent()
+          : kDefaultRetentionLossIncreasePercent;
+  std::set<std::string> retention_sets(
+      policy.retention_evaluation_sets().begin(),
+      policy.retention_evaluation_sets().end());
+  if (retention_sets.empty()) retention_sets = {"golden", "retention"};
 
   for (const v1::Evaluation& e : report.evaluations()) {
     const std::string& set = e.evaluation_set();
@@ -278,8 +346,20 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
         absl::StrCat(set, ": ", c.nan_inf_count(), " NaN/Inf outputs (max ",
                      policy.max_nan_inf_count(), ")"));
     OutputRangeGate(gates, policy, set, c);
-    LossGate(gates, set, c, baseline, b, loss_bound);
-    DropGates(gates, policy, set, c, baseline, b, accuracy_bound);
+    if (retention_sets.count(set) > 0) {
+      LossGate(gates, "max_retention_loss_increase_percent", set, c, baseline,
+               b, retention_loss_bound);
+      DropGates(gates, policy, set, c, baseline, b,
+                "max_retention_accuracy_drop_points", retention_drop_bound);
+    } else {
+      LossGate(gates, "max_loss_increase_percent", set, c, baseline, b,
+               loss_bound);
+      DropGates(gates, policy, set, c, baseline, b, "max_accuracy_drop_points",
+                accuracy_bound);
+      if (set == kHeldOutSet) {
+        HeldOutGainGate(gates, set, c, baseline, b, gain_margin);
+      }
+    }
     FalsePositiveGate(gates, set, c, fpr_bound);
   }
 

@@ -21,6 +21,7 @@
 namespace continuum::trainer {
 namespace {
 
+
 std::string FormatWindow(const v1::TimeWindow& w) {
   return absl::StrCat(
       "[",
@@ -73,17 +74,16 @@ class BatchRun {
         RowFormat::For(start_.spec, start_.schema, /*anomaly_labels=*/false);
     int64_t rows_left =
         format.RowsInBudget(config_.resources().memory_budget_bytes());
-    std::unordered_set<uint64_t> held_out_keys;
+    WindowKeys keys;
     {
       Rows window;
       if (absl::Status s = ScanWindow(format, rows_left, &window); !s.ok()) {
         return s;
       }
       rows_left -= window.size();
-      held_out_keys = SplitWindow(window);
+      keys = SplitWindow(window);
     }
-    if (absl::Status s = FetchReplay(format, held_out_keys, &rows_left);
-        !s.ok()) {
+    if (absl::Status s = FetchReplay(format, keys, &rows_left); !s.ok()) {
       return s;
     }
     if (absl::Status s = FetchGolden(rows_left); !s.ok()) return s;
@@ -93,6 +93,7 @@ class BatchRun {
       run->set_replay_records(has_replay_ ? replay_.size() : 0);
       run->set_holdout_records(holdout_.size());
       run->set_golden_records(has_golden_ ? golden_.size() : 0);
+      run->set_retention_records(retention_.size());
     });
     return absl::OkStatus();
   }
@@ -147,45 +148,100 @@ class BatchRun {
     return absl::OkStatus();
   }
 
-  // Splits the window into train_ and holdout_; returns the held-out keys.
-  std::unordered_set<uint64_t> SplitWindow(const Rows& window) {
+  // The keys of the window's rows, and of those held out.
+  struct WindowKeys {
+    std::unordered_set<uint64_t> all, held_out;
+  };
+
+  // Splits the window into train_ and holdout_.
+  WindowKeys SplitWindow(const Rows& window) {
     const HeldOutSplit split =
         SplitHeldOut(window.keys, config_.seed(), config_.holdout_fraction());
     holdout_ = window.ToDataset(split.held_out);
     train_ = window.ToDataset(split.train);
-    std::unordered_set<uint64_t> keys;
-    for (int64_t i : split.held_out) keys.insert(window.keys[i]);
+    WindowKeys keys;
+    keys.all.insert(window.keys.begin(), window.keys.end());
+    for (int64_t i : split.held_out) keys.held_out.insert(window.keys[i]);
     return keys;
   }
 
-  absl::Status FetchReplay(const RowFormat& format,
-                           const std::unordered_set<uint64_t>& held_out_keys,
+  // Rows of the retention set to sample: an incremental run from a
+  // production version without a golden set.
+  int64_t RetentionWanted() const {
+    if (start_.cold_start || !config_.golden_dataset().empty() ||
+        config_.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN) {
+      return 0;
+    }
+    return config_.retention_rows() > 0 ? config_.retention_rows()
+                                        : kDefaultRetentionRows;
+  }
+
+  // The replay rows (replay_) and the retention set (retention_), both from
+  // one sample of the replay buffer.
+  absl::Status FetchReplay(const RowFormat& format, const WindowKeys& keys,
                            int64_t* rows_left) {
     const double r = config_.guards().replay_ratio();
-    if (config_.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN || r <= 0) {
-      return absl::OkStatus();
+    int64_t replay_want = 0;
+    if (config_.strategy() != v1::TRAINING_STRATEGY_FULL_RETRAIN && r > 0) {
+      replay_want = static_cast<int64_t>(
+          std::ceil(static_cast<double>(train_.size()) * r / (1 - r)));
     }
-    int64_t want = static_cast<int64_t>(
-        std::ceil(static_cast<double>(train_.size()) * r / (1 - r)));
+    // Rows held out under the run's seed are never replayed, in any run
+    // with that seed; the retention rows are those held out with a margin
+    // (a score below half the fraction: held out by any window's split of
+    // a hundred rows or more), from outside the window. So with a fixed
+    // seed, neither production nor the candidate trained on them.
+    const uint64_t seed = config_.seed();
+    const double fraction = config_.holdout_fraction() > 0
+                                ? config_.holdout_fraction()
+                                : kDefaultHoldoutFraction;
+    RetentionSplit retention;
+    retention.rows = RetentionWanted();
+    retention.min_rows = kMinRetentionRows;
+    retention.eligible = [&](uint64_t key) {
+      return keys.all.count(key) == 0 && IsHeldOut(key, seed, fraction / 2);
+    };
+    int64_t want = replay_want;
+    if (retention.rows > 0) {
+      // Enough rows for `retention.rows` eligible ones (about fraction / 2
+      // of the sample), as far as the buffer holds them.
+      want += static_cast<int64_t>(
+          std::ceil(static_cast<double>(retention.rows) / (fraction / 2)));
+    }
     if (want > *rows_left) {
-      notes_.push_back(absl::StrCat("memory budget: replay sample cut from ",
+      notes_.push_back(absl::StrCat("memory budget: replay and retention "
+                                    "sample cut from ",
                                     want, " to ", *rows_left, " rows"));
       want = *rows_left;
     }
     if (want <= 0) return absl::OkStatus();
     absl::StatusOr<ReplaySample> sample = SampleReplay(
         context_, format, want,
-        [&](uint64_t key) { return held_out_keys.count(key) > 0; });
+        [&](uint64_t key) {
+          return keys.held_out.count(key) > 0 ||
+                 IsHeldOut(key, seed, fraction);
+        },
+        retention);
     if (!sample.ok()) return sample.status();
     if (sample->dropped > 0) {
       notes_.push_back(absl::StrCat(
           sample->dropped, " replay rows were held-out rows and were dropped"));
     }
+    retention_ = std::move(sample->retention);
+    if (retention.rows > 0 && retention_.size() == 0) {
+      notes_.push_back(absl::StrCat(
+          "retention: the replay sample held ", sample->retention_found,
+          " held-out rows from before the window (at least ",
+          kMinRetentionRows, " needed); no retention set was evaluated"));
+    }
+    *rows_left -= retention_.size();
+    if (replay_want <= 0) return absl::OkStatus();
     if (sample->rows.size() == 0) {
       notes_.push_back("replay: the collector's replay buffer gave no rows");
       return absl::OkStatus();
     }
     replay_ = std::move(sample->rows);
+    KeepFirstRows(replay_want, &replay_);
     has_replay_ = true;
     *rows_left -= replay_.size();
     return absl::OkStatus();
@@ -308,18 +364,28 @@ class BatchRun {
     }
     if (absl::Status s = context_.CheckStop(); !s.ok()) return s;
     if (has_golden_) {
-      v1::Evaluation* golden = report.add_evaluations();
-      golden->set_evaluation_set("golden");
-      absl::StatusOr<v1::Metrics> candidate =
-          EvaluateOn(candidate_.bundle, golden_, "the candidate", "golden");
-      if (!candidate.ok()) return candidate.status();
-      *golden->mutable_candidate() = *candidate;
-      if (absl::Status s = AddBaseline(golden_, "golden", golden); !s.ok()) {
+      if (absl::Status s = AddEvaluation(golden_, "golden"); !s.ok()) return s;
+    }
+    if (retention_.size() > 0) {
+      if (absl::Status s = AddEvaluation(retention_, "retention"); !s.ok()) {
         return s;
       }
     }
     RecordReport(context_, notes_, &report);
     return context_.CheckStop();
+  }
+
+  // The candidate (and production, unless a cold start) on `data`, as
+  // evaluation set `set` of the report.
+  absl::Status AddEvaluation(const model::Dataset& data,
+                             absl::string_view set) {
+    v1::Evaluation* evaluation = candidate_.report.add_evaluations();
+    evaluation->set_evaluation_set(std::string(set));
+    absl::StatusOr<v1::Metrics> candidate =
+        EvaluateOn(candidate_.bundle, data, "the candidate", set);
+    if (!candidate.ok()) return candidate.status();
+    *evaluation->mutable_candidate() = *candidate;
+    return AddBaseline(data, set, evaluation);
   }
 
   // Unless a cold start: production's metrics on `data` as the baseline.
@@ -338,7 +404,7 @@ class BatchRun {
   RunContext context_;
   const v1::TrainingConfig& config_;
   StartingModel start_;
-  model::Dataset train_, holdout_, replay_, golden_;
+  model::Dataset train_, holdout_, replay_, golden_, retention_;
   bool has_replay_ = false;
   bool has_golden_ = false;
   std::vector<std::string> notes_;

@@ -11,15 +11,22 @@
 //    is split off by a hash of each record id and the seed
 //    (held_out_split.h). The replay sample (SampleReplay, seeded) has
 //    train_rows * r / (1 - r) rows for replay_ratio r, so an epoch sees
-//    each about once; replay rows that are in the held-out set are
-//    dropped. FULL_RETRAIN uses no replay. The golden data set, when
-//    configured, is scanned whole. A cold start's normalisation is fitted
-//    to the training rows.
+//    each about once; replay rows that are in the held-out set, or that
+//    any run with the same seed holds out (IsHeldOut), are dropped.
+//    FULL_RETRAIN uses no replay. An incremental run from a production
+//    version without a golden set also takes its retention set from that
+//    sample: up to retention_rows (default 1000) rows from before the
+//    window that are held out with a margin (IsHeldOut at half the
+//    fraction), so that with a fixed seed neither production nor the
+//    candidate trained on them; fewer than 100: none, with a note. The golden data set, when configured, is scanned whole. A cold
+//    start's normalisation is fitted to the training rows.
 // 3. TRAINING: model::Train with progress (epoch, step, loss, rows/s, ETA)
 //    and the stop check before every step. A diverged run fails (ABORTED)
 //    and uploads nothing.
-// 4. EVALUATING: candidate and parent on the held-out set and the golden
-//    set (evaluation sets `held_out` and `golden`).
+// 4. EVALUATING: candidate and parent on the held-out set, the golden set
+//    and the retention set (evaluation sets `held_out`, `golden`,
+//    `retention`): the registry's gates ask for adaptation on the first and
+//    bound the loss on the others (validation_gates.h).
 // 5. FINALIZING and 6. UPLOADING: candidate_upload.h; the registry's
 //    decision makes the run SUCCEEDED (approved) or REJECTED.
 //

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <utility>
 #include <vector>
+#include <string>
 
 #include "lib/core/proto_time.h"
 #include "lib/model/bundle.h"
+#include "services/trainer/held_out_split.h"
 #include "services/trainer/testing/fake_clients.h"
 #include "services/trainer/testing/fake_run_control.h"
 
@@ -32,7 +34,7 @@ constexpr absl::Time kT0 = FakeCollector::kStart;
 
 class BatchRunTest : public ::testing::Test {
  protected:
-  BatchRunTest() : collector_(600) {
+  explicit BatchRunTest(int rows = 600) : collector_(rows) {
     registry_.AddModel("m");
     options_ = TestExecutorOptions(&registry_, &collector_);
   }
@@ -143,6 +145,112 @@ TEST_F(BatchRunTest, GoldenSetIsEvaluatedToo) {
   ASSERT_EQ(report.evaluations_size(), 2);
   EXPECT_EQ(report.evaluations(1).evaluation_set(), "golden");
   EXPECT_EQ(report.evaluations(1).candidate().sample_count(), 600);
+}
+
+// An incremental run without a golden set evaluates what the candidate
+// kept of the older data: rows of the replay sample from before the
+// window, none of them trained on.
+class RetentionTest : public BatchRunTest {
+ protected:
+  RetentionTest() : BatchRunTest(4600) {}
+
+  void SetUp() override {
+    FakeControl control(NewRun(v1::TrainingConfig()));
+    ASSERT_EQ(Execute(control.run(), control).state, v1::RUN_STATE_SUCCEEDED);
+    registry_.set_production(registry_.uploaded_bytes());
+  }
+
+  // The fake's rows are 1 s apart from kT0: the window [kT0 + 4000 s,
+  // kT0 + 4600 s) leaves rows r0 to r3999 before it.
+  v1::Run LaterRun(v1::TrainingConfig config) {
+    config.set_epochs(1);
+    v1::Run run = NewRun(std::move(config));
+    *run.mutable_data_window()->mutable_start_time() =
+        ToProto(kT0 + absl::Seconds(4000));
+    *run.mutable_data_window()->mutable_end_time() =
+        ToProto(kT0 + absl::Seconds(4600));
+    return run;
+  }
+
+  // The rows before the window held out with a margin under the fake
+  // run's seed (11) and the default fraction (0.1): the retention rows.
+  static int64_t EligibleRows() {
+    int64_t n = 0;
+    for (int r = 0; r < 4000; ++r) {
+      n += IsHeldOut(RowKey("r" + std::to_string(r)), 11, 0.05) ? 1 : 0;
+    }
+    return n;
+  }
+
+  const v1::Evaluation* SetOf(const v1::ValidationReport& report,
+                              const std::string& set) {
+    for (const v1::Evaluation& e : report.evaluations()) {
+      if (e.evaluation_set() == set) return &e;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(RetentionTest, OlderRowsFormARetentionSetComparedWithProduction) {
+  for (double replay_ratio : {0.0, 0.5}) {
+    SCOPED_TRACE(replay_ratio);
+    v1::TrainingConfig config;
+    config.mutable_guards()->set_replay_ratio(replay_ratio);
+    FakeControl control(LaterRun(config));
+    RunOutcome outcome = Execute(control.run(), control);
+    ASSERT_EQ(outcome.state, v1::RUN_STATE_SUCCEEDED) << outcome.error;
+    const v1::Run run = control.run();
+    // About 5 % of the 4000 older rows; the fake's sample is all 4600.
+    const int64_t eligible = EligibleRows();
+    ASSERT_GE(eligible, 100);
+    EXPECT_EQ(run.retention_records(), eligible);
+    // Replay at 0.5 wants as many rows as the window trains on, plus
+    // 1000 / 0.05 rows to find the retention rows in.
+    const int64_t replay_want = replay_ratio > 0 ? run.train_records() : 0;
+    EXPECT_EQ(run.replay_records(), replay_want);
+    EXPECT_EQ(collector_.replay_requested(), replay_want + 20000);
+    const v1::ValidationReport report =
+        registry_.uploads().back().validation_report();
+    const v1::Evaluation* retention = SetOf(report, "retention");
+    ASSERT_NE(retention, nullptr) << report.DebugString();
+    EXPECT_EQ(retention->candidate().sample_count(), eligible);
+    ASSERT_TRUE(retention->has_baseline());
+    EXPECT_EQ(retention->baseline().sample_count(), eligible);
+    EXPECT_EQ(retention->baseline_version().version(), 1);
+  }
+}
+
+TEST_F(RetentionTest, TooFewOlderRowsOrAGoldenSetMeanNoRetentionSet) {
+  {
+    v1::TrainingConfig config;
+    config.set_golden_dataset("golden");
+    FakeControl control(LaterRun(config));
+    ASSERT_EQ(Execute(control.run(), control).state, v1::RUN_STATE_SUCCEEDED);
+    EXPECT_EQ(control.run().retention_records(), 0);
+    EXPECT_EQ(SetOf(registry_.uploads().back().validation_report(),
+                    "retention"),
+              nullptr);
+  }
+  {
+    v1::TrainingConfig config;
+    config.set_retention_rows(60);  // Too few to judge.
+    FakeControl control(LaterRun(config));
+    ASSERT_EQ(Execute(control.run(), control).state, v1::RUN_STATE_SUCCEEDED);
+    EXPECT_EQ(control.run().retention_records(), 0);
+    const v1::ValidationReport report =
+        registry_.uploads().back().validation_report();
+    EXPECT_EQ(SetOf(report, "retention"), nullptr);
+    EXPECT_THAT(report.notes(),
+                HasSubstr("held-out rows from before the window (at least "
+                          "100 needed); no retention set was evaluated"));
+  }
+  {
+    v1::TrainingConfig config;
+    config.set_strategy(v1::TRAINING_STRATEGY_FULL_RETRAIN);
+    FakeControl control(LaterRun(config));
+    ASSERT_EQ(Execute(control.run(), control).state, v1::RUN_STATE_SUCCEEDED);
+    EXPECT_EQ(control.run().retention_records(), 0);
+  }
 }
 
 TEST_F(BatchRunTest, DivergedRunFailsAndUploadsNothing) {

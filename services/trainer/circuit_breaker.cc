@@ -6,9 +6,25 @@
 
 namespace continuum::trainer {
 
+bool NotBetterOnly(const v1::ValidationDecision& decision) {
+  if (decision.approved()) return false;
+  bool gain_failed = false;
+  for (const v1::GateResult& g : decision.gates()) {
+    if (g.passed()) continue;
+    if (g.gate() != "min_held_out_gain_points") return false;
+    gain_failed = true;
+  }
+  return gain_failed;
+}
+
 CircuitDecision CountOutcome(const CountedOutcome& outcome,
                              v1::ScheduleStatus* status) {
   CircuitDecision decision;
+  if (outcome.state == v1::RUN_STATE_REJECTED && outcome.not_better_only) {
+    // Production stays, and it is at least as good: not a failure.
+    decision.go_on = !status->circuit_open();
+    return decision;
+  }
   if (outcome.state == v1::RUN_STATE_SUCCEEDED) {
     status->set_consecutive_failures(0);
     *status->mutable_last_success_time() = core::ToProto(outcome.now);

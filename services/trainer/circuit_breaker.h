@@ -10,8 +10,10 @@
 //
 // SUCCEEDED resets the count (and records last_success_time and the end of
 // the trained window) but never closes an open breaker: only
-// ResumeSchedule does. CANCELLED runs, and runs interrupted by a restart
-// or shutdown, are not counted. While paused (by the breaker or by
+// ResumeSchedule does. CANCELLED runs, runs interrupted by a restart or
+// shutdown, and candidates rejected only because they were not better than
+// production on the recent window (NotBetterOnly: the loop works, the
+// production version stays) are not counted. While paused (by the breaker or by
 // PauseSchedule) only manual triggers are admitted.
 //
 // Example reason of an opened breaker:
@@ -48,7 +50,15 @@ struct CountedOutcome {
   absl::Time now;
   // The end of the window the run trained on (last_trained_time), if any.
   std::optional<google::protobuf::Timestamp> trained_through;
+  // A REJECTED candidate whose only failed gate is the adaptation gate
+  // (NotBetterOnly): not counted.
+  bool not_better_only = false;
 };
+
+// Whether `decision` rejected its candidate only by the gate
+// `min_held_out_gain_points` (not better than production on the recent
+// held-out window), every other gate passing or skipped.
+bool NotBetterOnly(const v1::ValidationDecision& decision);
 
 struct CircuitDecision {
   // This outcome opened the breaker.

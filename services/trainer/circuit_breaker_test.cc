@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "lib/core/proto_time.h"
 
 namespace continuum::trainer {
@@ -59,6 +61,41 @@ TEST(CircuitBreakerTest, SuccessResetsTheCountButNeverClosesTheBreaker) {
   EXPECT_TRUE(status.circuit_open());
   EXPECT_EQ(core::FromProto(status.last_success_time()), kNow);
   EXPECT_EQ(core::FromProto(status.last_trained_time()), kNow - absl::Hours(1));
+}
+
+v1::GateResult* AddGate(v1::ValidationDecision* d, const std::string& gate,
+                        bool passed) {
+  v1::GateResult* g = d->add_gates();
+  g->set_gate(gate);
+  g->set_evaluation_set("held_out");
+  g->set_passed(passed);
+  return g;
+}
+
+TEST(CircuitBreakerTest, ACandidateThatIsOnlyNotBetterIsNotAFailure) {
+  v1::ValidationDecision d;
+  AddGate(&d, "min_sample_count", true);
+  AddGate(&d, "min_held_out_gain_points", false);
+  EXPECT_TRUE(NotBetterOnly(d));
+  AddGate(&d, "max_retention_accuracy_drop_points", false);
+  EXPECT_FALSE(NotBetterOnly(d));  // It also forgot: a real rejection.
+  v1::ValidationDecision approved;
+  approved.set_approved(true);
+  EXPECT_FALSE(NotBetterOnly(approved));
+  EXPECT_FALSE(NotBetterOnly(v1::ValidationDecision()));  // No gate failed.
+
+  v1::ScheduleStatus status;
+  CountOutcome(Outcome(v1::RUN_STATE_FAILED), &status);
+  CountedOutcome not_better = Outcome(v1::RUN_STATE_REJECTED);
+  not_better.not_better_only = true;
+  not_better.trained_through = core::ToProto(kNow);
+  for (int i = 0; i < 5; ++i) {
+    const CircuitDecision c = CountOutcome(not_better, &status);
+    EXPECT_TRUE(c.go_on);
+    EXPECT_FALSE(c.opened);
+  }
+  EXPECT_EQ(status.consecutive_failures(), 1);  // Neither counted nor reset.
+  EXPECT_FALSE(status.has_last_trained_time());
 }
 
 TEST(CircuitBreakerTest, ThresholdZeroMeansTheDefaultOfThree) {

@@ -50,9 +50,18 @@ absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
   return context.CheckStop();
 }
 
+void KeepFirstRows(int64_t n, model::Dataset* data) {
+  const int64_t size = data->size();
+  if (size <= n) return;
+  const size_t width = data->targets.size() / static_cast<size_t>(size);
+  data->features.resize(static_cast<size_t>(n) * data->input_dim);
+  data->targets.resize(static_cast<size_t>(n) * width);
+}
+
 absl::StatusOr<ReplaySample> SampleReplay(
     RunContext& context, const RowFormat& format, int64_t count,
-    const std::function<bool(uint64_t key)>& held_out) {
+    const std::function<bool(uint64_t key)>& held_out,
+    const RetentionSplit& retention) {
   v1::SampleReplayRequest request;
   request.set_dataset(context.config().dataset());
   request.set_count(count);
@@ -80,13 +89,23 @@ absl::StatusOr<ReplaySample> SampleReplay(
         s.code(), absl::StrCat("collector: replay sample: ", s.message()));
   }
   if (absl::Status stop = context.CheckStop(); !stop.ok()) return stop;
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < rows.size(); ++i) {
-    if (!held_out(rows.keys[i])) keep.push_back(i);
-  }
+  std::vector<int64_t> keep, retained;
   ReplaySample sample;
+  for (int64_t i = 0; i < rows.size(); ++i) {
+    const uint64_t key = rows.keys[i];
+    if (static_cast<int64_t>(retained.size()) < retention.rows &&
+        retention.eligible(key)) {
+      retained.push_back(i);
+    } else if (held_out(key)) {
+      ++sample.dropped;
+    } else {
+      keep.push_back(i);
+    }
+  }
+  sample.retention_found = static_cast<int64_t>(retained.size());
+  if (sample.retention_found < retention.min_rows) retained.clear();
   sample.rows = rows.ToDataset(keep);
-  sample.dropped = rows.size() - static_cast<int64_t>(keep.size());
+  sample.retention = rows.ToDataset(retained);
   return sample;
 }
 

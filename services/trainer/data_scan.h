@@ -45,20 +45,49 @@ absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
                       const RowFormat& format, const ScanOptions& options,
                       Rows* rows, bool* truncated);
 
-// A replay sample without the rows that are held out.
+// A replay sample without the rows that are held out, and the retention
+// rows split off it.
 struct ReplaySample {
   model::Dataset rows;
-  // Rows of the sample that were held-out rows, dropped.
+  // Rows of the sample that were held-out rows, dropped (retention rows
+  // not counted).
   int64_t dropped = 0;
+  // Rows from before the window set apart for evaluation (never in `rows`).
+  model::Dataset retention;
+  // Eligible rows found (up to RetentionSplit::rows); when fewer than
+  // RetentionSplit::min_rows, `retention` is empty.
+  int64_t retention_found = 0;
+};
+
+// TrainingConfig.retention_rows: the default, and the fewest rows worth a
+// retention set (the registry's default min_sample_count).
+inline constexpr int64_t kDefaultRetentionRows = 1000;
+inline constexpr int64_t kMinRetentionRows = 100;
+// TrainingConfig.holdout_fraction's default.
+inline constexpr double kDefaultHoldoutFraction = 0.1;
+
+// Keeps the first `n` rows of `data`.
+void KeepFirstRows(int64_t n, model::Dataset* data);
+
+// Which rows of a replay sample become retention rows.
+struct RetentionSplit {
+  // The first `rows` rows of the sample (in its order) that `eligible`
+  // accepts are retention rows. 0: none.
+  int64_t rows = 0;
+  // Fewer such rows than this: no retention rows (they are dropped).
+  int64_t min_rows = 0;
+  // Whether the row with a key may be a retention row.
+  std::function<bool(uint64_t key)> eligible;
 };
 
 // Reads a replay sample of at most `count` rows of the run's data set
 // (SampleReplay seeded with the run's seed; labelled rows only when
-// `format` needs labels), then drops the rows whose key `held_out` says is
-// held out.
+// `format` needs labels), splits off the retention rows `retention` asks
+// for, and drops the other rows whose key `held_out` says is held out.
 absl::StatusOr<ReplaySample> SampleReplay(
     RunContext& context, const RowFormat& format, int64_t count,
-    const std::function<bool(uint64_t key)>& held_out);
+    const std::function<bool(uint64_t key)>& held_out,
+    const RetentionSplit& retention = {});
 
 }  // namespace continuum::trainer
 

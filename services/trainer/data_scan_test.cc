@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "lib/core/proto_time.h"
 #include "services/trainer/held_out_split.h"
 #include "services/trainer/testing/fake_clients.h"
@@ -136,6 +138,40 @@ TEST_F(DataScanTest, ReplayIsCappedWithoutHeldOutRows) {
   wide.input_dim = 3;
   EXPECT_TRUE(absl::IsFailedPrecondition(
       SampleReplay(context, wide, 20, NoneHeldOut).status()));
+}
+
+TEST_F(DataScanTest, RetentionRowsAreSplitOffBeforeHeldOutRowsAreDropped) {
+  RunContext context(options_, run_, control_);
+  // The fake samples r99, r98, ...: rows r80 to r89 may be retention rows,
+  // r80 to r99 are held out.
+  auto in = [](uint64_t key, int from, int to) {
+    for (int r = from; r < to; ++r) {
+      if (key == RowKey("r" + std::to_string(r))) return true;
+    }
+    return false;
+  };
+  RetentionSplit retention;
+  retention.rows = 5;
+  retention.min_rows = 5;
+  retention.eligible = [&](uint64_t key) { return in(key, 80, 90); };
+  auto held_out = [&](uint64_t key) { return in(key, 80, 100); };
+  absl::StatusOr<ReplaySample> sample =
+      SampleReplay(context, format_, 30, held_out, retention);
+  ASSERT_TRUE(sample.ok()) << sample.status();
+  EXPECT_EQ(sample->retention_found, 5);
+  EXPECT_EQ(sample->retention.size(), 5);  // r89 to r85
+  EXPECT_EQ(sample->dropped, 15);          // r99 to r90, r84 to r80
+  EXPECT_EQ(sample->rows.size(), 10);      // r79 to r70
+
+  // Too few eligible rows: none is kept, for retention or for replay.
+  retention.rows = 20;
+  retention.min_rows = 15;
+  sample = SampleReplay(context, format_, 30, held_out, retention);
+  ASSERT_TRUE(sample.ok()) << sample.status();
+  EXPECT_EQ(sample->retention_found, 10);
+  EXPECT_EQ(sample->retention.size(), 0);
+  EXPECT_EQ(sample->dropped, 10);
+  EXPECT_EQ(sample->rows.size(), 10);
 }
 
 TEST_F(DataScanTest, AStoppedRunStopsReading) {

@@ -233,6 +233,8 @@ bool ModelSchedules::Count(const v1::Run& run, v1::RunState state,
     outcome.threshold = c->second.circuit_breaker_threshold();
   }
   outcome.now = clock_->Now();
+  outcome.not_better_only =
+      state == v1::RUN_STATE_REJECTED && NotBetterOnly(run.decision());
   if (run.data_window().has_end_time()) {
     outcome.trained_through = run.data_window().end_time();
   }

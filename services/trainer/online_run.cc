@@ -88,17 +88,50 @@ class OnlineRun {
   }
 
   // Reads the replay pool mixed into every update (at most `cap` rows).
+  // With a production version, the same sample also gives the retention
+  // set: rows held out with a margin (IsHeldOut at half the fraction), as
+  // an incremental run's (batch_run.h); every buffered row predates the
+  // run.
   absl::Status LoadReplayPool(int64_t cap) {
     const double r = config_.guards().replay_ratio();
-    if (r <= 0 || cap <= 0) return absl::OkStatus();
-    const int64_t per_update = static_cast<int64_t>(
-        std::ceil(static_cast<double>(micro_) * r / (1 - r)));
-    const int64_t want = std::min<int64_t>(cap, 20 * per_update);
+    const double fraction = config_.holdout_fraction() > 0
+                                ? config_.holdout_fraction()
+                                : kDefaultHoldoutFraction;
+    int64_t replay_want = 0;
+    if (r > 0) {
+      const int64_t per_update = static_cast<int64_t>(
+          std::ceil(static_cast<double>(micro_) * r / (1 - r)));
+      replay_want = 20 * per_update;
+    }
+    RetentionSplit retention;
+    if (!start_.cold_start) {
+      retention.rows = config_.retention_rows() > 0 ? config_.retention_rows()
+                                                    : kDefaultRetentionRows;
+    }
+    retention.min_rows = kMinRetentionRows;
+    const uint64_t seed = config_.seed();
+    retention.eligible = [seed, fraction](uint64_t key) {
+      return IsHeldOut(key, seed, fraction / 2);
+    };
+    const int64_t want = std::min<int64_t>(
+        cap, replay_want + static_cast<int64_t>(std::ceil(
+                               static_cast<double>(retention.rows) /
+                               (fraction / 2))));
     if (want <= 0) return absl::OkStatus();
-    absl::StatusOr<ReplaySample> sample = SampleReplay(
-        context_, format_, want, [this](uint64_t key) { return HeldOut(key); });
+    absl::StatusOr<ReplaySample> sample =
+        SampleReplay(context_, format_, want,
+                     [this](uint64_t key) { return HeldOut(key); }, retention);
     if (!sample.ok()) return sample.status();
+    retention_ = std::move(sample->retention);
+    if (retention.rows > 0 && retention_.size() == 0) {
+      notes_.push_back(absl::StrCat(
+          "retention: the replay sample held ", sample->retention_found,
+          " held-out rows (at least ", kMinRetentionRows,
+          " needed); no retention set is evaluated"));
+    }
+    if (replay_want <= 0) return absl::OkStatus();
     replay_ = std::move(sample->rows);
+    KeepFirstRows(replay_want, &replay_);
     has_replay_ = replay_.size() > 0;
     if (!has_replay_) {
       notes_.push_back("replay: the collector's replay buffer gave no rows");
@@ -365,6 +398,11 @@ class OnlineRun {
       held_out->mutable_baseline_version()->set_model(context_.run().model());
       held_out->mutable_baseline_version()->set_version(start_.version);
     }
+    if (start_.version > 0 && retention_.size() > 0) {
+      if (absl::Status s = AddRetention(c.bundle, &c.report); !s.ok()) {
+        return s;
+      }
+    }
     RecordReport(context_, notes, &c.report);
     c.holdout_metrics = *metrics;
     c.parent_version = start_.version;
@@ -374,6 +412,25 @@ class OnlineRun {
     c.holdout_records = holdout_.size();
     c.online_updates = total_updates_;
     return c;
+  }
+
+  // The candidate and the version it descends from on the retention rows.
+  absl::Status AddRetention(const ModelBundle& candidate,
+                            v1::ValidationReport* report) {
+    v1::Evaluation* e = report->add_evaluations();
+    e->set_evaluation_set("retention");
+    absl::StatusOr<v1::Metrics> c =
+        EvaluateOn(candidate, retention_, "the candidate", "retention");
+    if (!c.ok()) return c.status();
+    absl::StatusOr<v1::Metrics> b =
+        EvaluateOn(start_.bundle, retention_,
+                   absl::StrCat("version ", start_.version), "retention");
+    if (!b.ok()) return b.status();
+    *e->mutable_candidate() = *c;
+    *e->mutable_baseline() = *b;
+    e->mutable_baseline_version()->set_model(context_.run().model());
+    e->mutable_baseline_version()->set_version(start_.version);
+    return absl::OkStatus();
   }
 
   // The Fisher diagonal on the recent training rows and an autoencoder's
@@ -517,6 +574,8 @@ class OnlineRun {
   model::Dataset holdout_;
   model::Dataset recent_;  // the most recent training rows (Fisher)
   model::Dataset replay_;
+  // Older held-out rows, evaluated against production (empty: none).
+  model::Dataset retention_;
   bool has_replay_ = false;
   Rows pending_;  // read, not yet trained on
   // The polls whose rows are pending: window start, rows left.

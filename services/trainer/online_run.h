@@ -15,13 +15,15 @@
 //   micro-batch with a non-finite feature or target, or whose update has a
 //   non-finite loss or gradient, is skipped and counted; replay rows
 //   (replay_ratio, from one SampleReplay pool read at the start) are mixed
-//   into each update. A cold start's normalisation is fitted to the finite
-//   rows pending at the first update.
+//   into each update; with a production version the same pool gives the
+//   retention set (rows held out with a margin, as in batch_run.h). A
+//   cold start's normalisation is fitted to the finite rows pending at the
+//   first update.
 // - Every online.publish_every_updates updates, or online.publish_every of
 //   the clock with at least one update, it builds a candidate
 //   (ExportBundle, the Fisher diagonal on the recent training rows, an
-//   autoencoder's threshold, held-out metrics of the candidate and of the
-//   last accepted version) and uploads it (candidate_upload.h). Each
+//   autoencoder's threshold, held-out and retention metrics of the
+//   candidate and of the last accepted version) and uploads it (candidate_upload.h). Each
 //   decision goes to RunControl::CandidateDecided (the circuit breaker
 //   counts candidates). An approved candidate becomes the parent of the
 //   next one and moves the run's data_window end to the end of the rows it
