@@ -46,6 +46,7 @@
 #include "lib/model/model.h"
 #include "lib/model/torch_runtime.h"
 #include "lib/model/training.h"
+#include "services/registry/validation_gates.h"
 
 ABSL_FLAG(bool, json, false, "Print one JSON object as the last line.");
 ABSL_FLAG(int, a_rows, 27000, "Training rows of distribution A.");
@@ -75,6 +76,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace data = continuum::data;
 namespace model = continuum::model;
+namespace registry = continuum::registry;
 namespace v1 = continuum::v1;
 using continuum::internal::v1::ModelBundle;
 
@@ -130,6 +132,15 @@ struct Row {
   int epochs = 0;
   int64_t steps = 0;
   bool stopped_early = false;
+  // An adaptation's decision by the registry's default gates
+  // (registry::ApplyGates): `held_out` is B's held-out window, `retention`
+  // A rows no adaptation trains on; production is the cold start.
+  bool gated = false;
+  bool approved = false;
+  double held_out_gain = 0;       // points of accuracy on B's held-out
+  double retention_drop = 0;      // points of accuracy lost on retention
+  double retention_loss_pct = 0;  // loss increase on retention, percent
+  std::string failed_gates = "";
 };
 
 struct Shift {
@@ -177,7 +188,7 @@ const std::vector<Strategy>& Strategies() {
 // The data of the run: A's rows, and the training split's B rows (shifted
 // per shift).
 struct Data {
-  model::Dataset a_train, a_hold, a_test, replay;
+  model::Dataset a_train, a_hold, a_test, replay, retention;
   data::LabeledImages train, test;
   int64_t a_rows = 0, b_rows = 0, hold = 0;
 };
@@ -185,6 +196,44 @@ struct Data {
 class Bench {
  public:
   explicit Bench(const Data& d) : d_(d) {}
+
+  // The report an incremental run would submit for `candidate` (sets
+  // held_out and retention, production = `base`) and the default gates'
+  // decision on it.
+  absl::Status Gate(const ModelBundle& candidate, const ModelBundle& base,
+                    const model::Dataset& b_hold, Row* row) const {
+    v1::ValidationReport report;
+    for (const auto& [set, data] :
+         {std::pair<const char*, const model::Dataset*>{"held_out", &b_hold},
+          {"retention", &d_.retention}}) {
+      v1::Evaluation* e = report.add_evaluations();
+      e->set_evaluation_set(set);
+      absl::StatusOr<v1::Metrics> c = model::Evaluate(candidate, *data);
+      if (!c.ok()) return c.status();
+      absl::StatusOr<v1::Metrics> b = model::Evaluate(base, *data);
+      if (!b.ok()) return b.status();
+      *e->mutable_candidate() = *c;
+      *e->mutable_baseline() = *b;
+    }
+    const v1::ValidationDecision d = registry::ApplyGates({}, report);
+    row->gated = true;
+    row->approved = d.approved();
+    std::vector<std::string> failed;
+    for (const v1::GateResult& g : d.gates()) {
+      if (g.gate() == "min_held_out_gain_points") {
+        row->held_out_gain = g.observed();
+      } else if (g.gate() == "max_retention_accuracy_drop_points") {
+        row->retention_drop = g.observed();
+      } else if (g.gate() == "max_retention_loss_increase_percent") {
+        row->retention_loss_pct = g.observed();
+      }
+      if (!g.passed()) {
+        failed.push_back(absl::StrCat(g.evaluation_set(), " ", g.gate()));
+      }
+    }
+    row->failed_gates = absl::StrJoin(failed, ", ");
+    return absl::OkStatus();
+  }
 
   absl::Status Evaluate(const ModelBundle& b, const model::Dataset& b_test,
                         Row* row) const {
@@ -269,6 +318,9 @@ class Bench {
           Run(base, b_train, s.replay ? &d_.replay : nullptr, b_hold, b_test,
               c, &row);
       if (!candidate.ok()) return candidate.status();
+      if (absl::Status g = Gate(*candidate, base, b_hold, &row); !g.ok()) {
+        return g;
+      }
       rows.push_back(row);
     }
     Row full{"full retrain on A+B (reference)", "full_retrain"};
@@ -331,6 +383,18 @@ void PrintShift(const Shift& shift, const Row& cold,
       "drops %.2f points on A.\n",
       kBarBPoints, v.b_gap, kBarDropPoints, v.drop, v.time_ratio,
       v.meets ? "met" : "NOT met", v.naive_drop);
+  std::printf("Default gates (held_out = B's held-out rows, retention = %s):\n",
+              "1000 A rows never trained on; production = the cold start");
+  std::printf("%-32s %13s %15s %15s  %s\n", "", "held-out gain",
+              "retention drop", "retention loss", "decision");
+  for (const Row& r : rows) {
+    if (!r.gated) continue;
+    std::printf("%-32s %13.2f %15.2f %14.1f%%  %s\n", r.name.c_str(),
+                r.held_out_gain, r.retention_drop, r.retention_loss_pct,
+                r.approved ? "approved"
+                           : absl::StrCat("rejected (", r.failed_gates, ")")
+                                 .c_str());
+  }
 }
 
 void AddJson(const std::string& shift, const Row& cold,
@@ -344,6 +408,16 @@ void AddJson(const std::string& shift, const Row& cold,
     fields->push_back(absl::StrCat(p, "_acc_b\":", r.acc_b));
     fields->push_back(absl::StrCat(p, "_drop_a\":", cold.acc_a - r.acc_a));
     fields->push_back(absl::StrCat(p, "_seconds\":", r.seconds));
+    if (r.gated) {
+      fields->push_back(absl::StrCat(p, "_approved\":",
+                                     r.approved ? "true" : "false"));
+      fields->push_back(
+          absl::StrCat(p, "_retention_drop_points\":", r.retention_drop));
+      fields->push_back(absl::StrCat(p, "_retention_loss_increase_percent\":",
+                                     r.retention_loss_pct));
+      fields->push_back(
+          absl::StrCat(p, "_held_out_gain_points\":", r.held_out_gain));
+    }
   }
   const std::string p = absl::StrCat("\"", shift, "_");
   fields->push_back(
@@ -399,6 +473,10 @@ absl::StatusOr<Data> LoadData(std::vector<const Shift*>* shifts) {
   d.a_test = Slice(*test, 0, test->size());
   d.replay = Sample(d.a_train, absl::GetFlag(FLAGS_replay_rows),
                     absl::GetFlag(FLAGS_seed) + 100);
+  // The retention set: 1000 A rows (the trainer's default retention_rows)
+  // that no adaptation trains on.
+  d.retention = Slice(*train, d.a_rows, d.a_rows + std::min<int64_t>(
+                                                       d.hold, 1000));
   d.train = *std::move(train);
   d.test = *std::move(test);
   return d;
