@@ -4,7 +4,8 @@
 # deploy/local/continuum-up, and checks what it printed: the collector and
 # registry calls, the pod serving the uploaded bundle, predictions with
 # record ids, outcomes joined in the collector and observed by the drift
-# service, and the performance alert delivered by WatchAlerts. Then stops
+# service, and the performance alert delivered by WatchAlerts; then
+# continuumctl predict with the log policies never and always. Then stops
 # the services with SIGTERM and checks that each drained and exited 0.
 # Usage: python_client_test.sh BIN_DIR PYTHON_DIR
 set -euo pipefail
@@ -71,6 +72,21 @@ expect "contracts: Predict with a 200-byte record id: INVALID_ARGUMENT record_id
 expect "contracts: Predict pinned to version -1: INVALID_ARGUMENT version: must be >= 0 (got -1)"
 expect_re "contracts: ListVersions filtered by state = PRODUCTON: INVALID_ARGUMENT .*PRODUCTON"
 expect "done"
+
+# continuumctl predict: evaluation traffic (--log=never) is answered and not
+# logged; --log=always is logged.
+# shellcheck disable=SC1091
+. "$work/up/endpoints.env"
+printf 'f1,f2,f3,f4\n0.1,0.2,0.3,0.4\n0.5,0.6,0.7,0.8\n' > "$work/rows.csv"
+for policy in never always; do
+  want="not logged"
+  [ "$policy" = always ] && want="logged"
+  pred="$("$bin_dir/continuumctl" predict --target="$CONTINUUM_INFERENCE" \
+    --model=python-demo --csv="$work/rows.csv" --log="$policy")"
+  echo "$pred"
+  grep -qE "^models/python-demo/versions/1 \(SERVING_ROLE_STABLE, pod [^)]+\): 2 rows, $want \(--log=$policy\)$" <<<"$pred" ||
+    { echo "continuumctl predict --log=$policy: unexpected output"; exit 1; }
+done
 
 # SIGTERM: continuum-up stops every service and each drains and exits 0.
 kill -TERM "$up_pid"

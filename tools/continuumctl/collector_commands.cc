@@ -26,7 +26,8 @@
 #include "tools/continuumctl/cli_util.h"
 
 ABSL_FLAG(std::string, dataset, "", "Data set id (ingest, export, datasets).");
-ABSL_FLAG(std::string, csv, "", "ingest: CSV file with a header row.");
+ABSL_FLAG(std::string, csv, "",
+          "ingest: CSV file with a header row; predict: rows of features.");
 ABSL_FLAG(
     std::string, jsonl, "",
     "ingest: JSON lines file, one continuum.v1.Record per line in "

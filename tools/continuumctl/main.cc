@@ -8,6 +8,7 @@
 //   continuumctl model init --family=F --inputs=N --classes=K --output=FILE
 //   continuumctl model inspect FILE
 //   continuumctl trainer trigger|runs|run|watch|cancel|config|pause|resume
+//   continuumctl predict --target=... --model=M --csv=FILE [--log=never]
 //   continuumctl version
 //   continuumctl COMMAND --help   (or: continuumctl help COMMAND)
 //
@@ -31,6 +32,7 @@
 #include "tools/continuumctl/drift_command.h"
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/model_command.h"
+#include "tools/continuumctl/predict_command.h"
 #include "tools/continuumctl/registry_commands.h"
 #include "tools/continuumctl/trainer_commands.h"
 
@@ -142,6 +144,13 @@ const std::vector<Command>& Commands() {
        continuum::ctl::RunTrainerCommand,
        "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
        {"wait", "epochs", "learning_rate", "reason", "filter"}},
+      {"predict",
+       "Send rows to an inference pod: --model=M --csv=FILE "
+       "[--log=never|sampled|always] [--pin=N]; prints the predictions, the "
+       "version and whether the rows were logged.",
+       continuum::ctl::RunPredictCommand,
+       "continuumctl predict --target=HOST:PORT --model=M --csv=FILE [--log=default|never|sampled|always] [--pin=N] [--routing_key=K]",
+       {"model", "csv", "log", "pin", "routing_key"}},
       {"version", "Print the version of continuumctl.", RunVersion,
        "continuumctl version",
        {}},

@@ -21,7 +21,7 @@
 
 ABSL_DECLARE_FLAG(std::string, output);
 
-ABSL_FLAG(std::string, model, "", "Model id (registry commands).");
+ABSL_FLAG(std::string, model, "", "Model id (registry commands, predict).");
 ABSL_FLAG(std::string, family, "mlp_classifier",
           "models register: mlp_classifier, mlp_regressor, autoencoder or "
           "gru_forecaster.");
