@@ -2,8 +2,9 @@
 # The whole loop end to end (deploy/local/demo: five real service processes,
 # real Fashion-MNIST): after the switch to rotated images the accuracy must
 # collapse, the drift service must trigger retraining, a new version must
-# reach the stable role, the accuracy must recover, and the deliberately bad
-# candidate must be rejected by the registry's gates.
+# reach the stable role, the accuracy must recover without forgetting A
+# (held-out A images, measured per version without being logged), and the
+# deliberately bad candidate must be rejected by the registry's gates.
 # Usage: demo_test.sh BIN_DIR   (exit 77 = skipped)
 set -euo pipefail
 bin_dir="$1"
@@ -42,6 +43,18 @@ grep -q "| bad candidate state | VERSION_STATE_REJECTED |" "$summary" ||
 dropped=$(grep -F "| outcome reports dropped |" "$summary" | sed 's/.*| \([0-9]*\) |$/\1/')
 [ "$dropped" = "0" ] || fail "outcome reports dropped: ${dropped:-not reported}"
 [ -s "$out/report/timeline.csv" ] || fail "no timeline"
+# Forgetting: every version that answered was measured on held-out images
+# of A (not logged); the retrained one (replay) kept most of what version 1
+# knew of A (naive fine-tuning on rotated images loses 50 to 70 points).
+held="$out/report/held_out_a.csv"
+[ "$(wc -l < "$held")" -ge 2 ] || fail "fewer than two versions on held-out A"
+first_a=$(head -1 "$held" | cut -d, -f3)
+last_a=$(tail -1 "$held" | cut -d, -f3)
+echo "held-out A: version 1 $first_a, last version $last_a"
+awk -v f="$first_a" -v l="$last_a" 'BEGIN { exit !(l >= f - 0.10) }' ||
+  fail "the last version lost more than 10 points of A ($first_a -> $last_a)"
+grep -q "held-out A accuracy, version" "$summary" ||
+  fail "no held-out A accuracy in the summary"
 if command -v gnuplot >/dev/null; then
   [ -s "$out/report/accuracy.png" ] || fail "gnuplot is installed but no chart"
 fi

@@ -19,9 +19,15 @@
 //     hot-swaps, accuracy recovers.
 //  5. Uploads a deliberately bad candidate (untrained weights, evaluated
 //     honestly on recent data): the registry's gates reject it.
-//  6. Writes the report: timeline.csv, accuracy.png (gnuplot, when
-//     installed) with the drift alert, the runs and the version switches
-//     marked, and summary.md with the numbers.
+//  6. Each version, when it first answers, is also measured on 1000
+//     held-out images of A (the test split, requests sent with log NEVER,
+//     so they are neither training data nor drift observations): what it
+//     kept of A (forgetting).
+//  7. Writes the report: timeline.csv, held_out_a.csv, accuracy.png
+//     (gnuplot, when installed: one line per serving version, the held-out
+//     A accuracy of each version, the drift alert, the runs and the version
+//     switches marked with labels that do not overlap), and summary.md
+//     with the numbers and the numbered events.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -153,6 +159,41 @@ struct Event {
   std::string what;
 };
 
+// A version's accuracy on held-out rows of distribution A (the test
+// split's originals, never logged), measured when it first answers.
+struct Retention {
+  double t = 0;
+  int64_t version = 0;
+  double accuracy = 0;
+};
+
+// Chart labels in lanes above the data, so that none overlaps another:
+// each label takes the lowest lane whose last label ends before it starts
+// (widths estimated from the font); with every lane taken, only its number
+// is shown (the summary lists every event by number).
+class LabelLanes {
+ public:
+  LabelLanes(double x_range, int lanes) : x_range_(x_range), ends_(lanes, -1e30) {}
+
+  // The lane for a label of `chars` characters at `x`, or -1 for none.
+  int Place(double x, int chars) {
+    // 1200 px wide, about 1100 px of plot, about 6 px per character of an
+    // 8-point font, plus a margin.
+    const double width = (chars * 6.0 + 12) / 1100.0 * x_range_;
+    for (size_t lane = 0; lane < ends_.size(); ++lane) {
+      if (ends_[lane] < x) {
+        ends_[lane] = x + width;
+        return static_cast<int>(lane);
+      }
+    }
+    return -1;
+  }
+
+ private:
+  double x_range_;
+  std::vector<double> ends_;
+};
+
 class Demo {
  public:
   explicit Demo(Clients c) : c_(std::move(c)) {}
@@ -172,6 +213,9 @@ class Demo {
   double Stream(const continuum::data::LabeledImages& images, int offset,
                 int batches, const std::string& distribution);
   void BadCandidate(const continuum::data::LabeledImages& recent);
+  // Measures `version` (pinned) on the held-out A rows, not logged.
+  void MeasureHeldOutA(int64_t version);
+  void WriteChart(const std::string& dir);
   void WriteReport();
   void Mark(const std::string& what) {
     events_.push_back({absl::ToDoubleSeconds(absl::Now() - g_start), what});
@@ -182,6 +226,9 @@ class Demo {
   const std::string model_ = absl::GetFlag(FLAGS_model);
   std::vector<Point> points_;
   std::vector<Event> events_;
+  std::vector<Retention> retention_;
+  // Held-out rows of A: the first 1000 images of the test split.
+  continuum::data::LabeledImages held_out_a_;
   std::map<std::string, std::string> numbers_;
   // Outcome reports given up on (the record never reached the collector).
   int64_t outcomes_dropped_ = 0;
@@ -466,6 +513,7 @@ double Demo::Stream(const continuum::data::LabeledImages& images, int offset,
         Mark(absl::StrCat("version ", version, " answers for the first time (",
                           v1::ServingRole_Name(res.role()), ")"));
       }
+      MeasureHeldOutA(version);
     }
     if (res.role() == v1::SERVING_ROLE_STABLE && version != last_version_) {
       if (last_version_ != 0) {
@@ -612,6 +660,117 @@ void Demo::BadCandidate(const continuum::data::LabeledImages& recent) {
   numbers_["bad candidate state"] = v1::VersionState_Name(v.state());
 }
 
+void Demo::MeasureHeldOutA(int64_t version) {
+  const int n = static_cast<int>(held_out_a_.size());
+  const int per_call = 250;
+  int correct = 0;
+  for (int at = 0; at < n; at += per_call) {
+    const int rows = std::min(per_call, n - at);
+    v1::PredictRequest req;
+    req.set_model(model_);
+    req.set_version(version);
+    // Evaluation traffic: neither training data nor drift observations.
+    req.set_log(v1::LOG_POLICY_NEVER);
+    req.mutable_inputs()->add_shape(rows);
+    req.mutable_inputs()->add_shape(784);
+    req.mutable_inputs()->mutable_data()->Assign(
+        held_out_a_.pixels.begin() + static_cast<size_t>(at) * 784,
+        held_out_a_.pixels.begin() + static_cast<size_t>(at + rows) * 784);
+    v1::PredictResponse res;
+    grpc::Status s = c_.inference->Predict(Context().get(), req, &res);
+    if (!s.ok()) {
+      // The pod may have dropped the version already (a rolled-back
+      // canary): no point, said so.
+      Log(absl::StrCat("held-out A accuracy of version ", version,
+                       " not measured: ", s.error_message()));
+      return;
+    }
+    if (res.logged()) Die("an evaluation request (log NEVER) was logged");
+    for (int i = 0; i < rows; ++i) {
+      correct += res.predicted_classes(i) == held_out_a_.labels[at + i];
+    }
+  }
+  const double accuracy = static_cast<double>(correct) / n;
+  retention_.push_back(
+      {absl::ToDoubleSeconds(absl::Now() - g_start), version, accuracy});
+  numbers_[absl::StrCat("held-out A accuracy, version ", version)] =
+      absl::StrFormat("%.1f %%", 100 * accuracy);
+  Log(absl::StrFormat("version %d on %d held-out images of A (not logged): "
+                      "%.1f %%",
+                      version, n, 100 * accuracy));
+}
+
+void Demo::WriteChart(const std::string& dir) {
+  // One data file per serving version, so that stable and canary batches
+  // draw two lines instead of one zig-zag.
+  double t_max = 1;
+  for (const Point& p : points_) t_max = std::max(t_max, p.t);
+  for (int64_t version : answered_) {
+    std::ofstream f(absl::StrCat(dir, "/timeline_v", version, ".csv"));
+    for (const Point& p : points_) {
+      if (p.version == version) f << p.t << "," << p.accuracy << "\n";
+    }
+  }
+  {
+    std::ofstream f(dir + "/held_out_a.csv");
+    for (const Retention& r : retention_) {
+      f << r.t << "," << r.version << "," << r.accuracy << "\n";
+    }
+  }
+  std::ofstream gp(dir + "/accuracy.gp");
+  gp << "set terminal png size 1200,650 noenhanced\nset output '" << dir
+     << "/accuracy.png'\nset datafile separator ','\n"
+        "set title 'Continuum demo: live-stream accuracy per serving version, "
+        "and each version on held-out A (forgetting)'\n"
+        "set xlabel 'seconds since start'\nset ylabel 'accuracy'\n"
+     << "set xrange [0:" << t_max * 1.02 << "]\n"
+        "set yrange [0:1.42]\nset ytics 0,0.1,1\nset key bottom right\n"
+        "set grid\n";
+  constexpr int kLanes = 8;
+  LabelLanes lanes(t_max * 1.02, kLanes);
+  int number = 0;
+  for (const Event& e : events_) {
+    ++number;
+    const bool marked =
+        e.what.find("drift alert") != std::string::npos ||
+        e.what.find("answers for the first time") != std::string::npos ||
+        e.what.find("stable version") != std::string::npos ||
+        e.what.find("switches to distribution") != std::string::npos ||
+        e.what.find("training run") != std::string::npos;
+    if (!marked) continue;
+    std::string text = absl::StrCat(number, " ", e.what.substr(0, 36));
+    absl::StrReplaceAll({{"'", ""}}, &text);
+    int lane = lanes.Place(e.t, static_cast<int>(text.size()));
+    if (lane < 0) {
+      text = absl::StrCat(number);
+      lane = lanes.Place(e.t, static_cast<int>(text.size()));
+    }
+    gp << "set arrow from " << e.t << ",0 to " << e.t
+       << ",1 nohead dt 2 lc rgb '#999999'\n";
+    if (lane >= 0) {
+      gp << "set label " << number << " '" << text << "' at " << e.t << ","
+         << 1.03 + 0.05 * lane << " font ',8'\n";
+    }
+  }
+  gp << "plot ";
+  bool first = true;
+  for (int64_t version : answered_) {
+    if (!first) gp << ", \\\n     ";
+    first = false;
+    gp << "'" << dir << "/timeline_v" << version
+       << ".csv' using 1:2 with linespoints lc " << version % 8 + 1
+       << " pt 7 ps 0.4 title 'version " << version << ", live stream'";
+  }
+  if (!retention_.empty()) {
+    gp << ", \\\n     '" << dir
+       << "/held_out_a.csv' using 1:3 with linespoints lc rgb 'black' lw 2 "
+          "pt 5 ps 1.5 title 'each version on held-out A (not logged)', \\\n"
+          "     '' using 1:3:(sprintf('v%d', $2)) with labels offset 0,1 "
+          "notitle";
+  }
+  gp << "\n";
+}
+
 void Demo::WriteReport() {
   const std::string dir = absl::GetFlag(FLAGS_out_dir);
   std::system(absl::StrCat("mkdir -p '", dir, "'").c_str());
@@ -627,30 +786,7 @@ void Demo::WriteReport() {
   }
   bool chart = false;
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
-    std::ofstream gp(dir + "/accuracy.gp");
-    gp << "set terminal png size 1200,600 noenhanced\nset output '" << dir
-       << "/accuracy.png'\nset datafile separator ','\n"
-          "set title 'Continuum demo: accuracy per batch of the live stream'\n"
-          "set xlabel 'seconds since start'\nset ylabel 'accuracy'\n"
-          "set yrange [0:1]\nset key bottom right\nset grid\n";
-    int i = 0;
-    for (const Event& e : events_) {
-      if (e.what.find("drift alert") != std::string::npos ||
-          e.what.find("answers for the first time") != std::string::npos ||
-          e.what.find("stable version") != std::string::npos ||
-          e.what.find("switches to distribution") != std::string::npos ||
-          e.what.find("training run") != std::string::npos) {
-        ++i;
-        gp << "set arrow from " << e.t << ",0 to " << e.t
-           << ",1 nohead dt 2 lc " << (i % 6 + 1) << "\n";
-        gp << "set label " << i << " '" << e.what.substr(0, 40) << "' at "
-           << e.t << "," << (0.05 + 0.06 * (i % 8)) << " font ',8'\n";
-      }
-    }
-    gp << "plot '" << dir
-       << "/timeline.csv' every ::1 using 1:4 with linespoints title "
-          "'accuracy'\n";
-    gp.close();
+    WriteChart(dir);
     chart = std::system(absl::StrCat("gnuplot '", dir, "/accuracy.gp'").c_str()) == 0;
   }
   numbers_["outcome reports dropped"] = absl::StrCat(outcomes_dropped_);
@@ -658,9 +794,11 @@ void Demo::WriteReport() {
   md << "# Continuum demo\n\n";
   md << "| figure | value |\n| --- | --- |\n";
   for (const auto& [k, v] : numbers_) md << "| " << k << " | " << v << " |\n";
-  md << "\n## Events\n\n| seconds | event |\n| --- | --- |\n";
+  md << "\n## Events\n\n| # | seconds | event |\n| --- | --- | --- |\n";
+  int number = 0;
   for (const Event& e : events_) {
-    md << "| " << absl::StrFormat("%.1f", e.t) << " | " << e.what << " |\n";
+    md << "| " << ++number << " | " << absl::StrFormat("%.1f", e.t) << " | "
+       << e.what << " |\n";
   }
   md << "\n" << (chart ? "![accuracy](accuracy.png)\n"
                        : "(gnuplot not installed: no chart)\n");
@@ -677,6 +815,10 @@ void Demo::Run() {
       continuum::data::Rotate90(*train);
   const int cold = absl::GetFlag(FLAGS_cold_start_rows);
   const int batch = absl::GetFlag(FLAGS_batch);
+  auto test = continuum::data::LoadFashionMnist(
+      continuum::data::FashionMnistSplit::kTest, 1000);
+  if (!test.ok()) Die(std::string(test.status().message()));
+  held_out_a_ = *std::move(test);
 
   Log(absl::StrCat("cold start: ingesting ", cold,
                    " labelled images of distribution A (originals)"));
