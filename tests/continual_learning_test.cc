@@ -40,6 +40,7 @@
 #include "lib/model/bundle.h"
 #include "lib/model/evaluation.h"
 #include "lib/model/torch_runtime.h"
+#include "tests/util/labelled_images.h"
 #include "tests/util/service_cluster.h"
 #include "tests/util/trainer_runs.h"
 
@@ -247,26 +248,10 @@ class ContinualLearningTest : public ::testing::Test {
   // from `base`.
   static void Ingest(const std::string& id, const data::LabeledImages& images,
                      int64_t first, absl::Time base) {
-    const int dim = images.feature_dim();
-    for (int64_t at = first; at < first + kRowsPerDistribution; at += 500) {
-      v1::IngestBatchRequest request;
-      request.set_dataset(id);
-      for (int64_t i = at; i < at + 500; ++i) {
-        v1::Record* r = request.add_records();
-        r->set_id(absl::StrCat(id, "-", i));
-        *r->mutable_event_time() =
-            core::ToProto(base + absl::Milliseconds(i - first));
-        r->mutable_features()->Add(images.pixels.begin() + i * dim,
-                                   images.pixels.begin() + (i + 1) * dim);
-        r->mutable_label()->set_class_index(images.labels[i]);
-      }
-      grpc::ClientContext context;
-      context.set_deadline(Deadline(60));
-      v1::IngestBatchResponse response;
-      grpc::Status s =
-          cluster_->collector().IngestBatch(&context, request, &response);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-    }
+    absl::Status s = testing::IngestLabelledImages(
+        cluster_->collector(), id, images, first, kRowsPerDistribution, base,
+        absl::StrCat(id, "-"));
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // A 784-64-10 MLP with the default validation policy and rollout plan

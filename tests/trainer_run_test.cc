@@ -33,6 +33,7 @@
 #include "continuum/v1/registry.grpc.pb.h"
 #include "continuum/v1/trainer.grpc.pb.h"
 #include "lib/data/fashion_mnist.h"
+#include "tests/util/labelled_images.h"
 #include "tests/util/subprocess.h"
 #include "tests/util/trainer_runs.h"
 
@@ -204,26 +205,10 @@ class TrainerRunTest : public ::testing::Test {
 
   static void Ingest(const data::LabeledImages& images) {
     // Event times in the last hour, a millisecond apart.
-    const absl::Time base = absl::Now() - absl::Hours(1);
-    for (int64_t at = 0; at < images.size(); at += 500) {
-      v1::IngestBatchRequest request;
-      request.set_dataset(kDataset);
-      for (int64_t i = at; i < std::min<int64_t>(images.size(), at + 500); ++i) {
-        v1::Record* r = request.add_records();
-        r->set_id(absl::StrCat("fm-", i));
-        *r->mutable_event_time() = Proto(base + absl::Milliseconds(i));
-        r->mutable_features()->Add(
-            images.pixels.begin() + i * images.feature_dim(),
-            images.pixels.begin() + (i + 1) * images.feature_dim());
-        r->mutable_label()->set_class_index(images.labels[i]);
-      }
-      grpc::ClientContext context;
-      context.set_deadline(Deadline(60));
-      v1::IngestBatchResponse response;
-      grpc::Status s =
-          cluster_->collector().IngestBatch(&context, request, &response);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-    }
+    absl::Status s = testing::IngestLabelledImages(
+        cluster_->collector(), kDataset, images, 0, images.size(),
+        absl::Now() - absl::Hours(1), "fm-");
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   static void RegisterModel(const std::string& model) {
