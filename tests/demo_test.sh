@@ -5,9 +5,13 @@
 # reach the stable role, the accuracy must recover without forgetting A
 # (held-out A images, measured per version without being logged), and the
 # deliberately bad candidate must be rejected by the registry's gates.
-# Usage: demo_test.sh BIN_DIR   (exit 77 = skipped)
+# With --tls, the same run with mutual TLS between every service and the
+# demo (continuum-up --tls).
+# Usage: demo_test.sh BIN_DIR [--tls]   (exit 77 = skipped)
 set -euo pipefail
 bin_dir="$1"
+up_flags=()
+[ "${2:-}" = --tls ] && up_flags=(--tls)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "SKIP: Fashion-MNIST missing (apt-get install dataset-fashion-mnist)"
@@ -15,7 +19,8 @@ if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 out="$(mktemp -d "${TMPDIR:-/tmp}/demo_test.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
-"$root/deploy/local/demo" --bin-dir "$bin_dir" --out "$out/report" -- \
+"$root/deploy/local/demo" --bin-dir "$bin_dir" --out "$out/report" \
+  "${up_flags[@]}" -- \
   --cold_start_rows=3000 --a_batches=20 --b_batches=240 | tee "$out/log"
 summary="$out/report/summary.md"
 fail() { echo "FAIL: $*"; cat "$summary"; exit 1; }
@@ -57,5 +62,8 @@ grep -q "held-out A accuracy, version" "$summary" ||
   fail "no held-out A accuracy in the summary"
 if command -v gnuplot >/dev/null; then
   [ -s "$out/report/accuracy.png" ] || fail "gnuplot is installed but no chart"
+fi
+if [ ${#up_flags[@]} -gt 0 ]; then
+  grep -q "mutual TLS: CA" "$out/log" || fail "the services did not start with TLS"
 fi
 echo PASS

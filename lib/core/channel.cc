@@ -1,5 +1,7 @@
 #include "lib/core/channel.h"
 
+#include "lib/core/tls.h"
+
 #include <algorithm>
 
 namespace continuum::core {
@@ -11,8 +13,7 @@ std::shared_ptr<grpc::Channel> CreateServiceChannel(
       100, absl::ToInt64Milliseconds(max_reconnect_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(ms));
   args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, ServiceChannelCredentials(), args);
 }
 
 }  // namespace continuum::core

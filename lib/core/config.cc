@@ -180,6 +180,41 @@ absl::Status ValidateHostPort(absl::string_view address) {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status TlsFieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("server.tls.", field, ": ", problem));
+}
+
+}  // namespace
+
+bool TlsEnabled(const config::v1::TlsConfig& tls) {
+  return !tls.key_file().empty() && !tls.certificate_file().empty();
+}
+
+absl::Status ValidateTlsConfig(const config::v1::TlsConfig& tls) {
+  if (tls.key_file().empty() != tls.certificate_file().empty()) {
+    return TlsFieldError(
+        tls.key_file().empty() ? "key_file" : "certificate_file",
+        "set key_file and certificate_file together");
+  }
+  const bool on = TlsEnabled(tls);
+  if (!tls.ca_file().empty() && !on) {
+    return TlsFieldError("ca_file",
+                         "needs key_file and certificate_file (TLS is off)");
+  }
+  if (tls.require_client_certificate() && tls.ca_file().empty()) {
+    return TlsFieldError("require_client_certificate",
+                         "needs ca_file to verify client certificates with");
+  }
+  if (tls.has_reload_interval() && (tls.reload_interval().seconds() < 1 ||
+                                    tls.reload_interval().nanos() < 0)) {
+    return TlsFieldError("reload_interval", "must be at least 1s");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
   auto field_error = [](absl::string_view field, absl::string_view problem) {
     return absl::InvalidArgumentError(
@@ -203,6 +238,7 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
   if (grace.seconds() > 3600) {
     return field_error("shutdown_grace", "must be at most 1 hour");
   }
+  if (absl::Status s = ValidateTlsConfig(config.tls()); !s.ok()) return s;
   if (config.max_message_bytes() < 4096) {
     return field_error("max_message_bytes",
                        absl::StrCat(config.max_message_bytes(),

@@ -69,6 +69,16 @@ config::v1::ServerConfig DefaultServerConfig(absl::string_view service);
 // INVALID_ARGUMENT names the field ("server.listen: ...") and the problem.
 absl::Status ValidateServerConfig(const config::v1::ServerConfig& config);
 
+// Whether `tls` turns TLS on (key_file and certificate_file set).
+bool TlsEnabled(const config::v1::TlsConfig& tls);
+
+// The rules of TlsConfig's fields (server_config.proto): key_file and
+// certificate_file both or neither; ca_file only with them;
+// require_client_certificate only with ca_file; reload_interval at least
+// 1 s when set. INVALID_ARGUMENT "server.tls.FIELD: problem". Part of
+// ValidateServerConfig. (Reading the files is tls.h's CheckTlsFiles.)
+absl::Status ValidateTlsConfig(const config::v1::TlsConfig& tls);
+
 // Checks that `address` is HOST:PORT with a port in 0..65535; HOST may be a
 // name, an IPv4 address or a bracketed IPv6 address ("[::1]:50051").
 absl::Status ValidateHostPort(absl::string_view address);

@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "lib/core/config.h"
 #include "lib/core/parse_errors.h"
+#include "lib/core/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace continuum::core {
@@ -98,7 +99,8 @@ absl::Status ServiceServer::StartGrpc() {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(),
+  if (absl::Status s = CheckTlsFiles(config.tls()); !s.ok()) return s;
+  builder.AddListeningPort(config.listen(), ServerCredentialsFor(config.tls()),
                            &port_);
   // gRPC sets SO_REUSEPORT by default: a second server on a busy port would
   // then start and silently share its traffic. Fail instead.

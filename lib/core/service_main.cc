@@ -22,6 +22,7 @@
 #include "lib/core/config.h"
 #include "lib/core/logging.h"  // Also formats absl::string_view.
 #include "lib/core/signals.h"
+#include "lib/core/tls.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -51,6 +52,17 @@ ABSL_FLAG(std::optional<int>, max_message_bytes, std::nullopt,
           "Largest gRPC message accepted or sent. Default 67108864 (64 MiB).");
 ABSL_FLAG(std::optional<std::string>, log_format, std::nullopt,
           "Log line format: text or json. Default text.");
+ABSL_FLAG(std::optional<std::string>, tls_key, std::nullopt,
+          "TLS private key (PEM); with --tls_cert turns TLS on for the "
+          "server and this service's calls to the others.");
+ABSL_FLAG(std::optional<std::string>, tls_cert, std::nullopt,
+          "TLS certificate chain (PEM), leaf first.");
+ABSL_FLAG(std::optional<std::string>, tls_ca, std::nullopt,
+          "CA bundle (PEM) verifying client certificates and the other "
+          "services.");
+ABSL_FLAG(std::optional<bool>, tls_require_client_certificate, std::nullopt,
+          "Mutual TLS: refuse clients without a certificate --tls_ca "
+          "verifies.");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "Lowest log level written: trace, debug, info, warn, error, "
           "critical, off. Default info.");
@@ -121,6 +133,22 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server,
   if (auto v = absl::GetFlag(FLAGS_log_level)) {
     server->mutable_log()->set_level(*v);
     mark("log.level", "log_level");
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_key)) {
+    server->mutable_tls()->set_key_file(*v);
+    mark("tls.key_file", "tls_key");
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_cert)) {
+    server->mutable_tls()->set_certificate_file(*v);
+    mark("tls.certificate_file", "tls_cert");
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_ca)) {
+    server->mutable_tls()->set_ca_file(*v);
+    mark("tls.ca_file", "tls_ca");
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_require_client_certificate)) {
+    server->mutable_tls()->set_require_client_certificate(*v);
+    mark("tls.require_client_certificate", "tls_require_client_certificate");
   }
   return absl::OkStatus();
 }
@@ -209,6 +237,14 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
   if (absl::Status s = InitLogging(service, server->log()); !s.ok()) return s;
   spdlog::info("continuum-{} {} ({}) starting; config: {}", service, kVersion,
                kGitCommit, ConfigToText(*config));
+  // A TLS file that cannot be read refuses the start, naming it.
+  if (absl::Status s = CheckTlsFiles(server->tls()); !s.ok()) return s;
+  SetServiceChannelTls(server->tls());
+  if (TlsEnabled(server->tls())) {
+    spdlog::info("continuum-{}: {}", service, DescribeTls(server->tls()));
+  } else {
+    spdlog::warn("continuum-{}: {}", service, DescribeTls(server->tls()));
+  }
   return absl::OkStatus();
 }
 

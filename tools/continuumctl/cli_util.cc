@@ -3,8 +3,13 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -15,8 +20,59 @@ ABSL_FLAG(std::string, target, "",
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "Deadline of each call, e.g. 5s, 500ms.");
 ABSL_FLAG(bool, json, false, "Print results as JSON instead of a table.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "CA bundle (PEM): connect with TLS and verify the service with it.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Client certificate chain (PEM) for mutual TLS (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "",
+          "Client private key (PEM) for mutual TLS (with --tls_cert).");
 
 namespace continuum::ctl {
+namespace {
+
+// The contents of the file of flag --`flag`; exits 2 naming it when it
+// cannot be read.
+std::string ReadFlagFile(const char* flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "--" << flag << ": cannot read " << path << ": "
+              << std::strerror(errno) << "\n";
+    std::exit(2);
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  if (ca.empty() && cert.empty() && key.empty()) {
+    return grpc::CreateCustomChannel(target,
+                                     grpc::InsecureChannelCredentials(), args);
+  }
+  if (cert.empty() != key.empty()) {
+    std::cerr << "--tls_cert and --tls_key go together\n";
+    std::exit(2);
+  }
+  grpc::SslCredentialsOptions options;
+  if (!ca.empty()) options.pem_root_certs = ReadFlagFile("tls_ca", ca);
+  if (!cert.empty()) {
+    options.pem_cert_chain = ReadFlagFile("tls_cert", cert);
+    options.pem_private_key = ReadFlagFile("tls_key", key);
+  }
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options),
+                                   args);
+}
+
+std::shared_ptr<grpc::Channel> TargetChannel() {
+  return ChannelTo(absl::GetFlag(FLAGS_target));
+}
 
 void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(

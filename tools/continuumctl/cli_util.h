@@ -1,5 +1,5 @@
-// Helpers shared by continuumctl's commands: the global --target, --timeout
-// and --json flags, deadlines, tables and JSON output.
+// Helpers shared by continuumctl's commands: the global --target, --timeout,
+// --json and TLS flags, channels, deadlines, tables and JSON output.
 #ifndef CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
 #define CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
 
@@ -17,8 +17,20 @@
 ABSL_DECLARE_FLAG(std::string, target);
 ABSL_DECLARE_FLAG(absl::Duration, timeout);
 ABSL_DECLARE_FLAG(bool, json);
+ABSL_DECLARE_FLAG(std::string, tls_ca);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
 
 namespace continuum::ctl {
+
+// A channel to `target` with the connection flags: plaintext, or TLS when
+// --tls_ca is given (verifying the service with it; --tls_cert and
+// --tls_key add a client certificate for mutual TLS). Receives messages up
+// to 64 MiB. A file that cannot be read ends the command (exit 2, naming
+// it).
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target);
+// ChannelTo(--target).
+std::shared_ptr<grpc::Channel> TargetChannel();
 
 // Sets the call's deadline to now + --timeout.
 void SetDeadline(grpc::ClientContext* context);

@@ -52,8 +52,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 std::unique_ptr<v1::CollectorService::Stub> Stub() {
-  return v1::CollectorService::NewStub(grpc::CreateChannel(
-      absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+  return v1::CollectorService::NewStub(TargetChannel());
 }
 
 absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view text) {

@@ -48,8 +48,7 @@ absl::StatusOr<Health> CheckOnce(grpc::health::v1::Health::Stub& stub,
 absl::StatusOr<Health> CheckHealth(const std::string& target,
                                    const std::string& service,
                                    absl::Duration timeout, bool wait) {
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = ChannelTo(target);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   absl::Time deadline = absl::Now() + timeout;
   absl::Duration pause = absl::Milliseconds(20);

@@ -190,7 +190,8 @@ std::string CommandHelp(const Command& c) {
   if (c.name != "version" && c.name != "drift" && c.name != "model") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
-    for (absl::string_view f : {"target", "timeout", "json"}) {
+    for (absl::string_view f :
+         {"target", "timeout", "json", "tls_ca", "tls_cert", "tls_key"}) {
       absl::StrAppend(&help, FlagLine(f));
     }
   }

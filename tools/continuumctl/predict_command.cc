@@ -159,10 +159,7 @@ int RunPredictCommand(const std::vector<std::string>& args) {
   request.mutable_inputs()->add_shape(rows->width);
   *request.mutable_inputs()->mutable_data() = {rows->values.begin(),
                                                rows->values.end()};
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto stub = v1::InferenceService::NewStub(grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), channel_args));
+  auto stub = v1::InferenceService::NewStub(TargetChannel());
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::PredictResponse response;

@@ -44,8 +44,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 std::unique_ptr<v1::RegistryService::Stub> Stub() {
-  return v1::RegistryService::NewStub(grpc::CreateChannel(
-      absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+  return v1::RegistryService::NewStub(TargetChannel());
 }
 
 absl::Status Require(std::initializer_list<std::pair<const char*, bool>> flags,

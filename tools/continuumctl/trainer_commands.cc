@@ -41,8 +41,7 @@ constexpr char kUsage[] =
     "RUN is models/M/runs/N, or M/N.";
 
 std::unique_ptr<v1::TrainerService::Stub> Stub() {
-  return v1::TrainerService::NewStub(grpc::CreateChannel(
-      absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+  return v1::TrainerService::NewStub(TargetChannel());
 }
 
 std::string Short(const std::string& name, absl::string_view prefix) {

@@ -37,6 +37,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -133,6 +134,17 @@ std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
     if (kv.size() == 2) out[kv[0]] = kv[1];
   }
   return out;
+}
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::exit(2);
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 struct Clients {
@@ -905,6 +917,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::map<std::string, std::string> ep = ReadEndpoints(path);
+  // With CONTINUUM_TLS_CA (continuum-up --tls): mutual TLS with the
+  // client certificate it names.
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (ep.count("CONTINUUM_TLS_CA") > 0) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFileOrDie(ep["CONTINUUM_TLS_CA"]);
+    if (ep.count("CONTINUUM_TLS_CERT") > 0) {
+      ssl.pem_cert_chain = ReadFileOrDie(ep["CONTINUUM_TLS_CERT"]);
+      ssl.pem_private_key = ReadFileOrDie(ep["CONTINUUM_TLS_KEY"]);
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
   auto channel = [&](const std::string& service) {
     auto it = ep.find("CONTINUUM_" + service);
     if (it == ep.end()) {
@@ -914,8 +939,7 @@ int main(int argc, char** argv) {
     }
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
-    return grpc::CreateCustomChannel(it->second,
-                                     grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(it->second, credentials, args);
   };
   Clients c;
   c.collector = v1::CollectorService::NewStub(channel("COLLECTOR"));
