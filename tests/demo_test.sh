@@ -6,12 +6,13 @@
 # (held-out A images, measured per version without being logged), and the
 # deliberately bad candidate must be rejected by the registry's gates.
 # With --tls, the same run with mutual TLS between every service and the
-# demo (continuum-up --tls).
+# demo, and authentication with per-method roles (continuum-up --auth:
+# every service calls the others with its certificate's roles).
 # Usage: demo_test.sh BIN_DIR [--tls]   (exit 77 = skipped)
 set -euo pipefail
 bin_dir="$1"
 up_flags=()
-[ "${2:-}" = --tls ] && up_flags=(--tls)
+[ "${2:-}" = --tls ] && up_flags=(--tls --auth)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "SKIP: Fashion-MNIST missing (apt-get install dataset-fashion-mnist)"
@@ -65,5 +66,6 @@ if command -v gnuplot >/dev/null; then
 fi
 if [ ${#up_flags[@]} -gt 0 ]; then
   grep -q "mutual TLS: CA" "$out/log" || fail "the services did not start with TLS"
+  grep -q "^auth: identities" "$out/log" || fail "the services did not start with auth"
 fi
 echo PASS

@@ -49,6 +49,7 @@ model into the data set named like it):
 
 import argparse
 import hashlib
+import os
 import random
 import sys
 import threading
@@ -428,6 +429,37 @@ def read_endpoints(path):
     return endpoints
 
 
+def tls_credentials(args, endpoints):
+    """TLS (and a bearer token) from the flags or the endpoints file, or
+    None for plaintext."""
+    ca = args.tls_ca or endpoints.get("CONTINUUM_TLS_CA")
+    cert = args.tls_cert or endpoints.get("CONTINUUM_TLS_CERT")
+    key = args.tls_key or endpoints.get("CONTINUUM_TLS_KEY")
+    token = None
+    if args.token_file:
+        with open(args.token_file) as f:
+            token = f.read().strip()
+    elif os.environ.get("CONTINUUM_TOKEN"):
+        token = os.environ["CONTINUUM_TOKEN"]
+    if not ca:
+        if token:
+            sys.exit("a bearer token is sent over TLS only: give --tls_ca")
+        return None
+
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(ca),
+        private_key=read(key) if key else None,
+        certificate_chain=read(cert) if cert else None)
+    if token:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token))
+    return credentials
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--endpoints",
@@ -439,6 +471,14 @@ def main():
                              "(continuumctl model init)")
     parser.add_argument("--alert_timeout", type=float, default=20,
                         help="seconds to wait for the performance alert")
+    parser.add_argument("--tls_ca", help="CA bundle (PEM): connect with TLS "
+                        "(default: CONTINUUM_TLS_CA of --endpoints)")
+    parser.add_argument("--tls_cert", help="client certificate (PEM) for "
+                        "mutual TLS (default: CONTINUUM_TLS_CERT)")
+    parser.add_argument("--tls_key", help="client key (PEM) for mutual TLS "
+                        "(default: CONTINUUM_TLS_KEY)")
+    parser.add_argument("--token_file", help="bearer token file (over TLS; "
+                        "default: the CONTINUUM_TOKEN environment variable)")
     args = parser.parse_args()
     endpoints = read_endpoints(args.endpoints) if args.endpoints else {}
     targets = {}
@@ -451,8 +491,12 @@ def main():
     with open(args.bundle, "rb") as f:
         bundle = f.read()
 
+    credentials = tls_credentials(args, endpoints)
+
     def channel(service):
-        return grpc.insecure_channel(targets[service])
+        if credentials is None:
+            return grpc.insecure_channel(targets[service])
+        return grpc.secure_channel(targets[service], credentials)
 
     channels = {s: channel(s) for s in targets}
     collector = collector_pb2_grpc.CollectorServiceStub(channels["collector"])

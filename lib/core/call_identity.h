@@ -2,10 +2,13 @@
 // request names, a client names itself on the calls it makes. One copy for
 // every service.
 //
-// Until authentication exists (the security issue), the caller is whatever
-// the `x-continuum-actor` metadata says: a name for the audit log, not a
-// proof of identity. Services that call each other name themselves
-// ("trainer", "drift"), operators' tools name the tool ("continuumctl").
+// Without authentication (server.auth unset) the caller is whatever the
+// `x-continuum-actor` metadata says: a name for the audit log, not a proof
+// of identity. Services that call each other name themselves ("trainer",
+// "drift"), operators' tools name the tool ("continuumctl"). With
+// authentication (auth_processor.h) the caller is the authenticated
+// subject, and the metadata counts only from a role that may act for
+// others ("alice on behalf of bob").
 #ifndef CONTINUUM_LIB_CORE_CALL_IDENTITY_H_
 #define CONTINUUM_LIB_CORE_CALL_IDENTITY_H_
 
@@ -27,8 +30,9 @@ inline constexpr char kAnonymousActor[] = "anonymous";
 // Longest actor kept; longer names are cut to this many bytes.
 inline constexpr size_t kMaxActorBytes = 128;
 
-// The actor named in the call's metadata, cut to kMaxActorBytes, or
-// kAnonymousActor when the call names none (or an empty one). Works for the
+// The authenticated subject (see above), else the actor named in the
+// call's metadata, cut to kMaxActorBytes, or kAnonymousActor when the call
+// names none (or an empty one). Works for the
 // synchronous and the callback API (both contexts derive from
 // ServerContextBase).
 std::string ActorOf(const grpc::ServerContextBase& context);

@@ -239,6 +239,11 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
     return field_error("shutdown_grace", "must be at most 1 hour");
   }
   if (absl::Status s = ValidateTlsConfig(config.tls()); !s.ok()) return s;
+  if (!config.auth().identities_file().empty() && !TlsEnabled(config.tls())) {
+    return field_error("auth.identities_file",
+                       "needs server.tls: tokens and client certificates "
+                       "are only checked over TLS");
+  }
   if (config.max_message_bytes() < 4096) {
     return field_error("max_message_bytes",
                        absl::StrCat(config.max_message_bytes(),

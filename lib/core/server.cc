@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
+#include "lib/core/auth_processor.h"
 #include "lib/core/config.h"
 #include "lib/core/parse_errors.h"
 #include "lib/core/tls.h"
@@ -100,8 +101,15 @@ absl::Status ServiceServer::StartGrpc() {
 
   grpc::ServerBuilder builder;
   if (absl::Status s = CheckTlsFiles(config.tls()); !s.ok()) return s;
-  builder.AddListeningPort(config.listen(), ServerCredentialsFor(config.tls()),
-                           &port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      ServerCredentialsFor(config.tls());
+  if (!config.auth().identities_file().empty()) {
+    absl::StatusOr<std::shared_ptr<CallAuthenticator>> authenticator =
+        CallAuthenticator::Create(config.auth());
+    if (!authenticator.ok()) return authenticator.status();
+    credentials->SetAuthMetadataProcessor(*authenticator);
+  }
+  builder.AddListeningPort(config.listen(), credentials, &port_);
   // gRPC sets SO_REUSEPORT by default: a second server on a busy port would
   // then start and silently share its traffic. Fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

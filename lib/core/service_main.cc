@@ -63,6 +63,9 @@ ABSL_FLAG(std::optional<std::string>, tls_ca, std::nullopt,
 ABSL_FLAG(std::optional<bool>, tls_require_client_certificate, std::nullopt,
           "Mutual TLS: refuse clients without a certificate --tls_ca "
           "verifies.");
+ABSL_FLAG(std::optional<std::string>, auth_identities_file, std::nullopt,
+          "Identities file (tokens by SHA-256, certificate names, roles): "
+          "turns authentication and per-method roles on; needs TLS.");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "Lowest log level written: trace, debug, info, warn, error, "
           "critical, off. Default info.");
@@ -133,6 +136,10 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server,
   if (auto v = absl::GetFlag(FLAGS_log_level)) {
     server->mutable_log()->set_level(*v);
     mark("log.level", "log_level");
+  }
+  if (auto v = absl::GetFlag(FLAGS_auth_identities_file)) {
+    server->mutable_auth()->set_identities_file(*v);
+    mark("auth.identities_file", "auth_identities_file");
   }
   if (auto v = absl::GetFlag(FLAGS_tls_key)) {
     server->mutable_tls()->set_key_file(*v);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "lib/core/grpc_status.h"
 
@@ -26,6 +27,10 @@ ABSL_FLAG(std::string, tls_cert, "",
           "Client certificate chain (PEM) for mutual TLS (with --tls_key).");
 ABSL_FLAG(std::string, tls_key, "",
           "Client private key (PEM) for mutual TLS (with --tls_cert).");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer token (sent as 'authorization: Bearer'; "
+          "needs --tls_ca). Without it, the CONTINUUM_TOKEN environment "
+          "variable is used when set.");
 
 namespace continuum::ctl {
 namespace {
@@ -52,6 +57,19 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
   const std::string ca = absl::GetFlag(FLAGS_tls_ca);
   const std::string cert = absl::GetFlag(FLAGS_tls_cert);
   const std::string key = absl::GetFlag(FLAGS_tls_key);
+  std::string token;
+  if (const std::string path = absl::GetFlag(FLAGS_token_file);
+      !path.empty()) {
+    token = std::string(
+        absl::StripAsciiWhitespace(ReadFlagFile("token_file", path)));
+  } else if (const char* env = std::getenv("CONTINUUM_TOKEN")) {
+    token = env;
+  }
+  if (!token.empty() && ca.empty()) {
+    std::cerr << "a bearer token (--token_file or CONTINUUM_TOKEN) is sent "
+                 "over TLS only: give --tls_ca\n";
+    std::exit(2);
+  }
   if (ca.empty() && cert.empty() && key.empty()) {
     return grpc::CreateCustomChannel(target,
                                      grpc::InsecureChannelCredentials(), args);
@@ -66,8 +84,13 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
     options.pem_cert_chain = ReadFlagFile("tls_cert", cert);
     options.pem_private_key = ReadFlagFile("tls_key", key);
   }
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options),
-                                   args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::SslCredentials(options);
+  if (!token.empty()) {
+    credentials = grpc::CompositeChannelCredentials(
+        credentials, grpc::AccessTokenCredentials(token));
+  }
+  return grpc::CreateCustomChannel(target, credentials, args);
 }
 
 std::shared_ptr<grpc::Channel> TargetChannel() {

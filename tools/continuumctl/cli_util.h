@@ -20,12 +20,14 @@ ABSL_DECLARE_FLAG(bool, json);
 ABSL_DECLARE_FLAG(std::string, tls_ca);
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, token_file);
 
 namespace continuum::ctl {
 
 // A channel to `target` with the connection flags: plaintext, or TLS when
 // --tls_ca is given (verifying the service with it; --tls_cert and
-// --tls_key add a client certificate for mutual TLS). Receives messages up
+// --tls_key add a client certificate for mutual TLS; --token_file or
+// CONTINUUM_TOKEN adds a bearer token, over TLS only). Receives messages up
 // to 64 MiB. A file that cannot be read ends the command (exit 2, naming
 // it).
 std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target);

@@ -191,7 +191,8 @@ std::string CommandHelp(const Command& c) {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
     for (absl::string_view f :
-         {"target", "timeout", "json", "tls_ca", "tls_cert", "tls_key"}) {
+         {"target", "timeout", "json", "tls_ca", "tls_cert", "tls_key",
+          "token_file"}) {
       absl::StrAppend(&help, FlagLine(f));
     }
   }
