@@ -29,8 +29,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -48,6 +50,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "continuum/v1/inference.grpc.pb.h"
+#include "lib/core/tls.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
 #include "lib/model/torch_runtime.h"
@@ -191,20 +194,41 @@ LoadResult RunLoad(int concurrency, double seconds,
   return r;
 }
 
-std::unique_ptr<grpc::Server> StartServer(grpc::Service* service, int* port) {
+std::unique_ptr<grpc::Server> StartServer(
+    grpc::Service* service, int* port,
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        grpc::InsecureServerCredentials()) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           port);
+  builder.AddListeningPort("127.0.0.1:0", credentials, port);
   builder.RegisterService(service);
   return builder.BuildAndStart();
 }
 
-std::shared_ptr<grpc::Channel> NewChannel(int port) {
+std::shared_ptr<grpc::Channel> NewChannel(
+    int port, std::shared_ptr<grpc::ChannelCredentials> credentials =
+                  grpc::InsecureChannelCredentials()) {
   grpc::ChannelArguments args;
   args.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection each.
   args.SetMaxReceiveMessageSize(64 << 20);
   return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials(), args);
+                                   credentials, args);
+}
+
+// Mutual TLS as the services run it (lib/core/tls.h), with certificates
+// minted by deploy/local/mint-certs into `dir`: the server's and the
+// client's settings.
+bool MintTls(const std::string& dir, continuum::config::v1::TlsConfig* server,
+             continuum::config::v1::TlsConfig* client) {
+  const std::string command = absl::StrCat(
+      CONTINUUM_SOURCE_DIR, "/deploy/local/mint-certs ", dir, " server client");
+  if (std::system(command.c_str()) != 0) return false;
+  for (auto [tls, name] : {std::pair{server, "server"}, {client, "client"}}) {
+    tls->set_key_file(absl::StrCat(dir, "/", name, ".key"));
+    tls->set_certificate_file(absl::StrCat(dir, "/", name, ".pem"));
+    tls->set_ca_file(dir + "/ca.pem");
+  }
+  server->set_require_client_certificate(true);
+  return true;
 }
 
 // Records the forward passes' compute times (to tell the forward inside
@@ -390,6 +414,33 @@ int main(int argc, char** argv) {
   const LoadResult served1 =
       RunLoad(1, seconds_of("served1"), predict_call(request1));
   const double served1_forward_us = timer.TakeP50Micros();
+  // The same batch-1 calls over mutual TLS (a second port of the same
+  // service), beside plaintext measured again right after, so that both
+  // see the same machine.
+  LoadResult served1_tls, served1_plain;
+  {
+    continuum::config::v1::TlsConfig server_tls, client_tls;
+    const std::string dir = absl::StrCat("/tmp/inference_bench_tls.", getpid());
+    if (!MintTls(dir, &server_tls, &client_tls)) {
+      std::fprintf(stderr, "mint-certs failed\n");
+      return 1;
+    }
+    int tls_port = 0;
+    auto tls_server = StartServer(
+        &service, &tls_port, continuum::core::ServerCredentialsFor(server_tls));
+    auto tls_stub = v1::InferenceService::NewStub(NewChannel(
+        tls_port, continuum::core::ChannelCredentialsFor(client_tls)));
+    auto tls_call = [&](int) {
+      v1::PredictResponse res;
+      grpc::ClientContext ctx;
+      return tls_stub->Predict(&ctx, request1, &res).ok();
+    };
+    RunLoad(1, 0.3, tls_call);  // The handshake and a warm connection.
+    served1_tls = RunLoad(1, seconds_of("served1"), tls_call);
+    served1_plain = RunLoad(1, seconds_of("served1"), predict_call(request1));
+    tls_server->Shutdown();
+    std::filesystem::remove_all(dir);
+  }
   // The same request through the predictor without gRPC: what the pod adds
   // to the forward pass (validation, routing, batcher, response).
   timer.Start();
@@ -496,6 +547,8 @@ int main(int argc, char** argv) {
   const double streamed_rows = streamed.calls_per_s() * batch;
   const double echo_rows = echo_batch.calls_per_s() * batch;
   const double latency_ratio = served1.p50_us / echo1.p50_us;
+  const double tls_ratio = served1_tls.p50_us / served1_plain.p50_us;
+  const bool tls_ok = tls_ratio <= 1.2;
   const double rows_echo_ratio = served_rows / echo_rows;
   const double rows_ratio = served_rows / forward_rows;
   const double p99_ratio = during.p99_us / served.p99_us;
@@ -529,6 +582,10 @@ int main(int argc, char** argv) {
       f1(echo1.p99_us), "1.00", "");
   row("served, batch 1, 1 client", served1.calls_per_s(), f1(served1.p50_us),
       f1(served1.p99_us), f2(latency_ratio), "");
+  row("served, batch 1, mutual TLS", served1_tls.calls_per_s(),
+      f1(served1_tls.p50_us), f1(served1_tls.p99_us), "", "");
+  row("served, batch 1, plaintext again", served1_plain.calls_per_s(),
+      f1(served1_plain.p50_us), f1(served1_plain.p99_us), "", "");
   row("predictor without gRPC, batch 1", direct1.calls_per_s(),
       f1(direct1.p50_us), f1(direct1.p99_us), "", "");
   row("forward in process, batch 1, 1 thread", forward1, f1(1e6 / forward1),
@@ -569,6 +626,11 @@ int main(int argc, char** argv) {
   std::printf("resident memory: steady %.1f MiB, after swaps %.1f MiB "
               "(ratio %.3f)\n\n",
               rss_steady, rss_after, rss_ratio);
+  std::printf("mutual TLS: batch-1 p50 %.1f us against %.1f us in "
+              "plaintext measured right after (ratio %.2f; bar <= 1.2x: "
+              "%s)\n",
+              served1_tls.p50_us, served1_plain.p50_us, tls_ratio,
+              tls_ok ? "met" : "NOT met");
   std::printf("bars: unary p50 <= 1.3x echo: %s (%.2f); served rows/s >= "
               "90%% of echo: %s (%.2f); swaps 0 failures and p99 <= 2x "
               "steady: %s (%.2f); memory within 10%%: %s (%.3f)\n",
@@ -586,6 +648,10 @@ int main(int argc, char** argv) {
         absl::StrCat("\"echo_p50_us\":", echo1.p50_us),
         absl::StrCat("\"served_batch1_p50_us\":", served1.p50_us),
         absl::StrCat("\"served_batch1_p99_us\":", served1.p99_us),
+        absl::StrCat("\"served_batch1_mtls_p50_us\":", served1_tls.p50_us),
+        absl::StrCat("\"reference_served_batch1_plaintext_p50_us\":",
+                     served1_plain.p50_us),
+        absl::StrCat("\"mtls_latency_ratio\":", tls_ratio),
         absl::StrCat("\"latency_ratio\":", latency_ratio),
         absl::StrCat("\"forward_rows_per_s\":", forward_rows),
         absl::StrCat("\"forward_rows_per_s_2_threads\":", forward_rows2),
