@@ -9,9 +9,10 @@ bin_dir="$1"
 python_dir="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/auth_test.XXXXXX")"
-pid=""
+# shellcheck source=util/registry_process.sh
+. "$root/tests/util/registry_process.sh"
 cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  stop_registry
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -24,22 +25,13 @@ for role in viewer producer trainer operator pod site admin; do
 done
 echo "certificate trainer trainer" >>"$ids"
 
-"$bin_dir/continuum-registry" --data_dir="$work/registry" \
-  --port_file="$work/port" --metrics_listen= \
+start_registry "$bin_dir" "$work" \
   --tls_key="$work/certs/registry.key" --tls_cert="$work/certs/registry.pem" \
-  --tls_ca="$work/certs/ca.pem" --auth_identities_file="$ids" \
-  >"$work/registry.out" 2>"$work/registry.log" &
-pid=$!
-for _ in $(seq 1 300); do
-  [ -s "$work/port" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/registry.log"; exit 1; }
-  sleep 0.1
-done
-[ -s "$work/port" ] || { echo "FAIL: the registry did not start"; exit 1; }
-/usr/bin/python3 "$root/tests/auth_peers.py" "$python_dir" \
-  "$(tr -d '[:space:]' <"$work/port")" "$work/certs"
+  --tls_ca="$work/certs/ca.pem" --auth_identities_file="$ids"
+/usr/bin/python3 "$root/tests/auth_peers.py" "$python_dir" "$registry_port" \
+  "$work/certs"
 # continuumctl with a token file, and with CONTINUUM_TOKEN.
-port="$(tr -d '[:space:]' <"$work/port")"
+port="$registry_port"
 printf 'viewer-secret-token\n' >"$work/viewer.token"
 "$bin_dir/continuumctl" models list --target="127.0.0.1:$port" \
   --tls_ca="$work/certs/ca.pem" --token_file="$work/viewer.token" >"$work/ctl.out"

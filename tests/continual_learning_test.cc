@@ -1,9 +1,9 @@
 // Continual learning through the services: real registry, collector and
 // trainer processes over loopback, on real Fashion-MNIST rows, for three
 // shifts besides the demo's 90-degree rotation (brighter images, a
-// rotation by 180 degrees, inverted intensities). Per shift, one model and one data set holding
-// distribution A (older event times) and the shifted distribution B (the
-// last hour, other images):
+// rotation by 180 degrees, inverted intensities). Per shift, one model and one
+// data set holding distribution A (older event times) and the shifted
+// distribution B (the last hour, other images):
 // - a cold start on A's window becomes production (version 1);
 // - naive fine-tuning on B's window (replay off) is REJECTED by the default
 //   gates when it forgot A (measured here on the test split), on the
@@ -126,7 +126,8 @@ class ContinualLearningTest : public ::testing::Test {
     const model::Dataset b_test = ToDataset(b_images, 0, b_images.size());
 
     const v1::TimeWindow a_window = Window(absl::Hours(4), absl::Hours(2));
-    const v1::TimeWindow b_window = Window(absl::Hours(2), absl::ZeroDuration());
+    const v1::TimeWindow b_window =
+        Window(absl::Hours(2), absl::ZeroDuration());
     const v1::TimeWindow all = Window(absl::Hours(4), absl::ZeroDuration());
     std::vector<Result> results;
 
@@ -143,9 +144,9 @@ class ContinualLearningTest : public ::testing::Test {
 
     v1::TrainingConfig naive;
     naive.mutable_guards()->set_replay_ratio(0);
-    Result forgot = RunAndEvaluate(id, "naive fine-tuning", naive,
-                                   {"guards.replay_ratio"}, b_window, a_test,
-                                   b_test);
+    Result forgot =
+        RunAndEvaluate(id, "naive fine-tuning", naive, {"guards.replay_ratio"},
+                       b_window, a_test, b_test);
     results.push_back(forgot);
 
     v1::TrainingConfig replay;
@@ -153,9 +154,9 @@ class ContinualLearningTest : public ::testing::Test {
     Result kept = RunAndEvaluate(id, "replay", replay, {"guards.replay_ratio"},
                                  b_window, a_test, b_test);
     results.push_back(kept);
-    Result again = RunAndEvaluate(id, "replay, same seed", replay,
-                                  {"guards.replay_ratio"}, b_window, a_test,
-                                  b_test);
+    Result again =
+        RunAndEvaluate(id, "replay, same seed", replay, {"guards.replay_ratio"},
+                       b_window, a_test, b_test);
     results.push_back(again);
 
     v1::TrainingConfig full;
@@ -189,8 +190,7 @@ class ContinualLearningTest : public ::testing::Test {
     for (const Result* r : {&forgot, &kept, &again}) {
       EXPECT_EQ(r->run.parent_version().version(),
                 first.run.candidate_version().version());
-      EXPECT_EQ(r->run.config().normalization(),
-                v1::NORMALIZATION_POLICY_KEEP);
+      EXPECT_EQ(r->run.config().normalization(), v1::NORMALIZATION_POLICY_KEEP);
     }
     // Both sets' numbers are in the decision, per gate.
     bool retention_gate = false, gain_gate = false;
@@ -230,18 +230,8 @@ class ContinualLearningTest : public ::testing::Test {
   }
 
   static void CreateDataset(const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(30));
-    v1::CreateDatasetRequest request;
-    request.set_dataset_id(id);
-    v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
-    schema->set_feature_dim(784);
-    schema->set_label_kind(v1::LABEL_KIND_CLASS);
-    schema->set_num_classes(10);
-    v1::CreateDatasetResponse response;
-    grpc::Status s =
-        cluster_->collector().CreateDataset(&context, request, &response);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::Status s = testing::CreateImageDataset(cluster_->collector(), id);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // Ingests images [first, first + N) of `images`, a millisecond apart
@@ -354,14 +344,12 @@ class ContinualLearningTest : public ::testing::Test {
                 shift.c_str(), static_cast<long long>(kRowsPerDistribution),
                 static_cast<long long>(kRowsPerDistribution),
                 static_cast<long long>(kTestRows));
-    std::printf("%-32s %9s %7s %7s %9s %7s  %s\n", "", "run", "acc A",
-                "acc B", "B - full", "drop A", "decision");
+    std::printf("%-32s %9s %7s %7s %9s %7s  %s\n", "", "run", "acc A", "acc B",
+                "B - full", "drop A", "decision");
     for (const Result& r : results) {
-      std::printf("%-32s %9s %7.2f %7.2f %9.2f %7.2f  %s\n",
-                  r.strategy.c_str(),
-                  v1::RunState_Name(r.run.state()).substr(10).c_str(),
-                  r.acc_a, r.acc_b, r.acc_b - full.acc_b,
-                  first.acc_a - r.acc_a,
+      std::printf("%-32s %9s %7.2f %7.2f %9.2f %7.2f  %s\n", r.strategy.c_str(),
+                  v1::RunState_Name(r.run.state()).substr(10).c_str(), r.acc_a,
+                  r.acc_b, r.acc_b - full.acc_b, first.acc_a - r.acc_a,
                   r.run.decision().summary().c_str());
     }
     std::fflush(stdout);

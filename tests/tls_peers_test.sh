@@ -11,9 +11,10 @@ bin_dir="$1"
 python_dir="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tls_peers_test.XXXXXX")"
-pid=""
+# shellcheck source=util/registry_process.sh
+. "$root/tests/util/registry_process.sh"
 cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  stop_registry
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -30,21 +31,12 @@ cat "$work/bad.out"
 grep -q "server.tls.certificate_file: cannot read $work/certs/missing.pem" \
   "$work/bad.out" || { echo "FAIL: the error does not name the file"; exit 1; }
 
-"$bin_dir/continuum-registry" --data_dir="$work/registry" \
-  --port_file="$work/port" --metrics_listen= \
+start_registry "$bin_dir" "$work" \
   --tls_key="$work/certs/registry.key" --tls_cert="$work/certs/registry.pem" \
   --tls_ca="$work/certs/ca.pem" --tls_require_client_certificate=true \
-  --config_text='server { tls { reload_interval { seconds: 1 } } }' \
-  >"$work/registry.out" 2>"$work/registry.log" &
-pid=$!
-for _ in $(seq 1 300); do
-  [ -s "$work/port" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/registry.log"; exit 1; }
-  sleep 0.1
-done
-[ -s "$work/port" ] || { echo "FAIL: the registry did not start"; exit 1; }
+  --config_text='server { tls { reload_interval { seconds: 1 } } }'
 grep -q "TLS on: certificate $work/certs/registry.pem, client certificates required" \
   "$work/registry.log" || { echo "FAIL: no TLS start-up line"; exit 1; }
 /usr/bin/python3 "$root/tests/tls_peers.py" "$python_dir" "$root" \
-  "$(tr -d '[:space:]' <"$work/port")" "$work/certs" "$work/other"
+  "$registry_port" "$work/certs" "$work/other"
 echo PASS

@@ -76,12 +76,10 @@ class Cluster {
         !s.ok()) {
       return s;
     }
-    registry_stub_ = v1::RegistryService::NewStub(
-        grpc::CreateChannel(Target(registry_port_),
-                            grpc::InsecureChannelCredentials()));
-    collector_stub_ = v1::CollectorService::NewStub(
-        grpc::CreateChannel(Target(collector_port_),
-                            grpc::InsecureChannelCredentials()));
+    registry_stub_ = v1::RegistryService::NewStub(grpc::CreateChannel(
+        Target(registry_port_), grpc::InsecureChannelCredentials()));
+    collector_stub_ = v1::CollectorService::NewStub(grpc::CreateChannel(
+        Target(collector_port_), grpc::InsecureChannelCredentials()));
     return StartTrainer();
   }
 
@@ -161,8 +159,9 @@ class TrainerRunTest : public ::testing::Test {
     const absl::Time t0 = absl::Now();
     ASSERT_NO_FATAL_FAILURE(CreateDataset());
     ASSERT_NO_FATAL_FAILURE(Ingest(*images));
-    std::cout << "setup (3 processes, " << kRows << " rows ingested): "
-              << absl::FormatDuration(absl::Now() - t0) << "\n";
+    std::cout << "setup (3 processes, " << kRows
+              << " rows ingested): " << absl::FormatDuration(absl::Now() - t0)
+              << "\n";
   }
   static void TearDownTestSuite() {
     delete cluster_;
@@ -189,18 +188,9 @@ class TrainerRunTest : public ::testing::Test {
   }
 
   static void CreateDataset() {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(30));
-    v1::CreateDatasetRequest request;
-    request.set_dataset_id(kDataset);
-    v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
-    schema->set_feature_dim(784);
-    schema->set_label_kind(v1::LABEL_KIND_CLASS);
-    schema->set_num_classes(10);
-    v1::CreateDatasetResponse response;
-    grpc::Status s =
-        cluster_->collector().CreateDataset(&context, request, &response);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::Status s =
+        testing::CreateImageDataset(cluster_->collector(), kDataset);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   static void Ingest(const data::LabeledImages& images) {
@@ -262,12 +252,14 @@ class TrainerRunTest : public ::testing::Test {
     request.set_trigger(v1::RUN_TRIGGER_MANUAL);
     request.set_reason(reason);
     *request.mutable_overrides() = overrides;
-    for (const std::string& p : paths) request.mutable_override_mask()->add_paths(p);
+    for (const std::string& p : paths)
+      request.mutable_override_mask()->add_paths(p);
     *request.mutable_data_window()->mutable_start_time() =
         Proto(absl::Now() - absl::Hours(24));
     *request.mutable_data_window()->mutable_end_time() = Proto(absl::Now());
     v1::TriggerRunResponse response;
-    grpc::Status s = cluster_->trainer().TriggerRun(&context, request, &response);
+    grpc::Status s =
+        cluster_->trainer().TriggerRun(&context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.run();
   }
@@ -275,7 +267,6 @@ class TrainerRunTest : public ::testing::Test {
   static absl::StatusOr<v1::Run> GetRun(const std::string& name) {
     return testing::GetRun(cluster_->trainer(), name);
   }
-
 
   // Polls GetRun until the run ends (at most `timeout`).
   static v1::Run WaitEnded(const std::string& name,
@@ -297,7 +288,8 @@ class TrainerRunTest : public ::testing::Test {
     v1::GetModelRequest request;
     request.set_name(absl::StrCat("models/", model));
     v1::GetModelResponse response;
-    grpc::Status s = cluster_->registry().GetModel(&context, request, &response);
+    grpc::Status s =
+        cluster_->registry().GetModel(&context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.model();
   }
@@ -340,7 +332,8 @@ TEST_F(TrainerRunTest, ColdStartRunIsValidatedAndBecomesProduction) {
   trigger.set_parent(absl::StrCat("models/", kModel));
   trigger.set_reason("first model");
   v1::TriggerRunResponse triggered;
-  grpc::Status s = cluster_->trainer().TriggerRun(&context, trigger, &triggered);
+  grpc::Status s =
+      cluster_->trainer().TriggerRun(&context, trigger, &triggered);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const std::string name = triggered.run().name();
   EXPECT_EQ(name, absl::StrCat("models/", kModel, "/runs/1"));
@@ -428,8 +421,7 @@ TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
   };
   testing::CommandResult runs = ctl({"runs", kModel});
   ASSERT_EQ(runs.exit_code, 0) << runs.err;
-  EXPECT_NE(runs.out.find("models/ctl/runs/1"), std::string::npos)
-      << runs.out;
+  EXPECT_NE(runs.out.find("models/ctl/runs/1"), std::string::npos) << runs.out;
   EXPECT_NE(runs.out.find("SUCCEEDED"), std::string::npos) << runs.out;
   testing::CommandResult run = ctl({"run", "ctl/1"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -461,11 +453,10 @@ TEST_F(TrainerRunTest, DivergingRunFailsAndProductionStays) {
   o.mutable_optimizer()->set_optimizer(v1::OPTIMIZER_SGD);
   o.mutable_optimizer()->set_learning_rate(1e30);
   o.mutable_optimizer()->set_grad_clip_norm(0);
-  v1::Run run = Trigger(
-      kModel, o,
-      {"optimizer.optimizer", "optimizer.learning_rate",
-       "optimizer.grad_clip_norm"},
-      "diverge");
+  v1::Run run = Trigger(kModel, o,
+                        {"optimizer.optimizer", "optimizer.learning_rate",
+                         "optimizer.grad_clip_norm"},
+                        "diverge");
   ASSERT_FALSE(run.name().empty());
   run = WaitEnded(run.name());
   EXPECT_EQ(run.state(), v1::RUN_STATE_FAILED) << run.DebugString();
@@ -520,9 +511,9 @@ TEST_F(TrainerRunTest, KilledTrainerFailsTheRunAndTrainsAgainAfterRestart) {
   auto interrupted = GetRun(run.name());
   ASSERT_TRUE(interrupted.ok()) << interrupted.status();
   EXPECT_EQ(interrupted->state(), v1::RUN_STATE_FAILED);
-  EXPECT_NE(interrupted->error().message().find(
-                "interrupted by a trainer restart"),
-            std::string::npos)
+  EXPECT_NE(
+      interrupted->error().message().find("interrupted by a trainer restart"),
+      std::string::npos)
       << interrupted->error().message();
   EXPECT_EQ(Versions(kModel).size(), 1u);
 

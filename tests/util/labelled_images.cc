@@ -12,11 +12,25 @@
 
 namespace continuum::testing {
 
+absl::Status CreateImageDataset(v1::CollectorService::Stub& collector,
+                                const std::string& dataset) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::CreateDatasetRequest request;
+  request.set_dataset_id(dataset);
+  v1::DatasetSchema* schema = request.mutable_dataset()->mutable_schema();
+  schema->set_feature_dim(784);
+  schema->set_label_kind(v1::LABEL_KIND_CLASS);
+  schema->set_num_classes(10);
+  v1::CreateDatasetResponse response;
+  return core::FromGrpcStatus(
+      collector.CreateDataset(&context, request, &response));
+}
+
 absl::Status IngestLabelledImages(v1::CollectorService::Stub& collector,
                                   const std::string& dataset,
                                   const data::LabeledImages& images,
-                                  int64_t first, int64_t count,
-                                  absl::Time base,
+                                  int64_t first, int64_t count, absl::Time base,
                                   const std::string& id_prefix) {
   const int dim = images.feature_dim();
   const int64_t end = first + count;
@@ -39,10 +53,10 @@ absl::Status IngestLabelledImages(v1::CollectorService::Stub& collector,
     grpc::Status s = collector.IngestBatch(&context, request, &response);
     if (!s.ok()) {
       const absl::Status status = core::FromGrpcStatus(s);
-      return absl::Status(status.code(),
-                          absl::StrCat("ingesting rows ", at, " to ", stop - 1,
-                                       " into ", dataset, ": ",
-                                       status.message()));
+      return absl::Status(
+          status.code(),
+          absl::StrCat("ingesting rows ", at, " to ", stop - 1, " into ",
+                       dataset, ": ", status.message()));
     }
   }
   return absl::OkStatus();

@@ -13,6 +13,11 @@
 
 namespace continuum::testing {
 
+// Creates data set `dataset` for Fashion-MNIST images: 784 features,
+// class labels 0 to 9 (a 30 s deadline). The call's status.
+absl::Status CreateImageDataset(v1::CollectorService::Stub& collector,
+                                const std::string& dataset);
+
 // Ingests images [first, first + count) of `images` into `dataset` as
 // labelled records with ids `id_prefix` + index and event times `base` +
 // (index - first) milliseconds, in IngestBatch calls of 500 rows (60 s
