@@ -40,25 +40,40 @@ absl::StatusOr<std::shared_ptr<CallAuthenticator>> CallAuthenticator::Create(
     const config::v1::AuthConfig& config) {
   absl::StatusOr<MethodPolicy> policy = MethodPolicy::Create(config);
   if (!policy.ok()) return policy.status();
+  std::optional<JwtVerifier> jwt;
+  if (config.has_jwt()) {
+    absl::StatusOr<JwtVerifier> verifier = JwtVerifier::Create(config.jwt());
+    if (!verifier.ok()) return verifier.status();
+    jwt = *std::move(verifier);
+  }
   const std::string& path = config.identities_file();
-  std::error_code error;
-  const auto mtime = std::filesystem::last_write_time(path, error);
-  absl::StatusOr<IdentityTable> table = ReadTable(path);
-  if (!table.ok()) return table.status();
-  return std::shared_ptr<CallAuthenticator>(new CallAuthenticator(
-      path, *std::move(policy), *std::move(table), mtime));
+  std::filesystem::file_time_type mtime;
+  IdentityTable table;
+  if (!path.empty()) {
+    std::error_code error;
+    mtime = std::filesystem::last_write_time(path, error);
+    absl::StatusOr<IdentityTable> read = ReadTable(path);
+    if (!read.ok()) return read.status();
+    table = *std::move(read);
+  }
+  return std::shared_ptr<CallAuthenticator>(
+      new CallAuthenticator(path, *std::move(policy), std::move(table), mtime,
+                            std::move(jwt)));
 }
 
 CallAuthenticator::CallAuthenticator(std::string path, MethodPolicy policy,
                                      IdentityTable table,
-                                     std::filesystem::file_time_type mtime)
+                                     std::filesystem::file_time_type mtime,
+                                     std::optional<JwtVerifier> jwt)
     : path_(std::move(path)),
       policy_(std::move(policy)),
+      jwt_(std::move(jwt)),
       table_(std::move(table)),
       mtime_(mtime),
       last_check_(absl::Now()) {}
 
 void CallAuthenticator::MaybeReload() {
+  if (path_.empty()) return;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
@@ -101,11 +116,21 @@ grpc::Status CallAuthenticator::Process(const InputMetadata& auth_metadata,
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           "the authorization metadata is not 'Bearer TOKEN'");
     }
-    absl::MutexLock lock(&mu_);
-    identity = table_.ForToken(value.substr(sizeof(kBearer) - 1));
-    if (!identity.has_value()) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "the bearer token is not in the identities file");
+    const std::string token = value.substr(sizeof(kBearer) - 1);
+    if (jwt_.has_value() && LooksLikeJwt(token)) {
+      absl::StatusOr<Identity> verified = jwt_->Verify(token, absl::Now());
+      if (!verified.ok()) {
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            std::string(verified.status().message()));
+      }
+      identity = *std::move(verified);
+    } else {
+      absl::MutexLock lock(&mu_);
+      identity = table_.ForToken(token);
+      if (!identity.has_value()) {
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            "the bearer token is not in the identities file");
+      }
     }
   } else {
     for (const grpc::string_ref& name :

@@ -1,5 +1,6 @@
 // Authentication of gRPC calls (server.auth): an AuthMetadataProcessor that
-// identifies each call by its bearer token or client certificate, checks
+// identifies each call by its bearer token (from the identities file, or a
+// JWT checked by jwt.h) or client certificate, checks
 // the method's roles (auth.h), removes the token from the metadata the
 // handlers see, and hands the identity to them as properties of the call's
 // AuthContext, read back by ActorOf (call_identity.h). It runs before the
@@ -14,6 +15,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -22,6 +24,7 @@
 #include "absl/time/time.h"
 #include "continuum/config/v1/server_config.pb.h"
 #include "lib/core/auth.h"
+#include "lib/core/jwt.h"
 
 namespace continuum::core {
 
@@ -44,13 +47,15 @@ class CallAuthenticator final : public grpc::AuthMetadataProcessor {
 
  private:
   CallAuthenticator(std::string path, MethodPolicy policy, IdentityTable table,
-                    std::filesystem::file_time_type mtime);
+                    std::filesystem::file_time_type mtime,
+                    std::optional<JwtVerifier> jwt);
   // Re-reads the identities file if it changed (checked at most every
   // second); a bad file keeps the last good table (logged).
   void MaybeReload() ABSL_LOCKS_EXCLUDED(mu_);
 
-  const std::string path_;
+  const std::string path_;  // Empty: no identities file (JWTs only).
   const MethodPolicy policy_;
+  const std::optional<JwtVerifier> jwt_;
   absl::Mutex mu_;
   IdentityTable table_ ABSL_GUARDED_BY(mu_);
   std::filesystem::file_time_type mtime_ ABSL_GUARDED_BY(mu_);

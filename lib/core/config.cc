@@ -189,6 +189,10 @@ absl::Status TlsFieldError(absl::string_view field, absl::string_view problem) {
 
 }  // namespace
 
+bool AuthEnabled(const config::v1::AuthConfig& auth) {
+  return !auth.identities_file().empty() || auth.has_jwt();
+}
+
 bool TlsEnabled(const config::v1::TlsConfig& tls) {
   return !tls.key_file().empty() && !tls.certificate_file().empty();
 }
@@ -239,8 +243,10 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
     return field_error("shutdown_grace", "must be at most 1 hour");
   }
   if (absl::Status s = ValidateTlsConfig(config.tls()); !s.ok()) return s;
-  if (!config.auth().identities_file().empty() && !TlsEnabled(config.tls())) {
-    return field_error("auth.identities_file",
+  if (AuthEnabled(config.auth()) && !TlsEnabled(config.tls())) {
+    return field_error(config.auth().identities_file().empty()
+                           ? "auth.jwt"
+                           : "auth.identities_file",
                        "needs server.tls: tokens and client certificates "
                        "are only checked over TLS");
   }

@@ -69,6 +69,10 @@ config::v1::ServerConfig DefaultServerConfig(absl::string_view service);
 // INVALID_ARGUMENT names the field ("server.listen: ...") and the problem.
 absl::Status ValidateServerConfig(const config::v1::ServerConfig& config);
 
+// Whether `auth` turns authentication on (an identities file or JWT
+// settings).
+bool AuthEnabled(const config::v1::AuthConfig& auth);
+
 // Whether `tls` turns TLS on (key_file and certificate_file set).
 bool TlsEnabled(const config::v1::TlsConfig& tls);
 

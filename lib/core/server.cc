@@ -103,7 +103,7 @@ absl::Status ServiceServer::StartGrpc() {
   if (absl::Status s = CheckTlsFiles(config.tls()); !s.ok()) return s;
   std::shared_ptr<grpc::ServerCredentials> credentials =
       ServerCredentialsFor(config.tls());
-  if (!config.auth().identities_file().empty()) {
+  if (AuthEnabled(config.auth())) {
     absl::StatusOr<std::shared_ptr<CallAuthenticator>> authenticator =
         CallAuthenticator::Create(config.auth());
     if (!authenticator.ok()) return authenticator.status();
