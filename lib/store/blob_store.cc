@@ -25,6 +25,49 @@ constexpr size_t kDigestHexChars = 64;
 constexpr size_t kShardChars = 2;
 // Read size of Verify.
 constexpr size_t kVerifyChunk = size_t{1} << 20;
+// First bytes of an encrypted blob file (blob_store.h).
+constexpr char kEncryptedMagic[] = "\x89" "CTMBLOB-AESGCM\n";
+constexpr size_t kMagicBytes = 16;
+static_assert(sizeof(kEncryptedMagic) == kMagicBytes + 1);
+// Plaintext bytes per sealed block, and a sealed block's size.
+constexpr size_t kBlockBytes = size_t{64} << 10;
+constexpr size_t kSealedBlockBytes = kBlockBytes + kSealOverheadBytes;
+
+absl::string_view EncryptedMagic() {
+  return absl::string_view(kEncryptedMagic, kMagicBytes);
+}
+
+// The associated data of block `index`: its index and whether it is the
+// last, so that blocks cannot be reordered, dropped or cut off unnoticed.
+std::string BlockContext(uint64_t index, bool last) {
+  std::string out(9, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((index >> (8 * i)) & 0xFF);
+  out[8] = last ? 1 : 0;
+  return out;
+}
+
+// Plaintext bytes of an encrypted blob file of `file_bytes` bytes; -1 if no
+// such file can be well formed.
+int64_t EncryptedPlaintextBytes(uint64_t file_bytes) {
+  if (file_bytes <= kMagicBytes + kSealOverheadBytes) return -1;
+  const uint64_t body = file_bytes - kMagicBytes;
+  const uint64_t blocks = (body + kSealedBlockBytes - 1) / kSealedBlockBytes;
+  const uint64_t last = body - (blocks - 1) * kSealedBlockBytes;
+  if (last <= kSealOverheadBytes) return -1;
+  return static_cast<int64_t>(body - blocks * kSealOverheadBytes);
+}
+
+// Reads exactly `n` bytes (fewer only at the end of the file).
+absl::StatusOr<size_t> ReadFully(SequentialFile* file, char* dst, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    absl::StatusOr<size_t> got = file->ReadInto(dst + done, n - done);
+    if (!got.ok()) return got.status();
+    if (*got == 0) break;
+    done += *got;
+  }
+  return done;
+}
 
 // OpenSSL's digest calls fail only without memory or with a broken library;
 // there is no sensible way to go on.
@@ -118,7 +161,10 @@ absl::Status ValidateSha256Hex(absl::string_view digest) {
 
 BlobWriter::BlobWriter(BlobStore* store, std::string temp_path,
                        std::unique_ptr<WritableFile> file)
-    : store_(store), temp_path_(std::move(temp_path)), file_(std::move(file)) {}
+    : store_(store),
+      keys_(store->options_.keys),
+      temp_path_(std::move(temp_path)),
+      file_(std::move(file)) {}
 
 BlobWriter::~BlobWriter() { Abort(); }
 
@@ -143,15 +189,47 @@ absl::Status BlobWriter::Fail(absl::Status status) {
   return status;
 }
 
+absl::Status BlobWriter::WriteFile(absl::string_view bytes) {
+  if (absl::Status s = file_->Append(bytes); !s.ok()) return s;
+  file_bytes_ += bytes.size();
+  return absl::OkStatus();
+}
+
+absl::Status BlobWriter::SealBlock(absl::string_view plaintext, bool last) {
+  sealed_.clear();
+  if (block_index_ == 0) sealed_.append(kEncryptedMagic, kMagicBytes);
+  keys_->Seal(plaintext, BlockContext(block_index_, last), &sealed_);
+  ++block_index_;
+  return WriteFile(sealed_);
+}
+
 absl::Status BlobWriter::Append(absl::string_view chunk) {
   if (!failed_.ok()) return failed_;
   if (done_) {
     return absl::FailedPreconditionError("append to a finished upload");
   }
   if (chunk.empty()) return absl::OkStatus();
-  if (absl::Status s = file_->Append(chunk); !s.ok()) return Fail(std::move(s));
   hash_.Update(chunk);
+  if (head_.size() < kMagicBytes) {
+    const absl::string_view more = chunk.substr(0, kMagicBytes - head_.size());
+    head_.append(more.data(), more.size());
+  }
   size_ += chunk.size();
+  if (keys_ == nullptr) {
+    if (absl::Status s = WriteFile(chunk); !s.ok()) return Fail(std::move(s));
+    return absl::OkStatus();
+  }
+  // A full block is sealed only once more bytes follow it: the last block
+  // is sealed by Finish, marked last.
+  pending_.append(chunk.data(), chunk.size());
+  size_t done = 0;
+  while (pending_.size() - done > kBlockBytes) {
+    absl::Status s = SealBlock(
+        absl::string_view(pending_).substr(done, kBlockBytes), false);
+    if (!s.ok()) return Fail(std::move(s));
+    done += kBlockBytes;
+  }
+  pending_.erase(0, done);
   return absl::OkStatus();
 }
 
@@ -181,11 +259,23 @@ absl::StatusOr<std::string> BlobWriter::Finish(
         absl::StrCat("checksum mismatch: claimed ", expected_sha256,
                      ", received ", digest, " over ", size_, " bytes")));
   }
+  if (keys_ != nullptr) {
+    if (absl::Status s = SealBlock(pending_, true); !s.ok()) {
+      return Fail(std::move(s));
+    }
+    pending_.clear();
+  } else if (head_ == EncryptedMagic()) {
+    return Fail(absl::InvalidArgumentError(
+        "the content starts with the marker of an encrypted blob file; a "
+        "store without encryption cannot keep it apart from one"));
+  }
   if (absl::Status s = file_->Sync(); !s.ok()) return Fail(std::move(s));
   absl::Status closed = file_->Close();
   file_.reset();
   if (!closed.ok()) return Fail(std::move(closed));
-  if (absl::Status s = store_->Commit(temp_path_, digest, size_); !s.ok()) {
+  if (absl::Status s =
+          store_->Commit(temp_path_, digest, file_bytes_, replace_existing_);
+      !s.ok()) {
     return Fail(std::move(s));
   }
   done_ = true;  // The temp file is gone: renamed or dropped.
@@ -195,29 +285,84 @@ absl::StatusOr<std::string> BlobWriter::Finish(
 // ---------------------------------------------------------------- BlobReader
 
 BlobReader::BlobReader(std::string digest, std::string path,
-                       std::unique_ptr<SequentialFile> file, uint64_t size)
+                       std::unique_ptr<SequentialFile> file, uint64_t size,
+                       std::string head, uint64_t file_read,
+                       uint64_t file_bytes, std::shared_ptr<const KeyRing> keys)
     : digest_(std::move(digest)),
       path_(std::move(path)),
       file_(std::move(file)),
-      size_(size) {}
+      size_(size),
+      encrypted_(keys != nullptr),
+      keys_(std::move(keys)),
+      file_bytes_(file_bytes),
+      file_read_(file_read),
+      plain_(std::move(head)) {}
+
+absl::StatusOr<bool> BlobReader::ReadBlock() {
+  const uint64_t remaining = file_bytes_ - std::min(file_bytes_, file_read_);
+  if (remaining == 0) return false;
+  const size_t n =
+      static_cast<size_t>(std::min<uint64_t>(remaining, kSealedBlockBytes));
+  sealed_.resize(n);
+  absl::StatusOr<size_t> got = ReadFully(file_.get(), sealed_.data(), n);
+  if (!got.ok()) return got.status();
+  file_read_ += *got;
+  const bool last = file_read_ >= file_bytes_;
+  absl::Status s = *got == n ? keys_->Open(sealed_,
+                                           BlockContext(block_index_, last),
+                                           &plain_)
+                             : absl::DataLossError("the file ends early");
+  if (!s.ok()) {
+    const std::string why = absl::StrCat("blob ", digest_, " (", path_,
+                                         "), block ", block_index_, ": ",
+                                         s.message());
+    if (absl::IsDataLoss(s)) {
+      spdlog::error("{}", why);
+      return absl::DataLossError(absl::StrCat(why, " (blob is corrupt)"));
+    }
+    return absl::Status(s.code(), why);
+  }
+  ++block_index_;
+  plain_pos_ = 0;
+  return true;
+}
 
 absl::Status BlobReader::Next(size_t n, std::string* chunk) {
   chunk->clear();
   if (at_end_) return final_;
   if (n == 0) return absl::InvalidArgumentError("BlobReader::Next: n is 0");
-  // Reading straight into *chunk avoids a copy; resize is free once the
-  // caller's string has grown to n.
-  chunk->resize(n);
-  absl::StatusOr<size_t> got = file_->ReadInto(chunk->data(), n);
-  if (!got.ok()) {
-    chunk->clear();
-    return got.status();
+  if (plain_pos_ == plain_.size() && encrypted_) {
+    absl::StatusOr<bool> more = ReadBlock();
+    if (!more.ok()) {
+      at_end_ = true;
+      final_ = more.status();
+      file_.reset();
+      return final_;
+    }
   }
-  chunk->resize(*got);
-  if (*got > 0) {
+  if (plain_pos_ < plain_.size()) {  // Decrypted, or the plaintext head.
+    const size_t take = std::min(n, plain_.size() - plain_pos_);
+    chunk->assign(plain_, plain_pos_, take);
+    plain_pos_ += take;
     hash_.Update(*chunk);
-    read_ += *got;
+    read_ += take;
     return absl::OkStatus();
+  }
+  if (!encrypted_) {
+    // Reading straight into *chunk avoids a copy; resize is free once the
+    // caller's string has grown to n.
+    chunk->resize(n);
+    absl::StatusOr<size_t> got = file_->ReadInto(chunk->data(), n);
+    if (!got.ok()) {
+      chunk->clear();
+      return got.status();
+    }
+    chunk->resize(*got);
+    if (*got > 0) {
+      hash_.Update(*chunk);
+      read_ += *got;
+      return absl::OkStatus();
+    }
   }
   at_end_ = true;
   file_.reset();
@@ -316,7 +461,8 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter() {
 }
 
 absl::Status BlobStore::Commit(const std::string& temp_path,
-                               const std::string& digest, uint64_t size) {
+                               const std::string& digest, uint64_t file_bytes,
+                               bool replace) {
   FileSystem* fs = options_.fs;
   const std::string path = BlobPath(digest);
   const std::string shard = DirName(path);
@@ -328,7 +474,7 @@ absl::Status BlobStore::Commit(const std::string& temp_path,
   // Same name, same content: keep the existing blob, unless its size shows it
   // damaged, in which case the new copy replaces it.
   absl::StatusOr<uint64_t> existing = fs->GetFileSize(path);
-  if (existing.ok() && *existing == size) {
+  if (existing.ok() && *existing == file_bytes && !replace) {
     if (absl::Status s = fs->DeleteFile(temp_path); !s.ok()) return s;
     // Its writer may have failed at the directory fsync: make sure.
     return fs->SyncDir(shard);
@@ -350,6 +496,44 @@ absl::Status BlobStore::Commit(const std::string& temp_path,
   return synced;
 }
 
+absl::StatusOr<BlobStore::FileInfo> BlobStore::Inspect(
+    absl::string_view sha256, SequentialFile* file) const {
+  const std::string path = BlobPath(sha256);
+  // The blob may be deleted (and its name reused by a new upload) between the
+  // open and the stat; the reader then reports a size that its reads do not
+  // match, and the final hash check still holds.
+  absl::StatusOr<uint64_t> size = options_.fs->GetFileSize(path);
+  if (!size.ok()) {
+    if (absl::IsNotFound(size.status())) return BlobNotFound(sha256);
+    return size.status();
+  }
+  FileInfo info;
+  info.file_bytes = *size;
+  info.head.resize(kMagicBytes);
+  absl::StatusOr<size_t> got = ReadFully(file, info.head.data(), kMagicBytes);
+  if (!got.ok()) return got.status();
+  info.head.resize(*got);
+  info.encrypted = info.head == EncryptedMagic();
+  if (!info.encrypted) {
+    info.plaintext_bytes = info.file_bytes;
+    return info;
+  }
+  if (options_.keys == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "blob ", sha256,
+        " is encrypted but no encryption keys are configured "
+        "(server.encryption)"));
+  }
+  const int64_t plaintext = EncryptedPlaintextBytes(info.file_bytes);
+  if (plaintext < 0) {
+    return absl::DataLossError(absl::StrCat(
+        "blob ", sha256, " is corrupt: an encrypted blob file cannot be ",
+        info.file_bytes, " bytes long"));
+  }
+  info.plaintext_bytes = static_cast<uint64_t>(plaintext);
+  return info;
+}
+
 absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(
     absl::string_view sha256) const {
   if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
@@ -360,16 +544,14 @@ absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(
     if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
     return file.status();
   }
-  // The blob may be deleted (and its name reused by a new upload) between the
-  // open and the stat; the reader then reports a size that its reads do not
-  // match, and the final hash check still holds.
-  absl::StatusOr<uint64_t> size = options_.fs->GetFileSize(path);
-  if (!size.ok()) {
-    if (absl::IsNotFound(size.status())) return BlobNotFound(sha256);
-    return size.status();
-  }
-  return std::unique_ptr<BlobReader>(
-      new BlobReader(std::string(sha256), path, *std::move(file), *size));
+  absl::StatusOr<FileInfo> info = Inspect(sha256, file->get());
+  if (!info.ok()) return info.status();
+  const uint64_t file_read = info->head.size();
+  std::string head = info->encrypted ? std::string() : std::move(info->head);
+  return std::unique_ptr<BlobReader>(new BlobReader(
+      std::string(sha256), path, *std::move(file), info->plaintext_bytes,
+      std::move(head), file_read, info->file_bytes,
+      info->encrypted ? options_.keys : nullptr));
 }
 
 bool BlobStore::Exists(absl::string_view sha256) const {
@@ -379,9 +561,68 @@ bool BlobStore::Exists(absl::string_view sha256) const {
 
 absl::StatusOr<uint64_t> BlobStore::Size(absl::string_view sha256) const {
   if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
-  absl::StatusOr<uint64_t> size = options_.fs->GetFileSize(BlobPath(sha256));
-  if (absl::IsNotFound(size.status())) return BlobNotFound(sha256);
-  return size;
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file =
+      options_.fs->NewSequentialFile(BlobPath(sha256));
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
+    return file.status();
+  }
+  absl::StatusOr<FileInfo> info = Inspect(sha256, file->get());
+  if (!info.ok()) return info.status();
+  return info->plaintext_bytes;
+}
+
+absl::StatusOr<std::string> BlobStore::KeyIdOf(absl::string_view sha256) const {
+  if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file =
+      options_.fs->NewSequentialFile(BlobPath(sha256));
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
+    return file.status();
+  }
+  std::string head(kMagicBytes + kSealOverheadBytes, '\0');
+  absl::StatusOr<size_t> got = ReadFully(file->get(), head.data(), head.size());
+  if (!got.ok()) return got.status();
+  head.resize(*got);
+  if (!absl::StartsWith(head, EncryptedMagic())) return std::string();
+  return KeyRing::KeyIdOf(absl::string_view(head).substr(kMagicBytes));
+}
+
+absl::StatusOr<BlobStore::ReencryptResult> BlobStore::Reencrypt() {
+  if (options_.keys == nullptr) {
+    return absl::FailedPreconditionError(
+        "re-encryption needs encryption keys (server.encryption)");
+  }
+  absl::StatusOr<std::vector<std::string>> digests = List();
+  if (!digests.ok()) return digests.status();
+  ReencryptResult result;
+  std::string chunk;
+  for (const std::string& digest : *digests) {
+    ++result.blobs;
+    absl::StatusOr<std::string> key = KeyIdOf(digest);
+    if (!key.ok()) return key.status();
+    if (*key == options_.keys->active_key_id()) continue;
+    absl::StatusOr<std::unique_ptr<BlobReader>> reader = Open(digest);
+    if (!reader.ok()) return reader.status();
+    absl::StatusOr<std::unique_ptr<BlobWriter>> writer = NewWriter();
+    if (!writer.ok()) return writer.status();
+    (*writer)->replace_existing_ = true;
+    for (;;) {
+      if (absl::Status s = (*reader)->Next(kVerifyChunk, &chunk); !s.ok()) {
+        return s;
+      }
+      if (chunk.empty()) break;
+      if (absl::Status s = (*writer)->Append(chunk); !s.ok()) return s;
+    }
+    absl::StatusOr<std::string> written = (*writer)->Finish(digest);
+    if (!written.ok()) return written.status();
+    if (key->empty()) {
+      ++result.encrypted;
+    } else {
+      ++result.rekeyed;
+    }
+  }
+  return result;
 }
 
 absl::Status BlobStore::Delete(absl::string_view sha256) {

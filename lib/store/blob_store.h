@@ -22,6 +22,19 @@
 // returned OK (stream them to a temp file, or to a client that the final
 // status reaches).
 //
+// Encryption at rest (BlobStoreOptions::keys, encryption.h): a blob is then
+// stored as a 16-byte marker ("\x89CTMBLOB-AESGCM\n") followed by blocks of
+// 64 KiB of plaintext, each sealed with AES-256-GCM under the ring's active
+// key and bound to its index and to whether it is the last block (so blocks
+// cannot be reordered, dropped or cut off unnoticed). The name stays the
+// SHA-256 of the plaintext, so digests do not change with keys; readers
+// decrypt, then hash as for any blob. A block that fails authentication is
+// DATA_LOSS like a wrong hash; a key that is not listed, or listed with other
+// bytes, is FAILED_PRECONDITION naming the key id. Blobs written without
+// encryption stay readable; Reencrypt moves every blob to the active key.
+// A store without keys refuses an upload that begins with the marker
+// (INVALID_ARGUMENT), which it could not tell from an encrypted file.
+//
 // Errors: INVALID_ARGUMENT for malformed digests and empty uploads,
 // NOT_FOUND for absent blobs, DATA_LOSS for a claimed digest or size that
 // the bytes do not match and for corrupt blobs, and the file system's codes
@@ -47,6 +60,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/store/encryption.h"
 #include "lib/store/file_system.h"
 
 // OpenSSL's EVP_MD_CTX, declared here so that this header does not include
@@ -86,6 +100,9 @@ struct BlobStoreOptions {
   FileSystem* fs = DefaultFileSystem();
   // The store's directory (created if missing).
   std::string dir;
+  // Encrypts new blobs when set (see the file comment); needed to read
+  // encrypted ones.
+  std::shared_ptr<const KeyRing> keys;
 };
 
 class BlobStore;
@@ -133,12 +150,24 @@ class BlobWriter {
 
   // Aborts and makes `status` the answer of every later call; returns it.
   absl::Status Fail(absl::Status status);
+  // Appends `bytes` to the temp file.
+  absl::Status WriteFile(absl::string_view bytes);
+  // Seals one block (after the marker, for the first) and writes it.
+  absl::Status SealBlock(absl::string_view plaintext, bool last);
 
   BlobStore* const store_;
+  const std::shared_ptr<const KeyRing> keys_;  // Null: plaintext.
   const std::string temp_path_;
   std::unique_ptr<WritableFile> file_;  // Null once closed.
   Sha256 hash_;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;        // Plaintext bytes appended.
+  uint64_t file_bytes_ = 0;  // Bytes written to the temp file.
+  std::string head_;         // The first 16 plaintext bytes.
+  std::string pending_;      // Plaintext not sealed yet (encrypted only).
+  std::string sealed_;       // Encode buffer of one block.
+  uint64_t block_index_ = 0;
+  // Replace a blob of the same name even if its size matches (Reencrypt).
+  bool replace_existing_ = false;
   bool done_ = false;    // Finished, aborted or failed: temp file gone.
   absl::Status failed_;  // The error of a failed Append or Finish.
 };
@@ -161,13 +190,30 @@ class BlobReader {
 
  private:
   friend class BlobStore;
+  // `head`: bytes already read from a plaintext file, served first;
+  // `file_read`: bytes of the file already read (the head, or the marker of
+  // an encrypted file). `keys` null for a plaintext file.
   BlobReader(std::string digest, std::string path,
-             std::unique_ptr<SequentialFile> file, uint64_t size);
+             std::unique_ptr<SequentialFile> file, uint64_t size,
+             std::string head, uint64_t file_read, uint64_t file_bytes,
+             std::shared_ptr<const KeyRing> keys);
+
+  // Encrypted files: reads and opens the next block into plain_; false at
+  // the end of the file.
+  absl::StatusOr<bool> ReadBlock();
 
   const std::string digest_;
   const std::string path_;
   std::unique_ptr<SequentialFile> file_;
   const uint64_t size_;
+  const bool encrypted_;
+  const std::shared_ptr<const KeyRing> keys_;
+  const uint64_t file_bytes_;
+  uint64_t file_read_;         // Bytes of the file read so far.
+  std::string plain_;          // Plaintext not yet handed out from plain_pos_.
+  size_t plain_pos_ = 0;
+  std::string sealed_;         // One sealed block.
+  uint64_t block_index_ = 0;
   Sha256 hash_;
   uint64_t read_ = 0;
   bool at_end_ = false;
@@ -212,19 +258,54 @@ class BlobStore {
   // Every stored digest, sorted. Files that are not blobs are ignored.
   absl::StatusOr<std::vector<std::string>> List() const;
 
+  // The id of the key the blob is encrypted with; empty for a plaintext blob.
+  // INVALID_ARGUMENT, NOT_FOUND as Open; DATA_LOSS for a malformed header.
+  absl::StatusOr<std::string> KeyIdOf(absl::string_view sha256) const;
+
+  // What Reencrypt did.
+  struct ReencryptResult {
+    int64_t blobs = 0;      // Blobs examined.
+    int64_t encrypted = 0;  // Plaintext blobs now encrypted.
+    int64_t rekeyed = 0;    // Blobs moved from another key to the active one.
+  };
+
+  // Rewrites every blob not encrypted with the active key (plaintext ones
+  // included) under the active key: each is read (verified), sealed to a
+  // temp file and renamed over the old file, so a crash leaves either copy,
+  // whole. FAILED_PRECONDITION without keys; the first error of a blob
+  // otherwise (blobs before it are done; running it again goes on).
+  absl::StatusOr<ReencryptResult> Reencrypt();
+
  private:
   friend class BlobWriter;
 
+  // What the first bytes and the size of a blob file say.
+  struct FileInfo {
+    bool encrypted = false;
+    uint64_t file_bytes = 0;
+    uint64_t plaintext_bytes = 0;
+    std::string head;  // The first (up to) 16 bytes of the file.
+  };
+
   BlobStore(BlobStoreOptions options, std::unique_ptr<FileLock> lock);
+
+  // Reads the head of the blob file `file` (just opened) and its size.
+  // FAILED_PRECONDITION for an encrypted blob in a store without keys,
+  // DATA_LOSS for an impossible encrypted file size.
+  absl::StatusOr<FileInfo> Inspect(absl::string_view sha256,
+                                   SequentialFile* file) const;
 
   // dir/sha256/ab/cdef... for a valid digest.
   std::string BlobPath(absl::string_view sha256) const;
 
-  // Moves the fsync'd temp file of a finished upload to the address of
-  // `digest` and fsyncs the directory. On error no new blob is visible; the
-  // caller removes the temp file if it is still there.
+  // Moves the fsync'd temp file (`file_bytes` long) of a finished upload to
+  // the address of `digest` and fsyncs the directory. An existing blob file
+  // of the same size is kept (same content) unless `replace`. On error no
+  // new blob is visible; the caller removes the temp file if it is still
+  // there.
   absl::Status Commit(const std::string& temp_path, const std::string& digest,
-                      uint64_t size) ABSL_LOCKS_EXCLUDED(namespace_mu_);
+                      uint64_t file_bytes, bool replace)
+      ABSL_LOCKS_EXCLUDED(namespace_mu_);
 
   const BlobStoreOptions options_;
   const std::string blobs_dir_;  // dir/sha256

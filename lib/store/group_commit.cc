@@ -82,8 +82,11 @@ struct GroupCommit::FilePlan {
 };
 
 GroupCommit::GroupCommit(FileSystem* fs, std::string dir,
-                         uint64_t max_segment_bytes)
-    : fs_(fs), dir_(std::move(dir)), max_segment_bytes_(max_segment_bytes) {}
+                         uint64_t max_segment_bytes, bool sealed_frames)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      max_segment_bytes_(max_segment_bytes),
+      sealed_frames_(sealed_frames) {}
 
 GroupCommit::~GroupCommit() = default;
 
@@ -205,7 +208,8 @@ absl::Status GroupCommit::WriteAndSync() {
   for (FilePlan& p : plans_) {
     p.data.reserve(p.data_bytes);
     for (const LogEntry* e : p.entries) {
-      log_format::AppendFrame(e->event_time_micros, e->payload, &p.data);
+      log_format::AppendFrame(e->event_time_micros, e->payload, &p.data,
+                              sealed_frames_);
     }
   }
   for (FilePlan& p : plans_) {

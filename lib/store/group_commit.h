@@ -75,8 +75,10 @@ class GroupCommit {
   static constexpr uint64_t kMaxGroupBytes = 8 << 20;
 
   // For the log in `dir` (its files and log lines), whose segments rotate
-  // at `max_segment_bytes`.
-  GroupCommit(FileSystem* fs, std::string dir, uint64_t max_segment_bytes);
+  // at `max_segment_bytes`. `sealed_frames`: the entries' payloads are
+  // sealed (log_format's kSealedFlag is set on their frames).
+  GroupCommit(FileSystem* fs, std::string dir, uint64_t max_segment_bytes,
+              bool sealed_frames = false);
   ~GroupCommit();
 
   GroupCommit(const GroupCommit&) = delete;
@@ -133,6 +135,7 @@ class GroupCommit {
   FileSystem* const fs_;
   const std::string dir_;
   const uint64_t max_segment_bytes_;
+  const bool sealed_frames_;
   std::vector<FilePlan> plans_;
   // Day -> index in plans_ of the file its next entry goes to.
   absl::flat_hash_map<int64_t, size_t> current_;

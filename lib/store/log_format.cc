@@ -47,6 +47,10 @@ const char kMagicBytes[4] = {static_cast<char>(kFrameMagic & 0xFF),
                              static_cast<char>((kFrameMagic >> 16) & 0xFF),
                              static_cast<char>((kFrameMagic >> 24) & 0xFF)};
 
+// The CRC of a sealed frame starts from the CRC of one marker byte, so that
+// a flipped sealed flag is a CRC mismatch like any other damaged bit.
+uint32_t CrcSeed(bool sealed) { return sealed ? Crc32c("S") : 0; }
+
 // Checks the frame starting at p, of which `available` bytes are at hand.
 // Returns false with *why set if it is not a valid frame.
 bool CheckFrame(const char* p, size_t available, Frame* frame,
@@ -59,8 +63,10 @@ bool CheckFrame(const char* p, size_t available, Frame* frame,
     *why = "bad magic number";
     return false;
   }
-  const uint32_t length = GetU32(p + 4);
-  if (length > kMaxPayloadBytes) {
+  const uint32_t raw_length = GetU32(p + 4);
+  const bool sealed = (raw_length & kSealedFlag) != 0;
+  const uint32_t length = raw_length & ~kSealedFlag;
+  if (length > kMaxFramePayloadBytes) {
     *why = "length over 64 MiB";
     return false;
   }
@@ -69,30 +75,41 @@ bool CheckFrame(const char* p, size_t available, Frame* frame,
     return false;
   }
   const uint32_t expected = UnmaskCrc(GetU32(p + 8));
-  if (Crc32c(absl::string_view(p + 12, 8 + length)) != expected) {
+  if (ExtendCrc32c(CrcSeed(sealed), absl::string_view(p + 12, 8 + length)) !=
+      expected) {
     *why = "CRC mismatch";
     return false;
   }
   frame->event_time_micros = static_cast<int64_t>(GetU64(p + 12));
   frame->payload = absl::string_view(p + kFrameHeaderBytes, length);
+  frame->sealed = sealed;
   return true;
 }
 
 }  // namespace
 
 void AppendFrame(int64_t event_time_micros, absl::string_view payload,
-                 std::string* out) {
+                 std::string* out, bool sealed) {
   char time_bytes[8];
   const uint64_t t = static_cast<uint64_t>(event_time_micros);
   for (int i = 0; i < 8; ++i)
     time_bytes[i] = static_cast<char>((t >> (8 * i)) & 0xFF);
-  const uint32_t crc =
-      ExtendCrc32c(Crc32c(absl::string_view(time_bytes, 8)), payload);
+  const uint32_t crc = ExtendCrc32c(
+      ExtendCrc32c(CrcSeed(sealed), absl::string_view(time_bytes, 8)),
+      payload);
   PutU32(out, kFrameMagic);
-  PutU32(out, static_cast<uint32_t>(payload.size()));
+  PutU32(out, static_cast<uint32_t>(payload.size()) |
+                  (sealed ? kSealedFlag : 0));
   PutU32(out, MaskCrc(crc));
   out->append(time_bytes, 8);
   out->append(payload.data(), payload.size());
+}
+
+std::string SealedPayloadContext(int64_t event_time_micros) {
+  std::string out(8, '\0');
+  const uint64_t t = static_cast<uint64_t>(event_time_micros);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((t >> (8 * i)) & 0xFF);
+  return out;
 }
 
 absl::Status ParseExactFrame(absl::string_view data, Frame* frame) {
@@ -155,8 +172,8 @@ absl::StatusOr<bool> FrameReader::TryFrameAtPos(Frame* frame) {
   if (*available < kFrameHeaderBytes) return false;
   const char* p = buf_.data() + (pos_ - buf_offset_);
   if (GetU32(p) != kFrameMagic) return false;
-  const uint32_t length = GetU32(p + 4);
-  if (length > kMaxPayloadBytes || pos_ + FrameBytes(length) > limit_) {
+  const uint32_t length = GetU32(p + 4) & ~kSealedFlag;
+  if (length > kMaxFramePayloadBytes || pos_ + FrameBytes(length) > limit_) {
     return false;
   }
   available = Fill(static_cast<size_t>(FrameBytes(length)));

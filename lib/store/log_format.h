@@ -7,7 +7,10 @@
 //   [i64 event time, microseconds since the Unix epoch][payload]
 // The CRC covers the 8 event-time bytes followed by the payload, and is
 // masked with MaskCrc. A frame is valid when its magic matches, its length is
-// at most kMaxPayloadBytes and fits in the file, and the CRC matches.
+// at most kMaxFramePayloadBytes and fits in the file, and the CRC matches.
+// Sealed frames (a payload encrypted by encryption.h's KeyRing) set the top
+// bit of the length field (kSealedFlag) and start their CRC from the CRC of
+// the byte 'S', so that the flag is covered too.
 //
 // Index sidecar (<id>.idx, written atomically):
 //   [u32 magic 0xC01D1DC5][u32 version 1][i64 min event time]
@@ -31,16 +34,27 @@ namespace continuum::store::log_format {
 inline constexpr uint32_t kFrameMagic = 0xC0171A0Du;
 // Bytes before the payload: magic, length, CRC, event time.
 inline constexpr size_t kFrameHeaderBytes = 20;
-// Largest payload a frame may hold (64 MiB).
+// Largest payload a caller may append (64 MiB).
 inline constexpr size_t kMaxPayloadBytes = size_t{64} << 20;
+// Largest payload a frame may hold: a caller's payload and, when sealed, the
+// encryption overhead (kSealOverheadBytes, well under 1 KiB).
+inline constexpr size_t kMaxFramePayloadBytes = kMaxPayloadBytes + 1024;
+// Top bit of the length field: the payload is sealed.
+inline constexpr uint32_t kSealedFlag = 0x80000000u;
 // Distance between checkpoints (frame starts remembered per segment so that a
 // record can be found from its end offset alone by reading at most this much
 // plus the record).
 inline constexpr uint64_t kCheckpointInterval = 16 << 10;
 
-// Appends the frame of (event_time_micros, payload) to *out.
+// Appends the frame of (event_time_micros, payload) to *out; `sealed` marks
+// a payload sealed by a KeyRing.
 void AppendFrame(int64_t event_time_micros, absl::string_view payload,
-                 std::string* out);
+                 std::string* out, bool sealed = false);
+
+// The associated data a sealed payload is bound to when sealed and opened:
+// its event time's 8 bytes (little-endian), so that a sealed payload cannot
+// be moved to another event time unnoticed.
+std::string SealedPayloadContext(int64_t event_time_micros);
 
 // Bytes of the frame holding a payload of `payload_bytes`.
 inline uint64_t FrameBytes(size_t payload_bytes) {
@@ -55,6 +69,8 @@ struct Frame {
   int64_t event_time_micros = 0;
   // Points into the reader's buffer: valid until the next call.
   absl::string_view payload;
+  // The payload is sealed (encrypted; open it with a KeyRing).
+  bool sealed = false;
   // A corrupt region skipped just before this frame: its offset and length
   // (0 if none).
   uint64_t skipped_offset = 0;

@@ -226,6 +226,20 @@ std::vector<SegmentLog::Writer*> SegmentLog::TakeGroupLocked() {
 absl::StatusOr<std::vector<LogPosition>> SegmentLog::Append(
     absl::Span<const LogEntry> entries, bool sync) {
   if (absl::Status s = ValidateEntries(entries); !s.ok()) return s;
+  // Sealed outside the lock, by each caller, so that encryption runs on every
+  // appending thread in parallel rather than in the group's leader.
+  std::vector<LogEntry> sealed;
+  if (options_.keys != nullptr) {
+    sealed.resize(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      sealed[i].event_time_micros = entries[i].event_time_micros;
+      options_.keys->Seal(
+          entries[i].payload,
+          log_format::SealedPayloadContext(entries[i].event_time_micros),
+          &sealed[i].payload);
+    }
+    entries = sealed;
+  }
   Writer w(&mu_);
   w.entries = entries;
   w.sync = sync;
@@ -260,7 +274,8 @@ absl::StatusOr<std::vector<LogPosition>> SegmentLog::Append(
 
 absl::Status SegmentLog::WriteGroupLocked(const std::vector<Writer*>& group) {
   // 1. Plan, under mu_: which file each entry goes to, at which offset.
-  GroupCommit commit(fs_, options_.dir, options_.max_segment_bytes);
+  GroupCommit commit(fs_, options_.dir, options_.max_segment_bytes,
+                     options_.keys != nullptr);
   for (Writer* g : group) {
     g->mu->AssertHeld();
     if (absl::Status s =
@@ -364,8 +379,8 @@ absl::Status SegmentLog::Scan(int64_t start_micros, int64_t end_micros,
   absl::Status status;
   bool stopped = false;
   for (const ScanTarget& t : targets) {
-    status = ScanSegment(fs_, options_.dir, t, start_micros, end_micros, fn,
-                         &local, &stopped);
+    status = ScanSegment(fs_, options_.keys.get(), options_.dir, t,
+                         start_micros, end_micros, fn, &local, &stopped);
     if (!status.ok() || stopped) break;
   }
   if (stats != nullptr) {
@@ -387,7 +402,8 @@ absl::Status SegmentLog::ReadAt(const LogPosition& pos, std::string* payload,
     location = LocateRecord(*set_, options_.dir, pos);
   }
   if (!location.ok()) return location.status();
-  return ReadRecord(fs_, *location, pos, payload, event_time_micros);
+  return ReadRecord(fs_, options_.keys.get(), *location, pos, payload,
+                    event_time_micros);
 }
 
 std::vector<SegmentInfo> SegmentLog::Segments() const {

@@ -86,6 +86,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "lib/store/encryption.h"
 #include "lib/store/file_system.h"
 #include "lib/store/log_position.h"
 
@@ -166,6 +167,13 @@ struct SegmentLogOptions {
   // record would take it past this size (a record larger than this gets a
   // segment of its own).
   uint64_t max_segment_bytes = 64 << 20;
+  // Encryption at rest (encryption.h): when set, every appended payload is
+  // sealed with the ring's active key (AES-256-GCM, bound to its event
+  // time) and its frame marked sealed; reads open sealed payloads with any
+  // listed key. Frames written without encryption stay readable (they are
+  // returned as they are). Null: payloads are stored as given, and reading
+  // a sealed frame is FAILED_PRECONDITION naming its key id.
+  std::shared_ptr<const KeyRing> keys;
 };
 
 // The log. See the file comment for formats, recovery and durability.

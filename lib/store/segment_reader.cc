@@ -14,17 +14,27 @@ namespace {
 
 using log_format::kFrameHeaderBytes;
 
-void SetRecord(const log_format::Frame& frame, std::string* payload,
-               int64_t* event_time_micros) {
-  payload->assign(frame.payload.data(), frame.payload.size());
+absl::Status SetRecord(const log_format::Frame& frame, const KeyRing* keys,
+                       const std::string& path, uint64_t offset,
+                       std::string* payload, int64_t* event_time_micros) {
+  if (frame.sealed) {
+    if (absl::Status s = OpenSealedPayload(keys, frame, path, offset, payload);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    payload->assign(frame.payload.data(), frame.payload.size());
+  }
   if (event_time_micros != nullptr) {
     *event_time_micros = frame.event_time_micros;
   }
+  return absl::OkStatus();
 }
 
 // Reads the frame of pos.frame_bytes bytes that ends at pos.offset.
 absl::Status ReadExactFrame(SequentialFile* file, const std::string& path,
-                            const LogPosition& pos, std::string* payload,
+                            const KeyRing* keys, const LogPosition& pos,
+                            std::string* payload,
                             int64_t* event_time_micros) {
   const uint64_t start = pos.offset - pos.frame_bytes;
   if (absl::Status s = file->Skip(start); !s.ok()) {
@@ -39,13 +49,13 @@ absl::Status ReadExactFrame(SequentialFile* file, const std::string& path,
     return absl::DataLossError(absl::StrCat("record at offset ", start, " of ",
                                             path, ": ", s.message()));
   }
-  SetRecord(frame, payload, event_time_micros);
-  return absl::OkStatus();
+  return SetRecord(frame, keys, path, start, payload, event_time_micros);
 }
 
 // Reads forward from `checkpoint` to the frame that ends at pos.offset.
 absl::Status ReadFromCheckpoint(SequentialFile* file, const std::string& path,
-                                uint64_t checkpoint, const LogPosition& pos,
+                                const KeyRing* keys, uint64_t checkpoint,
+                                const LogPosition& pos,
                                 std::string* payload,
                                 int64_t* event_time_micros) {
   if (absl::Status s = file->Skip(checkpoint); !s.ok()) {
@@ -58,8 +68,8 @@ absl::Status ReadFromCheckpoint(SequentialFile* file, const std::string& path,
     if (!more.ok()) return absl::UnavailableError(more.status().message());
     if (!*more) break;
     if (frame.end == pos.offset) {
-      SetRecord(frame, payload, event_time_micros);
-      return absl::OkStatus();
+      return SetRecord(frame, keys, path, frame.offset, payload,
+                       event_time_micros);
     }
   }
   return absl::DataLossError(absl::StrCat("no valid record ends at offset ",
@@ -67,6 +77,24 @@ absl::Status ReadFromCheckpoint(SequentialFile* file, const std::string& path,
 }
 
 }  // namespace
+
+absl::Status OpenSealedPayload(const KeyRing* keys,
+                               const log_format::Frame& frame,
+                               const std::string& path, uint64_t offset,
+                               std::string* plaintext) {
+  if (keys == nullptr) {
+    absl::StatusOr<std::string> id = KeyRing::KeyIdOf(frame.payload);
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " holds records encrypted with key ", id.ok() ? *id : "(?)",
+        " but no encryption keys are configured (server.encryption)"));
+  }
+  absl::Status s = keys->Open(
+      frame.payload, log_format::SealedPayloadContext(frame.event_time_micros),
+      plaintext);
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("record at offset ", offset,
+                                             " of ", path, ": ", s.message()));
+}
 
 std::vector<ScanTarget> SelectScanTargets(const SegmentSet& set,
                                           int64_t start_micros,
@@ -85,8 +113,9 @@ std::vector<ScanTarget> SelectScanTargets(const SegmentSet& set,
   return targets;
 }
 
-absl::Status ScanSegment(FileSystem* fs, const std::string& dir,
-                         const ScanTarget& t, int64_t start_micros,
+absl::Status ScanSegment(FileSystem* fs, const KeyRing* keys,
+                         const std::string& dir, const ScanTarget& t,
+                         int64_t start_micros,
                          int64_t end_micros,
                          const SegmentLog::ScanCallback& fn, ScanStats* stats,
                          bool* stopped) {
@@ -103,6 +132,7 @@ absl::Status ScanSegment(FileSystem* fs, const std::string& dir,
   log_format::FrameReader reader(file->get(), t.begin, t.limit);
   log_format::Frame frame;
   absl::Status status;
+  std::string plaintext;  // Of a sealed frame.
   for (;;) {
     absl::StatusOr<bool> more = reader.Next(&frame);
     if (!more.ok()) {
@@ -121,10 +151,26 @@ absl::Status ScanSegment(FileSystem* fs, const std::string& dir,
         (end_micros > 0 && frame.event_time_micros >= end_micros)) {
       continue;
     }
+    absl::string_view payload = frame.payload;
+    if (frame.sealed) {
+      absl::Status s =
+          OpenSealedPayload(keys, frame, t.path, frame.offset, &plaintext);
+      if (absl::IsDataLoss(s)) {  // Tampered or damaged: as a bad CRC.
+        ++stats->skipped_corrupt_records;
+        spdlog::warn("segment log {}: scan skipped a record: {}", dir,
+                     std::string(s.message()));
+        continue;
+      }
+      if (!s.ok()) {
+        status = s;
+        break;
+      }
+      payload = plaintext;
+    }
     ++stats->records_returned;
     const LogPosition pos{t.id, frame.end,
                           static_cast<uint32_t>(frame.end - frame.offset)};
-    if (!fn(pos, frame.event_time_micros, frame.payload)) {
+    if (!fn(pos, frame.event_time_micros, payload)) {
       *stopped = true;
       break;
     }
@@ -166,7 +212,8 @@ absl::StatusOr<RecordLocation> LocateRecord(const SegmentSet& set,
   return RecordLocation{seg.path, *std::prev(cp)};
 }
 
-absl::Status ReadRecord(FileSystem* fs, const RecordLocation& location,
+absl::Status ReadRecord(FileSystem* fs, const KeyRing* keys,
+                        const RecordLocation& location,
                         const LogPosition& pos, std::string* payload,
                         int64_t* event_time_micros) {
   const std::string& path = location.path;
@@ -178,10 +225,11 @@ absl::Status ReadRecord(FileSystem* fs, const RecordLocation& location,
   }
   if (!file.ok()) return absl::UnavailableError(file.status().message());
   if (pos.frame_bytes >= kFrameHeaderBytes && pos.frame_bytes <= pos.offset) {
-    return ReadExactFrame(file->get(), path, pos, payload, event_time_micros);
+    return ReadExactFrame(file->get(), path, keys, pos, payload,
+                          event_time_micros);
   }
   // No frame size: read forward from the checkpoint to the record.
-  return ReadFromCheckpoint(file->get(), path, location.checkpoint, pos,
+  return ReadFromCheckpoint(file->get(), path, keys, location.checkpoint, pos,
                             payload, event_time_micros);
 }
 

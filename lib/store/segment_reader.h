@@ -20,7 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "lib/store/encryption.h"
 #include "lib/store/file_system.h"
+#include "lib/store/log_format.h"
 #include "lib/store/segment_log.h"
 #include "lib/store/segment_set.h"
 
@@ -44,14 +46,28 @@ std::vector<ScanTarget> SelectScanTargets(const SegmentSet& set,
                                           int64_t end_micros,
                                           const LogPosition* after);
 
+// Opens the sealed payload of `frame` (at `offset` of `path`, named in
+// errors) into *plaintext with `keys` (may be null: FAILED_PRECONDITION
+// naming the key id). KeyRing::Open's errors otherwise: DATA_LOSS for a
+// payload that fails authentication, FAILED_PRECONDITION for a key that is
+// not listed or not the one it was sealed with.
+absl::Status OpenSealedPayload(const KeyRing* keys,
+                               const log_format::Frame& frame,
+                               const std::string& path, uint64_t offset,
+                               std::string* plaintext);
+
 // Without the mutex: calls `fn` for each valid record of `target` with an
 // event time in the window, in file order, until it returns false (then
 // sets *stopped). Skips corrupt regions, counts them and logs them (naming
-// `dir`, the log). Adds to *stats. A segment file that no longer exists
-// (deleted by retention) is skipped: OK, nothing counted. UNAVAILABLE on a
-// read error.
-absl::Status ScanSegment(FileSystem* fs, const std::string& dir,
-                         const ScanTarget& target, int64_t start_micros,
+// `dir`, the log); a sealed record that fails authentication counts as
+// corrupt too. Sealed payloads are opened with `keys` (may be null) and
+// handed to `fn` in plaintext; a key that is missing or wrong ends the scan
+// with FAILED_PRECONDITION naming the key id. Adds to *stats. A segment file
+// that no longer exists (deleted by retention) is skipped: OK, nothing
+// counted. UNAVAILABLE on a read error.
+absl::Status ScanSegment(FileSystem* fs, const KeyRing* keys,
+                         const std::string& dir, const ScanTarget& target,
+                         int64_t start_micros,
                          int64_t end_micros,
                          const SegmentLog::ScanCallback& fn, ScanStats* stats,
                          bool* stopped);
@@ -74,9 +90,11 @@ absl::StatusOr<RecordLocation> LocateRecord(const SegmentSet& set,
 // Without the mutex: reads the record at `location` whose frame ends at
 // `pos` into *payload (and its event time into *event_time_micros if not
 // null): directly when pos.frame_bytes is known, else reading forward from
-// the checkpoint. NOT_FOUND if the file no longer exists; DATA_LOSS if the
-// record is corrupt or none ends at pos.offset; UNAVAILABLE on a read error.
-absl::Status ReadRecord(FileSystem* fs, const RecordLocation& location,
+// the checkpoint; a sealed record is opened with `keys` (OpenSealedPayload's
+// errors). NOT_FOUND if the file no longer exists; DATA_LOSS if the record
+// is corrupt or none ends at pos.offset; UNAVAILABLE on a read error.
+absl::Status ReadRecord(FileSystem* fs, const KeyRing* keys,
+                        const RecordLocation& location,
                         const LogPosition& pos, std::string* payload,
                         int64_t* event_time_micros);
 
