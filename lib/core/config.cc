@@ -250,6 +250,22 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
                        "needs server.tls: tokens and client certificates "
                        "are only checked over TLS");
   }
+  const config::v1::EncryptionConfig& encryption = config.encryption();
+  if (!encryption.key_file().empty() && !encryption.key_env().empty()) {
+    return field_error("encryption",
+                       "set key_file or key_env, not both");
+  }
+  const bool has_keys =
+      !encryption.key_file().empty() || !encryption.key_env().empty();
+  if (has_keys && encryption.active_key_id().empty()) {
+    return field_error("encryption.active_key_id",
+                       "required with key_file or key_env: the id of the "
+                       "key new data is sealed with");
+  }
+  if (!has_keys && !encryption.active_key_id().empty()) {
+    return field_error("encryption.active_key_id",
+                       "needs key_file or key_env, where the key is listed");
+  }
   if (config.max_message_bytes() < 4096) {
     return field_error("max_message_bytes",
                        absl::StrCat(config.max_message_bytes(),

@@ -23,14 +23,17 @@
 #ifndef CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 #define CONTINUUM_LIB_CORE_SERVICE_MAIN_H_
 
+
 #include <google/protobuf/message.h>
 
 #include <functional>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "continuum/config/v1/server_config.pb.h"
 #include "lib/core/server.h"
+#include "lib/store/encryption.h"
 
 namespace continuum::core {
 
@@ -48,6 +51,13 @@ absl::Status InitService(int argc, char** argv, absl::string_view service,
                          absl::string_view summary,
                          google::protobuf::Message* config,
                          config::v1::ServerConfig* server);
+
+// The keys of server.encryption (store::KeyRing::Load), null when it is
+// unset; logs one line saying whether data at rest is encrypted, and with
+// which key ids (never the keys). INVALID_ARGUMENT naming the field, file,
+// variable or entry otherwise.
+absl::StatusOr<std::shared_ptr<const store::KeyRing>> LoadEncryptionKeys(
+    const config::v1::ServerConfig& server, absl::string_view service);
 
 // Prints a start-up error to stderr and returns the exit code to use (2).
 int ReportStartupError(const absl::Status& status);

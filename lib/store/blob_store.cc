@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -586,6 +587,37 @@ absl::StatusOr<std::string> BlobStore::KeyIdOf(absl::string_view sha256) const {
   head.resize(*got);
   if (!absl::StartsWith(head, EncryptedMagic())) return std::string();
   return KeyRing::KeyIdOf(absl::string_view(head).substr(kMagicBytes));
+}
+
+absl::Status BlobStore::CheckKeys() const {
+  absl::StatusOr<std::vector<std::string>> digests = List();
+  if (!digests.ok()) return digests.status();
+  std::set<std::string> checked;
+  std::string chunk;
+  for (const std::string& digest : *digests) {
+    absl::StatusOr<std::string> key = KeyIdOf(digest);
+    if (!key.ok()) {
+      spdlog::warn("blob store {}: {}", options_.dir,
+                   std::string(key.status().message()));
+      continue;
+    }
+    if (key->empty() || checked.count(*key) > 0) continue;
+    absl::StatusOr<std::unique_ptr<BlobReader>> reader = Open(digest);
+    absl::Status s = reader.status();
+    if (s.ok()) s = (*reader)->Next(1, &chunk);
+    if (absl::IsFailedPrecondition(s)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "blob store ", options_.dir, ": key ", *key, " (needed by blob ",
+          digest, "): ", s.message()));
+    }
+    if (!s.ok()) {
+      spdlog::warn("blob store {}: {}", options_.dir,
+                   std::string(s.message()));
+      continue;
+    }
+    checked.insert(*key);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<BlobStore::ReencryptResult> BlobStore::Reencrypt() {

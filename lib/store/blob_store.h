@@ -262,6 +262,13 @@ class BlobStore {
   // INVALID_ARGUMENT, NOT_FOUND as Open; DATA_LOSS for a malformed header.
   absl::StatusOr<std::string> KeyIdOf(absl::string_view sha256) const;
 
+  // Checks that every key the stored blobs are encrypted with is in the
+  // ring with the bytes it was sealed with (one blob's first block per key
+  // id). FAILED_PRECONDITION naming the key id and a blob otherwise (also
+  // for encrypted blobs in a store without keys). Corrupt blobs are logged,
+  // not errors here: reading them is DATA_LOSS.
+  absl::Status CheckKeys() const;
+
   // What Reencrypt did.
   struct ReencryptResult {
     int64_t blobs = 0;      // Blobs examined.

@@ -485,6 +485,17 @@ TEST(EncryptedBlobStoreTest, RoundTripsAtBlockEdgesWithoutPlaintextOnDisk) {
   absl::StatusOr<std::string> read = Get(*bare, Sha256Hex(Artifact(1)));
   EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(read.status().message(), HasSubstr("encrypted"));
+  EXPECT_EQ(bare->CheckKeys().code(), absl::StatusCode::kFailedPrecondition);
+  bare.reset();
+  // The start-up check names the key that is missing or wrong.
+  for (const auto& ring : {Ring(absl::StrCat("k2 ", kKey2), "k2"),
+                           Ring(absl::StrCat("k1 ", kKey2), "k1")}) {
+    auto wrong = OpenBlobs(dir, ring);
+    absl::Status check = wrong->CheckKeys();
+    EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(check.message(), HasSubstr("key k1"));
+  }
+  EXPECT_TRUE(OpenBlobs(dir, keys)->CheckKeys().ok());
 }
 
 TEST(EncryptedBlobStoreTest, TamperingAndTruncationAreDataLoss) {

@@ -18,7 +18,9 @@
 //   [u32 magic 0xC0171A0D][u32 payload length][u32 masked CRC-32C]
 //   [i64 event time, microseconds since the Unix epoch][payload]
 // The CRC-32C (crc32c.h) covers the 8 event-time bytes then the payload and
-// is stored masked (MaskCrc). Payloads are at most 64 MiB.
+// is stored masked (MaskCrc). Payloads are at most 64 MiB. With encryption
+// (SegmentLogOptions::keys) payloads are sealed and their frames marked so
+// (log_format.h, encryption.h; lib/store/README.md "Encryption at rest").
 //
 // Index sidecar: written atomically (temp file, fsync, rename, fsync of the
 // directory) when a segment is sealed (its day rotated to a new segment), and

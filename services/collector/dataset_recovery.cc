@@ -57,12 +57,13 @@ absl::Status ReadOutcomes(store::SegmentLog& log, DatasetState* state,
 
 }  // namespace
 
-absl::StatusOr<DatasetLogs> OpenDatasetLogs(store::FileSystem* fs,
-                                            const std::string& dir,
-                                            uint64_t max_segment_bytes) {
+absl::StatusOr<DatasetLogs> OpenDatasetLogs(
+    store::FileSystem* fs, const std::string& dir, uint64_t max_segment_bytes,
+    std::shared_ptr<const store::KeyRing> keys) {
   store::SegmentLogOptions options;
   options.fs = fs;
   options.max_segment_bytes = max_segment_bytes;
+  options.keys = std::move(keys);
   DatasetLogs logs;
   for (auto [name, log] : {std::pair{"records", &logs.records},
                            std::pair{"outcomes", &logs.outcomes}}) {

@@ -46,12 +46,13 @@ struct DatasetLogs {
   int64_t skipped_corrupt_records = 0;
 };
 
-// Opens (and recovers, see segment_log.h) DIR/records and DIR/outcomes.
-// Errors of SegmentLog::Open (FAILED_PRECONDITION when another process has
-// a log open, the file system's errors otherwise).
-absl::StatusOr<DatasetLogs> OpenDatasetLogs(store::FileSystem* fs,
-                                            const std::string& dir,
-                                            uint64_t max_segment_bytes);
+// Opens (and recovers, see segment_log.h) DIR/records and DIR/outcomes,
+// sealing new records with `keys` when not null. Errors of SegmentLog::Open
+// (FAILED_PRECONDITION when another process has a log open, the file
+// system's errors otherwise).
+absl::StatusOr<DatasetLogs> OpenDatasetLogs(
+    store::FileSystem* fs, const std::string& dir, uint64_t max_segment_bytes,
+    std::shared_ptr<const store::KeyRing> keys = nullptr);
 
 // The paths of the settings (dataset.pb) and of the state snapshot
 // (state.pb) of the data set in `dir`.

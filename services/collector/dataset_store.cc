@@ -85,7 +85,8 @@ absl::StatusOr<std::unique_ptr<DatasetStore>> DatasetStore::Open(
 
 absl::Status DatasetStore::Recover() {
   absl::StatusOr<DatasetLogs> logs =
-      OpenDatasetLogs(options_.fs, dir_, options_.max_segment_bytes);
+      OpenDatasetLogs(options_.fs, dir_, options_.max_segment_bytes,
+                      options_.keys);
   if (!logs.ok()) return logs.status();
   logs_ = *std::move(logs);
   const internal::v1::DatasetStateSnapshot snapshot =

@@ -75,6 +75,9 @@ struct DatasetStoreOptions {
   core::Clock* clock = core::Clock::Real();
   RecordLimits limits;
   uint64_t max_segment_bytes = 64 << 20;
+  // Encryption at rest of the records and outcomes logs (SegmentLogOptions::
+  // keys); null = plaintext.
+  std::shared_ptr<const store::KeyRing> keys;
   int64_t default_replay_size = 10000;
   int replay_snapshot_every_batches = 64;
   // Seed of the replay buffer's choices; 0 = random.

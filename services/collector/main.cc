@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
   if (config.max_segment_bytes() > 0) {
     options.store.max_segment_bytes = config.max_segment_bytes();
   }
+  absl::StatusOr<std::shared_ptr<const continuum::store::KeyRing>> keys =
+      continuum::core::LoadEncryptionKeys(config.server(), "collector");
+  if (!keys.ok()) return continuum::core::ReportStartupError(keys.status());
+  options.store.keys = *keys;
   if (config.default_replay_size() > 0) {
     options.store.default_replay_size = config.default_replay_size();
   }

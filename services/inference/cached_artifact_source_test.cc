@@ -85,7 +85,7 @@ class CachedArtifactSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("cached_artifact_source_");
-    auto cache = store::BlobStore::Open({.dir = dir_ + "/cache"});
+    auto cache = store::BlobStore::Open({.dir = dir_ + "/cache", .keys = {}});
     ASSERT_TRUE(cache.ok()) << cache.status();
     cache_ = *std::move(cache);
     grpc::ServerBuilder builder;

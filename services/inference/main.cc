@@ -254,10 +254,16 @@ int main(int argc, char** argv) {
   if (absl::Status s = Init(argc, argv, &config); !s.ok()) {
     return core::ReportStartupError(s);
   }
+  absl::StatusOr<std::shared_ptr<const continuum::store::KeyRing>> keys =
+      core::LoadEncryptionKeys(config.server(), "inference");
+  if (!keys.ok()) return core::ReportStartupError(keys.status());
   absl::StatusOr<std::unique_ptr<continuum::store::BlobStore>> cache =
       continuum::store::BlobStore::Open(
-          {.dir = config.server().data_dir() + "/cache"});
+          {.dir = config.server().data_dir() + "/cache", .keys = *keys});
   if (!cache.ok()) return core::ReportStartupError(cache.status());
+  if (absl::Status s = (*cache)->CheckKeys(); !s.ok()) {
+    return core::ReportStartupError(s);
+  }
   if (absl::Status s =
           inference::ValidatePredictionLogConfig(config.prediction_log());
       !s.ok()) {

@@ -31,10 +31,19 @@ int main(int argc, char** argv) {
   const std::string& data_dir = config.server().data_dir();
   auto store = registry::SqliteRegistryStore::Open(data_dir + "/registry.db");
   if (!store.ok()) return core::ReportStartupError(store.status());
+  absl::StatusOr<std::shared_ptr<const continuum::store::KeyRing>> keys =
+      core::LoadEncryptionKeys(config.server(), "registry");
+  if (!keys.ok()) return core::ReportStartupError(keys.status());
   continuum::store::BlobStoreOptions blob_options;
   blob_options.dir = data_dir + "/blobs";
+  blob_options.keys = *keys;
   auto blobs = continuum::store::BlobStore::Open(blob_options);
   if (!blobs.ok()) return core::ReportStartupError(blobs.status());
+  // Every key the stored artifacts need must be listed, with the right
+  // bytes: refuse the start now rather than the first download.
+  if (absl::Status s = (*blobs)->CheckKeys(); !s.ok()) {
+    return core::ReportStartupError(s);
+  }
   absl::StatusOr<std::unique_ptr<registry::Registry>> reg =
       registry::Registry::Create(*std::move(store), *std::move(blobs));
   if (!reg.ok()) return core::ReportStartupError(reg.status());

@@ -33,6 +33,7 @@
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/model_command.h"
 #include "tools/continuumctl/predict_command.h"
+#include "tools/continuumctl/reencrypt_command.h"
 #include "tools/continuumctl/registry_commands.h"
 #include "tools/continuumctl/trainer_commands.h"
 
@@ -151,6 +152,12 @@ const std::vector<Command>& Commands() {
        continuum::ctl::RunPredictCommand,
        "continuumctl predict --target=HOST:PORT --model=M --csv=FILE [--log=default|never|sampled|always] [--pin=N] [--routing_key=K]",
        {"model", "csv", "log", "pin", "routing_key"}},
+      {"reencrypt",
+       "Move data at rest to the active encryption key (services stopped): "
+       "--data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID.",
+       continuum::ctl::RunReencryptCommand,
+       "continuumctl reencrypt --data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID",
+       {"data_dir", "key_file", "key_env", "active_key"}},
       {"version", "Print the version of continuumctl.", RunVersion,
        "continuumctl version",
        {}},
@@ -187,7 +194,8 @@ std::string CommandHelp(const Command& c) {
     absl::StrAppend(&help, "\nFlags:\n");
     for (absl::string_view f : c.flags) absl::StrAppend(&help, FlagLine(f));
   }
-  if (c.name != "version" && c.name != "drift" && c.name != "model") {
+  if (c.name != "version" && c.name != "drift" && c.name != "model" &&
+      c.name != "reencrypt") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
     for (absl::string_view f :
