@@ -1,17 +1,21 @@
 // The collector's segment log recovery and scan (lib/store/segment_log.h)
 // on arbitrary bytes as a segment file: Open recovers (cutting a torn tail,
 // skipping corrupt frames), a scan reads every valid record, ReadAt of each
-// position it reported returns the same payload.
+// position it reported returns the same payload. The log has encryption
+// keys, so sealed frames (encryption.h) are opened too: a sealed payload
+// that fails authentication is skipped, never returned.
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/store/encryption.h"
 #include "lib/store/log_position.h"
 #include "lib/store/segment_files.h"
 #include "lib/store/segment_log.h"
@@ -32,8 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     out.write(reinterpret_cast<const char*>(data),
               static_cast<std::streamsize>(size));
   }
+  static const std::shared_ptr<const continuum::store::KeyRing> keys =
+      *continuum::store::KeyRing::Parse(
+          "k1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+          "k1", "fuzz keys");
   continuum::store::SegmentLogOptions options;
   options.dir = root;
+  options.keys = keys;
   continuum::store::RecoveryReport report;
   auto log = continuum::store::SegmentLog::Open(options, &report);
   if (!log.ok()) return 0;

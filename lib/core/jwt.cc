@@ -81,6 +81,15 @@ bool VerifyWith(evp_pkey_st* key, absl::string_view data,
   return ok;
 }
 
+// A JWT NumericDate (seconds since the epoch, possibly fractional) as a
+// time; values past what absl::Time holds become the infinite past or
+// future, NaN the infinite past.
+absl::Time NumericDate(double seconds) {
+  if (!(seconds > -9.2e18)) return absl::InfinitePast();
+  if (seconds >= 9.2e18) return absl::InfiniteFuture();
+  return absl::FromUnixSeconds(static_cast<int64_t>(std::floor(seconds)));
+}
+
 }  // namespace
 
 bool LooksLikeJwt(absl::string_view token) {
@@ -174,8 +183,9 @@ absl::StatusOr<Identity> JwtVerifier::Verify(absl::string_view token,
   if (exp == nullptr || !exp->has_number_value()) {
     return Invalid("has no exp claim");
   }
-  const absl::Time expiry = absl::FromUnixSeconds(
-      static_cast<int64_t>(std::floor(exp->number_value())));
+  // NumericDates beyond what an int64 holds saturate (fuzz/jwt_fuzzer
+  // found an nbf of 1.7e93 overflowing the conversion).
+  const absl::Time expiry = NumericDate(exp->number_value());
   if (now > expiry + leeway_) {
     return Invalid(absl::StrCat(
         "expired at ",
@@ -183,8 +193,7 @@ absl::StatusOr<Identity> JwtVerifier::Verify(absl::string_view token,
   }
   if (const Value* nbf = Field(*claims, "nbf");
       nbf != nullptr && nbf->has_number_value()) {
-    const absl::Time not_before = absl::FromUnixSeconds(
-        static_cast<int64_t>(std::floor(nbf->number_value())));
+    const absl::Time not_before = NumericDate(nbf->number_value());
     if (now + leeway_ < not_before) {
       return Invalid(absl::StrCat(
           "is not valid before ",

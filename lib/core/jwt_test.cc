@@ -147,6 +147,12 @@ TEST_F(JwtTest, BadTokensAreNamed) {
   EXPECT_TRUE(absl::StrContains(
       Error(Sign(ec_.get(), "ES256", Claims(R"(,"nbf":1800000100)"))),
       "is not valid before"));
+  // NumericDates past an int64 (fuzz/regressions/jwt/nbf_out_of_range).
+  EXPECT_EQ(Error(Sign(ec_.get(), "ES256", Claims(R"(,"nbf":1.7e93)"))),
+            "the JWT is not valid before infinite-future");
+  EXPECT_EQ(Error(Sign(ec_.get(), "ES256",
+                       R"({"iss":"https://idp.example","aud":"continuum","sub":"a","roles":["admin"],"exp":-1e300})")),
+            "the JWT expired at infinite-past");
   EXPECT_EQ(Error(Sign(ec_.get(), "ES256",
                        R"({"iss":"evil","aud":"continuum","sub":"a","roles":["admin"],"exp":1800000600})")),
             "the JWT issuer is not https://idp.example");

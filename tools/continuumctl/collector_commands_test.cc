@@ -40,6 +40,21 @@ TEST(CsvTest, HeaderMapsColumns) {
       "1 feature columns, the data set has 2"));
 }
 
+TEST(CsvTest, TimesOutsideATimestampAreRefused) {
+  // fuzz/regressions/ingest/parse_time_out_of_range: 4.4e29 seconds once
+  // overflowed the conversion to int64.
+  for (const char* text : {"4.44444e+29", "-1e300", "inf", "nan",
+                           "253402300800", "-62135596801"}) {
+    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(text);
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_TRUE(absl::StrContains(t.status().message(), "years 1 to 9999") ||
+                absl::StrContains(t.status().message(), "not an RFC 3339"))
+        << t.status();
+  }
+  EXPECT_EQ(ParseTime("253402300799")->seconds(), 253402300799);
+  EXPECT_EQ(ParseTime("-62135596800")->seconds(), -62135596800);
+}
+
 TEST(CsvTest, RowsBecomeRecords) {
   auto layout = ParseCsvHeader(
       {"id", "event_time", "label", "a", "b", "attr.site"}, Schema());
