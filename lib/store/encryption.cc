@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -36,12 +37,45 @@ bool ValidKeyId(absl::string_view id) {
   return true;
 }
 
-// Frees an EVP_CIPHER_CTX at scope exit.
-struct CipherCtx {
-  CipherCtx() : ctx(EVP_CIPHER_CTX_new()) {}
-  ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
+// Every KeyRing gets a process-unique id, so that the contexts cached per
+// thread below can never be taken for another ring's (an address could be
+// reused after a ring is freed).
+std::atomic<uint64_t> next_ring_id{1};
+
+// A thread's cipher context, kept with its key schedule: a record of a few
+// kilobytes costs about as much to expand the key for as to encrypt, so a
+// context is re-keyed only when the ring, key or direction changes, and
+// each message just sets its nonce.
+struct CachedCtx {
+  CachedCtx() : ctx(EVP_CIPHER_CTX_new()) {}
+  ~CachedCtx() { EVP_CIPHER_CTX_free(ctx); }
   EVP_CIPHER_CTX* ctx;
+  uint64_t ring = 0;
+  size_t key = 0;
 };
+
+// The calling thread's context for (ring, key, encrypt), keyed; null if
+// OpenSSL could not make one.
+EVP_CIPHER_CTX* KeyedCtx(uint64_t ring, size_t key_index,
+                         const unsigned char* key, bool encrypt) {
+  thread_local CachedCtx cached[2];  // [0] decrypt, [1] encrypt.
+  CachedCtx& c = cached[encrypt ? 1 : 0];
+  if (c.ctx == nullptr) return nullptr;
+  if (c.ring != ring || c.key != key_index) {
+    const int ok =
+        encrypt ? EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key,
+                                     nullptr)
+                : EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key,
+                                     nullptr);
+    if (ok != 1) {
+      c.ring = 0;
+      return nullptr;
+    }
+    c.ring = ring;
+    c.key = key_index;
+  }
+  return c.ctx;
+}
 
 absl::string_view KeyIdField(absl::string_view sealed) {
   absl::string_view id = sealed.substr(1, kKeyIdMaxBytes);
@@ -159,7 +193,10 @@ absl::StatusOr<std::shared_ptr<const KeyRing>> KeyRing::Load(
 }
 
 KeyRing::KeyRing(std::vector<Key> keys, size_t active)
-    : keys_(std::move(keys)), active_(active), active_id_(keys_[active].id) {
+    : keys_(std::move(keys)),
+      active_(active),
+      active_id_(keys_[active].id),
+      id_(next_ring_id.fetch_add(1)) {
   if (RAND_bytes(nonce_prefix_.data(), nonce_prefix_.size()) != 1) {
     // Without OpenSSL's generator (never seen), fall back to the address
     // space layout and the clock, still unique within the process.
@@ -207,27 +244,26 @@ void KeyRing::Seal(absl::string_view plaintext,
   unsigned char* ciphertext = nonce + kNonceBytes;
   unsigned char* tag = ciphertext + plaintext.size();
 
-  CipherCtx c;
+  EVP_CIPHER_CTX* ctx = KeyedCtx(id_, active_, key.bytes.data(), true);
   int len = 0;
   // AES-256-GCM with OpenSSL's defaults cannot fail on valid inputs; the
   // checks below guard against an allocation failure of the context.
-  bool ok = c.ctx != nullptr &&
-            EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr,
-                               key.bytes.data(), nonce) == 1 &&
-            EVP_EncryptUpdate(c.ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
+  bool ok = ctx != nullptr &&
+            EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+            EVP_EncryptUpdate(ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
             (associated_data.empty() ||
              EVP_EncryptUpdate(
-                 c.ctx, nullptr, &len,
+                 ctx, nullptr, &len,
                  reinterpret_cast<const unsigned char*>(associated_data.data()),
                  static_cast<int>(associated_data.size())) == 1) &&
             (plaintext.empty() ||
              EVP_EncryptUpdate(
-                 c.ctx, ciphertext, &len,
+                 ctx, ciphertext, &len,
                  reinterpret_cast<const unsigned char*>(plaintext.data()),
                  static_cast<int>(plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(c.ctx, ciphertext + plaintext.size(), &len) ==
+            EVP_EncryptFinal_ex(ctx, ciphertext + plaintext.size(), &len) ==
                 1 &&
-            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) ==
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) ==
                 1;
   if (!ok) std::abort();  // Out of memory inside OpenSSL: nothing to save.
 }
@@ -267,26 +303,26 @@ absl::Status KeyRing::Open(absl::string_view sealed,
   const size_t n = sealed.size() - kSealOverheadBytes;
   const unsigned char* tag = ciphertext + n;
   plaintext->resize(n);
-  CipherCtx c;
+  EVP_CIPHER_CTX* ctx = KeyedCtx(id_, static_cast<size_t>(key - keys_.data()),
+                                 key->bytes.data(), false);
   int len = 0;
   bool ok =
-      c.ctx != nullptr &&
-      EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key->bytes.data(),
-                         nonce) == 1 &&
-      EVP_DecryptUpdate(c.ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
+      ctx != nullptr &&
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
       (associated_data.empty() ||
        EVP_DecryptUpdate(
-           c.ctx, nullptr, &len,
+           ctx, nullptr, &len,
            reinterpret_cast<const unsigned char*>(associated_data.data()),
            static_cast<int>(associated_data.size())) == 1) &&
       (n == 0 ||
-       EVP_DecryptUpdate(c.ctx,
+       EVP_DecryptUpdate(ctx,
                          reinterpret_cast<unsigned char*>(plaintext->data()),
                          &len, ciphertext, static_cast<int>(n)) == 1) &&
-      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes,
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes,
                           const_cast<unsigned char*>(tag)) == 1;
   unsigned char final_block[16];
-  if (!ok || EVP_DecryptFinal_ex(c.ctx, final_block, &len) != 1) {
+  if (!ok || EVP_DecryptFinal_ex(ctx, final_block, &len) != 1) {
     OPENSSL_cleanse(plaintext->data(), plaintext->size());
     plaintext->clear();
     return absl::DataLossError(absl::StrCat(

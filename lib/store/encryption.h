@@ -111,6 +111,7 @@ class KeyRing {
   std::vector<Key> keys_;
   size_t active_;
   std::string active_id_;
+  const uint64_t id_;  // Process-unique; names this ring's cached contexts.
   std::array<unsigned char, 4> nonce_prefix_;
   mutable std::atomic<uint64_t> nonce_counter_{0};
 };
