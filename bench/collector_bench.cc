@@ -3,7 +3,9 @@
 //   ingest MB/s (gRPC IngestBatch, fsync per batch, concurrent clients)
 //     vs. the disk's own write+fdatasync rate with the same bytes per fsync;
 //   scan MB/s (gRPC Scan of the whole window)
-//     vs. a plain sequential read of the same segment files.
+//     vs. a plain sequential read of the same segment files;
+//   the 784-float ingest and scan with encryption at rest (AES-256-GCM)
+//     vs. the same case in plaintext.
 // Prints a table; with --json also one JSON object as the last line.
 #include <fcntl.h>
 #include <google/protobuf/util/time_util.h>
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +30,7 @@
 #include "lib/core/config.h"
 #include "lib/core/server.h"
 #include "services/collector/collector.h"
+#include "lib/store/encryption.h"
 #include "services/collector/collector_service.h"
 
 ABSL_FLAG(bool, json, false, "Print one JSON object as the last line.");
@@ -94,12 +98,15 @@ struct IngestFigures {
   size_t batch_bytes = 0;
 };
 
-IngestFigures RunCase(const std::string& root, int features) {
+IngestFigures RunCase(
+    const std::string& root, int features,
+    std::shared_ptr<const continuum::store::KeyRing> keys = nullptr) {
   IngestFigures figures;
   std::string data_dir = absl::StrCat(root, "/collector_", features);
   std::filesystem::remove_all(data_dir);
   continuum::collector::CollectorOptions options;
   options.data_dir = data_dir;
+  options.store.keys = std::move(keys);
   auto collector = continuum::collector::Collector::Open(options);
   if (!collector.ok()) {
     std::cerr << collector.status() << "\n";
@@ -215,6 +222,14 @@ int main(int argc, char** argv) {
 
   IngestFigures wide = RunCase(root, 784);
   IngestFigures narrow = RunCase(root, 16);
+  auto keys = continuum::store::KeyRing::Parse(
+      "bench 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+      "bench", "collector_bench's key");
+  if (!keys.ok()) {
+    std::cerr << keys.status() << "\n";
+    return 1;
+  }
+  IngestFigures sealed = RunCase(root, 784, *keys);
   std::filesystem::remove_all(root);
 
   std::printf(
@@ -234,10 +249,20 @@ int main(int argc, char** argv) {
       wide.read_reference_mb_per_second);
   row("scan 16 floats", narrow.scan_records_per_second,
       narrow.scan_mb_per_second, narrow.read_reference_mb_per_second);
+  auto vs_plain = [](const char* name, double value, double plain) {
+    std::printf("%-28s %14.0f %12s %16.0f %8.2f\n", name, value, "", plain,
+                plain > 0 ? value / plain : 0);
+  };
+  vs_plain("ingest 784, AES-256-GCM", sealed.records_per_second,
+           wide.records_per_second);
+  vs_plain("scan 784, AES-256-GCM", sealed.scan_records_per_second,
+           wide.scan_records_per_second);
   std::printf(
       "\ningest reference: write+fdatasync of one batch's bytes (%zu and %zu "
       "B);\n"
-      "scan reference: sequential read of the same segment files.\n",
+      "scan reference: sequential read of the same segment files;\n"
+      "AES-256-GCM rows: records/s with encryption at rest beside the "
+      "plaintext 784-float case above (reference column, records/s).\n",
       wide.batch_bytes, narrow.batch_bytes);
   if (absl::GetFlag(FLAGS_json)) {
     std::printf(
@@ -248,7 +273,11 @@ int main(int argc, char** argv) {
         "\"fsync_reference_16_mb_per_s\":%.3f,\"ingest_16_ratio\":%.3f,"
         "\"scan_784_mb_per_s\":%.1f,\"read_reference_784_mb_per_s\":%.1f,"
         "\"scan_784_ratio\":%.3f,\"scan_16_mb_per_s\":%.1f,"
-        "\"read_reference_16_mb_per_s\":%.1f,\"scan_16_ratio\":%.3f}\n",
+        "\"read_reference_16_mb_per_s\":%.1f,\"scan_16_ratio\":%.3f,"
+        "\"ingest_784_encrypted_records_per_s\":%.0f,"
+        "\"ingest_784_encrypted_ratio\":%.3f,"
+        "\"scan_784_encrypted_records_per_s\":%.0f,"
+        "\"scan_784_encrypted_ratio\":%.3f}\n",
         absl::GetFlag(FLAGS_clients), absl::GetFlag(FLAGS_batch),
         wide.records_per_second, wide.mb_per_second,
         wide.fsync_reference_mb_per_second,
@@ -259,7 +288,11 @@ int main(int argc, char** argv) {
         wide.scan_mb_per_second, wide.read_reference_mb_per_second,
         wide.scan_mb_per_second / wide.read_reference_mb_per_second,
         narrow.scan_mb_per_second, narrow.read_reference_mb_per_second,
-        narrow.scan_mb_per_second / narrow.read_reference_mb_per_second);
+        narrow.scan_mb_per_second / narrow.read_reference_mb_per_second,
+        sealed.records_per_second,
+        sealed.records_per_second / wide.records_per_second,
+        sealed.scan_records_per_second,
+        sealed.scan_records_per_second / wide.scan_records_per_second);
   }
   return 0;
 }

@@ -3,6 +3,8 @@
 //   upload MB/s of a 100 MB artifact (gRPC stream, SHA-256, fsync, rename)
 //     vs. a plain copy of the same file with fsync;
 //   download MB/s (gRPC stream, SHA-256 re-verified) vs. a plain read;
+//   upload and download with encryption at rest (AES-256-GCM, a second
+//     registry) vs. the same on the plaintext one;
 //   time from a promotion's commit to the 100th watcher receiving the new
 //     revision vs. the unary call that made it.
 // Prints a table; with --json also one JSON object as the last line.
@@ -27,6 +29,7 @@
 #include "lib/core/config.h"
 #include "lib/core/server.h"
 #include "lib/store/blob_store.h"
+#include "lib/store/encryption.h"
 #include "services/registry/registry.h"
 #include "services/registry/registry_service.h"
 #include "services/registry/sqlite_registry_store.h"
@@ -147,6 +150,55 @@ int main(int argc, char** argv) {
     Check(stub->RegisterModel(&context, request, &response), "register");
   }
 
+  // A second registry whose blob store encrypts (AES-256-GCM).
+  auto keys = continuum::store::KeyRing::Parse(
+      "bench 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+      "bench", "registry_bench's key");
+  auto sealed_store = continuum::registry::SqliteRegistryStore::Open(
+      root + "/sealed_registry.db");
+  continuum::store::BlobStoreOptions sealed_blob_options;
+  sealed_blob_options.dir = root + "/sealed_blobs";
+  if (keys.ok()) sealed_blob_options.keys = *keys;
+  auto sealed_blobs = continuum::store::BlobStore::Open(sealed_blob_options);
+  if (!keys.ok() || !sealed_store.ok() || !sealed_blobs.ok()) {
+    std::cerr << "cannot open the encrypted registry's storage\n";
+    return 1;
+  }
+  auto sealed_registry = continuum::registry::Registry::Create(
+      *std::move(sealed_store), *std::move(sealed_blobs));
+  if (!sealed_registry.ok()) {
+    std::cerr << sealed_registry.status() << "\n";
+    return 1;
+  }
+  continuum::core::OpenStreams sealed_streams;
+  continuum::registry::RegistryServiceImpl sealed_service(
+      sealed_registry->get(), &sealed_streams);
+  continuum::core::ServiceServer::Options sealed_options;
+  sealed_options.service = "registry";
+  sealed_options.config = continuum::core::DefaultServerConfig("registry");
+  sealed_options.config.set_metrics_listen("");
+  sealed_options.config.set_max_message_bytes(16 << 20);
+  sealed_options.services = {&sealed_service};
+  sealed_options.open_streams = &sealed_streams;
+  auto sealed_server =
+      continuum::core::ServiceServer::Start(std::move(sealed_options));
+  if (!sealed_server.ok()) {
+    std::cerr << sealed_server.status() << "\n";
+    return 1;
+  }
+  auto sealed_stub = v1::RegistryService::NewStub(grpc::CreateCustomChannel(
+      (*sealed_server)->address(), grpc::InsecureChannelCredentials(), args));
+  {
+    grpc::ClientContext context;
+    v1::RegisterModelRequest request;
+    request.set_model_id("bench");
+    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
+    v1::RegisterModelResponse response;
+    Check(sealed_stub->RegisterModel(&context, request, &response),
+          "register");
+  }
+
   // The artifact, as a file, for the references.
   const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_megabytes))
                        << 20;
@@ -178,13 +230,18 @@ int main(int argc, char** argv) {
       absl::StrCat("127.0.0.1:", discard_port),
       grpc::InsecureChannelCredentials(), args));
   std::vector<double> copies, reads, uploads, downloads, streams;
+  std::vector<double> sealed_uploads, sealed_downloads;
   for (int round = 0; round < 3; ++round) {
     copies.push_back(CopyFileMBps(source, root + "/copy.bin"));
     reads.push_back(ReadFileMBps(root + "/copy.bin"));
     auto start = Clock::now();
-    for (auto* target_stub : {discard_stub.get(), stub.get()}) {
+    for (auto* target_stub :
+         {discard_stub.get(), stub.get(), sealed_stub.get()}) {
       if (target_stub == stub.get()) {
         streams.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
+        start = Clock::now();
+      } else if (target_stub == sealed_stub.get()) {
+        uploads.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
         start = Clock::now();
       }
       grpc::ClientContext context;
@@ -206,14 +263,14 @@ int main(int argc, char** argv) {
       writer->WritesDone();
       Check(writer->Finish(), "upload");
     }
-    uploads.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
-    start = Clock::now();
-    {
+    sealed_uploads.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
+    for (auto* target_stub : {stub.get(), sealed_stub.get()}) {
+      start = Clock::now();
       grpc::ClientContext context;
       v1::DownloadArtifactRequest request;
       request.set_name("models/bench/versions/1");
       request.set_chunk_size(4 << 20);
-      auto reader = stub->DownloadArtifact(&context, request);
+      auto reader = target_stub->DownloadArtifact(&context, request);
       v1::DownloadArtifactResponse response;
       size_t received = 0;
       while (reader->Read(&response)) received += response.chunk().size();
@@ -222,8 +279,9 @@ int main(int argc, char** argv) {
         std::cerr << "download returned " << received << " bytes\n";
         return 1;
       }
+      (target_stub == stub.get() ? downloads : sealed_downloads)
+          .push_back(bytes / Seconds(start, Clock::now()) / 1e6);
     }
-    downloads.push_back(bytes / Seconds(start, Clock::now()) / 1e6);
   }
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -234,7 +292,10 @@ int main(int argc, char** argv) {
   const double upload_mbps = median(uploads);
   const double download_mbps = median(downloads);
   const double stream_mbps = median(streams);
+  const double sealed_upload_mbps = median(sealed_uploads);
+  const double sealed_download_mbps = median(sealed_downloads);
   discard_server->Shutdown();
+  (*sealed_server)->Shutdown(absl::Seconds(1));
 
   // Fan-out: watchers on their own channels; each promotion uploads a small
   // version and validates it (immediate plan: a new revision).
@@ -333,6 +394,12 @@ int main(int argc, char** argv) {
   std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
               "download (vs page-cache read)", download_mbps, read_mbps,
               download_mbps / read_mbps);
+  std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
+              "upload AES-256-GCM (vs plaintext)", sealed_upload_mbps,
+              upload_mbps, sealed_upload_mbps / upload_mbps);
+  std::printf("%-36s %9.1f MB/s %11.1f MB/s %8.2f\n",
+              "download AES-256-GCM (vs plaintext)", sealed_download_mbps,
+              download_mbps, sealed_download_mbps / download_mbps);
   std::printf("%-36s %12.2f ms %13.2f ms %8.2f\n",
               "promotion -> 100th watcher (median)", fanout, call,
               fanout / call);
@@ -347,12 +414,17 @@ int main(int argc, char** argv) {
         "\"upload_vs_stream_ratio\":%.3f,\"download_mb_per_s\":%.1f,"
         "\"read_reference_mb_per_s\":%.1f,\"download_ratio\":%.3f,"
         "\"download_vs_read_ratio\":%.3f,"
+        "\"encrypted_upload_mb_per_s\":%.1f,\"encrypted_upload_ratio\":%.3f,"
+        "\"encrypted_download_mb_per_s\":%.1f,"
+        "\"encrypted_download_ratio\":%.3f,"
         "\"fanout_ms\":%.3f,\"promote_call_ms\":%.3f,\"fanout_ratio\":%.3f}\n",
         absl::GetFlag(FLAGS_megabytes), watchers, upload_mbps, copy_mbps,
         upload_mbps / copy_mbps, stream_mbps, upload_mbps / stream_mbps,
         download_mbps, read_mbps,
-        download_mbps / copy_mbps, download_mbps / read_mbps, fanout, call,
-        fanout / call);
+        download_mbps / copy_mbps, download_mbps / read_mbps,
+        sealed_upload_mbps, sealed_upload_mbps / upload_mbps,
+        sealed_download_mbps, sealed_download_mbps / download_mbps, fanout,
+        call, fanout / call);
   }
   return 0;
 }
