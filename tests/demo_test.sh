@@ -7,12 +7,14 @@
 # deliberately bad candidate must be rejected by the registry's gates.
 # With --tls, the same run with mutual TLS between every service and the
 # demo, and authentication with per-method roles (continuum-up --auth:
-# every service calls the others with its certificate's roles).
+# every service calls the others with its certificate's roles) and
+# encryption at rest (continuum-up --encrypt) of the collector's records,
+# the registry's artifacts and the pod's cache.
 # Usage: demo_test.sh BIN_DIR [--tls]   (exit 77 = skipped)
 set -euo pipefail
 bin_dir="$1"
 up_flags=()
-[ "${2:-}" = --tls ] && up_flags=(--tls --auth)
+[ "${2:-}" = --tls ] && up_flags=(--tls --auth --encrypt)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "SKIP: Fashion-MNIST missing (apt-get install dataset-fashion-mnist)"
@@ -67,5 +69,7 @@ fi
 if [ ${#up_flags[@]} -gt 0 ]; then
   grep -q "mutual TLS: CA" "$out/log" || fail "the services did not start with TLS"
   grep -q "^auth: identities" "$out/log" || fail "the services did not start with auth"
+  grep -q "^encryption at rest: key file" "$out/log" ||
+    fail "the services did not start with encryption at rest"
 fi
 echo PASS
