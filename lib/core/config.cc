@@ -232,6 +232,11 @@ absl::Status ValidateServerConfig(const config::v1::ServerConfig& config) {
       return field_error("metrics_listen", s.message());
     }
   }
+  if (!config.health_listen().empty()) {
+    if (absl::Status s = ValidateHostPort(config.health_listen()); !s.ok()) {
+      return field_error("health_listen", s.message());
+    }
+  }
   if (config.data_dir().empty()) {
     return field_error("data_dir", "must not be empty");
   }

@@ -77,6 +77,10 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::Start(
   RegisterBuildInfo(*self->metrics_, service);
 
   if (absl::Status s = self->StartGrpc(); !s.ok()) return s;
+  if (absl::Status s = self->StartHealthServer(); !s.ok()) {
+    self->Shutdown(absl::ZeroDuration());
+    return s;
+  }
   self->SetServing(self->options_.serving_at_start);
   if (absl::Status s = self->StartMetricsAndWritePortFiles(); !s.ok()) {
     self->Shutdown(absl::ZeroDuration());
@@ -134,6 +138,25 @@ absl::Status ServiceServer::StartGrpc() {
   return absl::OkStatus();
 }
 
+absl::Status ServiceServer::StartHealthServer() {
+  const config::v1::ServerConfig& config = options_.config;
+  if (config.health_listen().empty()) return absl::OkStatus();
+  // No service registered: the builder adds gRPC's default health service
+  // (enabled process-wide in StartGrpc), and nothing else answers here.
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.health_listen(),
+                           grpc::InsecureServerCredentials(), &health_port_);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  health_server_ = builder.BuildAndStart();
+  if (health_server_ == nullptr || health_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.health_listen(),
+        ": the address is in use or not local (see server.health_listen / "
+        "--health_listen)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ServiceServer::StartMetricsAndWritePortFiles() {
   const config::v1::ServerConfig& config = options_.config;
   if (!config.metrics_listen().empty()) {
@@ -168,9 +191,13 @@ int ServiceServer::metrics_port() const {
 }
 
 void ServiceServer::SetServing(bool serving) {
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus(serving);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    if (grpc::HealthCheckServiceInterface* health =
+            server->GetHealthCheckService()) {
+      health->SetServingStatus(serving);
+    }
+  }
 }
 
 void ServiceServer::Shutdown(absl::Duration grace) {
@@ -191,9 +218,12 @@ void ServiceServer::Shutdown(absl::Duration grace) {
   }
   // Health first, so load balancers and watchers see NOT_SERVING while the
   // server drains; this also ends the health service's Watch streams' updates.
-  if (grpc::HealthCheckServiceInterface* health =
-          server_->GetHealthCheckService()) {
-    health->Shutdown();
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    if (grpc::HealthCheckServiceInterface* health =
+            server->GetHealthCheckService()) {
+      health->Shutdown();
+    }
   }
   if (options_.open_streams != nullptr) {
     options_.open_streams->EndAll(grpc::Status(
@@ -205,6 +235,10 @@ void ServiceServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(grace));
   server_->Wait();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+  }
   std::chrono::duration<double> took =
       std::chrono::steady_clock::now() - started;
   spdlog::info("{} stopped after a {:.3f} s drain", options_.service,

@@ -74,12 +74,16 @@ class ServiceServer {
   // The bound metrics port, or 0 when metrics_listen is empty or after
   // Shutdown.
   int metrics_port() const;
+  // The bound port of health_listen (plaintext, grpc.health.v1 only), or 0
+  // when it is empty.
+  int health_port() const { return health_port_; }
 
   // The registry served on /metrics, for the service's own metrics.
   prometheus::Registry& metrics() { return *metrics_; }
 
   // Sets the health status of the server (the "" service name, which
-  // Kubernetes' gRPC probes and `continuumctl health` ask about).
+  // Kubernetes' gRPC probes and `continuumctl health` ask about), on the
+  // main port and on health_listen's.
   void SetServing(bool serving);
 
   // Stops taking new calls and reports NOT_SERVING, ends the open streams of
@@ -97,6 +101,8 @@ class ServiceServer {
   explicit ServiceServer(Options options);
   // Builds and starts the gRPC server on options_.config.listen.
   absl::Status StartGrpc();
+  // Starts the plaintext health-only server on health_listen, if set.
+  absl::Status StartHealthServer();
   // Starts /metrics (when configured) and writes the port files.
   absl::Status StartMetricsAndWritePortFiles();
 
@@ -105,8 +111,11 @@ class ServiceServer {
   // Declared before server_ so that it outlives the server's interceptors.
   std::unique_ptr<RpcMetrics> rpc_metrics_;
   std::unique_ptr<grpc::Server> server_;
+  // Plaintext, grpc.health.v1 only (health_listen); null when not set.
+  std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<MetricsExposer> exposer_;
   int port_ = 0;
+  int health_port_ = 0;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -66,6 +66,9 @@ ABSL_FLAG(std::optional<bool>, tls_require_client_certificate, std::nullopt,
 ABSL_FLAG(std::optional<std::string>, auth_identities_file, std::nullopt,
           "Identities file (tokens by SHA-256, certificate names, roles): "
           "turns authentication and per-method roles on; needs TLS.");
+ABSL_FLAG(std::optional<std::string>, health_listen, std::nullopt,
+          "Plaintext address serving only grpc.health.v1, for probes that "
+          "cannot speak TLS; empty: none.");
 ABSL_FLAG(std::optional<std::string>, encryption_key_file, std::nullopt,
           "Key file (`KEY_ID HEX` lines) for encryption at rest; with "
           "--encryption_active_key turns it on.");
@@ -148,6 +151,10 @@ absl::Status ApplyFlags(config::v1::ServerConfig* server,
   if (auto v = absl::GetFlag(FLAGS_auth_identities_file)) {
     server->mutable_auth()->set_identities_file(*v);
     mark("auth.identities_file", "auth_identities_file");
+  }
+  if (auto v = absl::GetFlag(FLAGS_health_listen)) {
+    server->set_health_listen(*v);
+    mark("health_listen", "health_listen");
   }
   if (auto v = absl::GetFlag(FLAGS_encryption_key_file)) {
     server->mutable_encryption()->set_key_file(*v);
@@ -308,6 +315,8 @@ int ServeUntilSignal(ServiceServer::Options options, const ServeHooks& hooks) {
   absl::Duration grace = GraceOf(options.config);
   std::string metrics_host = options.config.metrics_listen().substr(
       0, options.config.metrics_listen().rfind(':'));
+  std::string health_host = options.config.health_listen().substr(
+      0, options.config.health_listen().rfind(':'));
   absl::StatusOr<std::unique_ptr<ServiceServer>> server =
       ServiceServer::Start(std::move(options));
   if (!server.ok()) {
@@ -321,6 +330,10 @@ int ServeUntilSignal(ServiceServer::Options options, const ServeHooks& hooks) {
   if ((*server)->metrics_port() != 0) {
     std::printf("metrics on %s:%d\n", metrics_host.c_str(),
                 (*server)->metrics_port());
+  }
+  if ((*server)->health_port() != 0) {
+    std::printf("health on %s:%d\n", health_host.c_str(),
+                (*server)->health_port());
   }
   std::fflush(stdout);
   if (hooks.on_started) {

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "continuum/testing/v1/echo.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "lib/core/config.h"
 #include "lib/core/server.h"
 #include "tests/util/echo_service.h"
@@ -67,11 +68,13 @@ class TlsTest : public ::testing::Test {
     return tls;
   }
 
-  void StartServer(const config::v1::TlsConfig& tls) {
+  void StartServer(const config::v1::TlsConfig& tls,
+                   const std::string& health_listen = "") {
     ServiceServer::Options options;
     options.service = "collector";
     options.config = DefaultServerConfig("collector");
     *options.config.mutable_tls() = tls;
+    options.config.set_health_listen(health_listen);
     options.services = {&echo_};
     auto server = ServiceServer::Start(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
@@ -136,6 +139,50 @@ TEST_F(TlsTest, ClientsWithTheCaAreServedAndPlaintextClientsAreNot) {
   grpc::SslCredentialsOptions wrong;
   wrong.pem_root_certs = Read(other + "/ca.pem");
   EXPECT_FALSE(Call(Channel(grpc::SslCredentials(wrong))).ok());
+}
+
+// grpc.health.v1 Check of the "" service over a plaintext channel to
+// `port`: the status, or the call's error as -1 - code.
+int PlaintextHealth(int port) {
+  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(&context, request, &response);
+  return s.ok() ? response.status() : -1 - s.error_code();
+}
+
+TEST_F(TlsTest, TheHealthPortAnswersProbesInPlaintextAndNothingElse) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(ServerTls(true), "127.0.0.1:0"));
+  const int health = server_->health_port();
+  ASSERT_GT(health, 0);
+  ASSERT_NE(health, server_->port());
+  // Kubernetes' gRPC probes speak plaintext: the TLS port refuses them, the
+  // health port answers with the server's status, and follows it.
+  EXPECT_LT(PlaintextHealth(server_->port()), 0);
+  EXPECT_EQ(PlaintextHealth(health),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  server_->SetServing(false);
+  EXPECT_EQ(PlaintextHealth(health),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  server_->SetServing(true);
+  EXPECT_EQ(PlaintextHealth(health),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  // Nothing but health is served there: the service's methods are not.
+  auto stub = EchoService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", health), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  EchoRequest request;
+  EchoResponse response;
+  EXPECT_EQ(stub->Echo(&context, request, &response).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  // A drain reports NOT_SERVING there too, then closes it.
+  server_->Shutdown(absl::ZeroDuration());
+  EXPECT_NE(PlaintextHealth(health),
+            grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST_F(TlsTest, MutualTlsRefusesClientsWithoutACertificate) {

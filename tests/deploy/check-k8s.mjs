@@ -4,7 +4,8 @@
 //      validators (types, required fields, formats, enums) and, because
 //      those accept unknown fields, a strict TypeScript check of each object
 //      as a literal of the model's interface (a misspelt field fails);
-//      ServiceMonitors and PodMonitors with @kubernetes-models/prometheus-operator;
+//      ServiceMonitors and PodMonitors with @kubernetes-models/prometheus-operator,
+//      cert-manager's Issuers and Certificates with @kubernetes-models/cert-manager;
 //   2. Continuum's own rules: resources, probes and security contexts on every
 //      container, probe ports that exist, Services/ServiceMonitors/HPAs/PDBs
 //      that select something, references to ConfigMaps/Secrets/claims that
@@ -29,6 +30,9 @@ const SERVICES = ["collector", "trainer", "registry", "inference", "drift"];
 function modelModule(apiVersion, kind) {
   if (apiVersion === "monitoring.coreos.com/v1") {
     return `@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${kind}`;
+  }
+  if (apiVersion === "cert-manager.io/v1") {
+    return `@kubernetes-models/cert-manager/cert-manager.io/v1/${kind}`;
   }
   return `kubernetes-models/${apiVersion}/${kind}`;
 }
@@ -146,7 +150,9 @@ for (const render of renders) {
       if (v.configMap && !v.configMap.optional && !find("ConfigMap", v.configMap.name)) {
         err(`${where}: volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`);
       }
-      if (v.secret && !find("Secret", v.secret.secretName)) {
+      // A Secret is rendered, or made by a rendered cert-manager Certificate.
+      const issued = byKind("Certificate").some((cert) => cert.spec?.secretName === v.secret?.secretName);
+      if (v.secret && !find("Secret", v.secret.secretName) && !issued) {
         err(`${where}: volume ${v.name}: Secret ${v.secret.secretName} is not rendered`);
       }
       if (v.persistentVolumeClaim && !find("PersistentVolumeClaim", v.persistentVolumeClaim.claimName)) {
@@ -246,8 +252,20 @@ for (const render of renders) {
       if (!metricsListen || Number(metricsListen.split(":").pop()) !== metricsPort) {
         err(`${cw}: config metrics_listen "${metricsListen}" does not match the metrics container port ${metricsPort}`);
       }
+      // The kubelet's gRPC probes speak plaintext: with TLS on they must ask
+      // the health-only port (server.health_listen), else the gRPC port.
+      const healthListen = field("health_listen");
+      const tlsOn = /^\s*tls\s*\{/m.test(text);
+      const healthPort = healthListen ? Number(healthListen.split(":").pop()) : undefined;
+      if (tlsOn && !healthListen) err(`${cw}: TLS is on but health_listen is not set: the kubelet's gRPC probes cannot speak TLS`);
+      if (healthListen && !ports.some((p) => p.containerPort === healthPort)) {
+        err(`${cw}: config health_listen "${healthListen}" is not a container port`);
+      }
+      const probePort = healthListen ? healthPort : grpcPort;
       for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
-        if (probe?.grpc && probe.grpc.port !== grpcPort) err(`${cw}: gRPC probe port ${probe.grpc.port} is not the grpc port ${grpcPort}`);
+        if (probe?.grpc && probe.grpc.port !== probePort) {
+          err(`${cw}: gRPC probe port ${probe.grpc.port} is not the ${healthListen ? "health_listen" : "grpc"} port ${probePort}`);
+        }
       }
       const dataDir = field("data_dir");
       const dataMount = mounts.find((m) => m.mountPath === dataDir);

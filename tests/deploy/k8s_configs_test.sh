@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The services' configurations as Kubernetes mounts them: renders deploy/k8s
-# (base and production), takes each service's .pbtxt out of its ConfigMap
+# (base, production and secure), takes each service's .pbtxt out of its ConfigMap
 # (tests/deploy/check-k8s.mjs) and checks that
 #   1. it parses as the service's config message (protoc --encode against
 #      protos/continuum/config/v1, which rejects unknown fields and bad
@@ -9,6 +9,11 @@
 #      listen, metrics and data flags pointed at loopback and a temporary
 #      directory, since flags override the file) it must start serving, then
 #      exit 0 on SIGTERM. A rejected config exits 2 and names the field.
+# The secure overlay's configs name files the pods mount from Secrets and
+# ConfigMaps (/etc/continuum/tls, auth, keys): here certificates minted by
+# the openssl CLI (deploy/local/mint-certs), the overlay's identities file
+# and a fresh key stand in for them, so each service starts with mutual
+# TLS, roles and encryption at rest as configured, and its health-only port.
 # The binaries have no --check_config flag; this starts them instead. Step 2
 # is skipped for a binary that is missing or older than its config's .proto
 # (rebuild first).
@@ -31,8 +36,10 @@ cleanup() {
 trap cleanup EXIT
 render deploy/k8s/base "$tmp/base.yaml"
 render deploy/k8s/overlays/production "$tmp/production.yaml"
+render deploy/k8s/overlays/secure "$tmp/secure.yaml"
 node "$here/check-k8s.mjs" --configs-out "$tmp/configs" \
-  base="$tmp/base.yaml" production="$tmp/production.yaml" >"$tmp/check.log" ||
+  base="$tmp/base.yaml" production="$tmp/production.yaml" \
+  secure="$tmp/secure.yaml" >"$tmp/check.log" ||
   { cat "$tmp/check.log"; echo "FAIL: the manifests do not validate (k8s_manifests_test)"; exit 1; }
 
 failures=0
@@ -41,12 +48,31 @@ fail() {
   echo "FAIL: $*"
   failures=$((failures + 1))
 }
+# The files the secure overlay mounts, under $tmp/etc/<service>/ as
+# /etc/continuum/ would hold them in that service's pod.
+mounted_files() {
+  local service=$1 etc="$tmp/etc/$1"
+  [ -d "$etc" ] && return 0
+  mkdir -p "$etc/tls" "$etc/auth" "$etc/keys"
+  "$root/deploy/local/mint-certs" "$tmp/certs" "$service" >/dev/null 2>&1
+  cp "$tmp/certs/$service.key" "$etc/tls/tls.key"
+  cp "$tmp/certs/$service.pem" "$etc/tls/tls.crt"
+  cp "$tmp/certs/ca.pem" "$etc/tls/ca.crt"
+  cp "$root/deploy/k8s/overlays/secure/identities" "$etc/auth/identities"
+  (umask 077; printf 'k1 %s\n' "$(openssl rand -hex 32)" >"$etc/keys/at-rest.keys")
+}
 # Starts BIN with CONFIG; 0 if it served and drained cleanly.
 start_check() {
-  local bin=$1 config=$2 name=$3
+  local bin=$1 config=$2 name=$3 service=$4
   local dir="$tmp/run/$name"
   mkdir -p "$dir"
+  if grep -q '"/etc/continuum/' "$config"; then
+    mounted_files "$service"
+    sed "s|\"/etc/continuum/|\"$tmp/etc/$service/|g" "$config" >"$dir/config.pbtxt"
+    config="$dir/config.pbtxt"
+  fi
   "$bin" --config="$config" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
+    --health_listen=127.0.0.1:0 \
     --data_dir="$dir/data" --port_file="$dir/port" >"$dir/out" 2>"$dir/err" &
   local pid=$!
   pids+=("$pid")
@@ -101,7 +127,7 @@ for render_dir in "$tmp/configs"/*; do
       skipped=$((skipped + 1))
       continue
     fi
-    if start_check "$bin" "$config" "$render_name-$service"; then
+    if start_check "$bin" "$config" "$render_name-$service" "$service"; then
       echo "  continuum-$service accepts it (started, served, drained)"
     else
       fail "continuum-$service rejects $render_name/$service.pbtxt"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders deploy/k8s (the base and the production overlay) with
+# Renders deploy/k8s (the base, the production and the secure overlays) with
 # `kubectl kustomize` and validates every object offline: against the
 # Kubernetes schemas (kubernetes-models, @kubernetes-models/prometheus-operator
 # and a strict TypeScript check for unknown fields) and against Continuum's
@@ -17,4 +17,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 render deploy/k8s/base "$tmp/base.yaml"
 render deploy/k8s/overlays/production "$tmp/production.yaml"
-node "$here/check-k8s.mjs" base="$tmp/base.yaml" production="$tmp/production.yaml:pinned"
+render deploy/k8s/overlays/secure "$tmp/secure.yaml"
+node "$here/check-k8s.mjs" base="$tmp/base.yaml" \
+  production="$tmp/production.yaml:pinned" secure="$tmp/secure.yaml:pinned"
