@@ -99,105 +99,86 @@ class DiscardingUpload final : public v1::RegistryService::Service {
   }
 };
 
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  const std::string root =
-      absl::StrCat("/tmp/continuum_registry_bench_", getpid());
-  std::filesystem::create_directories(root);
-  auto store =
-      continuum::registry::SqliteRegistryStore::Open(root + "/registry.db");
+// One registry served on loopback (state under `dir`, blobs encrypted with
+// `keys` when not null) with the model "bench" registered; exits on error.
+struct BenchRegistry {
+  std::unique_ptr<continuum::registry::Registry> registry;
+  std::unique_ptr<continuum::core::OpenStreams> open_streams =
+      std::make_unique<continuum::core::OpenStreams>();
+  std::unique_ptr<continuum::registry::RegistryServiceImpl> service;
+  std::unique_ptr<continuum::core::ServiceServer> server;
+  std::unique_ptr<v1::RegistryService::Stub> stub;
+};
+
+BenchRegistry StartRegistry(const std::string& dir,
+                            std::shared_ptr<const continuum::store::KeyRing> keys,
+                            const grpc::ChannelArguments& args) {
+  std::filesystem::create_directories(dir);
+  auto store = continuum::registry::SqliteRegistryStore::Open(dir + "/registry.db");
   continuum::store::BlobStoreOptions blob_options;
-  blob_options.dir = root + "/blobs";
+  blob_options.dir = dir + "/blobs";
+  blob_options.keys = std::move(keys);
   auto blobs = continuum::store::BlobStore::Open(blob_options);
   if (!store.ok() || !blobs.ok()) {
-    std::cerr << "cannot open the registry's storage\n";
-    return 1;
+    std::cerr << "cannot open the registry's storage in " << dir << "\n";
+    std::exit(1);
   }
   auto created =
       continuum::registry::Registry::Create(*std::move(store), *std::move(blobs));
   if (!created.ok()) {
     std::cerr << created.status() << "\n";
-    return 1;
+    std::exit(1);
   }
-  continuum::registry::Registry& registry = **created;
-  continuum::core::OpenStreams open_streams;
-  continuum::registry::RegistryServiceImpl service(&registry, &open_streams);
+  BenchRegistry r;
+  r.registry = *std::move(created);
+  r.service = std::make_unique<continuum::registry::RegistryServiceImpl>(
+      r.registry.get(), r.open_streams.get());
   continuum::core::ServiceServer::Options options;
   options.service = "registry";
   options.config = continuum::core::DefaultServerConfig("registry");
   options.config.set_metrics_listen("");
   options.config.set_max_message_bytes(16 << 20);
-  options.services = {&service};
-  options.open_streams = &open_streams;
+  options.services = {r.service.get()};
+  options.open_streams = r.open_streams.get();
   auto server = continuum::core::ServiceServer::Start(std::move(options));
   if (!server.ok()) {
     std::cerr << server.status() << "\n";
-    return 1;
+    std::exit(1);
   }
-  const std::string target = (*server)->address();
+  r.server = *std::move(server);
+  r.stub = v1::RegistryService::NewStub(grpc::CreateCustomChannel(
+      r.server->address(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  v1::RegisterModelRequest request;
+  request.set_model_id("bench");
+  request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+  request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
+  v1::RegisterModelResponse response;
+  Check(r.stub->RegisterModel(&context, request, &response), "register");
+  return r;
+}
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string root =
+      absl::StrCat("/tmp/continuum_registry_bench_", getpid());
+  std::filesystem::create_directories(root);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), args);
-  auto stub = v1::RegistryService::NewStub(channel);
-  {
-    grpc::ClientContext context;
-    v1::RegisterModelRequest request;
-    request.set_model_id("bench");
-    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
-    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
-    v1::RegisterModelResponse response;
-    Check(stub->RegisterModel(&context, request, &response), "register");
-  }
-
+  BenchRegistry plain = StartRegistry(root + "/plain", nullptr, args);
+  continuum::registry::Registry& registry = *plain.registry;
+  const std::string target = plain.server->address();
+  auto& stub = plain.stub;
   // A second registry whose blob store encrypts (AES-256-GCM).
   auto keys = continuum::store::KeyRing::Parse(
       "bench 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
       "bench", "registry_bench's key");
-  auto sealed_store = continuum::registry::SqliteRegistryStore::Open(
-      root + "/sealed_registry.db");
-  continuum::store::BlobStoreOptions sealed_blob_options;
-  sealed_blob_options.dir = root + "/sealed_blobs";
-  if (keys.ok()) sealed_blob_options.keys = *keys;
-  auto sealed_blobs = continuum::store::BlobStore::Open(sealed_blob_options);
-  if (!keys.ok() || !sealed_store.ok() || !sealed_blobs.ok()) {
-    std::cerr << "cannot open the encrypted registry's storage\n";
+  if (!keys.ok()) {
+    std::cerr << keys.status() << "\n";
     return 1;
   }
-  auto sealed_registry = continuum::registry::Registry::Create(
-      *std::move(sealed_store), *std::move(sealed_blobs));
-  if (!sealed_registry.ok()) {
-    std::cerr << sealed_registry.status() << "\n";
-    return 1;
-  }
-  continuum::core::OpenStreams sealed_streams;
-  continuum::registry::RegistryServiceImpl sealed_service(
-      sealed_registry->get(), &sealed_streams);
-  continuum::core::ServiceServer::Options sealed_options;
-  sealed_options.service = "registry";
-  sealed_options.config = continuum::core::DefaultServerConfig("registry");
-  sealed_options.config.set_metrics_listen("");
-  sealed_options.config.set_max_message_bytes(16 << 20);
-  sealed_options.services = {&sealed_service};
-  sealed_options.open_streams = &sealed_streams;
-  auto sealed_server =
-      continuum::core::ServiceServer::Start(std::move(sealed_options));
-  if (!sealed_server.ok()) {
-    std::cerr << sealed_server.status() << "\n";
-    return 1;
-  }
-  auto sealed_stub = v1::RegistryService::NewStub(grpc::CreateCustomChannel(
-      (*sealed_server)->address(), grpc::InsecureChannelCredentials(), args));
-  {
-    grpc::ClientContext context;
-    v1::RegisterModelRequest request;
-    request.set_model_id("bench");
-    request.mutable_model()->set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
-    request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
-    v1::RegisterModelResponse response;
-    Check(sealed_stub->RegisterModel(&context, request, &response),
-          "register");
-  }
+  BenchRegistry sealed = StartRegistry(root + "/sealed", *keys, args);
+  auto& sealed_stub = sealed.stub;
 
   // The artifact, as a file, for the references.
   const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_megabytes))
@@ -295,7 +276,7 @@ int main(int argc, char** argv) {
   const double sealed_upload_mbps = median(sealed_uploads);
   const double sealed_download_mbps = median(sealed_downloads);
   discard_server->Shutdown();
-  (*sealed_server)->Shutdown(absl::Seconds(1));
+  sealed.server->Shutdown(absl::Seconds(1));
 
   // Fan-out: watchers on their own channels; each promotion uploads a small
   // version and validates it (immediate plan: a new revision).
@@ -373,7 +354,7 @@ int main(int argc, char** argv) {
   const double fanout = fanout_ms[fanout_ms.size() / 2];
   const double call = call_ms[call_ms.size() / 2];
 
-  (*server)->Shutdown(absl::Seconds(1));
+  plain.server->Shutdown(absl::Seconds(1));
   std::filesystem::remove_all(root);
 
   std::printf("registry_bench: %d MB artifact, %d watchers\n\n",

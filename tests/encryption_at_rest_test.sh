@@ -24,6 +24,11 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
+  for log in "$work"/*.log; do
+    [ -s "$log" ] || continue
+    echo "--- last lines of $(basename "$log"):"
+    tail -n 15 "$log"
+  done
   exit 1
 }
 

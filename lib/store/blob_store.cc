@@ -535,16 +535,20 @@ absl::StatusOr<BlobStore::FileInfo> BlobStore::Inspect(
   return info;
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(
+absl::StatusOr<std::unique_ptr<SequentialFile>> BlobStore::OpenBlobFile(
     absl::string_view sha256) const {
   if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
-  const std::string path = BlobPath(sha256);
   absl::StatusOr<std::unique_ptr<SequentialFile>> file =
-      options_.fs->NewSequentialFile(path);
-  if (!file.ok()) {
-    if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
-    return file.status();
-  }
+      options_.fs->NewSequentialFile(BlobPath(sha256));
+  if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(
+    absl::string_view sha256) const {
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file = OpenBlobFile(sha256);
+  if (!file.ok()) return file.status();
+  const std::string path = BlobPath(sha256);
   absl::StatusOr<FileInfo> info = Inspect(sha256, file->get());
   if (!info.ok()) return info.status();
   const uint64_t file_read = info->head.size();
@@ -561,26 +565,16 @@ bool BlobStore::Exists(absl::string_view sha256) const {
 }
 
 absl::StatusOr<uint64_t> BlobStore::Size(absl::string_view sha256) const {
-  if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<SequentialFile>> file =
-      options_.fs->NewSequentialFile(BlobPath(sha256));
-  if (!file.ok()) {
-    if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
-    return file.status();
-  }
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file = OpenBlobFile(sha256);
+  if (!file.ok()) return file.status();
   absl::StatusOr<FileInfo> info = Inspect(sha256, file->get());
   if (!info.ok()) return info.status();
   return info->plaintext_bytes;
 }
 
 absl::StatusOr<std::string> BlobStore::KeyIdOf(absl::string_view sha256) const {
-  if (absl::Status s = ValidateSha256Hex(sha256); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<SequentialFile>> file =
-      options_.fs->NewSequentialFile(BlobPath(sha256));
-  if (!file.ok()) {
-    if (absl::IsNotFound(file.status())) return BlobNotFound(sha256);
-    return file.status();
-  }
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file = OpenBlobFile(sha256);
+  if (!file.ok()) return file.status();
   std::string head(kMagicBytes + kSealOverheadBytes, '\0');
   absl::StatusOr<size_t> got = ReadFully(file->get(), head.data(), head.size());
   if (!got.ok()) return got.status();

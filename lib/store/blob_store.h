@@ -296,6 +296,11 @@ class BlobStore {
 
   BlobStore(BlobStoreOptions options, std::unique_ptr<FileLock> lock);
 
+  // Opens the file of blob `sha256`: INVALID_ARGUMENT for a malformed
+  // digest, NOT_FOUND if absent.
+  absl::StatusOr<std::unique_ptr<SequentialFile>> OpenBlobFile(
+      absl::string_view sha256) const;
+
   // Reads the head of the blob file `file` (just opened) and its size.
   // FAILED_PRECONDITION for an encrypted blob in a store without keys,
   // DATA_LOSS for an impossible encrypted file size.
