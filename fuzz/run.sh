@@ -25,7 +25,7 @@ cmake -S "$root/fuzz" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   { cat "$build.cmake.log"; exit 1; }
 ninja -C "$build" -j2
 mkdir -p "$build/artifacts"
-targets=(identities filter resource_names config segment_log jwt keys ingest)
+targets=(identities filter resource_names config segment_log jwt keys ingest bundle)
 for t in "${targets[@]}"; do
   regressions=("$root"/fuzz/regressions/"$t"/*)
   if [ -e "${regressions[0]}" ]; then

@@ -71,5 +71,19 @@ if [ ${#up_flags[@]} -gt 0 ]; then
   grep -q "^auth: identities" "$out/log" || fail "the services did not start with auth"
   grep -q "^encryption at rest: key file" "$out/log" ||
     fail "the services did not start with encryption at rest"
+  # Redaction: no token, private key or encryption key of the run appears
+  # in any service's log or in the demo's output.
+  state=$(sed -n 's/^demo: state and service logs in //p' "$out/log" | head -1)
+  [ -d "$state/logs" ] || fail "no state directory in the demo's output"
+  secrets=("$(cat "$state/tls/viewer.token")" "$(cat "$state/tls/operator.token")"
+           "$(awk 'NF == 2 {print $2}' "$state/keys/at-rest.keys")"
+           "$(sed -n 3p "$state/tls/trainer.key")")
+  for secret in "${secrets[@]}"; do
+    [ -n "$secret" ] || fail "a secret of the run could not be read"
+    if grep -rqF -- "$secret" "$state/logs" "$out/log"; then
+      fail "a token or key of the run appears in a log"
+    fi
+  done
+  echo "redaction: ${#secrets[@]} tokens and keys in none of the logs"
 fi
 echo PASS
