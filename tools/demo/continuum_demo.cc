@@ -839,14 +839,34 @@ void Demo::WriteReport() {
 }
 
 void Demo::Run() {
-  Setup();
   auto train = continuum::data::LoadFashionMnist(
       continuum::data::FashionMnistSplit::kTrain);
   if (!train.ok()) Die(std::string(train.status().message()));
-  const continuum::data::LabeledImages rotated =
-      continuum::data::Rotate90(*train);
   const int cold = absl::GetFlag(FLAGS_cold_start_rows);
   const int batch = absl::GetFlag(FLAGS_batch);
+  // The stream reads distinct rows of the training set, and the bad
+  // candidate 1000 rows from the last 10 B batches on: refuse sizes that
+  // would read past its end (they once read garbage labels).
+  {
+    const int64_t a = absl::GetFlag(FLAGS_a_batches);
+    const int64_t b = absl::GetFlag(FLAGS_b_batches);
+    const int64_t rows = static_cast<int64_t>(train->labels.size());
+    const int64_t needed =
+        std::max<int64_t>(cold + (a + b) * batch, cold + (a + b - 10) * batch + 1000);
+    if (cold < 1 || batch < 1 || a < 5 || b < 10) {
+      Die("--cold_start_rows and --batch must be at least 1, --a_batches at "
+          "least 5 and --b_batches at least 10");
+    }
+    if (needed > rows) {
+      Die(absl::StrCat("--cold_start_rows=", cold, ", --a_batches=", a,
+                       " and --b_batches=", b, " with --batch=", batch,
+                       " need ", needed, " images, but the training set has ",
+                       rows, ": lower them"));
+    }
+  }
+  Setup();
+  const continuum::data::LabeledImages rotated =
+      continuum::data::Rotate90(*train);
   auto test = continuum::data::LoadFashionMnist(
       continuum::data::FashionMnistSplit::kTest, 1000);
   if (!test.ok()) Die(std::string(test.status().message()));
