@@ -13,7 +13,11 @@
 //   continuumctl COMMAND --help   (or: continuumctl help COMMAND)
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
+#include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <optional>
 #include <iostream>
 #include <string>
@@ -24,12 +28,15 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
+#include "tools/continuumctl/cli_util.h"
 #include "tools/continuumctl/collector_commands.h"
 #include "tools/continuumctl/drift_command.h"
+#include "tools/continuumctl/endpoints.h"
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/model_command.h"
 #include "tools/continuumctl/predict_command.h"
@@ -178,6 +185,22 @@ std::string Usage() {
   return usage;
 }
 
+// The service a command talks to, for its default --target (endpoints.h);
+// empty for commands that name their target or talk to none.
+absl::string_view ServiceOf(absl::string_view command) {
+  static const auto* services = new std::map<absl::string_view, absl::string_view>{
+      {"datasets", "collector"}, {"ingest", "collector"},
+      {"export", "collector"},   {"models", "registry"},
+      {"versions", "registry"},  {"upload", "registry"},
+      {"download", "registry"},  {"validate", "registry"},
+      {"promote", "registry"},   {"traffic", "registry"},
+      {"rollback", "registry"},  {"rollout", "registry"},
+      {"audit", "registry"},     {"trainer", "trainer"},
+      {"predict", "inference"}};
+  auto it = services->find(command);
+  return it == services->end() ? absl::string_view() : it->second;
+}
+
 // One flag as `--name=DEFAULT  help`.
 std::string FlagLine(absl::string_view name) {
   const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
@@ -198,6 +221,13 @@ std::string CommandHelp(const Command& c) {
       c.name != "reencrypt") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
+    if (const absl::string_view service = ServiceOf(c.name); !service.empty()) {
+      absl::StrAppend(
+          &help, "  Without --target: $CONTINUUM_", absl::AsciiStrToUpper(service),
+          ", else that line of the file $CONTINUUM_ENDPOINTS names or of "
+          "./data/endpoints.env (continuum-up writes it), with its "
+          "CONTINUUM_TLS_* files.\n");
+    }
     for (absl::string_view f :
          {"target", "timeout", "json", "tls_ca", "tls_cert", "tls_key",
           "token_file"}) {
@@ -251,6 +281,36 @@ std::optional<int> MaybeHelp(int argc, char** argv) {
   return std::nullopt;
 }
 
+// Without --target, takes the command's service and its TLS files from the
+// environment or an endpoints file (endpoints.h). Flags given win.
+void ApplyDefaultEndpoint(absl::string_view command) {
+  const absl::string_view service = ServiceOf(command);
+  if (service.empty() || !absl::GetFlag(FLAGS_target).empty()) return;
+  auto getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+  auto read_file = [](const std::string& path) -> std::optional<std::string> {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  std::optional<continuum::ctl::Endpoint> e =
+      continuum::ctl::DefaultEndpoint(service, getenv, read_file);
+  if (!e.has_value()) return;
+  absl::SetFlag(&FLAGS_target, e->target);
+  if (absl::GetFlag(FLAGS_tls_ca).empty() && !e->tls_ca.empty()) {
+    absl::SetFlag(&FLAGS_tls_ca, e->tls_ca);
+    if (absl::GetFlag(FLAGS_tls_cert).empty()) {
+      absl::SetFlag(&FLAGS_tls_cert, e->tls_cert);
+      absl::SetFlag(&FLAGS_tls_key, e->tls_key);
+    }
+  }
+}
+
 bool IsContinuumFlagFile(absl::string_view file) {
   return absl::StrContains(file, "tools/continuumctl/");
 }
@@ -278,6 +338,7 @@ int main(int argc, char** argv) {
   }
   std::string name = rest[1];
   std::vector<std::string> args(rest.begin() + 2, rest.end());
+  ApplyDefaultEndpoint(name);
   for (const Command& c : Commands()) {
     if (c.name == name) return c.run(args);
   }

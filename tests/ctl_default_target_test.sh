@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# continuumctl without --target finds the service it talks to as
+# tools/continuumctl/endpoints.h says, against the five real services of
+# deploy/local/continuum-up: from ./data/endpoints.env, from the file
+# CONTINUUM_ENDPOINTS names, and from CONTINUUM_<SERVICE>, which wins; a
+# --target given wins over all of them; without any, the command says
+# --target is required.
+# Usage: ctl_default_target_test.sh BIN_DIR
+set -euo pipefail
+bin_dir="$1"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/ctl_default_target.XXXXXX")"
+# shellcheck source=util/continuum_up.sh
+. "$root/tests/util/continuum_up.sh"
+trap 'stop_services; rm -rf "$work"' EXIT
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+ctl="$bin_dir/continuumctl"
+start_services "$root" "$bin_dir" "$work"
+# A data set and a model to find.
+mkdir -p "$work/cwd/data"
+cp "$work/up/endpoints.env" "$work/cwd/data/endpoints.env"
+(cd "$work/cwd" &&
+  env -u CONTINUUM_ENDPOINTS "$ctl" datasets create --dataset=found \
+    --features=2 --label_kind=class --classes=2 >/dev/null &&
+  env -u CONTINUUM_ENDPOINTS "$ctl" models register --model=found >/dev/null) ||
+  fail "commands without --target in a directory with data/endpoints.env"
+(cd "$work/cwd" && "$ctl" datasets list) | grep -q found ||
+  fail "datasets list from ./data/endpoints.env"
+echo "./data/endpoints.env: datasets and models reached"
+(cd / && CONTINUUM_ENDPOINTS="$work/up/endpoints.env" "$ctl" models list) |
+  grep -q found || fail "models list from CONTINUUM_ENDPOINTS"
+echo "CONTINUUM_ENDPOINTS: models reached"
+# The environment wins over the file, and --target over both.
+rc=0
+(cd "$work/cwd" && CONTINUUM_REGISTRY=127.0.0.1:1 "$ctl" models list --timeout=2s) \
+  >"$work/out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && grep -q "127.0.0.1:1" "$work/out" ||
+  { cat "$work/out"; fail "CONTINUUM_REGISTRY did not win over the file"; }
+registry=$(sed -n 's/^CONTINUUM_REGISTRY=//p' "$work/up/endpoints.env")
+(cd "$work/cwd" && CONTINUUM_REGISTRY=127.0.0.1:1 "$ctl" models list \
+  --target="$registry") | grep -q found || fail "--target did not win"
+echo "CONTINUUM_REGISTRY wins over the file, --target over both"
+rc=0
+(cd / && env -u CONTINUUM_ENDPOINTS -u CONTINUUM_REGISTRY "$ctl" models list) \
+  >"$work/out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && grep -q -- "--target is required" "$work/out" ||
+  { cat "$work/out"; fail "no target anywhere: not refused with a message"; }
+echo PASS
