@@ -4,7 +4,7 @@
 # deploy/local/continuum-up: from ./data/endpoints.env, from the file
 # CONTINUUM_ENDPOINTS names, and from CONTINUUM_<SERVICE>, which wins; a
 # --target given wins over all of them; without any, the command says
-# --target is required.
+# --target is required. Also: --timeout=3 (no unit) is refused with a hint.
 # Usage: ctl_default_target_test.sh BIN_DIR
 set -euo pipefail
 bin_dir="$1"
@@ -48,4 +48,8 @@ rc=0
   >"$work/out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] && grep -q -- "--target is required" "$work/out" ||
   { cat "$work/out"; fail "no target anywhere: not refused with a message"; }
+rc=0
+"$ctl" models list --timeout=3 >"$work/out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--timeout=3 needs a unit: e.g. --timeout=3s" "$work/out" ||
+  { cat "$work/out"; fail "--timeout=3 without a hint"; }
 echo PASS

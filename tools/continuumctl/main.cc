@@ -30,6 +30,8 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
@@ -324,6 +326,19 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(Usage());
   if (std::optional<int> code = MaybeHelp(argc, argv)) return *code;
+  // absl answers `--timeout=3` with "Illegal value" and no hint: a duration
+  // needs a unit.
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    double number = 0;
+    if (absl::ConsumePrefix(&arg, "--timeout=") &&
+        absl::SimpleAtod(arg, &number)) {
+      std::cerr << "continuumctl: --timeout=" << arg
+                << " needs a unit: e.g. --timeout=" << arg << "s or "
+                << "--timeout=500ms\n";
+      return 2;
+    }
+  }
   // absl keeps only the last value of a repeated flag: merge the repeated
   // --param of `drift replay` into one comma-separated value first.
   std::vector<std::string> merged = continuum::ctl::MergeRepeatedFlag(
