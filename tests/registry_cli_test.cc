@@ -107,6 +107,14 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
       absl::StrContains(r.out, "rolled back from version 2 to version 1"))
       << r.out;
 
+  // Rollout status: one line, and no empty "()" when there is no message.
+  r = Ctl({"rollout", "status", "--model=fraud"}, dir, target);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "rollout of version ") ||
+              absl::StartsWith(r.out, "no rollout"))
+      << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "()")) << r.out;
+
   r = Ctl({"audit", "verify"}, dir, target);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StartsWith(r.out, "audit chain verified: ")) << r.out;

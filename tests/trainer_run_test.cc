@@ -434,7 +434,7 @@ TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
       << cancel.err;
   testing::CommandResult pause = ctl({"pause", kModel, "--reason=holiday"});
   ASSERT_EQ(pause.exit_code, 0) << pause.err;
-  EXPECT_NE(pause.out.find("paused (paused: holiday)"), std::string::npos)
+  EXPECT_NE(pause.out.find("paused (holiday)"), std::string::npos)
       << pause.out;
   testing::CommandResult resume = ctl({"resume", kModel});
   ASSERT_EQ(resume.exit_code, 0) << resume.err;

@@ -72,8 +72,10 @@ absl::Status AdmitTrigger(absl::string_view model, v1::RunTrigger trigger,
 bool Pause(const std::string& reason, v1::ScheduleStatus* status) {
   if (status->circuit_open()) return false;
   status->set_paused(true);
+  // The operator's reason as given: it is shown as "paused (REASON)", so a
+  // prefix here read "paused (paused: upgrade)".
   status->set_paused_reason(reason.empty() ? "paused by PauseSchedule"
-                                           : absl::StrCat("paused: ", reason));
+                                           : reason);
   return true;
 }
 

@@ -117,7 +117,7 @@ TEST(CircuitBreakerTest, WhilePausedOnlyManualTriggersAreAdmitted) {
   v1::ScheduleStatus status;
   EXPECT_TRUE(AdmitTrigger("m", v1::RUN_TRIGGER_DRIFT, status).ok());
   ASSERT_TRUE(Pause("holiday", &status));
-  EXPECT_EQ(status.paused_reason(), "paused: holiday");
+  EXPECT_EQ(status.paused_reason(), "holiday");
   EXPECT_TRUE(AdmitTrigger("m", v1::RUN_TRIGGER_MANUAL, status).ok());
   absl::Status drift = AdmitTrigger("m", v1::RUN_TRIGGER_DRIFT, status);
   EXPECT_TRUE(absl::IsFailedPrecondition(drift));

@@ -477,10 +477,14 @@ int RunRolloutCommand(const std::vector<std::string>& args) {
       if (JsonOutput()) return PrintJson(response);
       const v1::Rollout& r = response.rollout();
       if (r.candidate_version() != 0) {
+        // An empty status message printed "10 % ()".
         std::cout << "rollout of version " << r.candidate_version() << ": "
                   << v1::RolloutState_Name(r.state()) << ", "
-                  << r.current_percent() << " % (" << r.status_message()
-                  << ")\n";
+                  << r.current_percent() << " %"
+                  << (r.status_message().empty()
+                          ? std::string()
+                          : absl::StrCat(" (", r.status_message(), ")"))
+                  << "\n";
       } else {
         std::cout << "no rollout\n";
       }
