@@ -58,18 +58,6 @@ int64_t EncryptedPlaintextBytes(uint64_t file_bytes) {
   return static_cast<int64_t>(body - blocks * kSealOverheadBytes);
 }
 
-// Reads exactly `n` bytes (fewer only at the end of the file).
-absl::StatusOr<size_t> ReadFully(SequentialFile* file, char* dst, size_t n) {
-  size_t done = 0;
-  while (done < n) {
-    absl::StatusOr<size_t> got = file->ReadInto(dst + done, n - done);
-    if (!got.ok()) return got.status();
-    if (*got == 0) break;
-    done += *got;
-  }
-  return done;
-}
-
 // OpenSSL's digest calls fail only without memory or with a broken library;
 // there is no sensible way to go on.
 void CheckOpenSsl(int ok, const char* what) {
@@ -293,7 +281,6 @@ BlobReader::BlobReader(std::string digest, std::string path,
       path_(std::move(path)),
       file_(std::move(file)),
       size_(size),
-      encrypted_(keys != nullptr),
       keys_(std::move(keys)),
       file_bytes_(file_bytes),
       file_read_(file_read),
@@ -305,7 +292,7 @@ absl::StatusOr<bool> BlobReader::ReadBlock() {
   const size_t n =
       static_cast<size_t>(std::min<uint64_t>(remaining, kSealedBlockBytes));
   sealed_.resize(n);
-  absl::StatusOr<size_t> got = ReadFully(file_.get(), sealed_.data(), n);
+  absl::StatusOr<size_t> got = file_->ReadInto(sealed_.data(), n);
   if (!got.ok()) return got.status();
   file_read_ += *got;
   const bool last = file_read_ >= file_bytes_;
@@ -332,7 +319,7 @@ absl::Status BlobReader::Next(size_t n, std::string* chunk) {
   chunk->clear();
   if (at_end_) return final_;
   if (n == 0) return absl::InvalidArgumentError("BlobReader::Next: n is 0");
-  if (plain_pos_ == plain_.size() && encrypted_) {
+  if (plain_pos_ == plain_.size() && keys_ != nullptr) {
     absl::StatusOr<bool> more = ReadBlock();
     if (!more.ok()) {
       at_end_ = true;
@@ -349,7 +336,7 @@ absl::Status BlobReader::Next(size_t n, std::string* chunk) {
     read_ += take;
     return absl::OkStatus();
   }
-  if (!encrypted_) {
+  if (keys_ == nullptr) {
     // Reading straight into *chunk avoids a copy; resize is free once the
     // caller's string has grown to n.
     chunk->resize(n);
@@ -511,7 +498,7 @@ absl::StatusOr<BlobStore::FileInfo> BlobStore::Inspect(
   FileInfo info;
   info.file_bytes = *size;
   info.head.resize(kMagicBytes);
-  absl::StatusOr<size_t> got = ReadFully(file, info.head.data(), kMagicBytes);
+  absl::StatusOr<size_t> got = file->ReadInto(info.head.data(), kMagicBytes);
   if (!got.ok()) return got.status();
   info.head.resize(*got);
   info.encrypted = info.head == EncryptedMagic();
@@ -576,7 +563,7 @@ absl::StatusOr<std::string> BlobStore::KeyIdOf(absl::string_view sha256) const {
   absl::StatusOr<std::unique_ptr<SequentialFile>> file = OpenBlobFile(sha256);
   if (!file.ok()) return file.status();
   std::string head(kMagicBytes + kSealOverheadBytes, '\0');
-  absl::StatusOr<size_t> got = ReadFully(file->get(), head.data(), head.size());
+  absl::StatusOr<size_t> got = (*file)->ReadInto(head.data(), head.size());
   if (!got.ok()) return got.status();
   head.resize(*got);
   if (!absl::StartsWith(head, EncryptedMagic())) return std::string();

@@ -206,8 +206,7 @@ class BlobReader {
   const std::string path_;
   std::unique_ptr<SequentialFile> file_;
   const uint64_t size_;
-  const bool encrypted_;
-  const std::shared_ptr<const KeyRing> keys_;
+  const std::shared_ptr<const KeyRing> keys_;  // Null: a plaintext file.
   const uint64_t file_bytes_;
   uint64_t file_read_;         // Bytes of the file read so far.
   std::string plain_;          // Plaintext not yet handed out from plain_pos_.

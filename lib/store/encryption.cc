@@ -62,12 +62,8 @@ EVP_CIPHER_CTX* KeyedCtx(uint64_t ring, size_t key_index,
   CachedCtx& c = cached[encrypt ? 1 : 0];
   if (c.ctx == nullptr) return nullptr;
   if (c.ring != ring || c.key != key_index) {
-    const int ok =
-        encrypt ? EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key,
-                                     nullptr)
-                : EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key,
-                                     nullptr);
-    if (ok != 1) {
+    if (EVP_CipherInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, nullptr,
+                          encrypt ? 1 : 0) != 1) {
       c.ring = 0;
       return nullptr;
     }
@@ -75,6 +71,26 @@ EVP_CIPHER_CTX* KeyedCtx(uint64_t ring, size_t key_index,
     c.key = key_index;
   }
   return c.ctx;
+}
+
+// The steps Seal and Open share on a keyed context: the message's nonce,
+// then the header and the caller's associated data (authenticated, not
+// encrypted), then `n` bytes from `in` to `out` (encrypted or decrypted, as
+// the context was keyed). False if OpenSSL refuses a step.
+bool CipherMessage(EVP_CIPHER_CTX* ctx, const unsigned char* nonce,
+                   const unsigned char* header, absl::string_view associated,
+                   const unsigned char* in, size_t n, unsigned char* out) {
+  int len = 0;
+  return ctx != nullptr &&
+         EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
+         EVP_CipherUpdate(ctx, nullptr, &len, header, kHeaderBytes) == 1 &&
+         (associated.empty() ||
+          EVP_CipherUpdate(
+              ctx, nullptr, &len,
+              reinterpret_cast<const unsigned char*>(associated.data()),
+              static_cast<int>(associated.size())) == 1) &&
+         (n == 0 ||
+          EVP_CipherUpdate(ctx, out, &len, in, static_cast<int>(n)) == 1);
 }
 
 absl::string_view KeyIdField(absl::string_view sealed) {
@@ -195,7 +211,6 @@ absl::StatusOr<std::shared_ptr<const KeyRing>> KeyRing::Load(
 KeyRing::KeyRing(std::vector<Key> keys, size_t active)
     : keys_(std::move(keys)),
       active_(active),
-      active_id_(keys_[active].id),
       id_(next_ring_id.fetch_add(1)) {
   if (RAND_bytes(nonce_prefix_.data(), nonce_prefix_.size()) != 1) {
     // Without OpenSSL's generator (never seen), fall back to the address
@@ -223,10 +238,6 @@ const KeyRing::Key* KeyRing::Find(absl::string_view key_id) const {
   return nullptr;
 }
 
-bool KeyRing::HasKey(absl::string_view key_id) const {
-  return Find(key_id) != nullptr;
-}
-
 void KeyRing::Seal(absl::string_view plaintext,
                    absl::string_view associated_data, std::string* out) const {
   const Key& key = keys_[active_];
@@ -248,23 +259,12 @@ void KeyRing::Seal(absl::string_view plaintext,
   int len = 0;
   // AES-256-GCM with OpenSSL's defaults cannot fail on valid inputs; the
   // checks below guard against an allocation failure of the context.
-  bool ok = ctx != nullptr &&
-            EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-            EVP_EncryptUpdate(ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
-            (associated_data.empty() ||
-             EVP_EncryptUpdate(
-                 ctx, nullptr, &len,
-                 reinterpret_cast<const unsigned char*>(associated_data.data()),
-                 static_cast<int>(associated_data.size())) == 1) &&
-            (plaintext.empty() ||
-             EVP_EncryptUpdate(
-                 ctx, ciphertext, &len,
-                 reinterpret_cast<const unsigned char*>(plaintext.data()),
-                 static_cast<int>(plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx, ciphertext + plaintext.size(), &len) ==
-                1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) ==
-                1;
+  const bool ok =
+      CipherMessage(ctx, nonce, p, associated_data,
+                    reinterpret_cast<const unsigned char*>(plaintext.data()),
+                    plaintext.size(), ciphertext) &&
+      EVP_EncryptFinal_ex(ctx, ciphertext + plaintext.size(), &len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) == 1;
   if (!ok) std::abort();  // Out of memory inside OpenSSL: nothing to save.
 }
 
@@ -306,19 +306,9 @@ absl::Status KeyRing::Open(absl::string_view sealed,
   EVP_CIPHER_CTX* ctx = KeyedCtx(id_, static_cast<size_t>(key - keys_.data()),
                                  key->bytes.data(), false);
   int len = 0;
-  bool ok =
-      ctx != nullptr &&
-      EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
-      EVP_DecryptUpdate(ctx, nullptr, &len, p, kHeaderBytes) == 1 &&
-      (associated_data.empty() ||
-       EVP_DecryptUpdate(
-           ctx, nullptr, &len,
-           reinterpret_cast<const unsigned char*>(associated_data.data()),
-           static_cast<int>(associated_data.size())) == 1) &&
-      (n == 0 ||
-       EVP_DecryptUpdate(ctx,
-                         reinterpret_cast<unsigned char*>(plaintext->data()),
-                         &len, ciphertext, static_cast<int>(n)) == 1) &&
+  const bool ok =
+      CipherMessage(ctx, nonce, p, associated_data, ciphertext, n,
+                    reinterpret_cast<unsigned char*>(plaintext->data())) &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes,
                           const_cast<unsigned char*>(tag)) == 1;
   unsigned char final_block[16];

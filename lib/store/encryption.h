@@ -74,10 +74,9 @@ class KeyRing {
   KeyRing& operator=(const KeyRing&) = delete;
   ~KeyRing();
 
-  const std::string& active_key_id() const { return active_id_; }
+  const std::string& active_key_id() const { return keys_[active_].id; }
   // The listed key ids, in file order.
   std::vector<std::string> key_ids() const;
-  bool HasKey(absl::string_view key_id) const;
 
   // Appends the sealed form of `plaintext` under the active key to *out,
   // authenticating `associated_data` with it (the same bytes must be given
@@ -110,7 +109,6 @@ class KeyRing {
 
   std::vector<Key> keys_;
   size_t active_;
-  std::string active_id_;
   const uint64_t id_;  // Process-unique; names this ring's cached contexts.
   std::array<unsigned char, 4> nonce_prefix_;
   mutable std::atomic<uint64_t> nonce_counter_{0};

@@ -106,9 +106,8 @@ void AppendFrame(int64_t event_time_micros, absl::string_view payload,
 }
 
 std::string SealedPayloadContext(int64_t event_time_micros) {
-  std::string out(8, '\0');
-  const uint64_t t = static_cast<uint64_t>(event_time_micros);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((t >> (8 * i)) & 0xFF);
+  std::string out;
+  PutU64(&out, static_cast<uint64_t>(event_time_micros));
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "lib/store/segment_reencrypt.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -11,16 +12,35 @@
 namespace continuum::store {
 namespace {
 
+// The segment's bytes, already in memory, as the SequentialFile FrameReader
+// reads, so that a segment is read from disk once.
+class StringFile : public SequentialFile {
+ public:
+  explicit StringFile(absl::string_view data) : rest_(data) {}
+  absl::StatusOr<absl::string_view> Read(size_t n, std::string*) override {
+    const absl::string_view out = rest_.substr(0, n);
+    rest_.remove_prefix(out.size());
+    return out;
+  }
+  absl::Status Skip(uint64_t n) override {
+    rest_.remove_prefix(static_cast<size_t>(std::min<uint64_t>(n, rest_.size())));
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::string_view rest_;
+};
+
 // Re-seals the stale frames of one segment file; adds to *result.
 absl::Status ReencryptSegmentFile(FileSystem* fs, const std::string& path,
                                   const KeyRing& keys,
                                   SegmentReencryptResult* result) {
   absl::StatusOr<std::string> data = fs->ReadFileToString(path);
   if (!data.ok()) return data.status();
-  absl::StatusOr<std::unique_ptr<SequentialFile>> file =
-      fs->NewSequentialFile(path);
-  if (!file.ok()) return file.status();
-  log_format::FrameReader reader(file->get(), 0, data->size());
+  // Frames are patched in *data as they are read: sealed records keep their
+  // size under every key, so offsets do not move.
+  StringFile file(*data);
+  log_format::FrameReader reader(&file, 0, data->size());
   log_format::Frame frame;
   std::string plaintext;
   std::string payload;
