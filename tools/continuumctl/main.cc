@@ -16,7 +16,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <sstream>
 #include <optional>
 #include <iostream>
@@ -56,6 +55,9 @@ struct Command {
   // (those of every command, --target/--timeout/--json, are listed apart).
   absl::string_view usage;
   std::vector<absl::string_view> flags;
+  // The service it talks to, for its default --target (endpoints.h); empty
+  // for commands that name their target (health) or talk to none.
+  absl::string_view service;
 };
 
 int RunVersion(const std::vector<std::string>&) {
@@ -71,105 +73,105 @@ const std::vector<Command>& Commands() {
        "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable.",
        continuum::ctl::RunHealthCommand,
        "continuumctl health --target=HOST:PORT [--service=NAME] [--wait] [--timeout=30s]",
-       {"service", "wait"}},
+       {"service", "wait"}, ""},
       {"datasets",
        "Manage the collector's data sets: list, get, stats, delete, create "
        "--dataset=D --features=N --label_kind=class --classes=K.",
        continuum::ctl::RunDatasetsCommand,
        "continuumctl datasets list|get|stats|delete|create --target=HOST:PORT [--dataset=D] [--features=N --label_kind=class --classes=K] [--replay_size=N] [--retention=...]",
-       {"dataset", "features", "label_kind", "classes", "replay_size", "retention"}},
+       {"dataset", "features", "label_kind", "classes", "replay_size", "retention"}, "collector"},
       {"ingest",
        "Load records into a data set: --dataset=D --csv=FILE or --jsonl=FILE, "
        "with a progress bar and a message for each rejected line.",
        continuum::ctl::RunIngestCommand,
        "continuumctl ingest --target=HOST:PORT --dataset=D (--csv=FILE | --jsonl=FILE) [--batch_size=1000]",
-       {"dataset", "csv", "jsonl", "batch_size"}},
+       {"dataset", "csv", "jsonl", "batch_size"}, "collector"},
       {"export",
        "Write a data set's records: --dataset=D [--from=T] [--to=T] "
        "[--format=csv|jsonl] [--output=FILE].",
        continuum::ctl::RunExportCommand,
        "continuumctl export --target=HOST:PORT --dataset=D [--from=T] [--to=T] [--format=csv|jsonl] [--output=FILE]",
-       {"dataset", "from", "to", "format", "output"}},
+       {"dataset", "from", "to", "format", "output"}, "collector"},
       {"models",
        "Registry models: list, get --model=M, register --model=M "
        "[--family=F] [--plan=immediate|canary].",
        continuum::ctl::RunModelsCommand,
        "continuumctl models list|get|register --target=HOST:PORT [--model=M] [--family=F] [--plan=immediate|canary]",
-       {"model", "family", "plan"}},
+       {"model", "family", "plan"}, "registry"},
       {"versions", "Registry versions: list --model=M, get --version=V.",
        continuum::ctl::RunVersionsCommand,
        "continuumctl versions list|get --target=HOST:PORT --model=M [--version=V]",
-       {"model", "version"}},
+       {"model", "version"}, "registry"},
       {"upload", "Upload an artifact: --model=M --file=F [--report=R.json].",
        continuum::ctl::RunUploadCommand,
        "continuumctl upload --target=HOST:PORT --model=M --file=F [--report=R.json]",
-       {"model", "file", "report"}},
+       {"model", "file", "report"}, "registry"},
       {"download", "Download and verify an artifact: --version=V --output=F.",
        continuum::ctl::RunDownloadCommand,
        "continuumctl download --target=HOST:PORT --version=V --output=F",
-       {"version", "output"}},
+       {"version", "output"}, "registry"},
       {"validate", "Submit a validation report: --version=V --report=R.json.",
        continuum::ctl::RunValidateCommand,
        "continuumctl validate --target=HOST:PORT --version=V --report=R.json",
-       {"version", "report"}},
+       {"version", "report"}, "registry"},
       {"promote",
        "Start or advance a rollout: --model=M [--version=N] [--complete].",
        continuum::ctl::RunPromoteCommand,
        "continuumctl promote --target=HOST:PORT --model=M [--version=N] [--complete] [--reason=TEXT]",
-       {"model", "version", "complete", "reason"}},
+       {"model", "version", "complete", "reason"}, "registry"},
       {"traffic", "Pin the canary's share: --model=M --percent=P.",
        continuum::ctl::RunTrafficCommand,
        "continuumctl traffic --target=HOST:PORT --model=M --percent=P [--reason=TEXT]",
-       {"model", "percent", "reason"}},
+       {"model", "percent", "reason"}, "registry"},
       {"rollback",
        "Roll back production: --model=M --reason=TEXT [--version=N].",
        continuum::ctl::RunRollbackCommand,
        "continuumctl rollback --target=HOST:PORT --model=M --reason=TEXT [--version=N]",
-       {"model", "reason", "version"}},
+       {"model", "reason", "version"}, "registry"},
       {"rollout", "Rollout status, pause, resume or abort: --model=M [VERB].",
        continuum::ctl::RunRolloutCommand,
        "continuumctl rollout [status|pause|resume|abort] --target=HOST:PORT --model=M [--reason=TEXT]",
-       {"model", "reason"}},
+       {"model", "reason"}, "registry"},
       {"audit",
        "Audit log: export [--output=F] | verify (recomputes the hash chain).",
        continuum::ctl::RunAuditCommand,
        "continuumctl audit export [--output=F] | verify --target=HOST:PORT",
-       {"output"}},
+       {"output"}, "registry"},
       {"drift",
        "Replay a recorded stream (one number per line on stdin) through a "
        "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
        "repeatable] [--warnings]; prints the index of every detection.",
        continuum::ctl::RunDriftCommand,
        "continuumctl drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
-       {"detector", "param", "warnings"}},
+       {"detector", "param", "warnings"}, ""},
       {"model",
        "Model bundles on disk: init --family=F --inputs=N --classes=K "
        "[--hidden=256,128] [--seed=N] --output=FILE | inspect FILE.",
        continuum::ctl::RunModelCommand,
        "continuumctl model init --family=F --inputs=N (--classes=K | --targets=N | --latent=N) [--hidden=256,128] [--activation=relu] [--seed=N] --output=FILE | model inspect FILE",
-       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "output"}},
+       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "output"}, ""},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",
        continuum::ctl::RunTrainerCommand,
        "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
-       {"wait", "epochs", "learning_rate", "reason", "filter"}},
+       {"wait", "epochs", "learning_rate", "reason", "filter"}, "trainer"},
       {"predict",
        "Send rows to an inference pod: --model=M --csv=FILE "
        "[--log=never|sampled|always] [--pin=N]; prints the predictions, the "
        "version and whether the rows were logged.",
        continuum::ctl::RunPredictCommand,
        "continuumctl predict --target=HOST:PORT --model=M --csv=FILE [--log=default|never|sampled|always] [--pin=N] [--routing_key=K]",
-       {"model", "csv", "log", "pin", "routing_key"}},
+       {"model", "csv", "log", "pin", "routing_key"}, "inference"},
       {"reencrypt",
        "Move data at rest to the active encryption key (services stopped): "
        "--data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID.",
        continuum::ctl::RunReencryptCommand,
        "continuumctl reencrypt --data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID",
-       {"data_dir", "key_file", "key_env", "active_key"}},
+       {"data_dir", "key_file", "key_env", "active_key"}, ""},
       {"version", "Print the version of continuumctl.", RunVersion,
        "continuumctl version",
-       {}},
+       {}, ""},
   };
   return *commands;
 }
@@ -185,22 +187,6 @@ std::string Usage() {
                   "\nFlags are written --name=value; `continuumctl COMMAND "
                   "--help` lists a command's.");
   return usage;
-}
-
-// The service a command talks to, for its default --target (endpoints.h);
-// empty for commands that name their target or talk to none.
-absl::string_view ServiceOf(absl::string_view command) {
-  static const auto* services = new std::map<absl::string_view, absl::string_view>{
-      {"datasets", "collector"}, {"ingest", "collector"},
-      {"export", "collector"},   {"models", "registry"},
-      {"versions", "registry"},  {"upload", "registry"},
-      {"download", "registry"},  {"validate", "registry"},
-      {"promote", "registry"},   {"traffic", "registry"},
-      {"rollback", "registry"},  {"rollout", "registry"},
-      {"audit", "registry"},     {"trainer", "trainer"},
-      {"predict", "inference"}};
-  auto it = services->find(command);
-  return it == services->end() ? absl::string_view() : it->second;
 }
 
 // One flag as `--name=DEFAULT  help`.
@@ -223,9 +209,9 @@ std::string CommandHelp(const Command& c) {
       c.name != "reencrypt") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
-    if (const absl::string_view service = ServiceOf(c.name); !service.empty()) {
+    if (!c.service.empty()) {
       absl::StrAppend(
-          &help, "  Without --target: $CONTINUUM_", absl::AsciiStrToUpper(service),
+          &help, "  Without --target: $CONTINUUM_", absl::AsciiStrToUpper(c.service),
           ", else that line of the file $CONTINUUM_ENDPOINTS names or of "
           "./data/endpoints.env (continuum-up writes it), with its "
           "CONTINUUM_TLS_* files.\n");
@@ -285,9 +271,8 @@ std::optional<int> MaybeHelp(int argc, char** argv) {
 
 // Without --target, takes the command's service and its TLS files from the
 // environment or an endpoints file (endpoints.h). Flags given win.
-void ApplyDefaultEndpoint(absl::string_view command) {
-  const absl::string_view service = ServiceOf(command);
-  if (service.empty() || !absl::GetFlag(FLAGS_target).empty()) return;
+void ApplyDefaultEndpoint(const Command& command) {
+  if (command.service.empty() || !absl::GetFlag(FLAGS_target).empty()) return;
   auto getenv = [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
     if (v == nullptr) return std::nullopt;
@@ -301,7 +286,7 @@ void ApplyDefaultEndpoint(absl::string_view command) {
     return text.str();
   };
   std::optional<continuum::ctl::Endpoint> e =
-      continuum::ctl::DefaultEndpoint(service, getenv, read_file);
+      continuum::ctl::DefaultEndpoint(command.service, getenv, read_file);
   if (!e.has_value()) return;
   absl::SetFlag(&FLAGS_target, e->target);
   if (absl::GetFlag(FLAGS_tls_ca).empty() && !e->tls_ca.empty()) {
@@ -353,9 +338,9 @@ int main(int argc, char** argv) {
   }
   std::string name = rest[1];
   std::vector<std::string> args(rest.begin() + 2, rest.end());
-  ApplyDefaultEndpoint(name);
-  for (const Command& c : Commands()) {
-    if (c.name == name) return c.run(args);
+  if (const Command* c = FindCommand(name); c != nullptr) {
+    ApplyDefaultEndpoint(*c);
+    return c->run(args);
   }
   std::cerr << "continuumctl: unknown command '" << name << "'\n\n"
             << Usage() << "\n";

@@ -52,8 +52,8 @@ bool IsBlobStoreDir(const fs::path& dir) {
 
 }  // namespace
 
-absl::StatusOr<ReencryptSummary> ReencryptDataDir(const std::string& data_dir,
-                                                  const store::KeyRing& keys) {
+absl::StatusOr<ReencryptSummary> ReencryptDataDir(
+    const std::string& data_dir, std::shared_ptr<const store::KeyRing> keys) {
   std::error_code error;
   if (!fs::is_directory(data_dir, error)) {
     return absl::NotFoundError(
@@ -86,7 +86,7 @@ absl::StatusOr<ReencryptSummary> ReencryptDataDir(const std::string& data_dir,
   for (const fs::path& dir : segment_logs) {
     absl::StatusOr<store::SegmentReencryptResult> r =
         store::ReencryptSegmentLog(store::DefaultFileSystem(), dir.string(),
-                                   keys);
+                                   *keys);
     if (!r.ok()) return r.status();
     ++summary.segment_logs;
     summary.segments_rewritten += r->rewritten_segments;
@@ -96,8 +96,7 @@ absl::StatusOr<ReencryptSummary> ReencryptDataDir(const std::string& data_dir,
   for (const fs::path& dir : blob_stores) {
     store::BlobStoreOptions options;
     options.dir = dir.string();
-    options.keys = std::shared_ptr<const store::KeyRing>(
-        &keys, [](const store::KeyRing*) {});  // Not owned.
+    options.keys = keys;
     absl::StatusOr<std::unique_ptr<store::BlobStore>> blobs =
         store::BlobStore::Open(options);
     if (!blobs.ok()) {
@@ -134,11 +133,8 @@ int RunReencryptCommand(const std::vector<std::string>& args) {
                            absl::GetFlag(FLAGS_active_key));
   if (!keys.ok()) return Fail("reencrypt", keys.status());
   absl::StatusOr<ReencryptSummary> s =
-      ReencryptDataDir(absl::GetFlag(FLAGS_data_dir), **keys);
-  if (!s.ok()) {
-    std::cerr << "error: reencrypt: " << s.status().message() << std::endl;
-    return 1;
-  }
+      ReencryptDataDir(absl::GetFlag(FLAGS_data_dir), *keys);
+  if (!s.ok()) return Fail("reencrypt", s.status());
   std::cout << "segment logs " << s->segment_logs << ": "
             << s->records_rekeyed << " records moved to key "
             << (*keys)->active_key_id() << " in " << s->segments_rewritten

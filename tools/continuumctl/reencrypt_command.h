@@ -5,6 +5,7 @@
 #define CONTINUUM_TOOLS_CONTINUUMCTL_REENCRYPT_COMMAND_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,8 @@ struct ReencryptSummary {
 // service makes it FAILED_PRECONDITION ("stop it first"); the first error
 // stops the pass (what was done before it stays done; running it again
 // goes on). NOT_FOUND if `data_dir` does not exist.
-absl::StatusOr<ReencryptSummary> ReencryptDataDir(const std::string& data_dir,
-                                                  const store::KeyRing& keys);
+absl::StatusOr<ReencryptSummary> ReencryptDataDir(
+    const std::string& data_dir, std::shared_ptr<const store::KeyRing> keys);
 
 // Runs the command with the parsed flags; returns the exit code (0 done,
 // 1 failed, 2 usage).

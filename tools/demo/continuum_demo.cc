@@ -52,7 +52,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "continuum/v1/collector.grpc.pb.h"
@@ -65,6 +64,7 @@
 #include "lib/model/evaluation.h"
 #include "lib/model/model.h"
 #include "lib/store/blob_store.h"
+#include "tools/continuumctl/endpoints.h"
 
 ABSL_FLAG(std::string, endpoints, "",
           "endpoints.env written by deploy/local/continuum-up "
@@ -125,15 +125,13 @@ std::unique_ptr<grpc::ClientContext> Context(
   return ctx;
 }
 
+// The KEY=VALUE lines of the endpoints file (empty if it cannot be read:
+// the missing entries are named when they are looked up).
 std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
-  std::map<std::string, std::string> out;
   std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    if (kv.size() == 2) out[kv[0]] = kv[1];
-  }
-  return out;
+  std::stringstream text;
+  text << in.rdbuf();
+  return continuum::ctl::ParseEndpoints(text.str());
 }
 
 std::string ReadFileOrDie(const std::string& path) {
