@@ -26,6 +26,26 @@ constexpr size_t kCrcBytes = 4;
 
 v1::ModelSpec ResolveSpec(const v1::ModelSpec& spec) {
   v1::ModelSpec r = spec;
+  if (r.family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    v1::TorchScriptSpec* ts = r.mutable_torchscript();
+    if (ts->input_shape_size() == 0) ts->add_input_shape(r.input_dim());
+    if (ts->loss() == v1::TORCHSCRIPT_LOSS_UNSPECIFIED) {
+      switch (ts->task()) {
+        case v1::MODEL_TASK_CLASSIFICATION:
+          ts->set_loss(v1::TORCHSCRIPT_LOSS_CROSS_ENTROPY);
+          break;
+        case v1::MODEL_TASK_REGRESSION:
+          ts->set_loss(v1::TORCHSCRIPT_LOSS_MSE);
+          break;
+        case v1::MODEL_TASK_QUANTILE_FORECAST:
+          ts->set_loss(v1::TORCHSCRIPT_LOSS_PINBALL);
+          break;
+        default:  // the anomaly score is its own loss
+          break;
+      }
+    }
+    return r;
+  }
   if (r.hidden_sizes_size() == 0) r.add_hidden_sizes(256);
   if (r.activation() == v1::ACTIVATION_UNSPECIFIED) {
     r.set_activation(v1::ACTIVATION_RELU);
@@ -73,8 +93,31 @@ std::vector<v1::ParameterInfo> ExpectedParameters(const v1::ModelSpec& spec) {
   return params;
 }
 
+v1::ModelFamily TaskFamily(const v1::ModelSpec& spec) {
+  if (spec.family() != v1::MODEL_FAMILY_TORCHSCRIPT) return spec.family();
+  switch (spec.torchscript().task()) {
+    case v1::MODEL_TASK_CLASSIFICATION:
+      return v1::MODEL_FAMILY_MLP_CLASSIFIER;
+    case v1::MODEL_TASK_REGRESSION:
+      return v1::MODEL_FAMILY_MLP_REGRESSOR;
+    case v1::MODEL_TASK_ANOMALY_SCORE:
+      return v1::MODEL_FAMILY_AUTOENCODER;
+    default:
+      return v1::MODEL_FAMILY_UNSPECIFIED;
+  }
+}
+
+std::vector<v1::ParameterInfo> ManifestParameters(
+    const v1::ArtifactManifest& manifest) {
+  if (manifest.spec().family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    return {manifest.parameters().begin(), manifest.parameters().end()};
+  }
+  return ExpectedParameters(manifest.spec());
+}
+
 int OutputWidth(const v1::ModelSpec& spec) {
-  return spec.family() == v1::MODEL_FAMILY_AUTOENCODER ? 1 : spec.output_dim();
+  return TaskFamily(spec) == v1::MODEL_FAMILY_AUTOENCODER ? 1
+                                                          : spec.output_dim();
 }
 
 std::string FamilyName(v1::ModelFamily family) {
@@ -87,6 +130,8 @@ std::string FamilyName(v1::ModelFamily family) {
       return "autoencoder";
     case v1::MODEL_FAMILY_GRU_FORECASTER:
       return "gru_forecaster";
+    case v1::MODEL_FAMILY_TORCHSCRIPT:
+      return "torchscript";
     default:
       return absl::StrCat("unknown(", static_cast<int>(family), ")");
   }
@@ -96,12 +141,14 @@ absl::StatusOr<v1::ModelFamily> ParseFamily(absl::string_view name) {
   std::string n = absl::AsciiStrToLower(name);
   for (v1::ModelFamily f :
        {v1::MODEL_FAMILY_MLP_CLASSIFIER, v1::MODEL_FAMILY_MLP_REGRESSOR,
-        v1::MODEL_FAMILY_AUTOENCODER, v1::MODEL_FAMILY_GRU_FORECASTER}) {
+        v1::MODEL_FAMILY_AUTOENCODER, v1::MODEL_FAMILY_GRU_FORECASTER,
+        v1::MODEL_FAMILY_TORCHSCRIPT}) {
     if (n == FamilyName(f)) return f;
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown model family '", name,
-      "'; use mlp_classifier, mlp_regressor, autoencoder or gru_forecaster"));
+      "'; use mlp_classifier, mlp_regressor, autoencoder, gru_forecaster or "
+      "torchscript"));
 }
 
 absl::StatusOr<std::string> SerializeBundle(const ModelBundle& bundle) {

@@ -62,20 +62,38 @@ absl::Status WriteBundleFile(
 
 // The spec with its defaults resolved: hidden_sizes empty -> [256],
 // activation unset -> RELU, autoencoder latent_dim 0 -> max(2, input_dim/8).
+// A TorchScript spec has no layers to resolve: its input_shape empty ->
+// [input_dim], loss unset -> the task's.
 v1::ModelSpec ResolveSpec(const v1::ModelSpec& spec);
+
+// The built-in family whose data, outputs, loss and metrics a model has:
+// its own family, or for MODEL_FAMILY_TORCHSCRIPT the family of its task
+// (classification -> MLP_CLASSIFIER, regression -> MLP_REGRESSOR, anomaly
+// score -> AUTOENCODER; UNSPECIFIED for another task). Code that asks what
+// a model's rows, targets and outputs are asks this; code that builds the
+// network asks spec.family().
+v1::ModelFamily TaskFamily(const v1::ModelSpec& spec);
 
 // The (in, out) widths of the linear layers the (resolved) spec implies,
 // input side first. MLPs: input_dim -> hidden... -> output_dim. Autoencoder:
 // input_dim -> hidden... -> latent_dim -> reversed hidden... -> input_dim.
 std::vector<std::pair<int64_t, int64_t>> LayerWidths(const v1::ModelSpec& spec);
 
-// The parameters the spec implies, named as LibTorch names them in a module
+// The parameters the spec implies (the built-in families; a TorchScript
+// module's are its manifest's `parameters`, see ManifestParameters), named as LibTorch names them in a module
 // whose ModuleList `layers` holds the linear layers: `layers.{i}.weight`
 // [out, in] and `layers.{i}.bias` [out], layer by layer.
 std::vector<v1::ParameterInfo> ExpectedParameters(const v1::ModelSpec& spec);
 
+// The parameters a bundle with this manifest must hold, in order:
+// ExpectedParameters of its spec, or for MODEL_FAMILY_TORCHSCRIPT the
+// manifest's `parameters` (the module's, as import listed them).
+std::vector<v1::ParameterInfo> ManifestParameters(
+    const v1::ArtifactManifest& manifest);
+
 // The width of a row of Forward's output: classes (classifier), targets
-// (regressor), 1 (autoencoder: the anomaly score).
+// (regressor), 1 (autoencoder: the anomaly score); a TorchScript module's
+// by its task (TaskFamily).
 int OutputWidth(const v1::ModelSpec& spec);
 
 // Lower-case family name ("mlp_classifier", ...) and back; ParseFamily is

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -314,6 +315,200 @@ absl::Status CheckReference(const v1::ReferenceStatistics& ref,
   return absl::OkStatus();
 }
 
+// The loss a task may be fine-tuned with.
+bool LossFitsTask(v1::TorchScriptLoss loss, v1::ModelTask task) {
+  switch (loss) {
+    case v1::TORCHSCRIPT_LOSS_UNSPECIFIED:
+    case v1::TORCHSCRIPT_LOSS_METHOD:
+      return true;
+    case v1::TORCHSCRIPT_LOSS_CROSS_ENTROPY:
+      return task == v1::MODEL_TASK_CLASSIFICATION;
+    case v1::TORCHSCRIPT_LOSS_MSE:
+      return task == v1::MODEL_TASK_REGRESSION;
+    case v1::TORCHSCRIPT_LOSS_PINBALL:
+      return task == v1::MODEL_TASK_QUANTILE_FORECAST;
+    default:
+      return false;
+  }
+}
+
+absl::Status ValidateTorchScriptSpec(const v1::ModelSpec& spec) {
+  if (!spec.has_torchscript()) {
+    return absl::InvalidArgumentError(
+        "manifest.spec.torchscript is required for the torchscript family "
+        "(its task, loss and input shape)");
+  }
+  const v1::TorchScriptSpec& ts = spec.torchscript();
+  if (ts.task() == v1::MODEL_TASK_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "manifest.spec.torchscript.task is not set (classification, "
+        "regression or anomaly_score)");
+  }
+  if (!v1::ModelTask_IsValid(ts.task())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("manifest.spec.torchscript.task ",
+                     static_cast<int>(ts.task()), " is unknown"));
+  }
+  if (ts.task() == v1::MODEL_TASK_QUANTILE_FORECAST) {
+    return absl::UnimplementedError(
+        "manifest.spec.torchscript.task quantile_forecast is not supported "
+        "by this build (it arrives with the forecasting families)");
+  }
+  if (!v1::TorchScriptLoss_IsValid(ts.loss())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("manifest.spec.torchscript.loss ",
+                     static_cast<int>(ts.loss()), " is unknown"));
+  }
+  if (!LossFitsTask(ts.loss(), ts.task())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.torchscript.loss ",
+        v1::TorchScriptLoss_Name(ts.loss()), " does not fit task ",
+        v1::ModelTask_Name(ts.task())));
+  }
+  const bool method = ts.loss() == v1::TORCHSCRIPT_LOSS_METHOD;
+  if (method && ts.loss_method().empty()) {
+    return absl::InvalidArgumentError(
+        "manifest.spec.torchscript.loss_method is required with "
+        "TORCHSCRIPT_LOSS_METHOD (the name of the module's loss method)");
+  }
+  if (!method && !ts.loss_method().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.torchscript.loss_method '", ts.loss_method(),
+        "' is set, but the loss is not TORCHSCRIPT_LOSS_METHOD"));
+  }
+  if (ts.loss_method().size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.torchscript.loss_method: at most 128 bytes (got ",
+        ts.loss_method().size(), ")"));
+  }
+  if (ts.trainable_prefixes_size() > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.torchscript.trainable_prefixes: at most 64 (got ",
+        ts.trainable_prefixes_size(), ")"));
+  }
+  for (int i = 0; i < ts.trainable_prefixes_size(); ++i) {
+    const std::string& p = ts.trainable_prefixes(i);
+    if (p.empty() || p.size() > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.spec.torchscript.trainable_prefixes[", i, "]: 1 to 256 "
+          "bytes (got ", p.size(), ")"));
+    }
+  }
+  if (spec.input_dim() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.input_dim is ", spec.input_dim(), "; must be >= 1"));
+  }
+  if (ts.task() != v1::MODEL_TASK_ANOMALY_SCORE && spec.output_dim() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.output_dim is ", spec.output_dim(), "; must be >= 1 (",
+        ts.task() == v1::MODEL_TASK_CLASSIFICATION ? "classes" : "targets",
+        ")"));
+  }
+  if (ts.input_shape_size() > 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.torchscript.input_shape: at most 8 entries (got ",
+        ts.input_shape_size(), ")"));
+  }
+  if (ts.input_shape_size() > 0) {
+    int64_t product = 1;
+    for (int i = 0; i < ts.input_shape_size(); ++i) {
+      if (ts.input_shape(i) < 1 || ts.input_shape(i) > spec.input_dim()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "manifest.spec.torchscript.input_shape[", i, "] is ",
+            ts.input_shape(i), "; must be in [1, input_dim]"));
+      }
+      product *= ts.input_shape(i);
+    }
+    if (product != spec.input_dim()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.spec.torchscript.input_shape [",
+          absl::StrJoin(ts.input_shape(), ", "), "] holds ", product,
+          " values; input_dim is ", spec.input_dim()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The TorchScript sections: the module archive, the parameter list, the
+// initial weights and the trainable prefixes (ValidateBundle).
+absl::Status CheckTorchScript(const ModelBundle& bundle) {
+  const v1::ArtifactManifest& manifest = bundle.manifest();
+  if (manifest.spec().family() != v1::MODEL_FAMILY_TORCHSCRIPT) {
+    if (!bundle.torchscript_module().empty() ||
+        bundle.initial_weights_size() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "torchscript_module: set in a ", FamilyName(manifest.spec().family()),
+          " bundle; only torchscript bundles hold a module"));
+    }
+    return absl::OkStatus();
+  }
+  constexpr absl::string_view kZipMagic("PK\x03\x04", 4);
+  if (bundle.torchscript_module().empty()) {
+    return absl::InvalidArgumentError(
+        "torchscript_module is empty; a torchscript bundle holds the module "
+        "(continuumctl model import --torchscript=FILE.pt)");
+  }
+  if (!absl::StartsWith(bundle.torchscript_module(), kZipMagic)) {
+    return absl::InvalidArgumentError(
+        "torchscript_module is not a TorchScript archive (torch.jit.save "
+        "writes a zip file)");
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < manifest.parameters_size(); ++i) {
+    const std::string& name = manifest.parameters(i).name();
+    if (name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest.parameters[", i, "] has no name"));
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.parameters[", i, "]: '", name, "' is listed twice"));
+    }
+    names.push_back(name);
+  }
+  for (const std::string& prefix :
+       manifest.spec().torchscript().trainable_prefixes()) {
+    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) {
+          return absl::StartsWith(n, prefix);
+        })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.spec.torchscript.trainable_prefixes: '", prefix,
+          "' matches no parameter of the module (it has ",
+          absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  if (bundle.initial_weights_size() > 0) {
+    if (bundle.initial_weights_size() != manifest.parameters_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "initial_weights holds ", bundle.initial_weights_size(),
+          " tensors; the module has ", manifest.parameters_size(),
+          " parameters"));
+    }
+    for (int i = 0; i < bundle.initial_weights_size(); ++i) {
+      const NamedTensor& w = bundle.initial_weights(i);
+      const v1::ParameterInfo& p = manifest.parameters(i);
+      if (w.name() != p.name() || !SameShape(w.tensor().shape(), p.shape())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "initial_weights[", i, "] is ", w.name(), " ",
+            ShapeString(w.tensor().shape()), "; the module's parameter is ",
+            p.name(), " ", ShapeString(p.shape())));
+      }
+      if (absl::Status s = CheckTensorData(
+              w.tensor(), absl::StrCat("initial_weights: tensor ", w.name()));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  const v1::NormalizationStats& norm = manifest.normalization();
+  if (norm.mean_size() > 0 || norm.std_size() > 0 || norm.clip() != 0) {
+    return absl::InvalidArgumentError(
+        "manifest.normalization is set; a torchscript module normalises its "
+        "own inputs, so leave it empty");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateSpec(const v1::ModelSpec& spec) {
@@ -321,7 +516,14 @@ absl::Status ValidateSpec(const v1::ModelSpec& spec) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
     case v1::MODEL_FAMILY_AUTOENCODER:
+      if (spec.has_torchscript()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "manifest.spec.torchscript is set, but the family is ",
+            FamilyName(spec.family()), "; it is for torchscript models"));
+      }
       break;
+    case v1::MODEL_FAMILY_TORCHSCRIPT:
+      return ValidateTorchScriptSpec(spec);
     case v1::MODEL_FAMILY_UNSPECIFIED:
       return absl::InvalidArgumentError("manifest.spec.family is not set");
     case v1::MODEL_FAMILY_GRU_FORECASTER:
@@ -372,7 +574,8 @@ absl::Status ValidateBundle(const ModelBundle& bundle) {
   if (absl::Status s = CheckFormatVersion(manifest); !s.ok()) return s;
   if (absl::Status s = ValidateSpec(manifest.spec()); !s.ok()) return s;
   const v1::ModelSpec spec = ResolveSpec(manifest.spec());
-  const std::vector<v1::ParameterInfo> expected = ExpectedParameters(spec);
+  if (absl::Status s = CheckTorchScript(bundle); !s.ok()) return s;
+  const std::vector<v1::ParameterInfo> expected = ManifestParameters(manifest);
   if (absl::Status s = CheckWeights(bundle, spec, expected); !s.ok()) return s;
   if (absl::Status s = CheckManifestParameters(manifest, expected); !s.ok()) {
     return s;

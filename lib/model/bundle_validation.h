@@ -30,13 +30,25 @@ namespace continuum::model {
 // - warm-up inputs, when present, are [n, input_dim], finite, and
 //   manifest.warmup_rows = n;
 // - input/output schemas and reference statistics, when set, agree with the
-//   dimensions.
+//   dimensions;
+// - MODEL_FAMILY_TORCHSCRIPT: a module archive (a zip, as torch.jit.save
+//   writes it); `manifest.parameters` lists the module's parameters (unique,
+//   non-empty names) and `weights` holds exactly them; `initial_weights`,
+//   when set, the same names and shapes; every trainable prefix matches a
+//   parameter; no input normalisation (the module normalises its own
+//   inputs). The other families hold neither a module nor initial weights.
+//   Whether the archive loads and runs is Model::FromBundle's check (it
+//   needs LibTorch).
 // INVALID_ARGUMENT naming the field or tensor and the problem; UNIMPLEMENTED
 // for a family this build does not run (gru_forecaster).
 absl::Status ValidateBundle(const internal::v1::ModelBundle& bundle);
 
 // The spec part of ValidateBundle: family known and supported, sizes,
-// activation and dropout in range.
+// activation and dropout in range; for MODEL_FAMILY_TORCHSCRIPT the
+// TorchScriptSpec (a task, a loss valid for it, the loss method named only
+// with TORCHSCRIPT_LOSS_METHOD, trainable prefixes of 1 to 256 bytes and at
+// most 64, an input shape of at most 8 entries >= 1 whose product is
+// input_dim), and for the others no TorchScriptSpec.
 absl::Status ValidateSpec(const v1::ModelSpec& spec);
 
 }  // namespace continuum::model

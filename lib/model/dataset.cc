@@ -9,7 +9,7 @@
 namespace continuum::model {
 
 int Dataset::TargetWidth(const v1::ModelSpec& spec) {
-  switch (spec.family()) {
+  switch (TaskFamily(spec)) {
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
       return spec.output_dim();
     default:
@@ -37,7 +37,8 @@ absl::Status CheckDataset(const Dataset& data, const v1::ModelSpec& spec,
           " is ", data.features[i], "; features must be finite"));
     }
   }
-  const bool autoencoder = spec.family() == v1::MODEL_FAMILY_AUTOENCODER;
+  const v1::ModelFamily task = TaskFamily(spec);
+  const bool autoencoder = task == v1::MODEL_FAMILY_AUTOENCODER;
   const int width = Dataset::TargetWidth(spec);
   const int64_t want = n * width;
   if (static_cast<int64_t>(data.targets.size()) != want &&
@@ -49,7 +50,7 @@ absl::Status CheckDataset(const Dataset& data, const v1::ModelSpec& spec,
   }
   for (size_t i = 0; i < data.targets.size(); ++i) {
     const float t = data.targets[i];
-    switch (spec.family()) {
+    switch (task) {
       case v1::MODEL_FAMILY_MLP_CLASSIFIER:
         if (!(t >= 0 && t < spec.output_dim() && t == std::floor(t))) {
           return absl::InvalidArgumentError(
@@ -61,7 +62,7 @@ absl::Status CheckDataset(const Dataset& data, const v1::ModelSpec& spec,
         if (t != 0 && t != 1) {
           return absl::InvalidArgumentError(
               absl::StrCat(name, ": row ", i, " has label ", t,
-                           "; autoencoder labels are 0 (benign) or 1"));
+                           "; anomaly labels are 0 (benign) or 1"));
         }
         break;
       default:

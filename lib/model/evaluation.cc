@@ -271,7 +271,7 @@ absl::StatusOr<v1::Metrics> EvaluateOutputs(
     m.set_output_min(lo);
     m.set_output_max(hi);
   }
-  switch (spec.family()) {
+  switch (TaskFamily(spec)) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       FillClassifier(manifest, data, outputs, &m);
       break;
@@ -337,9 +337,9 @@ absl::StatusOr<float> CalibrateAnomalyThreshold(
     const Model& model, const Dataset& benign,
     double target_false_positive_rate) {
   const v1::ModelSpec spec = ResolveSpec(model.bundle().manifest().spec());
-  if (spec.family() != v1::MODEL_FAMILY_AUTOENCODER) {
+  if (TaskFamily(spec) != v1::MODEL_FAMILY_AUTOENCODER) {
     return absl::InvalidArgumentError(
-        absl::StrCat("anomaly thresholds are for autoencoders, not ",
+        absl::StrCat("anomaly thresholds are for anomaly scores, not ",
                      FamilyName(spec.family())));
   }
   if (absl::Status s = CheckDataset(benign, spec, "benign data"); !s.ok()) {

@@ -94,7 +94,7 @@ Guards MakeGuards(const ModelBundle& anchor, const Net& student,
     }
   }
   if (c.distillation_weight() > 0) {
-    if (student.spec.family() != v1::MODEL_FAMILY_MLP_CLASSIFIER) {
+    if (TaskFamily(student.spec) != v1::MODEL_FAMILY_MLP_CLASSIFIER) {
       notes->push_back(absl::StrCat("distillation: only classifiers distil (",
                                     FamilyName(student.spec.family()),
                                     "); distillation is off"));
@@ -242,10 +242,13 @@ absl::StatusOr<std::unique_ptr<OnlineUpdater>> OnlineUpdater::Create(
   // NORMALIZATION_POLICY_KEEP (the only policy of an online run): the
   // parent's statistics, floored and bounded (lib/model/normalization.h).
   ModelBundle base = start;
-  if (absl::Status s = Renormalize(
-          FloorNormalization(base.manifest().normalization()), &base);
-      !s.ok()) {
-    return s;
+  // (A torchscript module normalises its own inputs: nothing to floor.)
+  if (base.manifest().spec().family() != v1::MODEL_FAMILY_TORCHSCRIPT) {
+    if (absl::Status s = Renormalize(
+            FloorNormalization(base.manifest().normalization()), &base);
+        !s.ok()) {
+      return s;
+    }
   }
   try {
     Net net = BuildNet(base, /*trainable=*/true);

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
+#include "lib/model/torchscript.h"
 #include "lib/model/dense_forward.h"
 #include "lib/model/model.h"
 #include "lib/model/torch_activation.h"
@@ -258,6 +259,9 @@ class MlpModel final : public Model {
 };
 
 absl::StatusOr<std::unique_ptr<Model>> Build(const ModelBundle& bundle) {
+  if (bundle.manifest().spec().family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    return BuildTorchScriptModel(bundle);
+  }
   try {
     auto model = std::make_unique<MlpModel>(bundle);
     model->Build();

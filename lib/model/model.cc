@@ -134,6 +134,11 @@ void AddWarmupRows(std::mt19937_64& rng, internal::v1::ModelBundle* bundle) {
 absl::StatusOr<internal::v1::ModelBundle> Model::InitBundle(
     const v1::ArtifactManifest& manifest, uint64_t seed) {
   if (absl::Status s = ValidateSpec(manifest.spec()); !s.ok()) return s;
+  if (manifest.spec().family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    return absl::FailedPreconditionError(
+        "a torchscript model has no fresh weights to start from: import the "
+        "user's module (continuumctl model import --torchscript=FILE.pt)");
+  }
   internal::v1::ModelBundle bundle;
   v1::ArtifactManifest* m = bundle.mutable_manifest();
   *m = manifest;

@@ -24,6 +24,10 @@ namespace continuum::model {
 // - AUTOENCODER: one value, the anomaly score: the mean squared error between
 //   the normalised row and its reconstruction. A row is an anomaly when the
 //   score exceeds manifest.thresholds.anomaly_threshold (IsAnomaly).
+// - TORCHSCRIPT: a user's module (torchscript.h), as the family of its task:
+//   the softmax of its logits (classification), its values (regression),
+//   its score (anomaly score), always under the BLAS lock (one forward at a
+//   time with the serial OpenBLAS).
 // Inputs are normalised inside with manifest.normalization ((x - mean) / std;
 // none when empty). Layers: linear, activation (spec.activation) after every
 // linear layer but the last.
@@ -44,7 +48,8 @@ class Model {
   // format_version, the resolved spec (hidden sizes, activation, latent
   // size), identity normalisation (mean 0, std 1), parameters, input and
   // output schema shapes, create_time, and 8 warm-up rows drawn from N(0, 1)
-  // in normalised space.
+  // in normalised space. FAILED_PRECONDITION for MODEL_FAMILY_TORCHSCRIPT
+  // (a user's module is imported: torchscript_import.h).
   static absl::StatusOr<internal::v1::ModelBundle> InitBundle(
       const v1::ArtifactManifest& manifest, uint64_t seed);
 

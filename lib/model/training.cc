@@ -65,6 +65,14 @@ absl::Status PrepareNormalization(const Dataset& train, const Dataset* replay,
                                   ModelBundle* start,
                                   std::vector<std::string>* notes) {
   const int width = start->manifest().spec().input_dim();
+  if (start->manifest().spec().family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    if (config.normalization() != v1::NORMALIZATION_POLICY_KEEP) {
+      notes->push_back(
+          "normalisation: a torchscript module normalises its own inputs; "
+          "nothing refitted");
+    }
+    return absl::OkStatus();
+  }
   if (config.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN) {
     *start->mutable_manifest()->mutable_normalization() =
         FitNormalization(width, train.features);
@@ -100,7 +108,18 @@ absl::StatusOr<RunStart> PrepareStart(const ModelBundle& parent,
   const v1::ForgettingGuards& gc = config.guards();
   RunStart run;
   run.base = parent;
-  if (full) {
+  if (full && parent.manifest().spec().family() ==
+                  v1::MODEL_FAMILY_TORCHSCRIPT) {
+    // A user's module restarts from the weights it was imported with.
+    if (parent.initial_weights_size() == 0) {
+      return absl::FailedPreconditionError(
+          "a full retrain of a torchscript model starts from the weights it "
+          "was imported with, and this version has none; import the module "
+          "again (continuumctl model import)");
+    }
+    *run.base.mutable_weights() = parent.initial_weights();
+    run.base.clear_fisher();
+  } else if (full) {
     absl::StatusOr<ModelBundle> fresh =
         Model::InitBundle(parent.manifest(), config.seed());
     if (!fresh.ok()) return fresh.status();
@@ -351,7 +370,7 @@ v1::ReferenceStatistics ReferenceOf(const Dataset& train,
                                     uint64_t seed) {
   v1::ReferenceStatistics ref = ComputeReferenceStatistics(train, seed);
   const int k = OutputWidth(spec);
-  const bool classifier = spec.family() == v1::MODEL_FAMILY_MLP_CLASSIFIER;
+  const bool classifier = TaskFamily(spec) == v1::MODEL_FAMILY_MLP_CLASSIFIER;
   std::vector<float> scores;
   for (int64_t r = 0; r < holdout.size(); ++r) {
     const float* o = outputs.data() + r * k;
@@ -393,7 +412,7 @@ absl::Status BuildCandidate(const ModelBundle& parent, const Net& n,
     std::vector<const Dataset*> sets = {&train};
     if (replay != nullptr) sets.push_back(replay);
     WriteFisher(n, FisherDiagonal(n, sets, kFisherRows), &candidate);
-    if (n.spec.family() == v1::MODEL_FAMILY_AUTOENCODER) {
+    if (TaskFamily(n.spec) == v1::MODEL_FAMILY_AUTOENCODER) {
       CalibrateThreshold(holdout, outputs, config, m, &result->notes);
     }
   }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "lib/model/bundle.h"
+
 namespace continuum::model {
 
 BatchSampler::BatchSampler(const Dataset& train, const Dataset* replay,
@@ -13,7 +15,7 @@ BatchSampler::BatchSampler(const Dataset& train, const Dataset* replay,
       replay_(replay_ratio > 0 ? replay : nullptr),
       input_dim_(spec.input_dim()),
       target_width_(Dataset::TargetWidth(spec)),
-      has_targets_(spec.family() != v1::MODEL_FAMILY_AUTOENCODER),
+      has_targets_(TaskFamily(spec) != v1::MODEL_FAMILY_AUTOENCODER),
       rng_(seed) {
   replay_per_batch_ =
       replay_ != nullptr

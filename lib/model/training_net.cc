@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/torch_activation.h"
+#include "lib/model/torchscript.h"
 
 namespace continuum::model {
 
@@ -26,9 +28,14 @@ namespace {
 // Rows per chunk when evaluating or computing the Fisher diagonal.
 constexpr int64_t kChunkRows = 2048;
 
+// Rows the Fisher diagonal of a TorchScript module is computed on, at most:
+// it takes one backward pass per row (AccumulateScriptFisher).
+constexpr int64_t kScriptFisherRows = 1000;
+
 // What Model::Forward returns for the raw output `out` (mlp.cc).
 at::Tensor ServingOutput(const Net& net, const at::Tensor& out,
                          const at::Tensor& z) {
+  if (net.script != nullptr) return ScriptServingOutput(net.spec, out);
   switch (net.spec.family()) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       return at::softmax(out, 1);
@@ -45,8 +52,15 @@ at::Tensor ServingOutput(const Net& net, const at::Tensor& out,
 // gradient of row r's loss is delta_r a_r^T (delta_r = d loss_r / d s_r),
 // so the sum over rows of its square is (delta^2)^T (a^2): exact per-row
 // gradients at the cost of one backward pass.
+void AccumulateScriptFisher(const Net& net, const Batch& b,
+                            std::vector<at::Tensor>* fisher);
+
 void AccumulateFisher(const Net& net, const Batch& b,
                       std::vector<at::Tensor>* fisher) {
+  if (net.script != nullptr) {
+    AccumulateScriptFisher(net, b, fisher);
+    return;
+  }
   std::vector<at::Tensor> pre, inputs;
   at::Tensor z = Normalize(net, b.x);
   at::Tensor out = Forward(net, z, nullptr, &pre, &inputs);
@@ -59,6 +73,26 @@ void AccumulateFisher(const Net& net, const Batch& b,
   }
   for (const at::Tensor& p : net.params) {
     if (p.grad().defined()) p.mutable_grad().reset();
+  }
+}
+
+// A TorchScript module's per-row gradients: one backward pass per row (the
+// module's layers are unknown, so AccumulateFisher's closed form does not
+// apply).
+void AccumulateScriptFisher(const Net& net, const Batch& b,
+                            std::vector<at::Tensor>* fisher) {
+  const int64_t rows = b.x.size(0);
+  for (int64_t r = 0; r < rows; ++r) {
+    at::Tensor x = b.x.narrow(0, r, 1);
+    at::Tensor y = b.y.defined() ? b.y.narrow(0, r, 1) : at::Tensor();
+    at::Tensor out = Forward(net, x, nullptr);
+    FamilyLoss(net, out, x, y, /*per_row=*/false).backward();
+    for (size_t i = 0; i < net.params.size(); ++i) {
+      const at::Tensor& p = net.params[i];
+      if (!p.grad().defined()) continue;
+      (*fisher)[i] += p.grad().pow(2);
+      p.mutable_grad().reset();
+    }
   }
 }
 
@@ -94,6 +128,18 @@ at::Tensor CopyToTensor(const google::protobuf::RepeatedField<float>& values,
 Net BuildNet(const ModelBundle& bundle, bool trainable) {
   Net net;
   net.spec = ResolveSpec(bundle.manifest().spec());
+  if (net.spec.family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    absl::StatusOr<torch::jit::Module> module = BuildScriptModule(bundle);
+    if (!module.ok()) throw std::runtime_error(module.status().ToString());
+    net.script = std::make_shared<torch::jit::Module>(std::move(*module));
+    for (auto& [name, p] : ScriptParameters(*net.script)) {
+      p.set_requires_grad(trainable &&
+                          ScriptParameterTrainable(net.spec, name));
+      net.names.push_back(name);
+      net.params.push_back(p);
+    }
+    return net;
+  }
   for (const internal::v1::NamedTensor& w : bundle.weights()) {
     const v1::Tensor& t = w.tensor();
     at::Tensor p = CopyToTensor(
@@ -128,6 +174,7 @@ at::Tensor Forward(const Net& net, const at::Tensor& z,
                    at::Generator* generator,
                    std::vector<at::Tensor>* pre_activations,
                    std::vector<at::Tensor>* layer_inputs) {
+  if (net.script != nullptr) return RunScript(*net.script, net.spec, z);
   const size_t layers = net.params.size() / 2;
   const double dropout = net.spec.dropout();
   at::Tensor h = z;
@@ -168,7 +215,7 @@ Batch MakeBatch(const Net& net, const float* features, const float* targets,
   Batch b;
   b.x = at::from_blob(const_cast<float*>(features),
                       {rows, net.spec.input_dim()}, at::kFloat);
-  switch (net.spec.family()) {
+  switch (TaskFamily(net.spec)) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       b.y = at::from_blob(const_cast<float*>(targets), {rows}, at::kFloat)
                 .to(at::kLong);
@@ -185,6 +232,9 @@ Batch MakeBatch(const Net& net, const float* features, const float* targets,
 
 at::Tensor FamilyLoss(const Net& net, const at::Tensor& out,
                       const at::Tensor& z, const at::Tensor& y, bool per_row) {
+  if (net.script != nullptr) {
+    return ScriptLoss(*net.script, net.spec, out, z, y, per_row);
+  }
   switch (net.spec.family()) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       return at::cross_entropy_loss(
@@ -244,6 +294,7 @@ std::vector<at::Tensor> FisherDiagonal(const Net& net,
   std::vector<at::Tensor> fisher;
   for (const at::Tensor& p : net.params) fisher.push_back(at::zeros_like(p));
   if (total == 0) return fisher;
+  if (net.script != nullptr) max_rows = std::min(max_rows, kScriptFisherRows);
   const int in = net.spec.input_dim();
   const int width = Dataset::TargetWidth(net.spec);
   int64_t used = 0;
@@ -263,7 +314,7 @@ std::vector<at::Tensor> FisherDiagonal(const Net& net,
         features.insert(features.end(), d->features.begin() + r * in,
                         d->features.begin() + (r + 1) * in);
         if (!d->targets.empty() &&
-            net.spec.family() != v1::MODEL_FAMILY_AUTOENCODER) {
+            TaskFamily(net.spec) != v1::MODEL_FAMILY_AUTOENCODER) {
           targets.insert(targets.end(), d->targets.begin() + r * width,
                          d->targets.begin() + (r + 1) * width);
         }
@@ -284,6 +335,9 @@ void WriteWeights(const Net& net, ModelBundle* bundle) {
   for (size_t i = 0; i < net.params.size(); ++i) {
     internal::v1::NamedTensor* w = bundle->mutable_weights(static_cast<int>(i));
     WriteTensor(net.params[i], w->mutable_tensor());
+  }
+  if (net.script != nullptr) {
+    bundle->set_torchscript_module(SaveScriptModule(*net.script));
   }
 }
 

@@ -19,12 +19,17 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "continuum/internal/v1/model_bundle.pb.h"
 #include "continuum/v1/common.pb.h"
 #include "lib/model/dataset.h"
+
+namespace torch::jit {
+struct Module;
+}  // namespace torch::jit
 
 namespace continuum::model {
 
@@ -43,6 +48,11 @@ struct Net {
   float clip = 0;
   // Regressors: target statistics; undefined when absent.
   at::Tensor target_mean, target_std;
+  // MODEL_FAMILY_TORCHSCRIPT: the user's module (torchscript.h); `params`
+  // are its parameters (its own tensors: a step changes the module), those
+  // outside the spec's trainable prefixes not requiring grad. Null for the
+  // built-in families.
+  std::shared_ptr<torch::jit::Module> script;
 };
 
 // A copy of `values` as a float tensor of `shape`.
@@ -50,7 +60,9 @@ at::Tensor CopyToTensor(const google::protobuf::RepeatedField<float>& values,
                         std::vector<int64_t> shape);
 
 // The network of a (valid) bundle; its parameters require grad when
-// `trainable`.
+// `trainable` (a TorchScript module's: those the spec's trainable prefixes
+// name). Throws std::runtime_error when a TorchScript module does not load
+// (BuildScriptModule's message).
 Net BuildNet(const internal::v1::ModelBundle& bundle, bool trainable);
 
 // The inputs normalised with the network's input statistics.
@@ -101,7 +113,9 @@ std::vector<at::Tensor> FisherDiagonal(const Net& net,
                                        const std::vector<const Dataset*>& sets,
                                        int64_t max_rows);
 
-// Copies the network's weights into bundle->weights (same order, shapes).
+// Copies the network's weights into bundle->weights (same order, shapes);
+// a TorchScript network's module is saved into bundle->torchscript_module
+// too.
 void WriteWeights(const Net& net, internal::v1::ModelBundle* bundle);
 
 // Replaces bundle->fisher with `fisher`, named as the network's weights.
