@@ -20,6 +20,13 @@
 // Rows/s against the in-process forward pass is printed as information.
 // The model is a 784-256-10 MLP (Fashion-MNIST's shape).
 //
+// TorchScript rows: the same shape as a user's TorchScript module
+// (MODEL_FAMILY_TORCHSCRIPT; scripted by /usr/bin/python3 with
+// python3-torch, or --torchscript=FILE.pt), served by the same pod beside
+// the built-in MLP measured again right after it. Bar (issue 20): served
+// TorchScript rows/s >= 1/1.2 of the built-in MLP's. Skipped, and said so,
+// without python3-torch.
+//
 // Profiling: --only=PHASE runs that phase for --seconds and the others for
 // an instant (e.g. perf record ... --only=served1 --swaps=1); the line
 // "batch-1 forward pass" tells the forward pass inside the served path
@@ -36,6 +43,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +62,7 @@
 #include "lib/core/tls.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
+#include "lib/model/torchscript_import.h"
 #include "lib/model/torch_runtime.h"
 #include "lib/store/blob_store.h"
 #include "services/inference/inference_metrics.h"
@@ -74,6 +84,10 @@ ABSL_FLAG(std::string, only, "",
           "or stream (add --swaps=1 to shorten the swap phase).");
 ABSL_FLAG(bool, metrics, true,
           "Record the pod's Prometheus metrics, as the pod does.");
+ABSL_FLAG(std::string, torchscript, "",
+          "A TorchScript module of the bench's shape (784 inputs, 10 "
+          "logits) for the TorchScript rows; empty = scripted with "
+          "/usr/bin/python3 (python3-torch).");
 ABSL_FLAG(bool, run_inline, true,
           "Run a request on the gRPC thread when a worker slot is free.");
 
@@ -127,6 +141,51 @@ class MemorySource : public inference::ArtifactSource {
   absl::Mutex mu_;
   std::map<std::string, std::string> blobs_ ABSL_GUARDED_BY(mu_);
 };
+
+// The TorchScript module of the bench's shape, as a bundle, or nullopt (with
+// *why) when it cannot be made.
+std::optional<std::string> TorchScriptBundleBytes(std::string* why) {
+  std::string path = absl::GetFlag(FLAGS_torchscript);
+  const std::string dir = absl::StrCat("/tmp/inference_bench_ts.", getpid());
+  if (path.empty()) {
+    std::filesystem::create_directories(dir);
+    path = dir + "/mlp.pt";
+    const std::string script = dir + "/make.py";
+    std::ofstream(script) << "import sys, torch\n"
+                             "from torch import nn\n"
+                             "torch.manual_seed(1)\n"
+                             "m = torch.jit.script(nn.Sequential(nn.Linear("
+                          << kInputs << ", " << kHidden
+                          << "), nn.ReLU(), nn.Linear(" << kHidden << ", "
+                          << kClasses << ")))\nm.save(sys.argv[1])\n";
+    const std::string command = absl::StrCat(
+        "/usr/bin/python3 ", script, " ", path, " 2>", dir, "/err");
+    if (std::system(command.c_str()) != 0) {
+      std::ifstream err(dir + "/err");
+      std::stringstream text;
+      text << err.rdbuf();
+      *why = absl::StrCat("python3-torch could not script the module: ",
+                          text.str().substr(0, 200));
+      std::filesystem::remove_all(dir);
+      return std::nullopt;
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::filesystem::remove_all(dir);
+  model::TorchScriptImportOptions options;
+  options.model = "fmnist-ts";
+  options.task = v1::MODEL_TASK_CLASSIFICATION;
+  options.input_shape = {kInputs};
+  options.output_dim = kClasses;
+  auto bundle = model::ImportTorchScript(bytes.str(), options);
+  if (!bundle.ok()) {
+    *why = bundle.status().ToString();
+    return std::nullopt;
+  }
+  return *model::SerializeBundle(*bundle);
+}
 
 v1::PredictRequest Request(int rows) {
   v1::PredictRequest request;
@@ -333,6 +392,22 @@ int main(int argc, char** argv) {
   const double forward_onednn1 = ForwardRowsPerSecond(**direct, batch, 1, fs);
   const double forward_onednn2 = ForwardRowsPerSecond(**direct, batch, 2, fs);
   model::model_internal::SetMatmulBackendForTest(model::MatmulBackend::kAuto);
+  std::string ts_skipped;
+  const std::optional<std::string> ts_bytes = TorchScriptBundleBytes(&ts_skipped);
+  std::unique_ptr<model::Model> ts_direct;
+  double ts_forward_rows = 0, ts_forward1 = 0, forward_rows_again = 0;
+  if (ts_bytes.has_value()) {
+    auto m = model::Model::FromBundle(*model::ParseBundle(*ts_bytes));
+    if (!m.ok()) {
+      std::fprintf(stderr, "torchscript: %s\n", m.status().ToString().c_str());
+      return 1;
+    }
+    ts_direct = std::move(*m);
+    const double ts_seconds = seconds_of("torchscript");
+    ts_forward1 = ForwardRowsPerSecond(*ts_direct, 1, 1, ts_seconds);
+    ts_forward_rows = ForwardRowsPerSecond(*ts_direct, batch, 1, ts_seconds);
+    forward_rows_again = ForwardRowsPerSecond(**direct, batch, 1, ts_seconds);
+  }
 
   // (1) Echo with the same bytes as a batch-1 request, and as a batch one.
   continuum::testing::EchoService echo;
@@ -459,6 +534,32 @@ int main(int argc, char** argv) {
   const double direct1_forward_us = timer.TakeP50Micros();
   const LoadResult served = RunLoad(concurrency, seconds_of("served"),
                                     predict_call(request_batch));
+  // The TorchScript module of the same shape, served by the same pod,
+  // beside the built-in MLP measured again right after.
+  LoadResult ts_served, ts_served1, builtin_again, builtin1_again;
+  if (ts_bytes.has_value()) {
+    v1::Deployment ts_deployment;
+    ts_deployment.set_model("fmnist-ts");
+    ts_deployment.set_revision(1);
+    ts_deployment.set_stable_version(1);
+    v1::DeployedArtifact* a = ts_deployment.add_artifacts();
+    a->set_version(1);
+    a->set_sha256(source.Add(*ts_bytes));
+    if (absl::Status s = manager.Apply(ts_deployment); !s.ok()) {
+      std::fprintf(stderr, "apply torchscript: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    v1::PredictRequest ts_batch = request_batch, ts_one = request1;
+    ts_batch.set_model("fmnist-ts");
+    ts_one.set_model("fmnist-ts");
+    const double ts_seconds = seconds_of("torchscript");
+    RunLoad(concurrency, 0.3, predict_call(ts_batch));  // Warm-up.
+    ts_served = RunLoad(concurrency, ts_seconds, predict_call(ts_batch));
+    builtin_again =
+        RunLoad(concurrency, ts_seconds, predict_call(request_batch));
+    ts_served1 = RunLoad(1, ts_seconds, predict_call(ts_one));
+    builtin1_again = RunLoad(1, ts_seconds, predict_call(request1));
+  }
   // PredictStream, the high-throughput path: each client keeps two
   // requests in flight on one stream; a latency sample is one round trip
   // of one message.
@@ -609,6 +710,28 @@ int main(int argc, char** argv) {
       during.calls_per_s() * batch, f1(during.p50_us), f1(during.p99_us),
       f2(during.calls_per_s() * batch / echo_rows),
       f2(during.calls_per_s() * batch / forward_rows));
+  const double ts_served_rows = ts_served.calls_per_s() * batch;
+  const double builtin_again_rows = builtin_again.calls_per_s() * batch;
+  const double ts_rows_ratio =
+      builtin_again_rows > 0 ? ts_served_rows / builtin_again_rows : 0;
+  const bool ts_ok = ts_rows_ratio >= 1 / 1.2;
+  if (ts_bytes.has_value()) {
+    row(absl::StrCat("TorchScript forward, batch ", batch, ", 1 thread"),
+        ts_forward_rows, "", "", "",
+        f2(ts_forward_rows / forward_rows_again));
+    row("TorchScript forward, batch 1", ts_forward1, f1(1e6 / ts_forward1),
+        "", "", "");
+    row(absl::StrCat("TorchScript served, batch ", batch), ts_served_rows,
+        f1(ts_served.p50_us), f1(ts_served.p99_us), "",
+        f2(ts_served_rows / ts_forward_rows));
+    row(absl::StrCat("built-in MLP served again, batch ", batch),
+        builtin_again_rows, f1(builtin_again.p50_us),
+        f1(builtin_again.p99_us), "", f2(builtin_again_rows / forward_rows));
+    row("TorchScript served, batch 1", ts_served1.calls_per_s(),
+        f1(ts_served1.p50_us), f1(ts_served1.p99_us), "", "");
+    row("built-in MLP served again, batch 1", builtin1_again.calls_per_s(),
+        f1(builtin1_again.p50_us), f1(builtin1_again.p99_us), "", "");
+  }
   std::printf("\n/echo: batch-1 p50 / echo's p50; batch-%d rows/s / echo's "
               "rows/s. /forward: rows/s / in-process forward (1 thread).\n",
               batch);
@@ -631,6 +754,18 @@ int main(int argc, char** argv) {
               "%s)\n",
               served1_tls.p50_us, served1_plain.p50_us, tls_ratio,
               tls_ok ? "met" : "NOT met");
+  if (ts_bytes.has_value()) {
+    std::printf("TorchScript: served rows/s %.0f against the built-in MLP's "
+                "%.0f measured right after (ratio %.2f; bar >= 1/1.2: %s); "
+                "in-process forward %.2fx the built-in MLP's; batch-1 p50 "
+                "%.1f us against %.1f us\n",
+                ts_served_rows, builtin_again_rows, ts_rows_ratio,
+                ts_ok ? "met" : "NOT met",
+                ts_forward_rows / forward_rows_again, ts_served1.p50_us,
+                builtin1_again.p50_us);
+  } else {
+    std::printf("TorchScript rows skipped: %s\n", ts_skipped.c_str());
+  }
   std::printf("bars: unary p50 <= 1.3x echo: %s (%.2f); served rows/s >= "
               "90%% of echo: %s (%.2f); swaps 0 failures and p99 <= 2x "
               "steady: %s (%.2f); memory within 10%%: %s (%.3f)\n",
@@ -673,6 +808,20 @@ int main(int argc, char** argv) {
         absl::StrCat("\"rss_steady_mib\":", rss_steady),
         absl::StrCat("\"rss_after_swaps_mib\":", rss_after),
         absl::StrCat("\"rss_ratio\":", rss_ratio),
+        absl::StrCat("\"torchscript_served_rows_per_s\":", ts_served_rows),
+        absl::StrCat("\"reference_builtin_served_rows_per_s\":",
+                     builtin_again_rows),
+        absl::StrCat("\"torchscript_rows_ratio\":", ts_rows_ratio),
+        absl::StrCat("\"torchscript_forward_rows_per_s\":", ts_forward_rows),
+        absl::StrCat("\"reference_builtin_forward_rows_per_s\":",
+                     forward_rows_again),
+        absl::StrCat("\"torchscript_batch1_p50_us\":", ts_served1.p50_us),
+        absl::StrCat("\"reference_builtin_batch1_p50_us\":",
+                     builtin1_again.p50_us),
+        absl::StrCat("\"torchscript_bar_met\":",
+                     ts_bytes.has_value() && ts_ok ? "true" : "false"),
+        absl::StrCat("\"torchscript_skipped\":",
+                     ts_bytes.has_value() ? "false" : "true"),
         absl::StrCat("\"bars_met\":",
                      latency_ok && rows_ok && swaps_ok && rss_ok ? "true"
                                                                  : "false")};

@@ -131,7 +131,8 @@ absl::StatusOr<ServableHandle> ModelManager::Load(const std::string& model,
   servable->model = model;
   servable->version = version;
   servable->sha256 = sha256;
-  servable->family = m.bundle().manifest().spec().family();
+  // What the rows and outputs are (a torchscript module's task's family).
+  servable->family = model::TaskFamily(m.bundle().manifest().spec());
   servable->runner = std::move(*runner);
   core::Clock* clock =
       options_.clock != nullptr ? options_.clock : core::Clock::Real();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "lib/core/proto_time.h"
+#include "lib/model/bundle.h"
 #include "lib/model/training.h"
 #include "services/trainer/candidate_upload.h"
 #include "services/trainer/data_scan.h"
@@ -251,7 +252,7 @@ class BatchRun {
     if (config_.golden_dataset().empty()) return absl::OkStatus();
     const RowFormat format =
         RowFormat::For(start_.spec, start_.schema,
-                       /*anomaly_labels=*/start_.spec.family() ==
+                       /*anomaly_labels=*/model::TaskFamily(start_.spec) ==
                                v1::MODEL_FAMILY_AUTOENCODER &&
                            start_.schema.label_kind() == v1::LABEL_KIND_CLASS);
     v1::ScanRequest scan;

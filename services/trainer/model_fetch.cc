@@ -62,6 +62,13 @@ absl::StatusOr<ModelBundle> ColdStartBundle(const RunContext& context,
                                             const v1::Model& model,
                                             const v1::DatasetSchema& schema) {
   const v1::ModelSpec spec = ColdStartSpec(model, schema);
+  if (spec.family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cold start: model ", context.run().model(),
+        " is a torchscript model without a production version; a user's "
+        "module has no fresh weights: import it (continuumctl model import "
+        "--torchscript=FILE.pt ...), upload and promote it, then train"));
+  }
   if (absl::Status s = model::ValidateSpec(spec); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cold start: model ", context.run().model(),
@@ -87,7 +94,7 @@ absl::Status CheckDataFits(const RunContext& context,
         "data set ", dataset, " has feature_dim ", schema.feature_dim(),
         " but model ", model, " takes input_dim ", spec.input_dim()));
   }
-  switch (spec.family()) {
+  switch (model::TaskFamily(spec)) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       if (schema.label_kind() != v1::LABEL_KIND_CLASS ||
           schema.num_classes() > spec.output_dim()) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/core/proto_time.h"
+#include "lib/model/bundle.h"
 #include "lib/model/evaluation.h"
 #include "lib/model/model.h"
 #include "lib/model/training.h"
@@ -442,7 +443,9 @@ class OnlineRun {
         notes->push_back(absl::StrCat("fisher: not recomputed: ", s.message()));
       }
     }
-    if (start_.spec.family() != v1::MODEL_FAMILY_AUTOENCODER) return;
+    if (model::TaskFamily(start_.spec) != v1::MODEL_FAMILY_AUTOENCODER) {
+      return;
+    }
     absl::StatusOr<std::unique_ptr<model::Model>> m =
         model::Model::FromBundle(*bundle);
     absl::StatusOr<float> threshold =

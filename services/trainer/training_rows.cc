@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "lib/model/bundle.h"
 #include "services/trainer/held_out_split.h"
 
 namespace continuum::trainer {
@@ -65,7 +66,7 @@ std::optional<std::vector<float>> RowTarget(const v1::RecordBatch& batch,
 RowFormat RowFormat::For(const v1::ModelSpec& spec,
                          const v1::DatasetSchema& schema, bool anomaly_labels) {
   RowFormat f;
-  f.family = spec.family();
+  f.family = model::TaskFamily(spec);
   f.input_dim = spec.input_dim();
   f.output_dim = spec.output_dim();
   f.label_kind = schema.label_kind();

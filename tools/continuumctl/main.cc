@@ -146,10 +146,12 @@ const std::vector<Command>& Commands() {
        {"detector", "param", "warnings"}, ""},
       {"model",
        "Model bundles on disk: init --family=F --inputs=N --classes=K "
-       "[--hidden=256,128] [--seed=N] --output=FILE | inspect FILE.",
+       "[--hidden=256,128] [--seed=N] --output=FILE | import "
+       "--torchscript=FILE.pt --task=T --input_shape=D[,D...] --output=FILE "
+       "| export BUNDLE --output=FILE.pt | inspect FILE.",
        continuum::ctl::RunModelCommand,
-       "continuumctl model init --family=F --inputs=N (--classes=K | --targets=N | --latent=N) [--hidden=256,128] [--activation=relu] [--seed=N] --output=FILE | model inspect FILE",
-       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "output"}, ""},
+       "continuumctl model init --family=F --inputs=N (--classes=K | --targets=N | --latent=N) [--hidden=256,128] [--activation=relu] [--seed=N] --output=FILE | model import --torchscript=FILE.pt --task=classification|regression|anomaly_score --input_shape=D[,D...] [--loss=cross_entropy|mse|method:NAME] [--trainable=PREFIX[,PREFIX...]] [--classes=K | --targets=K] [--model=M] --output=FILE | model export BUNDLE --output=FILE.pt | model inspect FILE",
+       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "torchscript", "task", "input_shape", "loss", "trainable", "model", "output"}, ""},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",

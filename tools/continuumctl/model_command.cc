@@ -10,6 +10,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "lib/model/bundle.h"
 #include "lib/model/model.h"
+#include "lib/model/torchscript_import.h"
 #include "lib/store/crc32c.h"
 #include "lib/store/file_system.h"
 #include "tools/continuumctl/cli_util.h"
@@ -37,7 +39,24 @@ ABSL_FLAG(int, latent, 0,
           "least 2).");
 ABSL_FLAG(std::string, activation, "relu",
           "model init: relu, gelu, tanh or sigmoid.");
-ABSL_FLAG(uint64_t, seed, 1, "model init: random seed of the weights.");
+ABSL_FLAG(uint64_t, seed, 1,
+          "model init: random seed of the weights; model import: of the "
+          "warm-up rows.");
+ABSL_FLAG(std::string, torchscript, "",
+          "model import: the module, as torch.jit.save wrote it (.pt).");
+ABSL_FLAG(std::string, task, "",
+          "model import: classification (the module returns logits), "
+          "regression (values) or anomaly_score (one score per row).");
+ABSL_FLAG(std::string, input_shape, "",
+          "model import: the module's input per row, e.g. 784 or 1,28,28; "
+          "a record's features are reshaped to it.");
+ABSL_FLAG(std::string, loss, "",
+          "model import: the fine-tuning loss: cross_entropy, mse, or "
+          "method:NAME (a method of the module returning the loss); default "
+          "the task's.");
+ABSL_FLAG(std::string, trainable, "",
+          "model import: comma-separated parameter name prefixes that "
+          "fine-tuning changes, e.g. head. (default all).");
 
 namespace continuum::ctl {
 namespace {
@@ -86,8 +105,164 @@ int Usage() {
   std::cerr << "usage: continuumctl model init --family=F --inputs=N "
                "[--classes=K | --targets=K] [--hidden=256,128] [--seed=N] "
                "--output=FILE\n"
+               "       continuumctl model import --torchscript=FILE.pt "
+               "--task=T --input_shape=D[,D...] [--loss=L] "
+               "[--trainable=P[,P...]] [--classes=K | --targets=K] "
+               "--output=FILE\n"
+               "       continuumctl model export BUNDLE --output=FILE.pt\n"
                "       continuumctl model inspect FILE\n";
   return 2;
+}
+
+absl::StatusOr<v1::ModelTask> ParseTask(const std::string& name) {
+  if (name == "classification") return v1::MODEL_TASK_CLASSIFICATION;
+  if (name == "regression") return v1::MODEL_TASK_REGRESSION;
+  if (name == "anomaly_score") return v1::MODEL_TASK_ANOMALY_SCORE;
+  if (name == "quantile_forecast") return v1::MODEL_TASK_QUANTILE_FORECAST;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--task: '", name,
+      "' is not classification, regression or anomaly_score"));
+}
+
+// --loss into options->loss (and loss_method).
+absl::Status ParseLoss(const std::string& text,
+                       model::TorchScriptImportOptions* options) {
+  if (text.empty()) return absl::OkStatus();
+  if (text == "cross_entropy") {
+    options->loss = v1::TORCHSCRIPT_LOSS_CROSS_ENTROPY;
+  } else if (text == "mse") {
+    options->loss = v1::TORCHSCRIPT_LOSS_MSE;
+  } else if (absl::StartsWith(text, "method:") && text.size() > 7) {
+    options->loss = v1::TORCHSCRIPT_LOSS_METHOD;
+    options->loss_method = text.substr(7);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--loss: '", text, "' is not cross_entropy, mse or method:NAME"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<model::TorchScriptImportOptions> ImportOptionsFromFlags() {
+  model::TorchScriptImportOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  absl::StatusOr<v1::ModelTask> task = ParseTask(absl::GetFlag(FLAGS_task));
+  if (!task.ok()) return task.status();
+  o.task = *task;
+  if (absl::Status s = ParseLoss(absl::GetFlag(FLAGS_loss), &o); !s.ok()) {
+    return s;
+  }
+  const std::string shape = absl::GetFlag(FLAGS_input_shape);
+  if (shape.empty()) {
+    return absl::InvalidArgumentError(
+        "--input_shape=D[,D...] is required (the module's input per row, "
+        "e.g. 784 or 1,28,28)");
+  }
+  for (absl::string_view d : absl::StrSplit(shape, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(d, &v) || v < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--input_shape: '", d, "' is not a positive integer"));
+    }
+    o.input_shape.push_back(v);
+  }
+  for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_trainable),
+                                            ',', absl::SkipEmpty())) {
+    o.trainable_prefixes.emplace_back(p);
+  }
+  o.output_dim = o.task == v1::MODEL_TASK_CLASSIFICATION
+                     ? absl::GetFlag(FLAGS_classes)
+                     : absl::GetFlag(FLAGS_targets);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  return o;
+}
+
+// `model import`: a bundle from a TorchScript module.
+int RunImport() {
+  const std::string output = absl::GetFlag(FLAGS_output);
+  const std::string path = absl::GetFlag(FLAGS_torchscript);
+  if (output.empty() || path.empty()) {
+    std::cerr << "continuumctl model import: --torchscript=FILE.pt and "
+                 "--output=FILE are required\n";
+    return 2;
+  }
+  absl::StatusOr<model::TorchScriptImportOptions> options =
+      ImportOptionsFromFlags();
+  if (!options.ok()) {
+    std::cerr << "continuumctl model import: " << options.status().message()
+              << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> module =
+      store::DefaultFileSystem()->ReadFileToString(path);
+  if (!module.ok()) {
+    std::cerr << "continuumctl model import: " << module.status() << "\n";
+    return 2;
+  }
+  absl::StatusOr<internal::v1::ModelBundle> bundle =
+      model::ImportTorchScript(std::move(*module), *options);
+  if (!bundle.ok()) {
+    std::cerr << "continuumctl model import: " << path << ": "
+              << bundle.status().message() << "\n";
+    return 1;
+  }
+  if (absl::Status s = model::WriteBundleFile(output, *bundle); !s.ok()) {
+    std::cerr << "continuumctl model import: " << s << "\n";
+    return 1;
+  }
+  int64_t parameters = 0, trainable = 0;
+  const v1::ModelSpec spec = model::ResolveSpec(bundle->manifest().spec());
+  for (const auto& w : bundle->weights()) {
+    parameters += w.tensor().data_size();
+    bool train = spec.torchscript().trainable_prefixes().empty();
+    for (const std::string& p : spec.torchscript().trainable_prefixes()) {
+      train = train || absl::StartsWith(w.name(), p);
+    }
+    if (train) trainable += w.tensor().data_size();
+  }
+  std::cout << "wrote " << output << ": torchscript "
+            << absl::GetFlag(FLAGS_task) << ", input ["
+            << absl::StrJoin(spec.torchscript().input_shape(), ", ")
+            << "], " << model::OutputWidth(spec) << " outputs, "
+            << bundle->weights_size() << " tensors, " << parameters
+            << " parameters (" << trainable << " trainable), loss "
+            << v1::TorchScriptLoss_Name(spec.torchscript().loss())
+            << (spec.torchscript().loss_method().empty()
+                    ? ""
+                    : absl::StrCat(" ", spec.torchscript().loss_method()))
+            << "\n";
+  return 0;
+}
+
+// `model export BUNDLE`: the module of a torchscript bundle.
+int RunExport(const std::string& bundle_path) {
+  const std::string output = absl::GetFlag(FLAGS_output);
+  if (output.empty()) {
+    std::cerr << "continuumctl model export: --output=FILE.pt is required\n";
+    return 2;
+  }
+  absl::StatusOr<internal::v1::ModelBundle> bundle =
+      model::ReadBundleFile(bundle_path);
+  if (!bundle.ok()) {
+    std::cerr << "continuumctl model export: " << bundle_path << ": "
+              << bundle.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> module = model::ExportTorchScript(*bundle);
+  if (!module.ok()) {
+    std::cerr << "continuumctl model export: " << bundle_path << ": "
+              << module.status().message() << "\n";
+    return 1;
+  }
+  if (absl::Status s =
+          store::DefaultFileSystem()->WriteFileAtomically(output, *module);
+      !s.ok()) {
+    std::cerr << "continuumctl model export: " << s << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << output << " (" << module->size()
+            << " bytes): the module of " << bundle_path
+            << "; load it with torch.jit.load\n";
+  return 0;
 }
 
 }  // namespace
@@ -192,9 +367,17 @@ absl::StatusOr<std::string> InspectBundle(const std::string& path,
   const v1::ModelSpec spec = model::ResolveSpec(bundle->manifest().spec());
   absl::StrAppend(&out, "\nfile: ", path, "\nsize: ", bytes.size(),
                   " bytes\ncrc32c: ", absl::StrFormat("%08x", crc),
-                  " (verified)\nfamily: ", model::FamilyName(spec.family()),
-                  ", activation ", ActivationName(spec.activation()),
-                  ", parameters: ", parameters, "\n");
+                  " (verified)\nfamily: ", model::FamilyName(spec.family()));
+  if (spec.family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
+    absl::StrAppend(&out, ", task ",
+                    v1::ModelTask_Name(spec.torchscript().task()), ", loss ",
+                    v1::TorchScriptLoss_Name(spec.torchscript().loss()),
+                    ", module ", bundle->torchscript_module().size(),
+                    " bytes");
+  } else {
+    absl::StrAppend(&out, ", activation ", ActivationName(spec.activation()));
+  }
+  absl::StrAppend(&out, ", parameters: ", parameters, "\n");
   absl::Status valid = model::ValidateBundle(*bundle);
   absl::StrAppend(&out, "valid: ", valid.ok() ? "yes" : valid.ToString(), "\n");
   return out;
@@ -233,6 +416,14 @@ int RunModelCommand(const std::vector<std::string>& args) {
               << model::LayerWidths(bundle->manifest().spec()).back().second
               << ", " << parameters << " parameters\n";
     return 0;
+  }
+  if (args[0] == "import") {
+    if (args.size() != 1) return Usage();
+    return RunImport();
+  }
+  if (args[0] == "export") {
+    if (args.size() != 2) return Usage();
+    return RunExport(args[1]);
   }
   if (args[0] == "inspect") {
     if (args.size() != 2) return Usage();

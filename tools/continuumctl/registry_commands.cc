@@ -165,7 +165,7 @@ int RunModelsCommand(const std::vector<std::string>& args) {
       return Fail("models",
                   absl::InvalidArgumentError(
                       "--family must be mlp_classifier, mlp_regressor, "
-                      "autoencoder or gru_forecaster"));
+                      "autoencoder, gru_forecaster or torchscript"));
     }
     request.mutable_model()->set_family(family);
     if (absl::GetFlag(FLAGS_plan) == "immediate") {

@@ -15,8 +15,16 @@ Continuum's with.
       module Continuum exported), runs the rows of IN.f32 and writes its
       serving outputs to OUT.f32.
 
+  torchscript_modules.py compare MODULE.pt TASK INPUT_SHAPE ROWS.csv \
+      PREDICT.json
+      Runs the rows of ROWS.csv (a header line, then one row of features per
+      line) through MODULE.pt and compares its serving outputs with the
+      `outputs` of a PredictResponse in proto3 JSON (continuumctl predict
+      --json); prints the largest difference and exits 1 above 1e-5.
+
 Exit status 77 when torch cannot be imported (the tests skip).
 """
+import json
 import os
 import struct
 import sys
@@ -207,11 +215,35 @@ def run(module_path, task, input_shape, in_path, out_path):
     write_f32(out_path, out.reshape(x.shape[0], -1))
 
 
+def compare(module_path, task, input_shape, csv_path, json_path):
+    module = torch.jit.load(module_path)
+    module.eval()
+    with open(csv_path) as f:
+        lines = [line.strip() for line in f if line.strip()][1:]
+    rows = [[float(v) for v in line.split(",")] for line in lines]
+    shape = [int(d) for d in input_shape.split(",")]
+    x = torch.tensor(rows, dtype=torch.float32).reshape([-1] + shape)
+    with torch.no_grad():
+        ours = serving(task, module(x)).reshape(len(rows), -1).view(-1)
+    with open(json_path) as f:
+        served = json.load(f)["outputs"]["data"]
+    if len(served) != ours.numel():
+        print(f"the pod served {len(served)} values; PyTorch gives "
+              f"{ours.numel()}")
+        return 1
+    diff = max(abs(a - b) for a, b in zip(served, ours.tolist()))
+    print(f"largest difference between the pod and PyTorch over "
+          f"{len(served)} outputs: {diff:.3g}")
+    return 0 if diff <= 1e-5 else 1
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "make":
         make(argv[2])
     elif len(argv) == 7 and argv[1] == "run":
         run(*argv[2:])
+    elif len(argv) == 7 and argv[1] == "compare":
+        return compare(*argv[2:])
     else:
         print(__doc__, file=sys.stderr)
         return 2
