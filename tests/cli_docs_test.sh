@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The continuumctl command list has one source, the CLI itself: `continuumctl`
 # with no command prints it. This checks that the README's list names exactly
-# those commands and that docs/quickstart.md pastes the CLI's output as it is.
+# those commands and that docs/quickstart.md pastes the CLI's output as it is;
+# and that continuumctl does not link LibTorch (the model commands run
+# continuum-model, which does), so that it starts in milliseconds.
 # Usage: cli_docs_test.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
 bin_dir="$1"
 src="$2"
+ctl_libs="$(ldd "$bin_dir/continuumctl")"
+model_libs="$(ldd "$bin_dir/continuum-model")"
+if grep -E 'libtorch|libc10' <<<"$ctl_libs"; then
+  echo "FAIL: continuumctl links LibTorch (above); only continuum-model may"
+  exit 1
+fi
+grep -q libtorch_cpu <<<"$model_libs" ||
+  { echo "FAIL: continuum-model does not link LibTorch: is it the model tool?"; exit 1; }
 out="$("$bin_dir/continuumctl" 2>&1 || true)"
 exec /usr/bin/python3 - "$src" "$out" "$bin_dir/continuumctl" <<'PY'
 import re, subprocess, sys
@@ -37,7 +47,9 @@ elif m.group(1).strip() != out.strip():
                     "from what continuumctl prints:\n" + out)
 
 calls = [[ctl, name, "--help"] for name in cli] + [[ctl, "help", cli[0]],
-                                                   [ctl, cli[-1], "-h"]]
+                                                   [ctl, cli[-1], "-h"],
+                                                   [ctl, "help", "model"],
+                                                   [ctl, "model", "-h"]]
 for argv in calls:
         name = argv[2] if argv[1] == "help" else argv[1]
         r = subprocess.run(argv, capture_output=True, text=True)

@@ -13,7 +13,12 @@
 //   continuumctl COMMAND --help   (or: continuumctl help COMMAND)
 //
 // Each command lives in its own <name>_command.cc; this file dispatches.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -39,6 +44,7 @@
 #include "tools/continuumctl/drift_command.h"
 #include "tools/continuumctl/endpoints.h"
 #include "tools/continuumctl/health_command.h"
+#include "tools/continuumctl/help_text.h"
 #include "tools/continuumctl/model_command.h"
 #include "tools/continuumctl/predict_command.h"
 #include "tools/continuumctl/reencrypt_command.h"
@@ -145,13 +151,13 @@ const std::vector<Command>& Commands() {
        "continuumctl drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
        {"detector", "param", "warnings"}, ""},
       {"model",
-       "Model bundles on disk: init --family=F --inputs=N --classes=K "
-       "[--hidden=256,128] [--seed=N] --output=FILE | import "
-       "--torchscript=FILE.pt --task=T --input_shape=D[,D...] --output=FILE "
-       "| export BUNDLE --output=FILE.pt | inspect FILE.",
-       continuum::ctl::RunModelCommand,
-       "continuumctl model init --family=F --inputs=N (--classes=K | --targets=N | --latent=N) [--hidden=256,128] [--activation=relu] [--seed=N] --output=FILE | model import --torchscript=FILE.pt --task=classification|regression|anomaly_score --input_shape=D[,D...] [--loss=cross_entropy|mse|method:NAME] [--trainable=PREFIX[,PREFIX...]] [--classes=K | --targets=K] [--model=M] --output=FILE | model export BUNDLE --output=FILE.pt | model inspect FILE",
-       {"family", "inputs", "classes", "targets", "latent", "hidden", "activation", "seed", "torchscript", "task", "input_shape", "loss", "trainable", "model", "output"}, ""},
+       continuum::ctl::kModelCommandSummary,
+       // Never called: main runs continuum-model for `model` (ExecModelTool).
+       [](const std::vector<std::string>&) { return 2; },
+       continuum::ctl::kModelCommandUsage,
+       {continuum::ctl::kModelCommandFlags.begin(),
+        continuum::ctl::kModelCommandFlags.end()},
+       ""},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",
@@ -191,22 +197,10 @@ std::string Usage() {
   return usage;
 }
 
-// One flag as `--name=DEFAULT  help`.
-std::string FlagLine(absl::string_view name) {
-  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  if (flag == nullptr) return absl::StrCat("  --", name, "\n");
-  const std::string value = flag->DefaultValue();
-  return absl::StrCat("  --", name, value.empty() ? "" : "=", value, "\n      ",
-                      flag->Help(), "\n");
-}
-
 // `continuumctl NAME --help`: the command's usage and its own flags.
 std::string CommandHelp(const Command& c) {
-  std::string help = absl::StrCat("Usage: ", c.usage, "\n\n", c.summary, "\n");
-  if (!c.flags.empty()) {
-    absl::StrAppend(&help, "\nFlags:\n");
-    for (absl::string_view f : c.flags) absl::StrAppend(&help, FlagLine(f));
-  }
+  std::string help =
+      continuum::ctl::CommandHelpText(c.usage, c.summary, c.flags);
   if (c.name != "version" && c.name != "drift" && c.name != "model" &&
       c.name != "reencrypt") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
@@ -221,7 +215,7 @@ std::string CommandHelp(const Command& c) {
     for (absl::string_view f :
          {"target", "timeout", "json", "tls_ca", "tls_cert", "tls_key",
           "token_file"}) {
-      absl::StrAppend(&help, FlagLine(f));
+      absl::StrAppend(&help, continuum::ctl::FlagHelpLine(f));
     }
   }
   return help;
@@ -306,7 +300,43 @@ bool IsContinuumFlagFile(absl::string_view file) {
 
 }  // namespace
 
+// `continuumctl model ...` runs continuum-model (the same directory as this
+// binary first, then $PATH) with the rest of the command line: the model
+// commands need LibTorch, which continuumctl does not load (it starts in
+// milliseconds). Returns only when the tool cannot be run.
+int ExecModelTool(int argc, char** argv) {
+  std::vector<std::string> args = {"continuum-model"};
+  for (int i = 2; i < argc; ++i) args.emplace_back(argv[i]);
+  std::vector<char*> exec_argv;
+  for (std::string& a : args) exec_argv.push_back(a.data());
+  exec_argv.push_back(nullptr);
+  std::string beside;
+  std::error_code error;
+  const std::filesystem::path self =
+      std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    beside = (self.parent_path() / "continuum-model").string();
+    execv(beside.c_str(), exec_argv.data());
+  }
+  execvp("continuum-model", exec_argv.data());
+  std::cerr << "continuumctl model: cannot run continuum-model ("
+            << (beside.empty() ? "" : beside + " or ")
+            << "on $PATH): " << std::strerror(errno)
+            << "; the model commands need it beside continuumctl (cmake "
+               "--build build --target continuum-model)\n";
+  return 2;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && absl::string_view(argv[1]) == "model") {
+    return ExecModelTool(argc, argv);
+  }
+  if (argc == 3 && absl::string_view(argv[1]) == "help" &&
+      absl::string_view(argv[2]) == "model") {
+    char help[] = "--help";
+    char* model_help[] = {argv[0], argv[2], help};
+    return ExecModelTool(3, model_help);
+  }
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = IsContinuumFlagFile;
   usage_config.contains_helpshort_flags = IsContinuumFlagFile;

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -21,19 +20,26 @@
 #include "lib/model/torchscript_import.h"
 #include "lib/store/crc32c.h"
 #include "lib/store/file_system.h"
-#include "tools/continuumctl/cli_util.h"
 
-// Shared with the other commands.
-ABSL_DECLARE_FLAG(std::string, output);
-ABSL_DECLARE_FLAG(std::string, model);
-ABSL_DECLARE_FLAG(std::string, family);
-ABSL_DECLARE_FLAG(int, classes);
+ABSL_FLAG(std::string, output, "",
+          "model init, import: the bundle file to write; model export: the "
+          "module file (.pt).");
+ABSL_FLAG(std::string, model, "",
+          "model init, import: the model id the manifest names (optional: "
+          "the upload names the model).");
+ABSL_FLAG(std::string, family, "mlp_classifier",
+          "model init: mlp_classifier, mlp_regressor or autoencoder.");
+ABSL_FLAG(int, classes, 0,
+          "model init: classifier classes; model import: the classes the "
+          "module must return (default: what it returns).");
 
 ABSL_FLAG(int, inputs, 0, "model init: features per input row.");
 ABSL_FLAG(std::string, hidden, "",
           "model init: hidden layer widths, input side first, e.g. 256,128 "
           "(default 256).");
-ABSL_FLAG(int, targets, 0, "model init: regressor outputs (targets).");
+ABSL_FLAG(int, targets, 0,
+          "model init: regressor outputs (targets); model import: the "
+          "targets the module must return (default: what it returns).");
 ABSL_FLAG(int, latent, 0,
           "model init: autoencoder bottleneck width (default inputs/8, at "
           "least 2).");
