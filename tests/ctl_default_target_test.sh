@@ -4,7 +4,9 @@
 # deploy/local/continuum-up: from ./data/endpoints.env, from the file
 # CONTINUUM_ENDPOINTS names, and from CONTINUUM_<SERVICE>, which wins; a
 # --target given wins over all of them; without any, the command says
-# --target is required. Also: --timeout=3 (no unit) is refused with a hint.
+# --target is required. Also: --timeout=3 (no unit) is refused with a hint;
+# health --service answers for each service's full name, exit 3 for a name
+# the server does not serve.
 # Usage: ctl_default_target_test.sh BIN_DIR
 set -euo pipefail
 bin_dir="$1"
@@ -52,4 +54,25 @@ rc=0
 "$ctl" models list --timeout=3 >"$work/out" 2>&1 || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--timeout=3 needs a unit: e.g. --timeout=3s" "$work/out" ||
   { cat "$work/out"; fail "--timeout=3 without a hint"; }
+# health --service: each service answers by its full name (exit 0); a name
+# the server does not know is exit 3 with a hint, not 2 ("unreachable").
+for pair in collector:CollectorService registry:RegistryService \
+    trainer:TrainerService drift:DriftService; do
+  svc="${pair%%:*}"
+  target=$(sed -n "s/^CONTINUUM_$(echo "$svc" | tr a-z A-Z)=//p" "$work/up/endpoints.env")
+  "$ctl" health --target="$target" --service="continuum.v1.${pair#*:}" >"$work/out" 2>&1 ||
+    { cat "$work/out"; fail "health --service=continuum.v1.${pair#*:}"; }
+  grep -q " SERVING$" "$work/out" || { cat "$work/out"; fail "$svc not SERVING by name"; }
+done
+# The pod has no model loaded yet: by name too, it is not ready (exit 1).
+rc=0
+"$ctl" health --target="$(sed -n 's/^CONTINUUM_INFERENCE=//p' "$work/up/endpoints.env")" \
+  --service=continuum.v1.InferenceService >"$work/out" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q " NOT_SERVING$" "$work/out" ||
+  { cat "$work/out"; fail "the pod without a model: exit $rc, not 1 NOT_SERVING"; }
+rc=0
+"$ctl" health --target="$registry" --service=continuum.v1.NoSuchService >"$work/out" 2>&1 || rc=$?
+[ "$rc" -eq 3 ] && grep -q "does not serve 'continuum.v1.NoSuchService'" "$work/out" ||
+  { cat "$work/out"; fail "health of an unknown service: exit $rc, not 3"; }
+echo "health by service name: four services SERVING, the pod without a model NOT_SERVING, an unknown name exit 3"
 echo PASS

@@ -3,14 +3,21 @@
 #include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "lib/core/auth_processor.h"
@@ -58,6 +65,48 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   return absl::OkStatus();
 }
+
+namespace {
+
+// Collects the full names of the services a ServerBuilder registers
+// (ServerInitializer::GetServiceList), so that the health service answers
+// for each of them by name: gRPC's default health service knows only the
+// names it is told (grpc.health.v1: "" is the whole server).
+class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::vector<std::string>* names)
+      : names_(names) {}
+  std::string name() override { return "continuum.service_names"; }
+  void InitServer(grpc::ServerInitializer* initializer) override {
+    const std::vector<std::string>* list = initializer->GetServiceList();
+    if (list == nullptr) return;
+    for (const std::string& name : *list) {
+      // gRPC's own services (health, reflection) are not ours to report.
+      if (!absl::StartsWith(name, "grpc.")) names_->push_back(name);
+    }
+  }
+  void Finish(grpc::ServerInitializer*) override {}
+  void ChangeArguments(const std::string&, void*) override {}
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+class ServiceNamesOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceNamesOption(std::vector<std::string>* names)
+      : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+  }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+}  // namespace
 
 ServiceServer::ServiceServer(Options options) : options_(std::move(options)) {}
 
@@ -120,6 +169,7 @@ absl::Status ServiceServer::StartGrpc() {
   builder.SetMaxReceiveMessageSize(config.max_message_bytes());
   builder.SetMaxSendMessageSize(config.max_message_bytes());
   for (grpc::Service* s : options_.services) builder.RegisterService(s);
+  builder.SetOption(std::make_unique<ServiceNamesOption>(&service_names_));
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -195,7 +245,12 @@ void ServiceServer::SetServing(bool serving) {
     if (server == nullptr) continue;
     if (grpc::HealthCheckServiceInterface* health =
             server->GetHealthCheckService()) {
+      // The whole server ("") and each of its services by full name (e.g.
+      // continuum.v1.RegistryService), as grpc.health.v1 clients ask.
       health->SetServingStatus(serving);
+      for (const std::string& name : service_names_) {
+        health->SetServingStatus(name, serving);
+      }
     }
   }
 }

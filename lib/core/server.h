@@ -113,6 +113,9 @@ class ServiceServer {
   std::unique_ptr<grpc::Server> server_;
   // Plaintext, grpc.health.v1 only (health_listen); null when not set.
   std::unique_ptr<grpc::Server> health_server_;
+  // Full names of the services registered (ServiceNamesPlugin), for the
+  // health service; set while the server starts, read-only after.
+  std::vector<std::string> service_names_;
   std::unique_ptr<MetricsExposer> exposer_;
   int port_ = 0;
   int health_port_ = 0;

@@ -44,15 +44,17 @@ class ServiceServerTest : public ::testing::Test {
     return server.ok() ? *std::move(server) : nullptr;
   }
 
-  static HealthCheckResponse::ServingStatus Health(const std::string& target) {
+  static HealthCheckResponse::ServingStatus Health(
+      const std::string& target, const std::string& service = "") {
     auto stub = grpc::health::v1::Health::NewStub(
         grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(5));
     HealthCheckResponse response;
-    grpc::Status status =
-        stub->Check(&context, HealthCheckRequest(), &response);
+    HealthCheckRequest request;
+    request.set_service(service);
+    grpc::Status status = stub->Check(&context, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.status();
   }
@@ -120,6 +122,24 @@ TEST_F(ServiceServerTest, ReadinessCanBeWithheld) {
   EXPECT_EQ(Health(server->address()), HealthCheckResponse::NOT_SERVING);
   server->SetServing(true);
   EXPECT_EQ(Health(server->address()), HealthCheckResponse::SERVING);
+}
+
+// grpc.health.v1 clients ask for a service by its full name (grpcurl,
+// Kubernetes' gRPC probes with `service:`, continuumctl health --service):
+// each registered service answers, and follows the server's readiness.
+TEST_F(ServiceServerTest, HealthKnowsEachServiceByName) {
+  ServiceServer::Options options = Options();
+  options.serving_at_start = false;
+  auto server = StartServer(std::move(options));
+  ASSERT_NE(server, nullptr);
+  const std::string echo = "continuum.testing.v1.EchoService";
+  EXPECT_EQ(Health(server->address(), echo),
+            HealthCheckResponse::NOT_SERVING);
+  server->SetServing(true);
+  EXPECT_EQ(Health(server->address(), echo), HealthCheckResponse::SERVING);
+  server->SetServing(false);
+  EXPECT_EQ(Health(server->address(), echo),
+            HealthCheckResponse::NOT_SERVING);
 }
 
 TEST_F(ServiceServerTest, WritesPortFiles) {

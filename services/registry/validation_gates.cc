@@ -363,19 +363,26 @@ v1::ValidationDecision ApplyGates(const v1::ValidationPolicy& policy,
     FalsePositiveGate(gates, set, c, fpr_bound);
   }
 
-  int failed = 0;
+  int failed = 0, skipped = 0;
   std::vector<std::string> failed_gates;
   std::set<std::string> fields;
   for (const v1::GateResult& g : decision.gates()) {
+    if (g.skipped()) ++skipped;
     if (g.passed()) continue;
     ++failed;
     failed_gates.push_back(absl::StrCat(g.evaluation_set(), " ", g.gate()));
     fields.insert(PolicyFieldOf(g.gate()));
   }
   decision.set_approved(failed == 0);
-  if (failed == 0) {
+  if (failed == 0 && skipped == 0) {
     decision.set_summary(
         absl::StrCat("approved: all ", decision.gates_size(), " gates passed"));
+  } else if (failed == 0) {
+    // A skipped gate checked nothing (no baseline, a metric the report
+    // lacks, a bound the policy leaves unset): say how many really ran.
+    decision.set_summary(absl::StrCat(
+        "approved: ", decision.gates_size() - skipped, " of ",
+        decision.gates_size(), " gates passed, ", skipped, " skipped"));
   } else {
     // Every gate is a field of the model's ValidationPolicy: say which an
     // operator would relax (UpdateModel) if the rejection is not wanted.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace continuum::registry {
 namespace {
@@ -44,6 +45,31 @@ TEST(ValidationGatesTest, AGoodCandidatePassesEveryGate) {
   v1::ValidationDecision d = ApplyGates({}, Report(Good(), &baseline));
   EXPECT_TRUE(d.approved()) << d.DebugString();
   EXPECT_TRUE(absl::StartsWith(d.summary(), "approved")) << d.summary();
+}
+
+// The summary counts the gates that checked something apart from those
+// that were skipped (issue 24: "all 10 gates passed" with 7 skipped).
+TEST(ValidationGatesTest, SummaryTellsPassedFromSkipped) {
+  v1::Metrics baseline = Good();
+  v1::ValidationDecision with = ApplyGates({}, Report(Good(), &baseline));
+  v1::ValidationDecision without = ApplyGates({}, Report(Good(), nullptr));
+  int skipped = 0;
+  for (const v1::GateResult& g : without.gates()) skipped += g.skipped();
+  ASSERT_GT(skipped, 0);
+  ASSERT_TRUE(without.approved());
+  EXPECT_EQ(without.summary(),
+            absl::StrCat("approved: ", without.gates_size() - skipped, " of ",
+                         without.gates_size(), " gates passed, ", skipped,
+                         " skipped"));
+  int skipped_with = 0;
+  for (const v1::GateResult& g : with.gates()) skipped_with += g.skipped();
+  if (skipped_with == 0) {
+    EXPECT_EQ(with.summary(), absl::StrCat("approved: all ", with.gates_size(),
+                                           " gates passed"));
+  } else {
+    EXPECT_LT(skipped_with, skipped);
+    EXPECT_TRUE(absl::StrContains(with.summary(), " skipped")) << with.summary();
+  }
 }
 
 TEST(ValidationGatesTest, LossIncreaseAboveTwentyPercentFails) {

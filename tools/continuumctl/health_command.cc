@@ -90,6 +90,14 @@ int RunHealthCommand(const std::vector<std::string>& args) {
       target, service, absl::GetFlag(FLAGS_timeout), absl::GetFlag(FLAGS_wait));
   std::string what =
       service.empty() ? target : absl::StrCat(target, " ", service);
+  if (!health.ok() && absl::IsNotFound(health.status())) {
+    // The server answered: it is reachable, but has no such service.
+    std::cerr << "health: " << target << " does not serve '" << service
+              << "' (names are full service names, e.g. "
+                 "continuum.v1.RegistryService; --service= empty asks for "
+                 "the whole server)\n";
+    return 3;
+  }
   if (!health.ok()) {
     std::cerr << "health: " << what << ": " << health.status().message()
               << "\n";

@@ -22,7 +22,8 @@ absl::StatusOr<Health> CheckHealth(const std::string& target,
                                    absl::Duration timeout, bool wait);
 
 // Runs the command with the parsed flags; returns the exit code:
-// 0 SERVING, 1 NOT_SERVING or UNKNOWN, 2 the check itself failed.
+// 0 SERVING, 1 NOT_SERVING or UNKNOWN, 2 the check itself failed (the
+// server unreachable, bad usage), 3 the server does not know --service.
 int RunHealthCommand(const std::vector<std::string>& args);
 
 }  // namespace continuum::ctl

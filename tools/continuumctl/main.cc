@@ -76,7 +76,8 @@ const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"health",
        "Check a service's health: --target=HOST:PORT [--service] [--wait] "
-       "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable.",
+       "[--timeout]. Exit 0 SERVING, 1 NOT_SERVING, 2 unreachable, 3 "
+       "unknown service.",
        continuum::ctl::RunHealthCommand,
        "continuumctl health --target=HOST:PORT [--service=NAME] [--wait] [--timeout=30s]",
        {"service", "wait"}, ""},
