@@ -427,6 +427,21 @@ TEST_F(TrainerRunTest, ContinuumctlShowsRunsAndControlsTheSchedule) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("cold start"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("candidate   1"), std::string::npos) << run.out;
+  // A second run right after the first has no new records: it is skipped
+  // saying why and how to give the window; --from gives it.
+  testing::CommandResult again = ctl({"trigger", kModel, "--wait"});
+  EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+  EXPECT_NE(again.out.find("starts where the last successful run's ended"),
+            std::string::npos)
+      << again.out;
+  testing::CommandResult from = ctl(
+      {"trigger", kModel, "--wait", "--epochs=1", "--from=2000-01-01T00:00:00Z"});
+  EXPECT_EQ(from.exit_code, 0) << from.out << from.err;
+  EXPECT_NE(from.out.find("SUCCEEDED"), std::string::npos) << from.out;
+  EXPECT_NE(from.out.find("2000-01-01"), std::string::npos) << from.out;
+  testing::CommandResult bad_time =
+      ctl({"trigger", kModel, "--from=yesterday"});
+  EXPECT_EQ(bad_time.exit_code, 2) << bad_time.err;
   testing::CommandResult cancel = ctl({"cancel", "ctl/1"});
   EXPECT_EQ(cancel.exit_code, 1);
   EXPECT_NE(cancel.err.find("already ended: RUN_STATE_SUCCEEDED"),

@@ -140,11 +140,22 @@ class BatchRun {
                                     "and were left out"));
     }
     if (rows->size() < kMinWindowRows) {
+      // A second run right after the first finds nothing new: say why, and
+      // how to train on older records anyway.
+      const bool incremental =
+          context_.run().strategy() != v1::TRAINING_STRATEGY_FULL_RETRAIN;
       return SkippedError(absl::StrCat(
           "the window ", FormatWindow(context_.run().data_window()),
           " of data set ", config_.dataset(), " holds ", rows->size(),
           format.OnlyLabeled() ? " labelled" : "",
-          " records; a run needs at least ", kMinWindowRows));
+          " records; a run needs at least ", kMinWindowRows,
+          incremental
+              ? ". An incremental run's window starts where the last "
+                "successful run's ended (it trains on new records); to "
+                "train on older ones, give the window: continuumctl trainer "
+                "trigger MODEL --from=TIME [--to=TIME] "
+                "(TriggerRunRequest.data_window)"
+              : ""));
     }
     return absl::OkStatus();
   }

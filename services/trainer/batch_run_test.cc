@@ -313,6 +313,10 @@ TEST_F(BatchRunTest, AnEmptyWindowIsSkippedNamingIt) {
   EXPECT_THAT(outcome.error.message(),
               HasSubstr("skipped: the window ["));
   EXPECT_THAT(outcome.error.message(), HasSubstr("holds 0 labelled records"));
+  // Why an incremental run's window may be empty, and the way out.
+  EXPECT_THAT(outcome.error.message(),
+              HasSubstr("starts where the last successful run's ended"));
+  EXPECT_THAT(outcome.error.message(), HasSubstr("trigger MODEL --from=TIME"));
 }
 
 TEST_F(BatchRunTest, RejectionByTheGatesIsRejected) {

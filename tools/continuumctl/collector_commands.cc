@@ -35,8 +35,10 @@ ABSL_FLAG(
     "proto3 JSON (e.g. {\"id\":\"a\",\"eventTime\":\"2026-01-01T00:00:00Z\","
     "\"features\":[1,2],\"label\":{\"classIndex\":1}}).");
 ABSL_FLAG(int, batch_size, 1000, "ingest: records per IngestBatch call.");
-ABSL_FLAG(std::string, from, "", "export: window start, RFC 3339 (inclusive).");
-ABSL_FLAG(std::string, to, "", "export: window end, RFC 3339 (exclusive).");
+ABSL_FLAG(std::string, from, "",
+          "export, trainer trigger: window start, RFC 3339 (inclusive).");
+ABSL_FLAG(std::string, to, "",
+          "export, trainer trigger: window end, RFC 3339 (exclusive).");
 ABSL_FLAG(std::string, format, "csv", "export: output format, csv or jsonl.");
 ABSL_FLAG(std::string, output, "", "export: output file; default stdout.");
 ABSL_FLAG(int, features, 0, "datasets create: features per record.");

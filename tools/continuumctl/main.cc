@@ -163,8 +163,8 @@ const std::vector<Command>& Commands() {
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",
        continuum::ctl::RunTrainerCommand,
-       "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
-       {"wait", "epochs", "learning_rate", "reason", "filter"}, "trainer"},
+       "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--from=TIME] [--to=TIME] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
+       {"wait", "epochs", "learning_rate", "from", "to", "reason", "filter"}, "trainer"},
       {"predict",
        "Send rows to an inference pod: --model=M --csv=FILE "
        "[--log=never|sampled|always] [--pin=N]; prints the predictions, the "

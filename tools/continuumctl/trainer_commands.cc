@@ -15,9 +15,12 @@
 #include "absl/strings/strip.h"
 #include "continuum/v1/trainer.grpc.pb.h"
 #include "tools/continuumctl/cli_util.h"
+#include "tools/continuumctl/record_parsing.h"
 
 ABSL_DECLARE_FLAG(std::string, reason);
 ABSL_DECLARE_FLAG(bool, wait);
+ABSL_DECLARE_FLAG(std::string, from);
+ABSL_DECLARE_FLAG(std::string, to);
 
 ABSL_FLAG(std::string, filter, "",
           "trainer runs: a filter on state, trigger, strategy, e.g. "
@@ -34,7 +37,7 @@ using google::protobuf::util::TimeUtil;
 constexpr char kUsage[] =
     "usage: continuumctl trainer VERB ARG --target=HOST:PORT, VERB one of\n"
     "  trigger MODEL [--reason=TEXT] [--epochs=N] [--learning_rate=X] "
-    "[--wait]\n"
+    "[--from=TIME] [--to=TIME] [--wait]\n"
     "  runs [MODEL] [--filter=EXPR]     (every model without MODEL)\n"
     "  run RUN | watch RUN | cancel RUN [--reason=TEXT]\n"
     "  config MODEL | pause MODEL [--reason=TEXT] | resume MODEL\n"
@@ -197,6 +200,28 @@ int RunTrainerCommand(const std::vector<std::string>& args) {
       request.mutable_overrides()->mutable_optimizer()->set_learning_rate(
           absl::GetFlag(FLAGS_learning_rate));
       request.mutable_override_mask()->add_paths("optimizer.learning_rate");
+    }
+    // --from/--to: train on exactly this event-time window (an incremental
+    // run otherwise starts where the last successful run's window ended).
+    for (auto [flag, field] :
+         {std::pair{absl::GetFlag(FLAGS_from),
+                    request.mutable_data_window()->mutable_start_time()},
+          std::pair{absl::GetFlag(FLAGS_to),
+                    request.mutable_data_window()->mutable_end_time()}}) {
+      if (flag.empty()) continue;
+      absl::StatusOr<google::protobuf::Timestamp> ts = ParseTime(flag);
+      if (!ts.ok()) return Fail("trainer trigger", ts.status());
+      *field = *ts;
+    }
+    if (absl::GetFlag(FLAGS_from).empty()) {
+      request.mutable_data_window()->clear_start_time();
+    }
+    if (absl::GetFlag(FLAGS_to).empty()) {
+      request.mutable_data_window()->clear_end_time();
+    }
+    if (!request.data_window().has_start_time() &&
+        !request.data_window().has_end_time()) {
+      request.clear_data_window();
     }
     context.AddMetadata("x-continuum-actor", "continuumctl");
     v1::TriggerRunResponse response;
