@@ -48,7 +48,12 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& registry)
                      "duplicate, replaced, dropped).")),
       corrupt_records(Build(prometheus::BuildCounter(), registry,
                             "corrupt_records_total",
-                            "Corrupt records skipped on read or recovery.")) {}
+                            "Corrupt records skipped on read or recovery.")),
+      recovery_corrupt_records(
+          Build(prometheus::BuildGauge(), registry,
+                "recovery_corrupt_records",
+                "Corrupt records the data set's last recovery (at start) "
+                "skipped.")) {}
 
 void CollectorMetrics::RemoveDataset(const std::string& dataset) {
   // prometheus-cpp removes series by pointer; look each up by its labels.
@@ -63,6 +68,7 @@ void CollectorMetrics::RemoveDataset(const std::string& dataset) {
   remove(retention_deleted_records);
   remove(scanned_records);
   remove(corrupt_records);
+  remove(recovery_corrupt_records);
 }
 
 }  // namespace continuum::collector

@@ -31,6 +31,10 @@ struct CollectorMetrics {
   prometheus::Family<prometheus::Counter>& scanned_records;
   prometheus::Family<prometheus::Counter>& outcomes;
   prometheus::Family<prometheus::Counter>& corrupt_records;
+  // Corrupt records the data set's last recovery (its opening) skipped: the
+  // counter above starts at that number in a fresh process, which
+  // Prometheus's increase() never sees, so the alert reads this gauge.
+  prometheus::Family<prometheus::Gauge>& recovery_corrupt_records;
 };
 
 }  // namespace continuum::collector

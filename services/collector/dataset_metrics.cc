@@ -63,6 +63,13 @@ void DatasetMetrics::CorruptSkipped(int64_t records) const {
       .Increment(static_cast<double>(records));
 }
 
+void DatasetMetrics::RecoveredWithCorrupt(int64_t records) const {
+  if (metrics_ == nullptr) return;
+  CorruptSkipped(records);
+  metrics_->recovery_corrupt_records.Add({{"dataset", dataset_id_}})
+      .Set(static_cast<double>(records));
+}
+
 void DatasetMetrics::RetentionDeleted(int64_t records) const {
   if (metrics_ == nullptr) return;
   metrics_->retention_deleted_records.Add({{"dataset", dataset_id_}})

@@ -42,6 +42,9 @@ class DatasetMetrics {
   // `records` corrupt records were skipped (on recovery or read); nothing
   // when 0.
   void CorruptSkipped(int64_t records) const;
+  // The data set's recovery skipped `records` corrupt records (0 included):
+  // CorruptSkipped, and the recovery gauge set to it.
+  void RecoveredWithCorrupt(int64_t records) const;
   // Retention deleted `records` records.
   void RetentionDeleted(int64_t records) const;
   // The records log has `segments` segments; both logs hold `bytes`.

@@ -15,6 +15,7 @@ TEST(DatasetMetricsTest, WithoutMetricsEveryCallIsANoOp) {
   metrics.OutcomesDropped(1);
   metrics.Scanned(1);
   metrics.CorruptSkipped(1);
+  metrics.RecoveredWithCorrupt(1);
   metrics.RetentionDeleted(1);
   metrics.SetStorage(1, 2);
 }
@@ -54,6 +55,13 @@ TEST(DatasetMetricsTest, SeriesAreLabelledByDataSet) {
   EXPECT_EQ(collector.scanned_records.Add(ds).Value(), 4);
   EXPECT_EQ(collector.retention_deleted_records.Add(ds).Value(), 6);
   EXPECT_EQ(collector.corrupt_records.Add(ds).Value(), 8);
+  // Recovery: the counter grows and the gauge holds what recovery found
+  // (what the alert reads after a restart).
+  metrics.RecoveredWithCorrupt(3);
+  EXPECT_EQ(collector.corrupt_records.Add(ds).Value(), 11);
+  EXPECT_EQ(collector.recovery_corrupt_records.Add(ds).Value(), 3);
+  metrics.RecoveredWithCorrupt(0);
+  EXPECT_EQ(collector.recovery_corrupt_records.Add(ds).Value(), 0);
 
   metrics.SetStorage(3, 4096);
   EXPECT_EQ(collector.segments.Add(ds).Value(), 3);

@@ -109,7 +109,7 @@ absl::Status DatasetStore::Recover() {
         "corrupt records",
         id_, counters.truncated_tail_bytes, counters.skipped_corrupt_records);
   }
-  metrics_.CorruptSkipped(counters.skipped_corrupt_records);
+  metrics_.RecoveredWithCorrupt(counters.skipped_corrupt_records);
   UpdateGaugesLocked();
   spdlog::info(
       "data set {}: {} records, {} outcomes joined, {} pending, "

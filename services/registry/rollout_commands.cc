@@ -231,10 +231,23 @@ absl::StatusOr<v1::ResumeRolloutResponse> ApplyResume(
   *rollout->mutable_step_start_time() = core::ToProto(w.now());
   rollout->set_status_message(request.reason().empty() ? "resumed"
                                                        : request.reason());
-  // Traffic returns to the current step's share.
+  // A canary continues from the share it has (an operator's SetTraffic
+  // included): at the last step whose share does not exceed it, keeping that
+  // share for the step's hold, so that the next step is the plan's first
+  // above it (40 % between steps of 25 and 50 % goes on to 50 %, not back to
+  // 10 %). A share below the first step's returns to the first step.
   int percent = rollout->current_percent();
   if (rollout->step_index() >= 0 && rollout->plan().has_canary()) {
-    percent = rollout->plan().canary().steps(rollout->step_index()).percent();
+    const auto& steps = rollout->plan().canary().steps();
+    int at = -1;
+    for (int i = 0; i < steps.size(); ++i) {
+      if (steps[i].percent() <= percent) at = i;
+    }
+    if (at < 0) {
+      at = 0;
+      percent = steps[0].percent();
+    }
+    rollout->set_step_index(at);
   } else if (rollout->plan().has_ab()) {
     percent = AbCandidatePercent(rollout->plan());
     rollout->set_state(v1::ROLLOUT_STATE_WAITING_FOR_PROMOTE);

@@ -228,6 +228,23 @@ TEST_F(RegistryTest, SetTrafficPausesAndResumeRestoresTheStep) {
   pause.set_name("models/fraud");
   EXPECT_EQ(registry_->PauseRollout(caller_, pause)->rollout().state(),
             v1::ROLLOUT_STATE_PAUSED);
+
+  // Issue 24: traffic raised to 40 % by hand and then resumed stays at 40 %
+  // (not back to the step's 10 %), and the next step is the plan's first
+  // above it: 50 %.
+  traffic.set_canary_percent(40);
+  ASSERT_TRUE(registry_->SetTraffic(caller_, traffic).ok());
+  resumed = registry_->ResumeRollout(caller_, resume);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->deployment().canary_percent(), 40);
+  EXPECT_EQ(resumed->rollout().current_percent(), 40);
+  EXPECT_EQ(resumed->rollout().step_index(), 1);  // 25 % <= 40 % < 50 %
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->deployment()
+                .canary_percent(),
+            50);
 }
 
 TEST_F(RegistryTest, AVersionValidatedDuringARolloutStartsAfterIt) {
