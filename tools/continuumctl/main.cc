@@ -37,6 +37,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "lib/core/build_info.h"
 #include "tools/continuumctl/cli_util.h"
@@ -64,6 +65,9 @@ struct Command {
   // The service it talks to, for its default --target (endpoints.h); empty
   // for commands that name their target (health) or talk to none.
   absl::string_view service;
+  // Its verbs (`datasets list|get|...`), for shell completion; empty for a
+  // command without verbs.
+  std::vector<absl::string_view> verbs = {};
 };
 
 int RunVersion(const std::vector<std::string>&) {
@@ -71,6 +75,8 @@ int RunVersion(const std::vector<std::string>&) {
             << continuum::core::kGitCommit << ")\n";
   return 0;
 }
+
+int RunCompletion(const std::vector<std::string>& args);
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
@@ -86,7 +92,7 @@ const std::vector<Command>& Commands() {
        "--dataset=D --features=N --label_kind=class --classes=K.",
        continuum::ctl::RunDatasetsCommand,
        "continuumctl datasets list|get|stats|delete|create --target=HOST:PORT [--dataset=D] [--features=N --label_kind=class --classes=K] [--replay_size=N] [--retention=...]",
-       {"dataset", "features", "label_kind", "classes", "replay_size", "retention"}, "collector"},
+       {"dataset", "features", "label_kind", "classes", "replay_size", "retention"}, "collector", {"list", "get", "stats", "delete", "create"}},
       {"ingest",
        "Load records into a data set: --dataset=D --csv=FILE or --jsonl=FILE, "
        "with a progress bar and a message for each rejected line.",
@@ -104,11 +110,11 @@ const std::vector<Command>& Commands() {
        "[--family=F] [--plan=immediate|canary].",
        continuum::ctl::RunModelsCommand,
        "continuumctl models list|get|register --target=HOST:PORT [--model=M] [--family=F] [--plan=immediate|canary]",
-       {"model", "family", "plan"}, "registry"},
+       {"model", "family", "plan"}, "registry", {"list", "get", "register"}},
       {"versions", "Registry versions: list --model=M, get --version=V.",
        continuum::ctl::RunVersionsCommand,
        "continuumctl versions list|get --target=HOST:PORT --model=M [--version=V]",
-       {"model", "version"}, "registry"},
+       {"model", "version"}, "registry", {"list", "get"}},
       {"upload", "Upload an artifact: --model=M --file=F [--report=R.json].",
        continuum::ctl::RunUploadCommand,
        "continuumctl upload --target=HOST:PORT --model=M --file=F [--report=R.json]",
@@ -138,19 +144,19 @@ const std::vector<Command>& Commands() {
       {"rollout", "Rollout status, pause, resume or abort: --model=M [VERB].",
        continuum::ctl::RunRolloutCommand,
        "continuumctl rollout [status|pause|resume|abort] --target=HOST:PORT --model=M [--reason=TEXT]",
-       {"model", "reason"}, "registry"},
+       {"model", "reason"}, "registry", {"status", "pause", "resume", "abort"}},
       {"audit",
        "Audit log: export [--output=F] | verify (recomputes the hash chain).",
        continuum::ctl::RunAuditCommand,
        "continuumctl audit export [--output=F] | verify --target=HOST:PORT",
-       {"output"}, "registry"},
+       {"output"}, "registry", {"export", "verify"}},
       {"drift",
        "Replay a recorded stream (one number per line on stdin) through a "
        "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
        "repeatable] [--warnings]; prints the index of every detection.",
        continuum::ctl::RunDriftCommand,
        "continuumctl drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
-       {"detector", "param", "warnings"}, ""},
+       {"detector", "param", "warnings"}, "", {"replay"}},
       {"model",
        continuum::ctl::kModelCommandSummary,
        // Never called: main runs continuum-model for `model` (ExecModelTool).
@@ -158,13 +164,14 @@ const std::vector<Command>& Commands() {
        continuum::ctl::kModelCommandUsage,
        {continuum::ctl::kModelCommandFlags.begin(),
         continuum::ctl::kModelCommandFlags.end()},
-       ""},
+       "",
+       {"init", "import", "export", "inspect"}},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",
        continuum::ctl::RunTrainerCommand,
        "continuumctl trainer trigger MODEL [--wait] [--epochs=N] [--learning_rate=X] [--from=TIME] [--to=TIME] [--reason=TEXT] | runs [MODEL] [--filter=F] | run|watch|cancel RUN | config|pause|resume MODEL [--reason=TEXT] --target=HOST:PORT",
-       {"wait", "epochs", "learning_rate", "from", "to", "reason", "filter"}, "trainer"},
+       {"wait", "epochs", "learning_rate", "from", "to", "reason", "filter"}, "trainer", {"trigger", "runs", "run", "watch", "cancel", "config", "pause", "resume"}},
       {"predict",
        "Send rows to an inference pod: --model=M --csv=FILE "
        "[--log=never|sampled|always] [--pin=N]; prints the predictions, the "
@@ -178,11 +185,92 @@ const std::vector<Command>& Commands() {
        continuum::ctl::RunReencryptCommand,
        "continuumctl reencrypt --data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID",
        {"data_dir", "key_file", "key_env", "active_key"}, ""},
+      {"completion",
+       "Print a shell completion script: completion bash | completion zsh "
+       "(e.g. source <(continuumctl completion bash)).",
+       RunCompletion, "continuumctl completion bash|zsh", {}, "",
+       {"bash", "zsh"}},
       {"version", "Print the version of continuumctl.", RunVersion,
        "continuumctl version",
        {}, ""},
   };
   return *commands;
+}
+
+// The flags a command reads, its own and, when it talks to a service, the
+// connection flags, as `--name=`.
+std::vector<std::string> CompletionFlags(const Command& c) {
+  // A boolean flag completes bare (--wait), the others with their `=`.
+  auto spelled = [](absl::string_view f) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(f);
+    const bool is_bool = flag != nullptr && flag->IsOfType<bool>();
+    return absl::StrCat("--", f, is_bool ? "" : "=");
+  };
+  std::vector<std::string> flags;
+  for (absl::string_view f : c.flags) flags.push_back(spelled(f));
+  if (!c.service.empty() || c.name == "health") {
+    for (absl::string_view f : {"target", "timeout", "json", "tls_ca",
+                                "tls_cert", "tls_key", "token_file"}) {
+      flags.push_back(spelled(f));
+    }
+  }
+  flags.push_back("--help");
+  return flags;
+}
+
+// `continuumctl completion bash|zsh`: commands, their verbs and flags from
+// the command table (so it cannot drift from the CLI); files otherwise.
+// zsh runs the bash function through bashcompinit.
+int RunCompletion(const std::vector<std::string>& args) {
+  if (args.size() != 1 || (args[0] != "bash" && args[0] != "zsh")) {
+    std::cerr << "usage: continuumctl completion bash|zsh\n";
+    return 2;
+  }
+  std::string names, cases;
+  for (const Command& c : Commands()) {
+    absl::StrAppend(&names, names.empty() ? "" : " ", c.name);
+    std::vector<std::string> flags = CompletionFlags(c);
+    absl::StrAppend(&cases, "    ", c.name, ") verbs=\"",
+                    absl::StrJoin(c.verbs, " "), "\"; flags=\"",
+                    absl::StrJoin(flags, " "), "\" ;;\n");
+  }
+  std::string script;
+  if (args[0] == "zsh") {
+    absl::StrAppend(&script,
+                    "#compdef continuumctl\n"
+                    "autoload -U +X bashcompinit && bashcompinit\n");
+  }
+  absl::StrAppend(
+      &script,
+      "# continuumctl completion (generated by continuumctl completion ",
+      args[0],
+      ")\n"
+      "_continuumctl() {\n"
+      "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" verbs=\"\" flags=\"\"\n"
+      "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+      "    COMPREPLY=($(compgen -W \"",
+      names,
+      "\" -- \"$cur\"))\n"
+      "    return 0\n"
+      "  fi\n"
+      "  case \"${COMP_WORDS[1]}\" in\n",
+      cases,
+      "  esac\n"
+      "  if [[ \"$cur\" == -* ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
+      "    [[ \"${COMPREPLY[0]}\" == *= ]] && type compopt >/dev/null 2>&1 && "
+      "compopt -o nospace 2>/dev/null\n"
+      "    return 0\n"
+      "  fi\n"
+      "  if [ \"$COMP_CWORD\" -eq 2 ] && [ -n \"$verbs\" ]; then\n"
+      "    COMPREPLY=($(compgen -W \"$verbs\" -- \"$cur\"))\n"
+      "    return 0\n"
+      "  fi\n"
+      "  COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "}\n"
+      "complete -F _continuumctl continuumctl\n");
+  std::cout << script;
+  return 0;
 }
 
 std::string Usage() {
@@ -203,7 +291,7 @@ std::string CommandHelp(const Command& c) {
   std::string help =
       continuum::ctl::CommandHelpText(c.usage, c.summary, c.flags);
   if (c.name != "version" && c.name != "drift" && c.name != "model" &&
-      c.name != "reencrypt") {
+      c.name != "reencrypt" && c.name != "completion") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
     if (!c.service.empty()) {
