@@ -20,6 +20,10 @@
 // Rows/s against the in-process forward pass is printed as information.
 // The model is a 784-256-10 MLP (Fashion-MNIST's shape).
 //
+// Prediction log under overload: the resident memory taken while batch-64
+// requests are logged to two destinations that do not answer, with the
+// default byte bound beside the row bound alone (issue 24).
+//
 // TorchScript rows: the same shape as a user's TorchScript module
 // (MODEL_FAMILY_TORCHSCRIPT; scripted by /usr/bin/python3 with
 // python3-torch, or --torchscript=FILE.pt), served by the same pod beside
@@ -68,6 +72,8 @@
 #include "services/inference/inference_metrics.h"
 #include "services/inference/inference_service.h"
 #include "services/inference/model_manager.h"
+#include "services/inference/prediction_logger.h"
+#include "services/inference/prediction_sink.h"
 #include "services/inference/predictor.h"
 #include "tests/util/echo_service.h"
 
@@ -334,6 +340,67 @@ double ResidentMiB() {
   long pages = 0, resident = 0;
   statm >> pages >> resident;
   return resident * (sysconf(_SC_PAGESIZE) / 1048576.0);
+}
+
+// A prediction-log destination that does not answer: each call waits
+// until its deadline (or the bench releases it) and fails, as a collector
+// or drift service that hangs would.
+class StalledSink : public inference::PredictionSink {
+ public:
+  StalledSink(std::string name, absl::Notification* release)
+      : name_(std::move(name)), release_(release) {}
+  absl::string_view name() const override { return name_; }
+  void Send(absl::Span<const inference::LoggedRowPtr> rows, absl::Time deadline,
+            Report report) override {
+    release_->WaitForNotificationWithDeadline(deadline);
+    report(static_cast<int64_t>(rows.size()),
+           absl::UnavailableError("stalled"), "the bench's stalled sink");
+  }
+
+ private:
+  const std::string name_;
+  absl::Notification* const release_;
+};
+
+// Resident memory growth (MiB) while `requests` batch-64 predictions of
+// the bench's model are logged by 4 threads to two destinations that do
+// not answer, with `max_pending_bytes` per destination (0: the default);
+// read while the rows are still pending.
+double LoggingOverloadGrowthMiB(const v1::PredictRequest& request,
+                                const v1::PredictResponse& response,
+                                int requests, int64_t max_pending_bytes) {
+  prometheus::Registry registry;
+  absl::Notification release;
+  std::vector<std::unique_ptr<inference::PredictionSink>> sinks;
+  sinks.push_back(std::make_unique<StalledSink>("collector", &release));
+  sinks.push_back(std::make_unique<StalledSink>("drift", &release));
+  continuum::config::v1::PredictionLogConfig config;
+  config.set_collector_address("127.0.0.1:1");
+  config.set_drift_address("127.0.0.1:1");
+  config.set_max_pending_bytes(max_pending_bytes);
+  malloc_trim(0);
+  const double before = ResidentMiB();
+  double growth = 0;
+  {
+    inference::PredictionLogger logger(config, std::move(sinks), registry,
+                                       {.pod_id = "bench", .seed = 1,
+                                        .rpc_timeout = absl::Seconds(60),
+                                        .stop_timeout = absl::ZeroDuration()});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < requests / 4; ++i) {
+          logger.Log(request, response, "bench");
+        }
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    growth = ResidentMiB() - before;
+    release.Notify();
+    logger.Stop();
+  }
+  malloc_trim(0);
+  return growth;
 }
 
 // Forward rows/s of `threads` threads at `batch` rows, in process.
@@ -644,6 +711,20 @@ int main(int argc, char** argv) {
   for (const std::string& sha : swap_shas) source.Remove(sha);
   server->Shutdown();
 
+  // Issue 24: logging under overload to destinations that do not answer,
+  // with the pod's default byte bound beside the row bound alone (what the
+  // pod had before: 65536 rows of 784 floats per destination).
+  const int log_requests = static_cast<int>(
+      std::max(2000.0, 6000.0 * std::min(1.0, seconds / 3)));
+  v1::PredictResponse log_response;
+  log_response.set_model("fmnist");
+  log_response.mutable_version()->set_model("fmnist");
+  log_response.mutable_version()->set_version(1);
+  for (int r = 0; r < batch; ++r) log_response.add_scores(0.5f);
+  const double log_growth_bytes =
+      LoggingOverloadGrowthMiB(request_batch, log_response, log_requests, 0);
+  const double log_growth_rows = LoggingOverloadGrowthMiB(
+      request_batch, log_response, log_requests, int64_t{1} << 40);
   const double served_rows = served.calls_per_s() * batch;
   const double streamed_rows = streamed.calls_per_s() * batch;
   const double echo_rows = echo_batch.calls_per_s() * batch;
@@ -747,8 +828,15 @@ int main(int argc, char** argv) {
               static_cast<long long>(during.calls), swap_failures,
               during.p99_us, served.p99_us, p99_ratio);
   std::printf("resident memory: steady %.1f MiB, after swaps %.1f MiB "
-              "(ratio %.3f)\n\n",
+              "(ratio %.3f)\n",
               rss_steady, rss_after, rss_ratio);
+  std::printf("prediction log under overload (%d batch-%d requests logged to "
+              "2 destinations that do not answer): resident memory +%.1f MiB "
+              "with the default max_pending_bytes (32 MiB per destination) "
+              "against +%.1f MiB bounded by rows only (65536 per "
+              "destination; ratio %.2f)\n\n",
+              log_requests, batch, log_growth_bytes, log_growth_rows,
+              log_growth_rows > 0 ? log_growth_bytes / log_growth_rows : 0);
   std::printf("mutual TLS: batch-1 p50 %.1f us against %.1f us in "
               "plaintext measured right after (ratio %.2f; bar <= 1.2x: "
               "%s)\n",
@@ -808,6 +896,9 @@ int main(int argc, char** argv) {
         absl::StrCat("\"rss_steady_mib\":", rss_steady),
         absl::StrCat("\"rss_after_swaps_mib\":", rss_after),
         absl::StrCat("\"rss_ratio\":", rss_ratio),
+        absl::StrCat("\"log_overload_growth_mib\":", log_growth_bytes),
+        absl::StrCat("\"reference_log_overload_growth_rows_only_mib\":",
+                     log_growth_rows),
         absl::StrCat("\"torchscript_served_rows_per_s\":", ts_served_rows),
         absl::StrCat("\"reference_builtin_served_rows_per_s\":",
                      builtin_again_rows),

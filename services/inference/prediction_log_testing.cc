@@ -27,6 +27,11 @@ double Pending(prometheus::Registry& registry, const std::string& sink) {
                    {{"sink", sink}});
 }
 
+double PendingBytes(prometheus::Registry& registry, const std::string& sink) {
+  return MetricSum(registry, "continuum_inference_log_pending_bytes",
+                   {{"sink", sink}});
+}
+
 v1::PredictRequest Request(const std::string& model, int rows, int dim,
                            const std::vector<std::string>& ids,
                            bool force_log) {

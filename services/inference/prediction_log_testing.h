@@ -25,6 +25,8 @@ double Dropped(prometheus::Registry& registry, const std::string& sink,
                const std::string& reason = "");
 // continuum_inference_log_pending_rows{sink}.
 double Pending(prometheus::Registry& registry, const std::string& sink);
+// continuum_inference_log_pending_bytes of `sink`.
+double PendingBytes(prometheus::Registry& registry, const std::string& sink);
 
 // `rows` rows of `dim` features (row r, feature f = 10 r + f), with the
 // given record ids (may be fewer than rows, or none).

@@ -23,6 +23,9 @@ SinkQueueSettings SettingsOf(const config::v1::PredictionLogConfig& config,
   if (config.max_pending_rows() > 0) {
     settings.max_pending_rows = config.max_pending_rows();
   }
+  if (config.max_pending_bytes() > 0) {
+    settings.max_pending_bytes = config.max_pending_bytes();
+  }
   if (config.max_batch_rows() > 0) {
     settings.max_batch_rows = config.max_batch_rows();
   }
@@ -72,6 +75,10 @@ absl::Status ValidatePredictionLogConfig(
   if (config.max_pending_rows() < 0) {
     return absl::InvalidArgumentError(
         "prediction_log.max_pending_rows must be >= 0");
+  }
+  if (config.max_pending_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "prediction_log.max_pending_bytes must be >= 0");
   }
   if (!v1::LogPolicy_IsValid(config.default_policy())) {
     return absl::InvalidArgumentError(

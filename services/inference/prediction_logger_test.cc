@@ -33,6 +33,7 @@ using log_testing::ExpectAllDroppedWhileDown;
 using log_testing::ExpectAllSent;
 using log_testing::LogFraudRequests;
 using log_testing::Pending;
+using log_testing::PendingBytes;
 using log_testing::Request;
 using log_testing::Response;
 using log_testing::Sent;
@@ -299,6 +300,38 @@ TEST_F(PredictionLoggerTest, OneSinkDownDoesNotStopTheOther) {
   EXPECT_EQ(drift_->Count("fraud"), 4);
 }
 
+// Issue 24: wide rows (784 floats) behind a sink that does not answer held
+// the pod's memory up to max_pending_rows of them; the byte bound holds it
+// whatever the width.
+TEST_F(PredictionLoggerTest, PendingBytesAreBoundedWhateverTheRowWidth) {
+  for (const std::shared_ptr<FakeSinkState>& state : {collector_, drift_}) {
+    state->Close();  // every send hangs until the test lets it go
+  }
+  prometheus::Registry metrics;
+  config::v1::PredictionLogConfig config = Config(absl::Milliseconds(1));
+  config.set_max_pending_bytes(256 * 1024);
+  config.set_max_batch_rows(16);
+  PredictionLogger logger(config, BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
+  const v1::PredictRequest request = Request("fraud", 8, 784);
+  const v1::PredictResponse response =
+      Response("fraud", 1, std::vector<float>(8, 0.5f));
+  constexpr int kLogs = 2000;  // 16000 rows, about 50 MB unbounded
+  for (int i = 0; i < kLogs; ++i) logger.Log(request, response);
+  for (const char* sink : {"collector", "drift"}) {
+    EXPECT_LE(PendingBytes(metrics, sink), 256 * 1024) << sink;
+    EXPECT_GT(PendingBytes(metrics, sink), 0) << sink;
+    // About 3.2 KB a row: some 80 rows, far below max_pending_rows.
+    EXPECT_LT(Pending(metrics, sink), 100) << sink;
+  }
+  collector_->Open();
+  drift_->Open();
+  logger.Stop();
+  for (const char* sink : {"collector", "drift"}) {
+    EXPECT_EQ(PendingBytes(metrics, sink), 0) << sink;
+  }
+}
+
 TEST_F(PredictionLoggerTest, DownSinksDropRowsWithoutHoldingUpLog) {
   for (const std::shared_ptr<FakeSinkState>& state : {collector_, drift_}) {
     state->SetAnswer([](const std::string&,
@@ -496,6 +529,9 @@ TEST(ValidatePredictionLogConfigTest, RefusesOutOfRangeValues) {
   bad = config;
   bad.set_max_pending_rows(-1);
   refused(bad, "max_pending_rows");
+  bad = config;
+  bad.set_max_pending_bytes(-1);
+  refused(bad, "max_pending_bytes");
   bad = config;
   bad.mutable_flush_interval()->set_seconds(-1);
   refused(bad, "flush_interval");

@@ -46,7 +46,14 @@ SinkQueueMetrics::SinkQueueMetrics(prometheus::Registry& registry)
                   .Name(core::MetricName("inference", "log_pending_rows"))
                   .Help("Logged prediction rows queued or being sent, by "
                         "sink.")
-                  .Register(registry)) {}
+                  .Register(registry)),
+      pending_bytes(
+          prometheus::BuildGauge()
+              .Name(core::MetricName("inference", "log_pending_bytes"))
+              .Help("Approximate bytes of the logged prediction rows queued "
+                    "or being sent, by sink (the bound "
+                    "prediction_log.max_pending_bytes applies to it).")
+              .Register(registry)) {}
 
 SinkQueue::SinkQueue(std::unique_ptr<PredictionSink> sink,
                      const SinkQueueSettings& settings,
@@ -60,7 +67,8 @@ SinkQueue::SinkQueue(std::unique_ptr<PredictionSink> sink,
       dropped_(metrics.dropped),
       queue_full_(
           metrics.dropped.Add({{"sink", name_}, {"reason", "queue_full"}})),
-      pending_(metrics.pending.Add({{"sink", name_}})) {}
+      pending_(metrics.pending.Add({{"sink", name_}})),
+      pending_bytes_gauge_(metrics.pending_bytes.Add({{"sink", name_}})) {}
 
 SinkQueue::~SinkQueue() {
   BeginStop(absl::Now());
@@ -84,8 +92,11 @@ void SinkQueue::Enqueue(const std::vector<LoggedRowPtr>& rows) {
       stopped = static_cast<int64_t>(rows.size());
     } else {
       for (const LoggedRowPtr& row : rows) {
-        if (static_cast<int64_t>(queue_.size()) < settings_.max_pending_rows) {
+        const int64_t bytes = ApproxBytes(*row);
+        if (static_cast<int64_t>(queue_.size()) < settings_.max_pending_rows &&
+            pending_bytes_ + bytes <= settings_.max_pending_bytes) {
           queue_.push_back(row);
+          pending_bytes_ += bytes;
         } else {
           ++full;
         }
@@ -131,6 +142,8 @@ void SinkQueue::UpdateGaugesLocked() {
                 std::memory_order_relaxed);
   pending_.Set(static_cast<double>(queue_.size()) +
                static_cast<double>(in_flight_));
+  pending_bytes_mirror_.store(pending_bytes_, std::memory_order_relaxed);
+  pending_bytes_gauge_.Set(static_cast<double>(pending_bytes_));
 }
 
 std::vector<LoggedRowPtr> SinkQueue::TakeBatchLocked(int64_t limit) {
@@ -156,6 +169,7 @@ void SinkQueue::SendUnlocked(const std::vector<LoggedRowPtr>& batch,
                      absl::string_view what) { Report(rows, status, what); });
   mu_.Lock();
   in_flight_ -= static_cast<int64_t>(batch.size());
+  for (const LoggedRowPtr& row : batch) pending_bytes_ -= ApproxBytes(*row);
   UpdateGaugesLocked();
 }
 
@@ -182,6 +196,7 @@ void SinkQueue::Run() {
                                  stop_deadline_));
   }
   const int64_t left = static_cast<int64_t>(queue_.size());
+  for (const LoggedRowPtr& row : queue_) pending_bytes_ -= ApproxBytes(*row);
   queue_.clear();
   UpdateGaugesLocked();
   if (left > 0) CountDropped(left, kShutdown);

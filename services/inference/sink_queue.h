@@ -6,7 +6,8 @@
 // calls the sink's Send when `max_batch_rows` rows are pending or
 // `flush_interval` has passed since its last send, with a deadline of
 // `rpc_timeout`. A failed batch is dropped, never retried. Memory is
-// bounded by `max_pending_rows` whatever the destination does.
+// bounded by `max_pending_rows` and `max_pending_bytes` (ApproxBytes of
+// the rows queued or in flight) whatever the destination does.
 //
 // Metrics (families shared by every queue of one logger; sink = the sink's
 // name):
@@ -17,6 +18,8 @@
 //     status code name in lower case
 //   continuum_inference_log_pending_rows{sink}                gauge
 //     rows queued or being sent.
+//   continuum_inference_log_pending_bytes{sink}               gauge
+//     their ApproxBytes.
 // Every row offered to Enqueue or Reject is counted exactly once, as sent
 // or dropped.
 //
@@ -54,11 +57,15 @@ struct SinkQueueMetrics {
   prometheus::Family<prometheus::Counter>& sent;
   prometheus::Family<prometheus::Counter>& dropped;
   prometheus::Family<prometheus::Gauge>& pending;
+  prometheus::Family<prometheus::Gauge>& pending_bytes;
 };
 
 struct SinkQueueSettings {
   // Most rows queued; more are dropped as queue_full.
   int64_t max_pending_rows = 65536;
+  // Most bytes (ApproxBytes) queued or in flight; more are dropped as
+  // queue_full.
+  int64_t max_pending_bytes = int64_t{32} << 20;
   // Most rows per Send; this many pending wake the thread early.
   int64_t max_batch_rows = 1024;
   // Longest a row waits for its batch.
@@ -85,7 +92,10 @@ class SinkQueue {
   // path; Enqueue decides).
   bool HasRoom() const {
     return !stopping_flag_.load(std::memory_order_relaxed) &&
-           queued_.load(std::memory_order_relaxed) < settings_.max_pending_rows;
+           queued_.load(std::memory_order_relaxed) <
+               settings_.max_pending_rows &&
+           pending_bytes_mirror_.load(std::memory_order_relaxed) <
+               settings_.max_pending_bytes;
   }
 
   // Counts `rows` rows that were not offered because no queue had room
@@ -134,8 +144,10 @@ class SinkQueue {
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Counter& queue_full_;
   prometheus::Gauge& pending_;
+  prometheus::Gauge& pending_bytes_gauge_;
   // Mirrors of queue_.size() and stopping_ for lock-free HasRoom.
   std::atomic<int64_t> queued_{0};
+  std::atomic<int64_t> pending_bytes_mirror_{0};
   std::atomic<bool> stopping_flag_{false};
   std::atomic<int64_t> last_warning_micros_{0};
 
@@ -144,6 +156,8 @@ class SinkQueue {
   std::deque<LoggedRowPtr> queue_ ABSL_GUARDED_BY(mu_);
   // Rows taken from the queue whose call has not finished.
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // ApproxBytes of the rows queued and in flight.
+  int64_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
