@@ -73,6 +73,23 @@ expect "contracts: Predict pinned to version -1: INVALID_ARGUMENT version: must 
 expect_re "contracts: ListVersions filtered by state = PRODUCTON: INVALID_ARGUMENT .*PRODUCTON"
 expect "done"
 
+# continuumctl drift status / alerts: what the client's outcomes raised.
+# shellcheck disable=SC1091
+. "$work/up/endpoints.env"
+drift_out="$("$bin_dir/continuumctl" drift alerts --target="$CONTINUUM_DRIFT" --model=python-demo --filter='type = PERFORMANCE')"
+echo "$drift_out"
+grep -qE "^[0-9]+ +PERFORMANCE +CRITICAL +1 +.*error rate 0.92 over the last 50 outcomes" <<<"$drift_out" ||
+  { echo "continuumctl drift alerts: no performance alert on version 1"; exit 1; }
+drift_out="$("$bin_dir/continuumctl" drift status --target="$CONTINUUM_DRIFT" --model=python-demo)"
+echo "$drift_out"
+grep -qE "^models/python-demo: [0-9]+ observations" <<<"$drift_out" &&
+  grep -qE "^1 +- +128 +128 +1.0000 +-$" <<<"$drift_out" &&
+  grep -qE "^error_adwin +ERROR_RATE +0 +1 +STABLE +128 " <<<"$drift_out" ||
+  { echo "continuumctl drift status: unexpected output"; exit 1; }
+status=0
+"$bin_dir/continuumctl" drift alerts --target="$CONTINUUM_DRIFT" >/dev/null 2>&1 || status=$?
+[ "$status" -eq 2 ] || { echo "drift alerts without --model exited $status, not 2"; exit 1; }
+
 # continuumctl predict: evaluation traffic (--log=never) is answered and not
 # logged; --log=always is logged.
 # shellcheck disable=SC1091

@@ -1,5 +1,8 @@
 #include "tools/continuumctl/drift_command.h"
 
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -9,7 +12,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "continuum/v1/drift.grpc.pb.h"
+#include "tools/continuumctl/cli_util.h"
 
 ABSL_FLAG(std::string, detector, "",
           "drift replay: the detector: adwin, page_hinkley, ddm, eddm, "
@@ -22,7 +29,122 @@ ABSL_FLAG(bool, warnings, false,
           "drift replay: also print 'warning INDEX' for every observation "
           "after which the detector was in its warning zone.");
 
+ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, filter);
+
 namespace continuum::ctl {
+namespace {
+
+std::string Short(const std::string& name, absl::string_view prefix) {
+  return std::string(absl::StripPrefix(name, prefix));
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+absl::StatusOr<std::string> ModelFlag(absl::string_view verb) {
+  const std::string model = absl::GetFlag(FLAGS_model);
+  if (model.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--model=M is required (continuumctl drift ", verb,
+                     " --model=M)"));
+  }
+  return model;
+}
+
+// `drift status --model=M`: what the drift service watches and has seen.
+int RunStatus() {
+  absl::StatusOr<std::string> model = ModelFlag("status");
+  if (!model.ok()) return Fail("drift status", model.status());
+  auto stub = v1::DriftService::NewStub(TargetChannel());
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetDriftStatusRequest request;
+  request.set_name(absl::StrCat("models/", *model));
+  v1::GetDriftStatusResponse status;
+  grpc::Status s = stub->GetDriftStatus(&context, request, &status);
+  if (!s.ok()) return FailGrpc("drift status", s);
+  if (JsonOutput()) return PrintJson(status);
+  std::cout << "models/" << status.model() << ": " << status.observations()
+            << " observations; cool-down until " << Time(status.cooldown_until())
+            << "\n";
+  if (status.performance_size() > 0) {
+    std::vector<std::vector<std::string>> rows = {
+        {"VERSION", "ROLE", "OBSERVATIONS", "OUTCOMES", "ERROR RATE",
+         "REFERENCE"}};
+    for (const v1::VersionPerformance& p : status.performance()) {
+      rows.push_back(
+          {absl::StrCat(p.version()),
+           p.role() == v1::SERVING_ROLE_UNSPECIFIED
+               ? "-"
+               : Short(v1::ServingRole_Name(p.role()), "SERVING_ROLE_"),
+           absl::StrCat(p.observations()), absl::StrCat(p.outcomes()),
+           p.has_error_rate() ? absl::StrFormat("%.4f", p.error_rate()) : "-",
+           p.has_reference_error_rate()
+               ? absl::StrFormat("%.4f", p.reference_error_rate())
+               : "-"});
+    }
+    PrintTable(rows);
+  }
+  if (status.detectors_size() > 0) {
+    std::vector<std::vector<std::string>> rows = {
+        {"DETECTOR", "SIGNAL", "FEATURE", "VERSION", "STATE", "OBSERVATIONS",
+         "DRIFTS", "WARNINGS", "LAST DRIFT"}};
+    for (const v1::DetectorStatus& d : status.detectors()) {
+      rows.push_back(
+          {d.detector_id(),
+           Short(v1::MonitoredSignal_Name(d.signal()), "MONITORED_SIGNAL_"),
+           absl::StrCat(d.feature_index()), absl::StrCat(d.version()),
+           Short(v1::DetectorState_Name(d.state()), "DETECTOR_STATE_"),
+           absl::StrCat(d.observations()), absl::StrCat(d.drift_count()),
+           absl::StrCat(d.warning_count()), Time(d.last_drift_time())});
+    }
+    PrintTable(rows);
+  }
+  return 0;
+}
+
+// `drift alerts --model=M [--filter=F]`: the model's alerts, newest first.
+int RunAlerts() {
+  absl::StatusOr<std::string> model = ModelFlag("alerts");
+  if (!model.ok()) return Fail("drift alerts", model.status());
+  auto stub = v1::DriftService::NewStub(TargetChannel());
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListAlertsRequest request;
+  request.set_parent(absl::StrCat("models/", *model));
+  request.set_filter(absl::GetFlag(FLAGS_filter));
+  v1::ListAlertsResponse response;
+  grpc::Status s = stub->ListAlerts(&context, request, &response);
+  if (!s.ok()) return FailGrpc("drift alerts", s);
+  if (JsonOutput()) return PrintJson(response);
+  std::vector<std::vector<std::string>> rows = {
+      {"ALERT", "TYPE", "SEVERITY", "VERSION", "DETECTOR", "TIME", "ACTION",
+       "MESSAGE"}};
+  for (const v1::Alert& a : response.alerts()) {
+    const v1::ActionResult& r = a.action_result();
+    std::string action =
+        Short(v1::DriftAction_Name(r.action()), "DRIFT_ACTION_");
+    if (r.dry_run()) absl::StrAppend(&action, " (dry run)");
+    if (r.suppressed_by_cooldown()) absl::StrAppend(&action, " (cool-down)");
+    rows.push_back({absl::StrCat(a.sequence()),
+                    Short(v1::AlertType_Name(a.type()), "ALERT_TYPE_"),
+                    Short(v1::AlertSeverity_Name(a.severity()),
+                          "ALERT_SEVERITY_"),
+                    absl::StrCat(a.version()), a.detector(),
+                    Time(a.create_time()), action, a.message()});
+  }
+  PrintTable(rows);
+  std::cout << response.alerts_size() << " alert"
+            << (response.alerts_size() == 1 ? "" : "s")
+            << (response.next_page_token().empty() ? "" : " (more: narrow --filter)")
+            << "\n";
+  return 0;
+}
+
+}  // namespace
 
 std::vector<std::string> MergeRepeatedFlag(const std::vector<std::string>& args,
                                            absl::string_view name) {
@@ -114,8 +236,17 @@ absl::Status ReplayStream(drift::StreamingDetector& detector, std::istream& in,
 }
 
 int RunDriftCommand(const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "status" || args[0] == "alerts")) {
+    if (args.size() > 1) {
+      std::cerr << "drift " << args[0] << ": unexpected argument '" << args[1]
+                << "'; use --model=M\n";
+      return 2;
+    }
+    return args[0] == "status" ? RunStatus() : RunAlerts();
+  }
   if (args.empty() || args[0] != "replay") {
-    std::cerr << "drift: expected the subcommand 'replay': continuumctl drift "
+    std::cerr << "drift: expected a subcommand: continuumctl drift status "
+                 "--model=M | drift alerts --model=M [--filter=F] | drift "
                  "replay --detector=NAME [--param NAME=VALUE ...] [--warnings] "
                  "< stream.txt\n";
     return 2;

@@ -151,12 +151,14 @@ const std::vector<Command>& Commands() {
        "continuumctl audit export [--output=F] | verify --target=HOST:PORT",
        {"output"}, "registry", {"export", "verify"}},
       {"drift",
-       "Replay a recorded stream (one number per line on stdin) through a "
-       "drift detector: drift replay --detector=adwin [--param NAME=VALUE, "
-       "repeatable] [--warnings]; prints the index of every detection.",
+       "Drift: status --model=M (detectors, performance per version), "
+       "alerts --model=M [--filter=F], or replay a recorded stream (one "
+       "number per line on stdin) through a detector: replay "
+       "--detector=adwin [--param NAME=VALUE, repeatable] [--warnings].",
        continuum::ctl::RunDriftCommand,
-       "continuumctl drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
-       {"detector", "param", "warnings"}, "", {"replay"}},
+       "continuumctl drift status --model=M | drift alerts --model=M [--filter=F] | drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
+       {"model", "filter", "detector", "param", "warnings"}, "drift",
+       {"status", "alerts", "replay"}},
       {"model",
        continuum::ctl::kModelCommandSummary,
        // Never called: main runs continuum-model for `model` (ExecModelTool).
@@ -290,7 +292,7 @@ std::string Usage() {
 std::string CommandHelp(const Command& c) {
   std::string help =
       continuum::ctl::CommandHelpText(c.usage, c.summary, c.flags);
-  if (c.name != "version" && c.name != "drift" && c.name != "model" &&
+  if (c.name != "version" && c.name != "model" &&
       c.name != "reencrypt" && c.name != "completion") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");

@@ -24,7 +24,8 @@ ABSL_DECLARE_FLAG(std::string, to);
 
 ABSL_FLAG(std::string, filter, "",
           "trainer runs: a filter on state, trigger, strategy, e.g. "
-          "'state = RUN_STATE_FAILED'.");
+          "'state = RUN_STATE_FAILED'; drift alerts: on type, severity, "
+          "version, detector, create_time, e.g. 'type = PERFORMANCE'.");
 ABSL_FLAG(int, epochs, 0, "trainer trigger: override the epochs of the run.");
 ABSL_FLAG(double, learning_rate, 0,
           "trainer trigger: override the learning rate of the run.");
