@@ -23,6 +23,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/torchscript.h"
+#include "lib/model/training_net.h"
 #include "lib/model/dense_forward.h"
 #include "lib/model/model.h"
 #include "lib/model/torch_activation.h"
@@ -91,25 +92,8 @@ class MlpModel final : public Model {
     torch::NoGradGuard no_grad;
     std::map<std::string, at::Tensor> params;
     for (auto& p : net_->named_parameters()) params[p.key()] = p.value();
-    for (const internal::v1::NamedTensor& w : bundle_.weights()) {
-      auto it = params.find(w.name());
-      if (it == params.end()) {
-        throw std::runtime_error(
-            absl::StrCat("the module has no parameter '", w.name(), "'"));
-      }
-      const v1::Tensor& t = w.tensor();
-      std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      if (n != t.data_size()) {
-        throw std::runtime_error(absl::StrCat("tensor ", w.name(), " holds ",
-                                              t.data_size(),
-                                              " values, its shape needs ", n));
-      }
-      it->second.copy_(at::from_blob(const_cast<float*>(t.data().data()), shape,
-                                     at::kFloat));
-      it->second.set_requires_grad(false);
-    }
+    CopyNamedWeights(bundle_.weights(), params);
+    for (auto& [name, p] : params) p.set_requires_grad(false);
     for (size_t i = 0; i < net_->layers->size(); ++i) {
       auto* linear = net_->layers[i]->as<torch::nn::LinearImpl>();
       layers_.emplace_back(linear->weight, linear->bias);

@@ -28,6 +28,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/torchscript_import.h"
+#include "lib/model/training_net.h"
 
 namespace continuum::model {
 
@@ -112,27 +113,6 @@ class TorchScriptModel final : public Model {
   mutable torch::jit::Module module_;
 };
 
-// Copies `weights` into the module's parameters, checking names and shapes
-// against manifest.parameters. Throws std::runtime_error.
-void CopyWeights(
-    const google::protobuf::RepeatedPtrField<internal::v1::NamedTensor>&
-        weights,
-    torch::jit::Module& module) {
-  std::map<std::string, at::Tensor> params;
-  for (auto& [name, tensor] : ScriptParameters(module)) params[name] = tensor;
-  at::NoGradGuard no_grad;
-  for (const internal::v1::NamedTensor& w : weights) {
-    auto it = params.find(w.name());
-    if (it == params.end()) {
-      throw std::runtime_error(
-          absl::StrCat("the module has no parameter '", w.name(), "'"));
-    }
-    const v1::Tensor& t = w.tensor();
-    std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
-    it->second.copy_(
-        at::from_blob(const_cast<float*>(t.data().data()), shape, at::kFloat));
-  }
-}
 
 // The module's parameters are exactly manifest.parameters: names, order,
 // shapes, float32.
@@ -185,19 +165,6 @@ absl::Status CheckMethods(const torch::jit::Module& module,
   return absl::OkStatus();
 }
 
-at::Tensor TensorOf(const v1::Tensor& t) {
-  std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
-  return at::from_blob(const_cast<float*>(t.data().data()), shape, at::kFloat)
-      .clone();
-}
-
-void WriteTensor(const at::Tensor& t, v1::Tensor* out) {
-  at::Tensor c = t.detach().to(at::kFloat).contiguous();
-  out->clear_shape();
-  for (int64_t d : c.sizes()) out->add_shape(d);
-  const float* p = c.data_ptr<float>();
-  out->mutable_data()->Assign(p, p + c.numel());
-}
 
 }  // namespace
 
@@ -238,7 +205,9 @@ absl::StatusOr<torch::jit::Module> BuildScriptModule(
     return s;
   }
   try {
-    CopyWeights(bundle.weights(), module);
+    std::map<std::string, at::Tensor> params;
+    for (auto& [name, tensor] : ScriptParameters(module)) params[name] = tensor;
+    CopyNamedWeights(bundle.weights(), params);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("parameters: ", ErrorText(e)));
@@ -428,7 +397,7 @@ absl::StatusOr<ModelBundle> ImportTorchScript(
     c10::InferenceMode inference;
     std::vector<int64_t> shape = {rows};
     for (int64_t d : options.input_shape) shape.push_back(d);
-    c10::IValue r = module.forward({TensorOf(*warmup).reshape(shape)});
+    c10::IValue r = module.forward({CopyToTensor(warmup->data(), shape)});
     if (!r.isTensor()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "warm-up: forward returned a ", r.tagKind(), ", not a tensor"));
@@ -498,7 +467,7 @@ absl::StatusOr<ModelBundle> ImportTorchScript(
     try {
       std::unique_lock<std::mutex> lock = LockBlasIfNeeded();
       at::NoGradGuard no_grad;
-      at::Tensor x = TensorOf(*warmup);
+      at::Tensor x = CopyToTensor(warmup->data(), {rows, input_dim});
       at::Tensor y;
       if (options.task == v1::MODEL_TASK_CLASSIFICATION) {
         y = at::zeros({rows}, at::kLong);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/model/blas_lock.h"
@@ -109,6 +110,8 @@ std::vector<int64_t> StridedRows(int64_t n, int64_t want) {
   return rows;
 }
 
+}  // namespace
+
 void WriteTensor(const at::Tensor& t, v1::Tensor* out) {
   at::Tensor c = t.detach().contiguous();
   out->clear_shape();
@@ -117,7 +120,30 @@ void WriteTensor(const at::Tensor& t, v1::Tensor* out) {
   out->mutable_data()->Assign(p, p + c.numel());
 }
 
-}  // namespace
+void CopyNamedWeights(
+    const google::protobuf::RepeatedPtrField<internal::v1::NamedTensor>&
+        weights,
+    std::map<std::string, at::Tensor>& params) {
+  at::NoGradGuard no_grad;
+  for (const internal::v1::NamedTensor& w : weights) {
+    auto it = params.find(w.name());
+    if (it == params.end()) {
+      throw std::runtime_error(
+          absl::StrCat("the module has no parameter '", w.name(), "'"));
+    }
+    const v1::Tensor& t = w.tensor();
+    std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    if (n != t.data_size()) {
+      throw std::runtime_error(absl::StrCat("tensor ", w.name(), " holds ",
+                                            t.data_size(),
+                                            " values, its shape needs ", n));
+    }
+    it->second.copy_(
+        at::from_blob(const_cast<float*>(t.data().data()), shape, at::kFloat));
+  }
+}
 
 at::Tensor CopyToTensor(const google::protobuf::RepeatedField<float>& values,
                         std::vector<int64_t> shape) {

@@ -19,6 +19,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,18 @@ struct Net {
   // built-in families.
   std::shared_ptr<torch::jit::Module> script;
 };
+
+// Copies each of `weights` into the tensor of its name in `params` (a
+// module's parameters, built-in or TorchScript), without recording
+// gradients. Throws std::runtime_error naming a weight the module has no
+// parameter for, or whose data does not fill its shape.
+void CopyNamedWeights(
+    const google::protobuf::RepeatedPtrField<internal::v1::NamedTensor>&
+        weights,
+    std::map<std::string, at::Tensor>& params);
+
+// `t` (float32) into `out`: its shape and row-major data.
+void WriteTensor(const at::Tensor& t, v1::Tensor* out);
 
 // A copy of `values` as a float tensor of `shape`.
 at::Tensor CopyToTensor(const google::protobuf::RepeatedField<float>& values,
