@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "lib/core/grpc_status.h"
 
 ABSL_FLAG(std::string, target, "",
@@ -131,6 +132,10 @@ int PrintJson(const google::protobuf::Message& message) {
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   std::cout << json;
   return 0;
+}
+
+std::string Short(const std::string& name, absl::string_view prefix) {
+  return std::string(absl::StripPrefix(name, prefix));
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {

@@ -56,6 +56,10 @@ int PrintJson(const google::protobuf::Message& message);
 // Prints rows as a table with columns aligned; the first row is the header.
 void PrintTable(const std::vector<std::vector<std::string>>& rows);
 
+// An enum value's name without its prefix, for tables: ("RUN_STATE_FAILED",
+// "RUN_STATE_") -> "FAILED".
+std::string Short(const std::string& name, absl::string_view prefix);
+
 }  // namespace continuum::ctl
 
 #endif  // CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_

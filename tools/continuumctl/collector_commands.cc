@@ -269,20 +269,10 @@ int RunExportCommand(const std::vector<std::string>& args) {
   v1::ScanRequest request;
   request.set_dataset(dataset);
   request.set_include_attributes(true);
-  for (auto [flag, field] :
-       {std::pair{absl::GetFlag(FLAGS_from),
-                  request.mutable_window()->mutable_start_time()},
-        std::pair{absl::GetFlag(FLAGS_to),
-                  request.mutable_window()->mutable_end_time()}}) {
-    if (flag.empty()) continue;
-    absl::StatusOr<google::protobuf::Timestamp> ts = ParseTime(flag);
-    if (!ts.ok()) return Fail("export", ts.status());
-    *field = *ts;
-  }
-  if (absl::GetFlag(FLAGS_from).empty())
-    request.mutable_window()->clear_start_time();
-  if (absl::GetFlag(FLAGS_to).empty())
-    request.mutable_window()->clear_end_time();
+  absl::StatusOr<v1::TimeWindow> window =
+      ParseTimeWindow(absl::GetFlag(FLAGS_from), absl::GetFlag(FLAGS_to));
+  if (!window.ok()) return Fail("export", window.status());
+  *request.mutable_window() = *std::move(window);
 
   std::ofstream file;
   std::ostream* out = &std::cout;

@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "continuum/v1/drift.grpc.pb.h"
 #include "tools/continuumctl/cli_util.h"
 
@@ -34,10 +33,6 @@ ABSL_DECLARE_FLAG(std::string, filter);
 
 namespace continuum::ctl {
 namespace {
-
-std::string Short(const std::string& name, absl::string_view prefix) {
-  return std::string(absl::StripPrefix(name, prefix));
-}
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";

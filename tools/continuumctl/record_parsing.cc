@@ -41,6 +41,21 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view text) {
   return ts;
 }
 
+absl::StatusOr<v1::TimeWindow> ParseTimeWindow(absl::string_view from,
+                                               absl::string_view to) {
+  v1::TimeWindow window;
+  for (auto [text, field] : {std::pair{from, window.mutable_start_time()},
+                             std::pair{to, window.mutable_end_time()}}) {
+    if (text.empty()) continue;
+    absl::StatusOr<google::protobuf::Timestamp> ts = ParseTime(text);
+    if (!ts.ok()) return ts.status();
+    *field = *ts;
+  }
+  if (from.empty()) window.clear_start_time();
+  if (to.empty()) window.clear_end_time();
+  return window;
+}
+
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   std::vector<std::string> fields;
   std::string field;

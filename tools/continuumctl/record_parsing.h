@@ -20,6 +20,11 @@ namespace continuum::ctl {
 // allowed). INVALID_ARGUMENT quoting the text otherwise.
 absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view text);
 
+// An event-time window from --from/--to style texts (ParseTime's forms);
+// an empty text leaves its end of the window unset. ParseTime's errors.
+absl::StatusOr<v1::TimeWindow> ParseTimeWindow(absl::string_view from,
+                                               absl::string_view to);
+
 // Splits one CSV line into fields (RFC 4180 quoting: "a, b" and "" inside
 // quotes). INVALID_ARGUMENT for an unterminated quote.
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line);

@@ -12,7 +12,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 #include "continuum/v1/trainer.grpc.pb.h"
 #include "tools/continuumctl/cli_util.h"
 #include "tools/continuumctl/record_parsing.h"
@@ -46,12 +45,6 @@ constexpr char kUsage[] =
 
 std::unique_ptr<v1::TrainerService::Stub> Stub() {
   return v1::TrainerService::NewStub(TargetChannel());
-}
-
-std::string Short(const std::string& name, absl::string_view prefix) {
-  absl::string_view v = name;
-  absl::ConsumePrefix(&v, prefix);
-  return std::string(v);
 }
 
 std::string RunName(const std::string& arg) {
@@ -204,25 +197,11 @@ int RunTrainerCommand(const std::vector<std::string>& args) {
     }
     // --from/--to: train on exactly this event-time window (an incremental
     // run otherwise starts where the last successful run's window ended).
-    for (auto [flag, field] :
-         {std::pair{absl::GetFlag(FLAGS_from),
-                    request.mutable_data_window()->mutable_start_time()},
-          std::pair{absl::GetFlag(FLAGS_to),
-                    request.mutable_data_window()->mutable_end_time()}}) {
-      if (flag.empty()) continue;
-      absl::StatusOr<google::protobuf::Timestamp> ts = ParseTime(flag);
-      if (!ts.ok()) return Fail("trainer trigger", ts.status());
-      *field = *ts;
-    }
-    if (absl::GetFlag(FLAGS_from).empty()) {
-      request.mutable_data_window()->clear_start_time();
-    }
-    if (absl::GetFlag(FLAGS_to).empty()) {
-      request.mutable_data_window()->clear_end_time();
-    }
-    if (!request.data_window().has_start_time() &&
-        !request.data_window().has_end_time()) {
-      request.clear_data_window();
+    absl::StatusOr<v1::TimeWindow> window =
+        ParseTimeWindow(absl::GetFlag(FLAGS_from), absl::GetFlag(FLAGS_to));
+    if (!window.ok()) return Fail("trainer trigger", window.status());
+    if (window->has_start_time() || window->has_end_time()) {
+      *request.mutable_data_window() = *std::move(window);
     }
     context.AddMetadata("x-continuum-actor", "continuumctl");
     v1::TriggerRunResponse response;
