@@ -22,8 +22,9 @@ ABSL_FLAG(std::string, detector, "",
           "hddm_a, hddm_w or kswin.");
 ABSL_FLAG(std::vector<std::string>, param, {},
           "drift replay: a detector parameter NAME=VALUE (River's names, e.g. "
-          "delta=0.002); repeat the flag for several, or separate them with "
-          "commas.");
+          "delta=0.002); federated aggregate: a rule parameter (e.g. "
+          "trim_fraction=0.2); repeat the flag for several, or separate them "
+          "with commas.");
 ABSL_FLAG(bool, warnings, false,
           "drift replay: also print 'warning INDEX' for every observation "
           "after which the detector was in its warning zone.");

@@ -5,6 +5,8 @@
 //   continuumctl ingest --target=... --dataset=D --csv=FILE
 //   continuumctl export --target=... --dataset=D --from=T --to=T
 //   continuumctl drift replay --detector=adwin [--param NAME=VALUE ...] < FILE
+//   continuumctl federated aggregate --rule=krum [--param K=V ...] < FILE
+//   continuumctl federated epsilon --noise=Z --sample_rate=Q --steps=N
 //   continuumctl model init --family=F --inputs=N --classes=K --output=FILE
 //   continuumctl model inspect FILE
 //   continuumctl trainer trigger|runs|run|watch|cancel|config|pause|resume
@@ -44,6 +46,7 @@
 #include "tools/continuumctl/collector_commands.h"
 #include "tools/continuumctl/drift_command.h"
 #include "tools/continuumctl/endpoints.h"
+#include "tools/continuumctl/federated_command.h"
 #include "tools/continuumctl/health_command.h"
 #include "tools/continuumctl/help_text.h"
 #include "tools/continuumctl/model_command.h"
@@ -159,6 +162,15 @@ const std::vector<Command>& Commands() {
        "continuumctl drift status --model=M | drift alerts --model=M [--filter=F] | drift replay --detector=NAME [--param NAME=VALUE ...] [--warnings] < FILE",
        {"model", "filter", "detector", "param", "warnings"}, "drift",
        {"status", "alerts", "replay"}},
+      {"federated",
+       "Federated learning, offline: aggregate --rule=R [--param K=V] "
+       "(a rule's aggregate of the updates on stdin, JSON lines), epsilon "
+       "--noise=Z --sample_rate=Q --steps=N [--delta=D] (plan a privacy "
+       "budget).",
+       continuum::ctl::RunFederatedCommand,
+       "continuumctl federated aggregate --rule=fedavg|median|trimmed_mean|krum|multi_krum [--param K=V ...] < updates.jsonl | federated epsilon --noise=Z --sample_rate=Q --steps=N [--delta=D]",
+       {"rule", "param", "noise", "sample_rate", "steps", "delta"}, "",
+       {"aggregate", "epsilon"}},
       {"model",
        continuum::ctl::kModelCommandSummary,
        // Never called: main runs continuum-model for `model` (ExecModelTool).
@@ -292,8 +304,8 @@ std::string Usage() {
 std::string CommandHelp(const Command& c) {
   std::string help =
       continuum::ctl::CommandHelpText(c.usage, c.summary, c.flags);
-  if (c.name != "version" && c.name != "model" &&
-      c.name != "reencrypt" && c.name != "completion") {
+  // The commands that call a service (as CompletionFlags decides).
+  if (!c.service.empty() || c.name == "health") {
     absl::StrAppend(&help, "\nConnection flags (every command that calls a "
                            "service):\n");
     if (!c.service.empty()) {
@@ -448,7 +460,8 @@ int main(int argc, char** argv) {
     }
   }
   // absl keeps only the last value of a repeated flag: merge the repeated
-  // --param of `drift replay` into one comma-separated value first.
+  // --param of `drift replay` and `federated aggregate` into one
+  // comma-separated value first.
   std::vector<std::string> merged = continuum::ctl::MergeRepeatedFlag(
       std::vector<std::string>(argv, argv + argc), "param");
   std::vector<char*> merged_argv;

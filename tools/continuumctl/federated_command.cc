@@ -1,0 +1,307 @@
+#include "tools/continuumctl/federated_command.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <iostream>
+#include <istream>
+#include <ostream>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "lib/federated/privacy.h"
+#include "lib/federated/rdp_accountant.h"
+#include "tools/continuumctl/cli_util.h"
+#include "tools/continuumctl/drift_command.h"
+
+ABSL_DECLARE_FLAG(std::vector<std::string>, param);
+
+ABSL_FLAG(std::string, rule, "fedavg",
+          "federated aggregate: the aggregation rule: fedavg, fedprox, "
+          "median, trimmed_mean, krum or multi_krum.");
+ABSL_FLAG(double, noise, 0,
+          "federated epsilon: the noise multiplier (noise stddev / clip "
+          "norm), > 0.");
+ABSL_FLAG(double, sample_rate, 0,
+          "federated epsilon: the share of sites sampled into each round, "
+          "in (0, 1].");
+ABSL_FLAG(int64_t, steps, 0, "federated epsilon: rounds, >= 1.");
+ABSL_FLAG(double, delta, 1e-5,
+          "federated epsilon: delta of the (epsilon, delta) guarantee, in "
+          "(0, 1).");
+
+namespace continuum::ctl {
+namespace {
+
+namespace pb = ::google::protobuf;
+
+absl::Status LineError(int line, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("line ", line, ": ", what));
+}
+
+absl::StatusOr<UpdateLine> ParseUpdateLine(absl::string_view text, int line) {
+  pb::Struct object;
+  const auto parsed = pb::util::JsonStringToMessage(
+      std::string(text), &object, pb::util::JsonParseOptions());
+  if (!parsed.ok()) {
+    return LineError(line, absl::StrCat("not a JSON object (",
+                                        std::string(parsed.message()), ")"));
+  }
+  UpdateLine update;
+  bool has_values = false;
+  bool has_samples = false;
+  for (const auto& [key, value] : object.fields()) {
+    if (key == "values") {
+      if (value.kind_case() != pb::Value::kListValue) {
+        return LineError(line, "\"values\" must be an array of numbers");
+      }
+      has_values = true;
+      update.values.reserve(value.list_value().values_size());
+      for (int i = 0; i < value.list_value().values_size(); ++i) {
+        const pb::Value& v = value.list_value().values(i);
+        if (v.kind_case() != pb::Value::kNumberValue ||
+            !std::isfinite(v.number_value()) ||
+            std::fabs(v.number_value()) > FLT_MAX) {
+          return LineError(line, absl::StrCat("values[", i,
+                                              "] is not a finite float"));
+        }
+        update.values.push_back(static_cast<float>(v.number_value()));
+      }
+    } else if (key == "samples") {
+      const double s = value.number_value();
+      if (value.kind_case() != pb::Value::kNumberValue || !(s >= 1) ||
+          s != std::floor(s) || s > 9007199254740992.0) {
+        return LineError(line, "\"samples\" must be an integer >= 1");
+      }
+      has_samples = true;
+      update.samples = static_cast<int64_t>(s);
+    } else {
+      return LineError(line, absl::StrCat("unknown field \"", key,
+                                          "\"; expected values and samples"));
+    }
+  }
+  if (!has_values) return LineError(line, "\"values\" is missing");
+  if (!has_samples) return LineError(line, "\"samples\" is missing");
+  return update;
+}
+
+absl::Status ParseParam(const std::map<std::string, std::string>& params,
+                        const std::string& name, double* out) {
+  auto it = params.find(name);
+  if (it == params.end()) return absl::OkStatus();
+  if (!absl::SimpleAtod(it->second, out) || !std::isfinite(*out)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", it->second, " is not a number"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseParam(const std::map<std::string, std::string>& params,
+                        const std::string& name, int* out) {
+  auto it = params.find(name);
+  if (it == params.end()) return absl::OkStatus();
+  if (!absl::SimpleAtoi(it->second, out) || *out < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", it->second, " is not an integer >= 0"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Number(double v) {
+  if (std::isinf(v)) return v > 0 ? "\"inf\"" : "\"-inf\"";
+  if (std::isnan(v)) return "\"nan\"";
+  return absl::StrFormat("%.9g", v);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<UpdateLine>> ReadUpdateLines(std::istream& in) {
+  std::vector<UpdateLine> updates;
+  std::string text;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    if (absl::StripAsciiWhitespace(text).empty()) continue;
+    absl::StatusOr<UpdateLine> u = ParseUpdateLine(text, line);
+    if (!u.ok()) return u.status();
+    updates.push_back(*std::move(u));
+  }
+  return updates;
+}
+
+absl::Status AggregateUpdates(std::istream& in, const std::string& rule_name,
+                              const std::map<std::string, std::string>& params,
+                              std::ostream& out) {
+  absl::StatusOr<federated::Rule> rule = federated::ParseRule(rule_name);
+  if (!rule.ok()) return rule.status();
+  static const char* const kKnown[] = {"trim_fraction", "byzantine_sites",
+                                       "multi_krum_selected", "clip_norm"};
+  for (const auto& [name, value] : params) {
+    if (std::find(std::begin(kKnown), std::end(kKnown), name) ==
+        std::end(kKnown)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown parameter '", name, "'; one of: ",
+                       absl::StrJoin(kKnown, ", ")));
+    }
+  }
+  federated::AggregationOptions options{.rule = *rule};
+  double clip_norm = 0;
+  int byzantine = -1;
+  if (absl::Status s = ParseParam(params, "trim_fraction",
+                                  &options.trim_fraction);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ParseParam(params, "byzantine_sites", &byzantine);
+      !s.ok()) {
+    return s;
+  }
+  options.byzantine_sites = params.count("byzantine_sites") ? byzantine : -1;
+  if (absl::Status s = ParseParam(params, "multi_krum_selected",
+                                  &options.multi_krum_selected);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ParseParam(params, "clip_norm", &clip_norm); !s.ok()) {
+    return s;
+  }
+  if (params.count("clip_norm") && !(clip_norm > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("clip_norm must be > 0 (got ", clip_norm, ")"));
+  }
+
+  absl::StatusOr<std::vector<UpdateLine>> lines = ReadUpdateLines(in);
+  if (!lines.ok()) return lines.status();
+  std::vector<double> norms;
+  for (UpdateLine& u : *lines) {
+    norms.push_back(clip_norm > 0
+                        ? federated::ClipToNorm(absl::MakeSpan(u.values),
+                                                clip_norm)
+                        : federated::L2Norm(u.values));
+  }
+  std::vector<federated::SiteUpdate> updates;
+  for (const UpdateLine& u : *lines) updates.push_back({u.values, u.samples});
+  absl::StatusOr<federated::AggregationResult> result =
+      federated::Aggregate(updates, options);
+  if (!result.ok()) return result.status();
+
+  std::vector<std::string> values;
+  values.reserve(result->values.size());
+  for (float v : result->values) values.push_back(Number(v));
+  std::vector<std::string> fields = {
+      absl::StrCat("\"rule\":\"", federated::RuleName(*rule), "\""),
+      absl::StrCat("\"updates\":", updates.size()),
+      absl::StrCat("\"values\":[", absl::StrJoin(values, ","), "]"),
+      absl::StrCat("\"norm\":", Number(federated::L2Norm(result->values))),
+      absl::StrCat("\"total_samples\":", result->total_samples),
+      absl::StrCat("\"selected\":[", absl::StrJoin(result->selected, ","),
+                   "]"),
+      absl::StrCat("\"update_norms\":[",
+                   absl::StrJoin(norms, ",",
+                                 [](std::string* o, double n) {
+                                   o->append(Number(n));
+                                 }),
+                   "]")};
+  if (clip_norm > 0) {
+    fields.push_back(absl::StrCat("\"clip_norm\":", Number(clip_norm)));
+  }
+  if (*rule == federated::Rule::kTrimmedMean) {
+    fields.push_back(
+        absl::StrCat("\"trimmed_per_side\":", result->trimmed_per_side));
+  }
+  if (*rule == federated::Rule::kKrum || *rule == federated::Rule::kMultiKrum) {
+    fields.push_back(
+        absl::StrCat("\"byzantine_sites\":", result->byzantine_sites));
+    fields.push_back(absl::StrCat(
+        "\"krum_scores\":[",
+        absl::StrJoin(result->krum_scores, ",",
+                      [](std::string* o, double s) { o->append(Number(s)); }),
+        "]"));
+  }
+  out << "{" << absl::StrJoin(fields, ",") << "}\n";
+  return absl::OkStatus();
+}
+
+absl::Status WriteEpsilon(double noise_multiplier, double sample_rate,
+                          int64_t steps, double delta, bool json,
+                          std::ostream& out) {
+  if (!(noise_multiplier > 0) || std::isinf(noise_multiplier)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--noise must be > 0 (got ", noise_multiplier, ")"));
+  }
+  if (!(sample_rate > 0 && sample_rate <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--sample_rate must be in (0, 1] (got ", sample_rate, ")"));
+  }
+  if (steps < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--steps must be >= 1 (got ", steps, ")"));
+  }
+  federated::RdpAccountant accountant;
+  if (absl::Status s = accountant.Step(noise_multiplier, sample_rate, steps);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<federated::PrivacySpent> spent = accountant.Spent(delta);
+  if (!spent.ok()) return spent.status();
+  if (json) {
+    out << "{\"epsilon\":" << Number(spent->epsilon)
+        << ",\"delta\":" << Number(delta) << ",\"order\":"
+        << Number(spent->order) << ",\"noise_multiplier\":"
+        << Number(noise_multiplier) << ",\"sample_rate\":"
+        << Number(sample_rate) << ",\"steps\":" << steps << "}\n";
+  } else {
+    out << absl::StrFormat(
+        "epsilon %.6g at delta %g after %d rounds of noise multiplier %g at "
+        "sample rate %g (best RDP order %g)\n",
+        spent->epsilon, delta, steps, noise_multiplier, sample_rate,
+        spent->order);
+  }
+  return absl::OkStatus();
+}
+
+int RunFederatedCommand(const std::vector<std::string>& args) {
+  const std::string usage =
+      "federated: expected a subcommand: continuumctl federated aggregate "
+      "--rule=NAME [--param K=V ...] < updates.jsonl | federated epsilon "
+      "--noise=Z --sample_rate=Q --steps=N [--delta=D]";
+  if (args.size() != 1) {
+    std::cerr << (args.empty() ? usage
+                               : absl::StrCat("federated ", args[0],
+                                              ": unexpected argument '",
+                                              args.size() > 1 ? args[1] : "",
+                                              "'"))
+              << "\n";
+    return 2;
+  }
+  if (args[0] == "aggregate") {
+    absl::StatusOr<std::map<std::string, std::string>> params =
+        ParseDetectorParams(absl::GetFlag(FLAGS_param));
+    if (!params.ok()) return Fail("federated aggregate", params.status());
+    std::ios::sync_with_stdio(false);
+    absl::Status s = AggregateUpdates(std::cin, absl::GetFlag(FLAGS_rule),
+                                      *params, std::cout);
+    std::cout.flush();
+    return s.ok() ? 0 : Fail("federated aggregate", s);
+  }
+  if (args[0] == "epsilon") {
+    absl::Status s = WriteEpsilon(
+        absl::GetFlag(FLAGS_noise), absl::GetFlag(FLAGS_sample_rate),
+        absl::GetFlag(FLAGS_steps), absl::GetFlag(FLAGS_delta), JsonOutput(),
+        std::cout);
+    return s.ok() ? 0 : Fail("federated epsilon", s);
+  }
+  std::cerr << usage << "\n";
+  return 2;
+}
+
+}  // namespace continuum::ctl
