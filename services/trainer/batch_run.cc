@@ -14,6 +14,7 @@
 #include "lib/model/bundle.h"
 #include "lib/model/training.h"
 #include "services/trainer/candidate_upload.h"
+#include "services/trainer/federated_run.h"
 #include "services/trainer/data_scan.h"
 #include "services/trainer/held_out_split.h"
 #include "services/trainer/model_fetch.h"
@@ -45,8 +46,20 @@ class BatchRun {
     absl::StatusOr<StartingModel> start = FetchModel(context_);
     if (!start.ok()) return context_.Ended(start.status());
     start_ = *std::move(start);
-    absl::Status s = FetchData();
+    // A federated site's local run (federated_run.h): train, then submit
+    // local - base to the coordinator instead of uploading.
+    const bool site = context_.run().trigger() == v1::RUN_TRIGGER_FEDERATED &&
+                      context_.options().federated_submit != nullptr;
+    absl::Status s = site ? PrepareSiteRound() : absl::OkStatus();
+    if (s.ok()) s = FetchData();
     if (s.ok()) s = Train();
+    if (site) {
+      if (s.ok()) s = SubmitSiteUpdate();
+      if (!s.ok()) return context_.Ended(s);
+      RunOutcome done;
+      done.state = v1::RUN_STATE_SUCCEEDED;
+      return done;
+    }
     if (s.ok()) s = Evaluate();
     if (!s.ok()) return context_.Ended(s);
     candidate_.data_window = context_.run().data_window();
@@ -63,6 +76,66 @@ class BatchRun {
 
  private:
   RunControl& control() { return context_.control(); }
+
+  // ------------------------------------------------------ FEDERATED SITE
+
+  // The round this local run trains for: its base must be the version
+  // fetched; FedProx's proximal term is EWC against the base with a
+  // Fisher diagonal of ones (the run's ewc_lambda is mu, set by the site
+  // worker's trigger).
+  absl::Status PrepareSiteRound() {
+    absl::StatusOr<v1::Round> round =
+        context_.options().federated_site_round(context_.run().round());
+    if (!round.ok()) return round.status();
+    if (round->base_version().version() != start_.version) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          context_.run().round(), " trains from version ",
+          round->base_version().version(), "; production is now version ",
+          start_.version, ", so this site cannot take part in the round"));
+    }
+    if (round->config().aggregation() == v1::AGGREGATION_FEDPROX) {
+      start_.bundle.clear_fisher();
+      for (const internal::v1::NamedTensor& w : start_.bundle.weights()) {
+        internal::v1::NamedTensor* f = start_.bundle.add_fisher();
+        f->set_name(w.name());
+        *f->mutable_tensor()->mutable_shape() = w.tensor().shape();
+        f->mutable_tensor()->mutable_data()->Resize(w.tensor().data_size(),
+                                                    1.0f);
+      }
+    }
+    site_round_ = *std::move(round);
+    return absl::OkStatus();
+  }
+
+  absl::Status SubmitSiteUpdate() {
+    // UPLOADING: a cancel no longer interrupts the submission.
+    if (absl::Status s = control().BeginUpload(); !s.ok()) return s;
+    absl::StatusOr<std::vector<float>> base =
+        FlattenParameters(start_.bundle);
+    absl::StatusOr<std::vector<float>> local =
+        FlattenParameters(candidate_.bundle);
+    if (!base.ok()) return base.status();
+    if (!local.ok()) return local.status();
+    FederatedSiteUpdate update;
+    update.round = context_.run().round();
+    update.base_version.set_model(context_.run().model());
+    update.base_version.set_version(start_.version);
+    update.update.resize(base->size());
+    for (size_t i = 0; i < base->size(); ++i) {
+      update.update[i] = (*local)[i] - (*base)[i];
+    }
+    update.samples = train_.size();
+    update.local_metrics = candidate_.holdout_metrics;
+    control().Update([&](v1::Run* run) {
+      *run->mutable_candidate_metrics() = candidate_.holdout_metrics;
+    });
+    if (absl::Status s = context_.options().federated_submit(update);
+        !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("submitting the update: ",
+                                                 s.message()));
+    }
+    return absl::OkStatus();
+  }
 
   // ------------------------------------------------------- FETCHING_DATA
 
@@ -421,6 +494,7 @@ class BatchRun {
   bool has_golden_ = false;
   std::vector<std::string> notes_;
   Candidate candidate_;
+  v1::Round site_round_;
 };
 
 }  // namespace

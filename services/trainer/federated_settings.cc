@@ -1,5 +1,8 @@
 #include "services/trainer/federated_settings.h"
 
+#include <cmath>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "lib/core/resource_names.h"
 
@@ -45,6 +48,98 @@ absl::Status CheckFederatedConfig(const v1::FederatedConfig& config,
     return Broken(
         path, "differential_privacy.noise_multiplier",
         absl::StrCat("must be > 0 (got ", dp.noise_multiplier(), ")"));
+  }
+  // Counts and sizes: >= 0 (0 = the default).
+  const std::pair<const char*, int64_t> counts[] = {
+      {"byzantine_sites", config.byzantine_sites()},
+      {"multi_krum_selected", config.multi_krum_selected()},
+      {"min_sites", config.min_sites()},
+      {"max_sites", config.max_sites()},
+      {"local_epochs", config.local_epochs()},
+      {"local_batch_size", config.local_batch_size()},
+      {"outlier_exclusion.exclude_after",
+       config.outlier_exclusion().exclude_after()}};
+  for (const auto& [field, value] : counts) {
+    if (value < 0) {
+      return Broken(path, field,
+                    absl::StrCat("must be >= 0 (got ", value, ")"));
+    }
+  }
+  if (config.max_sites() != 0 && config.max_sites() < config.min_sites()) {
+    return Broken(path, "max_sites",
+                  absl::StrCat("must be >= min_sites (got ", config.max_sites(),
+                               " < ", config.min_sites(), ")"));
+  }
+  for (const auto& [field, d] :
+       {std::pair<const char*, const google::protobuf::Duration*>{
+            "join_timeout", &config.join_timeout()},
+        {"submit_timeout", &config.submit_timeout()}}) {
+    if (d->seconds() < 0 || d->nanos() < 0) {
+      return Broken(path, field, "must be positive when set");
+    }
+  }
+  const std::pair<const char*, double> non_negative[] = {
+      {"local_learning_rate", config.local_learning_rate()},
+      {"outlier_exclusion.norm_threshold",
+       config.outlier_exclusion().norm_threshold()},
+      {"differential_privacy.max_epsilon", dp.max_epsilon()},
+      {"differential_privacy.adaptive_clipping.learning_rate",
+       dp.adaptive_clipping().learning_rate()},
+      {"differential_privacy.adaptive_clipping.count_stddev",
+       dp.adaptive_clipping().count_stddev()},
+      {"secure_aggregation.fixed_point_scale",
+       config.secure_aggregation().fixed_point_scale()},
+      {"server_optimizer.learning_rate",
+       config.server_optimizer().learning_rate()},
+      {"server_optimizer.tau", config.server_optimizer().tau()}};
+  for (const auto& [field, value] : non_negative) {
+    if (!(value >= 0) || std::isinf(value)) {
+      return Broken(path, field,
+                    absl::StrCat("must be >= 0 (got ", value, ")"));
+    }
+  }
+  // Fractions in [0, 1) (0 = the default).
+  const std::pair<const char*, double> fractions[] = {
+      {"differential_privacy.target_delta", dp.target_delta()},
+      {"differential_privacy.adaptive_clipping.target_quantile",
+       dp.adaptive_clipping().target_quantile()},
+      {"server_optimizer.beta1", config.server_optimizer().beta1()},
+      {"server_optimizer.beta2", config.server_optimizer().beta2()}};
+  for (const auto& [field, value] : fractions) {
+    if (!(value >= 0 && value < 1)) {
+      return Broken(path, field,
+                    absl::StrCat("must be in [0, 1) (got ", value, ")"));
+    }
+  }
+  if (!v1::ServerOptimizer_IsValid(config.server_optimizer().optimizer())) {
+    return Broken(path, "server_optimizer.optimizer",
+                  absl::StrCat(config.server_optimizer().optimizer(),
+                               " is not a value of continuum.v1.ServerOptimizer"));
+  }
+  const double z = dp.noise_multiplier();
+  const double sigma_b = dp.adaptive_clipping().count_stddev();
+  if (dp.adaptive_clipping().enabled() && z > 0 && sigma_b > 0 &&
+      !(2 * sigma_b > z)) {
+    return Broken(path, "differential_privacy.adaptive_clipping.count_stddev",
+                  absl::StrCat("must exceed half the noise multiplier (got ",
+                               sigma_b, " for noise_multiplier ", z, ")"));
+  }
+  if (config.secure_aggregation().enabled()) {
+    const v1::Aggregation a = config.aggregation();
+    if (a != v1::AGGREGATION_UNSPECIFIED && a != v1::AGGREGATION_FEDAVG &&
+        a != v1::AGGREGATION_FEDPROX) {
+      return Broken(path, "secure_aggregation.enabled",
+                    absl::StrCat("cannot be combined with ",
+                                 v1::Aggregation_Name(a),
+                                 ": the coordinator sees only the sum of the "
+                                 "updates; use AGGREGATION_FEDAVG or "
+                                 "AGGREGATION_FEDPROX"));
+    }
+    if (config.outlier_exclusion().enabled()) {
+      return Broken(path, "secure_aggregation.enabled",
+                    "cannot be combined with outlier_exclusion: the "
+                    "coordinator sees only the sum of the updates");
+    }
   }
   if (!config.site_id().empty()) {
     if (absl::Status s = core::ValidateResourceId("site", config.site_id());

@@ -14,6 +14,20 @@
 //   differential_privacy.clip_norm     > 0 (0 = unset)
 //   differential_privacy.noise_multiplier  > 0 (0 = unset)
 //   site_id                            a site id, [a-z0-9][a-z0-9._-]{0,62}
+//   counts (byzantine_sites, multi_krum_selected, min_sites, max_sites,
+//     local_epochs, local_batch_size, outlier_exclusion.exclude_after)
+//                                      >= 0; max_sites >= min_sites if set
+//   join_timeout, submit_timeout       positive when set
+//   rates, thresholds and scales       >= 0 (local_learning_rate,
+//     norm_threshold, max_epsilon, adaptive_clipping's learning_rate and
+//     count_stddev, fixed_point_scale, server_optimizer's learning_rate
+//     and tau)
+//   fractions                          in [0, 1) (target_delta,
+//     target_quantile, server_optimizer's beta1 and beta2)
+//   server_optimizer.optimizer         a value of continuum.v1.ServerOptimizer
+//   adaptive_clipping.count_stddev     > noise_multiplier / 2 when both set
+//   secure_aggregation.enabled         only with FEDAVG or FEDPROX and
+//                                      without outlier exclusion
 // Pure; thread-safe.
 #ifndef CONTINUUM_SERVICES_TRAINER_FEDERATED_SETTINGS_H_
 #define CONTINUUM_SERVICES_TRAINER_FEDERATED_SETTINGS_H_

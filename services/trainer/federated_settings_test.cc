@@ -50,6 +50,58 @@ TEST(FederatedSettingsTest, EachRuleIsNamedByItsPath) {
            "> 0 (got -2)"},
           {[](auto& c) { c.set_site_id("Site 1"); },
            "config.federated.site_id: site id"},
+          {[](auto& c) { c.set_min_sites(-1); },
+           "config.federated.min_sites: must be >= 0 (got -1)"},
+          {[](auto& c) {
+             c.set_min_sites(3);
+             c.set_max_sites(2);
+           },
+           "config.federated.max_sites: must be >= min_sites (got 2 < 3)"},
+          {[](auto& c) { c.mutable_join_timeout()->set_seconds(-5); },
+           "config.federated.join_timeout: must be positive"},
+          {[](auto& c) { c.set_local_learning_rate(-0.1); },
+           "config.federated.local_learning_rate: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_differential_privacy()->set_target_delta(1);
+           },
+           "config.federated.differential_privacy.target_delta: must be in "
+           "[0, 1) (got 1)"},
+          {[](auto& c) {
+             c.mutable_differential_privacy()
+                 ->mutable_adaptive_clipping()
+                 ->set_target_quantile(-0.5);
+           },
+           "config.federated.differential_privacy.adaptive_clipping."
+           "target_quantile: must be in [0, 1)"},
+          {[](auto& c) {
+             auto* dp = c.mutable_differential_privacy();
+             dp->set_noise_multiplier(1.0);
+             dp->mutable_adaptive_clipping()->set_enabled(true);
+             dp->mutable_adaptive_clipping()->set_count_stddev(0.4);
+           },
+           "adaptive_clipping.count_stddev: must exceed half the noise "
+           "multiplier (got 0.4 for noise_multiplier 1)"},
+          {[](auto& c) { c.mutable_server_optimizer()->set_beta2(1.0); },
+           "config.federated.server_optimizer.beta2: must be in [0, 1)"},
+          {[](auto& c) { c.mutable_server_optimizer()->set_tau(-1); },
+           "config.federated.server_optimizer.tau: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_server_optimizer()->set_optimizer(
+                 static_cast<v1::ServerOptimizer>(42));
+           },
+           "server_optimizer.optimizer: 42 is not a value"},
+          {[](auto& c) {
+             c.set_aggregation(v1::AGGREGATION_KRUM);
+             c.mutable_secure_aggregation()->set_enabled(true);
+           },
+           "config.federated.secure_aggregation.enabled: cannot be combined "
+           "with AGGREGATION_KRUM"},
+          {[](auto& c) {
+             c.mutable_outlier_exclusion()->set_enabled(true);
+             c.mutable_secure_aggregation()->set_enabled(true);
+           },
+           "secure_aggregation.enabled: cannot be combined with "
+           "outlier_exclusion"},
       };
   for (const auto& [breaks, message] : broken) {
     v1::FederatedConfig c;

@@ -8,8 +8,11 @@
 // (ended at the start of a drain).
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +25,13 @@
 #include "lib/core/service_main.h"
 #include "lib/core/watch_reactor.h"
 #include "lib/model/torch_runtime.h"
+#include "lib/core/resource_names.h"
+#include "lib/model/bundle.h"
+#include "services/trainer/federated_coordinator.h"
+#include "services/trainer/federated_run.h"
+#include "services/trainer/federated_service.h"
+#include "services/trainer/federated_site.h"
+#include "services/trainer/federated_store.h"
 #include "services/trainer/grpc_clients.h"
 #include "services/trainer/scheduler.h"
 #include "services/trainer/sqlite_run_store.h"
@@ -101,16 +111,156 @@ Clients ConnectClients(const config::v1::TrainerConfig& config,
   return clients;
 }
 
+// The coordinator's view of the registry: a model's production version
+// and its parameter count (from the version's manifest), cached per
+// version.
+class ProductionLookup {
+ public:
+  explicit ProductionLookup(trainer::RegistryClient* registry)
+      : registry_(registry) {}
+
+  absl::StatusOr<trainer::FederatedBase> operator()(const std::string& model) {
+    if (registry_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "no registry is configured (registry_address)");
+    }
+    absl::StatusOr<v1::Model> m = registry_->GetModel(model);
+    if (!m.ok()) return m.status();
+    if (m->production_version() == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model ", model, " has no production version to federate from"));
+    }
+    trainer::FederatedBase base;
+    base.version.set_model(model);
+    base.version.set_version(m->production_version());
+    const std::string key = absl::StrCat(model, "/", m->production_version());
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = sizes_.find(key);
+      if (it != sizes_.end()) {
+        base.num_parameters = it->second;
+        return base;
+      }
+    }
+    absl::StatusOr<trainer::Artifact> artifact = registry_->DownloadArtifact(
+        model, m->production_version(), absl::Now() + absl::Minutes(5));
+    if (!artifact.ok()) return artifact.status();
+    absl::StatusOr<internal::v1::ModelBundle> bundle =
+        model::ParseBundle(artifact->bytes);
+    if (!bundle.ok()) return bundle.status();
+    absl::StatusOr<std::vector<float>> flat =
+        trainer::FlattenParameters(*bundle);
+    if (!flat.ok()) return flat.status();
+    base.num_parameters = static_cast<int64_t>(flat->size());
+    absl::MutexLock lock(&mu_);
+    sizes_[key] = base.num_parameters;
+    return base;
+  }
+
+ private:
+  trainer::RegistryClient* const registry_;
+  absl::Mutex mu_;
+  std::map<std::string, int64_t> sizes_ ABSL_GUARDED_BY(mu_);
+};
+
+// Calls `fn` every `interval` on its own thread until stopped.
+class Ticker {
+ public:
+  Ticker(absl::Duration interval, std::function<void()> fn)
+      : interval_(interval), fn_(std::move(fn)) {}
+  ~Ticker() { Stop(); }
+  void Start() {
+    thread_ = std::thread([this] {
+      absl::MutexLock lock(&mu_);
+      while (!stop_) {
+        mu_.Unlock();
+        fn_();
+        mu_.Lock();
+        cv_.WaitWithTimeout(&mu_, interval_);
+      }
+    });
+  }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      cv_.SignalAll();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  const absl::Duration interval_;
+  const std::function<void()> fn_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+using FederatedRole = config::v1::FederatedRoleConfig;
+
+absl::Status CheckFederatedRole(const config::v1::TrainerConfig& config) {
+  const FederatedRole& f = config.federated();
+  if (!FederatedRole::Role_IsValid(f.role())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("federated.role: ", f.role(), " is not a role"));
+  }
+  if (f.role() == FederatedRole::ROLE_SITE) {
+    if (f.coordinator_address().empty()) {
+      return absl::InvalidArgumentError(
+          "federated.coordinator_address: required in the site role");
+    }
+    if (absl::Status s = core::ValidateResourceId("site", f.site_id());
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("federated.site_id: ", s.message()));
+    }
+    if (f.models().empty()) {
+      return absl::InvalidArgumentError(
+          "federated.models: a site needs at least one model whose rounds "
+          "it joins");
+    }
+    for (const std::string& m : f.models()) {
+      if (absl::Status s = core::ValidateResourceId("model", m); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("federated.models: ", s.message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
           trainer::RunStore& store, const Clients& clients) {
   auto metrics_registry = std::make_shared<prometheus::Registry>();
   trainer::TrainerMetrics metrics(*metrics_registry);
+  const FederatedRole& federated = config.federated();
+
+  // Federated learning: the coordinator and the site are made once the
+  // scheduler exists; the executor reaches them through these.
+  std::unique_ptr<trainer::FederatedStore> federated_store;
+  std::unique_ptr<trainer::FederatedCoordinator> coordinator;
+  std::unique_ptr<trainer::FederatedSite> site;
 
   trainer::TrainingExecutorOptions executor_options;
   executor_options.registry = clients.registry.get();
   executor_options.collector = clients.collector.get();
   executor_options.code_version = absl::StrCat(
       "continuum-trainer ", core::kVersion, " (", core::kGitCommit, ")");
+  if (federated.role() == FederatedRole::ROLE_COORDINATOR) {
+    executor_options.federated_aggregate = [&](const std::string& round) {
+      return coordinator->AggregateOf(round);
+    };
+  } else if (federated.role() == FederatedRole::ROLE_SITE) {
+    executor_options.federated_site_round = [&](const std::string& round) {
+      return site->SiteRound(round);
+    };
+    executor_options.federated_submit =
+        [&](const trainer::FederatedSiteUpdate& update) {
+          return site->Submit(update);
+        };
+  }
   trainer::TrainingExecutor executor(executor_options);
 
   trainer::SchedulerOptions scheduler_options;
@@ -125,15 +275,82 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
   core::OpenStreams streams;
   trainer::TrainerServiceImpl service(&scheduler, &streams);
 
+  ProductionLookup production(clients.registry.get());
+  std::unique_ptr<Ticker> ticker;
+  if (federated.role() == FederatedRole::ROLE_COORDINATOR) {
+    const std::string path = federated.database_path().empty()
+                                 ? config.server().data_dir() + "/federated.db"
+                                 : federated.database_path();
+    absl::StatusOr<std::unique_ptr<trainer::FederatedStore>> opened =
+        trainer::FederatedStore::Open(path);
+    if (!opened.ok()) return core::ReportStartupError(opened.status());
+    federated_store = *std::move(opened);
+    trainer::FederatedCoordinatorOptions c;
+    c.store = federated_store.get();
+    c.production = [&](const std::string& model) { return production(model); };
+    c.model_config = [&](const std::string& model)
+        -> absl::StatusOr<v1::FederatedConfig> {
+      absl::StatusOr<v1::TrainingConfig> stored = scheduler.GetTrainingConfig(
+          absl::StrCat("models/", model, "/trainingConfig"));
+      if (!stored.ok()) return stored.status();
+      return stored->federated();
+    };
+    c.trigger_run = [&](const v1::Round& round) -> absl::StatusOr<std::string> {
+      absl::StatusOr<v1::Run> run = scheduler.TriggerFederatedRun(
+          round.model(), round.name(),
+          absl::StrCat("federated ", round.name(), ": evaluate and upload "
+                       "the aggregate"),
+          v1::TrainingConfig(), google::protobuf::FieldMask());
+      if (!run.ok()) return run.status();
+      return run->name();
+    };
+    c.get_run = [&](const std::string& run) { return scheduler.GetRun(run); };
+    c.noise_seed = federated.noise_seed();
+    absl::StatusOr<std::unique_ptr<trainer::FederatedCoordinator>> made =
+        trainer::FederatedCoordinator::Create(std::move(c));
+    if (!made.ok()) return core::ReportStartupError(made.status());
+    coordinator = *std::move(made);
+    ticker = std::make_unique<Ticker>(
+        core::FromProtoOr(federated.tick_interval(), absl::Milliseconds(200)),
+        [&] { coordinator->Tick(); });
+    spdlog::info("trainer: federated coordinator ({})", path);
+  } else if (federated.role() == FederatedRole::ROLE_SITE) {
+    trainer::FederatedSiteOptions s;
+    s.scheduler = &scheduler;
+    s.coordinator_address = federated.coordinator_address();
+    s.site_id = federated.site_id();
+    s.models = {federated.models().begin(), federated.models().end()};
+    s.channel_to = [](const std::string& address) {
+      return core::CreateServiceChannel(address);
+    };
+    s.rpc_timeout = settings.rpc_timeout;
+    site = std::make_unique<trainer::FederatedSite>(std::move(s));
+    spdlog::info("trainer: federated site {} of {}", federated.site_id(),
+                 federated.coordinator_address());
+  }
+  trainer::FederatedServiceImpl federated_service(coordinator.get());
+
   core::ServiceServer::Options options;
   options.service = "trainer";
   options.config = config.server();
   options.services = {&service};
+  if (federated.role() != FederatedRole::ROLE_UNSPECIFIED) {
+    options.services.push_back(&federated_service);
+  }
   options.metrics = metrics_registry;
   options.open_streams = &streams;
   core::ServeHooks hooks;
-  hooks.on_started = [&](core::ServiceServer&) { return scheduler.Start(); };
-  hooks.on_draining = [&] { scheduler.Stop(); };
+  hooks.on_started = [&](core::ServiceServer&) {
+    absl::Status s = scheduler.Start();
+    if (s.ok() && ticker) ticker->Start();
+    if (s.ok() && site) site->Start();
+    return s;
+  };
+  hooks.on_draining = [&] {
+    if (site) site->Stop();
+    if (ticker) ticker->Stop();
+    scheduler.Stop();
+  };
   return core::ServeUntilSignal(std::move(options), hooks);
 }
 
@@ -154,6 +371,9 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<Settings> settings = CheckSettings(config);
   if (!settings.ok()) return core::ReportStartupError(settings.status());
+  if (absl::Status s = CheckFederatedRole(config); !s.ok()) {
+    return core::ReportStartupError(s);
+  }
   absl::StatusOr<std::unique_ptr<trainer::SqliteRunStore>> store =
       OpenStore(settings->db_path);
   if (!store.ok()) return core::ReportStartupError(store.status());

@@ -22,9 +22,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "continuum/v1/federated.pb.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/clock.h"
 #include "services/trainer/clients.h"
+#include "services/trainer/federated_run.h"
 #include "services/trainer/run_executor.h"
 
 namespace continuum::trainer {
@@ -46,6 +48,16 @@ struct TrainingExecutorOptions {
   // has passed on `clock`, in slices of at most 100 ms, returning early
   // once the run is cancelled. Tests advance a fake clock here.
   std::function<void(absl::Duration d)> online_wait;
+  // Federated coordinator (federated_run.h): the aggregate of a round, for
+  // its RUN_TRIGGER_FEDERATED run. Null: not a coordinator.
+  std::function<absl::StatusOr<FederatedAggregate>(const std::string& round)>
+      federated_aggregate;
+  // Federated site: the round a local run trains for, and where its update
+  // goes. Null: not a site.
+  std::function<absl::StatusOr<v1::Round>(const std::string& round)>
+      federated_site_round;
+  std::function<absl::Status(const FederatedSiteUpdate& update)>
+      federated_submit;
 };
 
 // A run with nothing to train on (its window holds too few usable rows:

@@ -59,7 +59,10 @@ void StartRun(absl::Time now,
   if (!window->has_start_time()) {
     absl::Time start = core::FromProto(window->end_time()) -
                        core::FromProto(run->config().window());
+    // A federated run trains (or evaluates) on the whole window every
+    // round, not on what is new since the last run.
     if (run->strategy() != v1::TRAINING_STRATEGY_FULL_RETRAIN &&
+        run->trigger() != v1::RUN_TRIGGER_FEDERATED &&
         last_trained.has_value()) {
       start = std::max(start, core::FromProto(*last_trained));
     }

@@ -26,13 +26,11 @@ absl::StatusOr<v1::RunTrigger> CheckTrigger(v1::RunTrigger trigger) {
       return trigger;
     case v1::RUN_TRIGGER_SCHEDULE:
     case v1::RUN_TRIGGER_ONLINE:
+    case v1::RUN_TRIGGER_FEDERATED:
       return absl::InvalidArgumentError(
           absl::StrCat("trigger: ", v1::RunTrigger_Name(trigger),
                        " is internal to the trainer; use RUN_TRIGGER_MANUAL or "
                        "RUN_TRIGGER_DRIFT"));
-    case v1::RUN_TRIGGER_FEDERATED:
-      return absl::UnimplementedError(
-          "trigger: federated rounds are not implemented by this trainer");
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("trigger: unknown value ", trigger));

@@ -41,6 +41,8 @@ struct TriggerSpec {
   std::string request_id;
   // Who triggered it (the audit's actor).
   std::string actor;
+  // RUN_TRIGGER_FEDERATED: the round the run is for.
+  std::string round;
 };
 
 // Checks a TriggerRun request from `actor` (whose field rules passed): a

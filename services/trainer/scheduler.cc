@@ -159,6 +159,28 @@ absl::StatusOr<v1::TriggerRunResponse> Scheduler::TriggerRun(
   return Trigger(*spec);
 }
 
+absl::StatusOr<v1::Run> Scheduler::TriggerFederatedRun(
+    const std::string& model, const std::string& round,
+    const std::string& reason, const v1::TrainingConfig& overrides,
+    const google::protobuf::FieldMask& mask) {
+  v1::TriggerRunRequest request;
+  request.set_parent(absl::StrCat("models/", model));
+  request.set_reason(reason);
+  *request.mutable_overrides() = overrides;
+  *request.mutable_override_mask() = mask;
+  // Parsed as a manual trigger (the same checks of the overrides), then
+  // made the federated one it is.
+  absl::StatusOr<TriggerSpec> spec = ParseTriggerRequest(request, "federated");
+  if (!spec.ok()) return spec.status();
+  spec->trigger = v1::RUN_TRIGGER_FEDERATED;
+  spec->round = round;
+  spec->request_id = round;
+  if (absl::Status s = CheckModel(model); !s.ok()) return s;
+  absl::StatusOr<v1::TriggerRunResponse> response = Trigger(*spec);
+  if (!response.ok()) return response.status();
+  return response->run();
+}
+
 absl::StatusOr<v1::TriggerRunResponse> Scheduler::Trigger(
     const TriggerSpec& spec) {
   Lock lock(this);
@@ -182,6 +204,14 @@ absl::StatusOr<v1::TriggerRunResponse> Scheduler::Trigger(
     return s;
   }
   ModelRuns& runs = model_runs_[spec.model];
+  if (spec.trigger == v1::RUN_TRIGGER_FEDERATED &&
+      (!runs.queued.empty() ||
+       (!runs.active.empty() && !active_.at(runs.active)->started))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model ", spec.model, " already has a run waiting (",
+        runs.queued.empty() ? runs.active : runs.queued,
+        "); the run of ", spec.round, " cannot coalesce into it"));
+  }
   if (std::optional<v1::TriggerRunResponse> coalesced =
           CoalesceLocked(spec, runs, now)) {
     return *std::move(coalesced);
@@ -247,6 +277,7 @@ absl::StatusOr<v1::TriggerRunResponse> Scheduler::CreateRunLocked(
   run.set_trigger(spec.trigger);
   run.set_reason(spec.reason);
   run.set_alert(spec.alert);
+  run.set_round(spec.round);
   run.set_strategy(config.strategy());
   *run.mutable_config() = config;
   if (spec.window.has_value()) *run.mutable_data_window() = *spec.window;

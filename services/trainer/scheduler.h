@@ -154,6 +154,18 @@ class Scheduler : private RunHost {
   absl::StatusOr<v1::ScheduleStatus> ResumeSchedule(absl::string_view name,
                                                     const std::string& reason);
 
+  // A federated run (RUN_TRIGGER_FEDERATED, federated_run.h) of `model`
+  // for `round`: the coordinator's, which applies the round's aggregate,
+  // or a site's local training. `overrides` and `mask` as TriggerRun's
+  // (checked the same way). The window is the configured one ending now,
+  // never only what is new since the last run. Idempotent per round (the
+  // round's name is the request id). A round's run never coalesces into
+  // another: FAILED_PRECONDITION when the model already has a run waiting.
+  absl::StatusOr<v1::Run> TriggerFederatedRun(
+      const std::string& model, const std::string& round,
+      const std::string& reason, const v1::TrainingConfig& overrides,
+      const google::protobuf::FieldMask& mask);
+
   // The change sequence (see "Watching" above). Not owned by the caller.
   core::SequenceNotifier* changes() { return &changes_; }
 
