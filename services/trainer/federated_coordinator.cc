@@ -522,6 +522,14 @@ absl::StatusOr<v1::JoinRoundResponse> FederatedCoordinator::JoinRound(
   v1::Round& round = data->round;
   v1::Participant* participant = FindParticipant(round, request.site_id());
   if (participant == nullptr) {
+    // Checked again after the wait: an operator may have excluded the site
+    // meanwhile.
+    if (sites_[request.site_id()].trust() == v1::SITE_TRUST_EXCLUDED) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "site ", request.site_id(), " is excluded (",
+          sites_[request.site_id()].trust_reason(),
+          "); an operator readmits it with UpdateSite"));
+    }
     if (round.state() != v1::ROUND_STATE_OPEN) {
       return absl::FailedPreconditionError(absl::StrCat(
           round.name(), " is ", v1::RoundState_Name(round.state()),

@@ -18,16 +18,29 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "continuum/v1/federated.grpc.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "lib/federated/privacy.h"
 #include "lib/federated/rdp_accountant.h"
 #include "tools/continuumctl/cli_util.h"
 #include "tools/continuumctl/drift_command.h"
 
 ABSL_DECLARE_FLAG(std::vector<std::string>, param);
+ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, reason);
+ABSL_DECLARE_FLAG(std::string, filter);
+ABSL_DECLARE_FLAG(int, epochs);
+ABSL_DECLARE_FLAG(double, learning_rate);
 
-ABSL_FLAG(std::string, rule, "fedavg",
-          "federated aggregate: the aggregation rule: fedavg, fedprox, "
-          "median, trimmed_mean, krum or multi_krum.");
+ABSL_FLAG(std::string, rule, "",
+          "federated aggregate (default fedavg) and start: the aggregation "
+          "rule: fedavg, fedprox, median, trimmed_mean, krum or multi_krum.");
+ABSL_FLAG(int, min_sites, 0,
+          "federated start: fewest sites for the round (0 = the model's "
+          "setting, else 2).");
+ABSL_FLAG(int, max_sites, 0,
+          "federated start: membership closes when this many joined (0 = "
+          "the model's setting).");
 ABSL_FLAG(double, noise, 0,
           "federated epsilon: the noise multiplier (noise stddev / clip "
           "norm), > 0.");
@@ -120,6 +133,192 @@ std::string Number(double v) {
   if (std::isinf(v)) return v > 0 ? "\"inf\"" : "\"-inf\"";
   if (std::isnan(v)) return "\"nan\"";
   return absl::StrFormat("%.9g", v);
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+std::unique_ptr<v1::FederatedService::Stub> Stub() {
+  return v1::FederatedService::NewStub(TargetChannel());
+}
+
+std::string Version(const v1::VersionRef& v) {
+  return v.version() == 0 ? "-" : absl::StrCat(v.version());
+}
+
+int PrintRoundTable(const std::vector<const v1::Round*>& rounds) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ROUND", "STATE", "BASE", "SITES", "SUBMITTED", "ROWS", "EPSILON",
+       "RESULT", "CREATED"}};
+  for (const v1::Round* r : rounds) {
+    int submitted = 0;
+    for (const v1::Participant& p : r->participants()) {
+      submitted += p.state() == v1::PARTICIPANT_STATE_SUBMITTED;
+    }
+    rows.push_back(
+        {r->name(), Short(v1::RoundState_Name(r->state()), "ROUND_STATE_"),
+         Version(r->base_version()), absl::StrCat(r->participants_size()),
+         absl::StrCat(submitted), absl::StrCat(r->total_samples()),
+         r->config().differential_privacy().enabled()
+             ? absl::StrFormat("%.3f", r->privacy().epsilon())
+             : "-",
+         Version(r->result_version()), Time(r->create_time())});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+int StartRound() {
+  if (absl::GetFlag(FLAGS_model).empty()) {
+    return Fail("federated start", absl::InvalidArgumentError(
+                                       "--model=M is required"));
+  }
+  v1::StartRoundRequest request;
+  request.set_parent(absl::StrCat("models/", absl::GetFlag(FLAGS_model)));
+  request.set_reason(absl::GetFlag(FLAGS_reason));
+  const std::string rule = absl::GetFlag(FLAGS_rule);
+  if (!rule.empty() || absl::GetFlag(FLAGS_min_sites) > 0 ||
+      absl::GetFlag(FLAGS_max_sites) > 0 || absl::GetFlag(FLAGS_epochs) > 0 ||
+      absl::GetFlag(FLAGS_learning_rate) > 0) {
+    v1::FederatedConfig* config = request.mutable_config();
+    if (!rule.empty()) {
+      const std::string name = absl::StrCat(
+          "AGGREGATION_",
+          absl::AsciiStrToUpper(rule == "median" ? "coordinate_median" : rule));
+      v1::Aggregation a;
+      if (!v1::Aggregation_Parse(name, &a)) {
+        return Fail("federated start",
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "--rule=", rule,
+                        ": one of fedavg, fedprox, median, trimmed_mean, "
+                        "krum, multi_krum")));
+      }
+      config->set_aggregation(a);
+    }
+    config->set_min_sites(absl::GetFlag(FLAGS_min_sites));
+    config->set_max_sites(absl::GetFlag(FLAGS_max_sites));
+    config->set_local_epochs(std::max(0, absl::GetFlag(FLAGS_epochs)));
+    config->set_local_learning_rate(
+        std::max(0.0, absl::GetFlag(FLAGS_learning_rate)));
+  }
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::StartRoundResponse response;
+  grpc::Status s = Stub()->StartRound(&context, request, &response);
+  if (!s.ok()) return FailGrpc("federated start", s);
+  if (JsonOutput()) return PrintJson(response.round());
+  const v1::Round& r = response.round();
+  std::cout << "opened " << r.name() << " on version "
+            << r.base_version().version() << " (" << r.num_parameters()
+            << " parameters, " << Short(v1::Aggregation_Name(
+                                            r.config().aggregation()),
+                                        "AGGREGATION_")
+            << ", " << r.config().min_sites() << " to "
+            << (r.config().max_sites() == 0
+                    ? std::string("any number of")
+                    : absl::StrCat(r.config().max_sites()))
+            << " sites); joins close at " << Time(r.join_deadline()) << "\n";
+  return 0;
+}
+
+int ListRounds() {
+  v1::ListRoundsRequest request;
+  request.set_parent(absl::GetFlag(FLAGS_model).empty()
+                         ? "models/-"
+                         : absl::StrCat("models/", absl::GetFlag(FLAGS_model)));
+  request.set_filter(absl::GetFlag(FLAGS_filter));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListRoundsResponse response;
+  grpc::Status s = Stub()->ListRounds(&context, request, &response);
+  if (!s.ok()) return FailGrpc("federated rounds", s);
+  if (JsonOutput()) return PrintJson(response);
+  std::vector<const v1::Round*> rounds;
+  for (const v1::Round& r : response.rounds()) rounds.push_back(&r);
+  return PrintRoundTable(rounds);
+}
+
+int ShowRound(const std::string& name) {
+  v1::GetRoundRequest request;
+  request.set_name(name);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetRoundResponse response;
+  grpc::Status s = Stub()->GetRound(&context, request, &response);
+  if (!s.ok()) return FailGrpc("federated round", s);
+  if (JsonOutput()) return PrintJson(response.round());
+  const v1::Round& r = response.round();
+  PrintRoundTable({&r});
+  if (r.has_error()) std::cout << "error: " << r.error().message() << "\n";
+  if (r.has_aggregate_norm()) {
+    std::cout << "aggregate norm " << r.aggregate_norm() << "; run "
+              << (r.run().empty() ? "-" : r.run()) << "\n";
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"SITE", "INDEX", "STATE", "ROWS", "NORM", "OUTLIER SCORE", "REASON"}};
+  for (const v1::Participant& p : r.participants()) {
+    rows.push_back(
+        {p.site_id(), absl::StrCat(p.index()),
+         Short(v1::ParticipantState_Name(p.state()), "PARTICIPANT_STATE_"),
+         absl::StrCat(p.sample_count()),
+         p.has_update_norm() ? absl::StrFormat("%.4g", p.update_norm()) : "-",
+         p.has_outlier_score() ? absl::StrFormat("%.2f", p.outlier_score())
+                               : "-",
+         p.reason()});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+int ListSites() {
+  v1::ListSitesRequest request;
+  request.set_filter(absl::GetFlag(FLAGS_filter));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListSitesResponse response;
+  grpc::Status s = Stub()->ListSites(&context, request, &response);
+  if (!s.ok()) return FailGrpc("federated sites", s);
+  if (JsonOutput()) return PrintJson(response);
+  std::vector<std::vector<std::string>> rows = {
+      {"SITE", "TRUST", "JOINED", "AGGREGATED", "OUTLIER ROUNDS", "LAST SEEN",
+       "REASON"}};
+  for (const v1::Site& site : response.sites()) {
+    rows.push_back({site.name(),
+                    Short(v1::SiteTrust_Name(site.trust()), "SITE_TRUST_"),
+                    absl::StrCat(site.rounds_joined()),
+                    absl::StrCat(site.rounds_aggregated()),
+                    absl::StrCat(site.consecutive_outliers()),
+                    Time(site.last_seen_time()), site.trust_reason()});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+int SetTrust(const std::string& verb, const std::string& site,
+             v1::SiteTrust trust) {
+  v1::UpdateSiteRequest request;
+  request.mutable_site()->set_name(absl::StrCat("sites/", site));
+  request.mutable_site()->set_trust(trust);
+  request.mutable_site()->set_trust_reason(
+      absl::GetFlag(FLAGS_reason).empty()
+          ? absl::StrCat(verb == "exclude" ? "excluded" : "readmitted",
+                         " by an operator")
+          : absl::GetFlag(FLAGS_reason));
+  request.mutable_update_mask()->add_paths("trust");
+  request.mutable_update_mask()->add_paths("trust_reason");
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::UpdateSiteResponse response;
+  grpc::Status s = Stub()->UpdateSite(&context, request, &response);
+  if (!s.ok()) return FailGrpc(absl::StrCat("federated ", verb), s);
+  if (JsonOutput()) return PrintJson(response.site());
+  std::cout << response.site().name() << " is "
+            << Short(v1::SiteTrust_Name(response.site().trust()),
+                     "SITE_TRUST_")
+            << " (" << response.site().trust_reason() << ")\n";
+  return 0;
 }
 
 }  // namespace
@@ -271,24 +470,44 @@ absl::Status WriteEpsilon(double noise_multiplier, double sample_rate,
 
 int RunFederatedCommand(const std::vector<std::string>& args) {
   const std::string usage =
-      "federated: expected a subcommand: continuumctl federated aggregate "
-      "--rule=NAME [--param K=V ...] < updates.jsonl | federated epsilon "
-      "--noise=Z --sample_rate=Q --steps=N [--delta=D]";
-  if (args.size() != 1) {
-    std::cerr << (args.empty() ? usage
-                               : absl::StrCat("federated ", args[0],
-                                              ": unexpected argument '",
-                                              args.size() > 1 ? args[1] : "",
-                                              "'"))
+      "federated: expected a subcommand: continuumctl federated start "
+      "--model=M [--rule=R] [--min_sites=N] [--max_sites=N] | rounds "
+      "[--model=M] [--filter=F] | round NAME | sites [--filter=F] | exclude "
+      "SITE [--reason=T] | readmit SITE [--reason=T] | aggregate --rule=NAME "
+      "[--param K=V ...] < updates.jsonl | epsilon --noise=Z "
+      "--sample_rate=Q --steps=N [--delta=D]";
+  if (args.empty()) {
+    std::cerr << usage << "\n";
+    return 2;
+  }
+  const std::string& verb = args[0];
+  const bool takes_name =
+      verb == "round" || verb == "exclude" || verb == "readmit";
+  if (takes_name && args.size() != 2) {
+    std::cerr << "federated " << verb << ": expected one "
+              << (verb == "round" ? "round name (models/M/rounds/N)"
+                                  : "site id")
               << "\n";
     return 2;
   }
+  if (!takes_name && args.size() != 1) {
+    std::cerr << "federated " << verb << ": unexpected argument '" << args[1]
+              << "'\n";
+    return 2;
+  }
+  if (verb == "start") return StartRound();
+  if (verb == "rounds") return ListRounds();
+  if (verb == "round") return ShowRound(args[1]);
+  if (verb == "sites") return ListSites();
+  if (verb == "exclude") return SetTrust(verb, args[1], v1::SITE_TRUST_EXCLUDED);
+  if (verb == "readmit") return SetTrust(verb, args[1], v1::SITE_TRUST_TRUSTED);
   if (args[0] == "aggregate") {
     absl::StatusOr<std::map<std::string, std::string>> params =
         ParseDetectorParams(absl::GetFlag(FLAGS_param));
     if (!params.ok()) return Fail("federated aggregate", params.status());
     std::ios::sync_with_stdio(false);
-    absl::Status s = AggregateUpdates(std::cin, absl::GetFlag(FLAGS_rule),
+    const std::string rule = absl::GetFlag(FLAGS_rule);
+    absl::Status s = AggregateUpdates(std::cin, rule.empty() ? "fedavg" : rule,
                                       *params, std::cout);
     std::cout.flush();
     return s.ok() ? 0 : Fail("federated aggregate", s);

@@ -163,14 +163,17 @@ const std::vector<Command>& Commands() {
        {"model", "filter", "detector", "param", "warnings"}, "drift",
        {"status", "alerts", "replay"}},
       {"federated",
-       "Federated learning, offline: aggregate --rule=R [--param K=V] "
-       "(a rule's aggregate of the updates on stdin, JSON lines), epsilon "
-       "--noise=Z --sample_rate=Q --steps=N [--delta=D] (plan a privacy "
-       "budget).",
+       "Federated rounds on the coordinator's trainer: start --model=M, "
+       "rounds, round NAME, sites, exclude|readmit SITE; offline: aggregate "
+       "--rule=R (the updates on stdin, JSON lines), epsilon --noise=Z "
+       "--sample_rate=Q --steps=N (plan a privacy budget).",
        continuum::ctl::RunFederatedCommand,
-       "continuumctl federated aggregate --rule=fedavg|median|trimmed_mean|krum|multi_krum [--param K=V ...] < updates.jsonl | federated epsilon --noise=Z --sample_rate=Q --steps=N [--delta=D]",
-       {"rule", "param", "noise", "sample_rate", "steps", "delta"}, "",
-       {"aggregate", "epsilon"}},
+       "continuumctl federated start --model=M [--rule=R] [--min_sites=N] [--max_sites=N] [--epochs=N] [--learning_rate=X] [--reason=T] | rounds [--model=M] [--filter=F] | round models/M/rounds/N | sites [--filter=F] | exclude|readmit SITE [--reason=T] | aggregate --rule=fedavg|median|trimmed_mean|krum|multi_krum [--param K=V ...] < updates.jsonl | epsilon --noise=Z --sample_rate=Q --steps=N [--delta=D]",
+       {"model", "rule", "min_sites", "max_sites", "epochs", "learning_rate",
+        "reason", "filter", "param",
+        "noise", "sample_rate", "steps", "delta"}, "trainer",
+       {"start", "rounds", "round", "sites", "exclude", "readmit", "aggregate",
+        "epsilon"}},
       {"model",
        continuum::ctl::kModelCommandSummary,
        // Never called: main runs continuum-model for `model` (ExecModelTool).

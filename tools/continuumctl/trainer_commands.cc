@@ -25,7 +25,9 @@ ABSL_FLAG(std::string, filter, "",
           "trainer runs: a filter on state, trigger, strategy, e.g. "
           "'state = RUN_STATE_FAILED'; drift alerts: on type, severity, "
           "version, detector, create_time, e.g. 'type = PERFORMANCE'.");
-ABSL_FLAG(int, epochs, 0, "trainer trigger: override the epochs of the run.");
+ABSL_FLAG(int, epochs, 0,
+          "trainer trigger: override the epochs of the run; federated start: "
+          "the sites' local epochs.");
 ABSL_FLAG(double, learning_rate, 0,
           "trainer trigger: override the learning rate of the run.");
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Federated learning end to end with real processes
+# (deploy/local/continuum-federation): a registry, a coordinator trainer with
+# its own collector (its evaluation set, balanced), and three site trainers,
+# each with a collector holding a label-skewed shard (classes drawn from a
+# seeded Dirichlet(0.5) per site) that never leaves it. Three FedAvg rounds
+# started with `continuumctl federated start`: every site joins, trains on
+# its shard and sends its update; the coordinator aggregates, and each
+# round's candidate is evaluated on the coordinator's data, gated by the
+# registry and deployed as any run's. Checks: every round COMPLETED with a
+# new production version whose accuracy on the coordinator's evaluation set
+# beats the first version's by far; the sites' records are nowhere in the
+# coordinator's state (its collector holds only its own records, and no site
+# record id appears in any of its files); a site that is excluded cannot
+# join (PERMISSION_DENIED) until readmitted.
+# Usage: federated_e2e_test.sh BIN_DIR
+set -euo pipefail
+bin_dir="$1"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+py=/usr/bin/python3
+ctl="$bin_dir/continuumctl"
+work="$(mktemp -d "${TMPDIR:-/tmp}/federated_e2e_test.XXXXXX")"
+fed_pid=""
+cleanup() {
+  if [ -n "$fed_pid" ]; then
+    kill -TERM "$fed_pid" 2>/dev/null || true
+    wait "$fed_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+expect() {  # expect REGEX OUTPUT
+  grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
+}
+
+"$root/deploy/local/continuum-federation" --bin-dir "$bin_dir" \
+  --data-dir "$work/fed" --sites 3 --model fed >"$work/fed.out" 2>&1 &
+fed_pid=$!
+deadline=$((SECONDS + 120))
+until grep -q '^endpoints:' "$work/fed.out" 2>/dev/null; do
+  if ! kill -0 "$fed_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+    echo "the federation did not start:"; cat "$work/fed.out"
+    tail -n 20 "$work"/fed/logs/*.log || true
+    exit 1
+  fi
+  sleep 0.2
+done
+cat "$work/fed.out"
+export CONTINUUM_ENDPOINTS="$work/fed/federation.env"
+# shellcheck disable=SC1091
+. "$work/fed/federation.env"
+
+# Four classes of 12 features around class prototypes; each site's class
+# mix from Dirichlet(0.5), seeded; the coordinator's set balanced.
+"$py" - "$work" <<'PY'
+import random, sys
+work = sys.argv[1]
+rng = random.Random(17)
+protos = [[rng.gauss(0, 1.5) for _ in range(12)] for _ in range(4)]
+def row(rid, c):
+    return [rid, str(c)] + ["%.4f" % (protos[c][f] + rng.gauss(0, 2.5)) for f in range(12)]
+header = "id,label," + ",".join("f%d" % f for f in range(12))
+for site in (1, 2, 3):
+    mix = [rng.gammavariate(0.5, 1) for _ in range(4)]
+    total = sum(mix)
+    mix = [m / total for m in mix]
+    with open(f"{work}/site{site}.csv", "w") as out:
+        print(header, file=out)
+        for i in range(600):
+            c = rng.choices(range(4), weights=mix)[0]
+            print(",".join(row(f"s{site}-r{i}", c)), file=out)
+    print(f"site-{site} class mix: " + " ".join("%.2f" % m for m in mix))
+with open(f"{work}/eval.csv", "w") as out:
+    print(header, file=out)
+    for i in range(800):
+        print(",".join(row(f"eval-r{i}", i % 4)), file=out)
+PY
+
+for i in 1 2 3; do
+  target="$(eval echo "\$SITE_${i}_COLLECTOR")"
+  "$ctl" datasets create --target="$target" --dataset=fed --features=12 --classes=4 >/dev/null
+  "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" | tail -n 1
+done
+"$ctl" datasets create --dataset=fed --features=12 --classes=4 >/dev/null
+"$ctl" ingest --dataset=fed --csv="$work/eval.csv" | tail -n 1
+
+# Version 1: fresh weights, in production at once.
+"$ctl" model init --family=mlp_classifier --inputs=12 --classes=4 --hidden=32 \
+  --seed=5 --output="$work/v1.bundle" >/dev/null
+"$ctl" models register --model=fed --family=mlp_classifier --plan=immediate >/dev/null
+cat >"$work/report.json" <<'EOF'
+{"evaluations": [{"evaluationSet": "held_out",
+  "candidate": {"loss": 1.4, "accuracy": 0.25, "sampleCount": 800}}]}
+EOF
+out="$("$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json")"
+expect "^uploaded models/fed/versions/1 \(PRODUCTION" "$out"
+
+# wait_round N: until round N of fed is COMPLETED (or fail if it FAILED).
+wait_round() {
+  local n=$1 deadline=$((SECONDS + 180)) state=""
+  while :; do
+    state="$("$ctl" federated round "models/fed/rounds/$n" --json |
+      "$py" -c 'import json,sys; print(json.load(sys.stdin).get("state",""))')"
+    case "$state" in
+      ROUND_STATE_COMPLETED) return 0 ;;
+      ROUND_STATE_FAILED)
+        "$ctl" federated round "models/fed/rounds/$n"; return 1 ;;
+    esac
+    if [ $SECONDS -ge $deadline ]; then
+      echo "round $n is still $state after 180 s"
+      "$ctl" federated round "models/fed/rounds/$n"
+      tail -n 30 "$work"/fed/logs/trainer.log "$work"/fed/logs/site-1-trainer.log
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# Each round's candidate is uploaded; the registry's gates approve it
+# (it becomes production and the next round's base) or reject it (the
+# round still COMPLETED; production stays).
+production=1
+best=""
+first_base=""
+for n in 1 2 3; do
+  out="$("$ctl" federated start --model=fed --min_sites=3 --max_sites=3 \
+    --epochs=5 --learning_rate=0.01 --reason="e2e round $n")"
+  echo "$out"
+  expect "^opened models/fed/rounds/$n on version $production " "$out"
+  wait_round "$n"
+  "$ctl" federated round "models/fed/rounds/$n"
+  json="$("$ctl" federated round "models/fed/rounds/$n" --json)"
+  version="$("$py" -c 'import json,sys; print(json.load(sys.stdin)["result_version"]["version"])' <<<"$json")"
+  run="$("$py" -c 'import json,sys; print(json.load(sys.stdin)["run"])' <<<"$json")"
+  run_json="$("$ctl" trainer run "$run" --json)"
+  read -r state acc base <<<"$("$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+ev = [e for e in r["report"]["evaluations"] if e["evaluation_set"] == "held_out"][0]
+print(r["state"], ev["candidate"].get("accuracy", 0), ev["baseline"].get("accuracy", 0))' <<<"$run_json")"
+  echo "round $n: run $run $state, candidate version $version, accuracy on the coordinator's set $acc (base $base)"
+  [ -n "$first_base" ] || first_base="$base"
+  case "$state" in
+    RUN_STATE_SUCCEEDED) production="$version"; best="$acc" ;;
+    RUN_STATE_REJECTED) [ "$n" -gt 1 ] || { echo "the first round's candidate was rejected"; echo "$run_json"; exit 1; } ;;
+    *) echo "$run_json"; exit 1 ;;
+  esac
+done
+"$ctl" versions list --model=fed
+"$py" -c 'import sys
+first, last = float(sys.argv[1]), float(sys.argv[2])
+print("accuracy on the coordinator set: version 1 %.3f, production after 3 rounds %.3f" % (first, last))
+sys.exit(0 if last >= 0.8 and last > first + 0.3 else 1)' "$first_base" "$best" ||
+  { echo "the federation did not learn"; exit 1; }
+
+# Nothing but updates left the sites.
+"$ctl" datasets stats --dataset=fed | tee "$work/stats.txt"
+grep -qE '800' "$work/stats.txt" || { echo "the coordinator's collector holds other records"; exit 1; }
+if grep -rlaE 's[123]-r[0-9]+' "$work/fed/collector" "$work/fed/trainer" "$work/fed/registry"; then
+  echo "a site's record id is in the coordinator's or the registry's state (above)"
+  exit 1
+fi
+
+# Trust: an excluded site cannot join until readmitted.
+out="$("$ctl" federated exclude site-3 --reason="e2e: suspected poisoning")"
+expect "^sites/site-3 is EXCLUDED" "$out"
+"$ctl" federated sites
+out="$("$ctl" federated start --model=fed --min_sites=2 --max_sites=2)"
+expect "^opened models/fed/rounds/4 on version $production " "$out"
+wait_round 4
+json="$("$ctl" federated round models/fed/rounds/4 --json)"
+grep -q '"site-3"' <<<"$json" && { echo "an excluded site joined:"; echo "$json"; exit 1; }
+deadline=$((SECONDS + 60))
+until grep -q 'site site-3 is excluded' "$work/fed/logs/site-3-trainer.log"; do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "site-3 was not told it is excluded"
+    tail -n 20 "$work/fed/logs/site-3-trainer.log"
+    exit 1
+  fi
+  sleep 0.5
+done
+out="$("$ctl" federated readmit site-3)"
+expect "^sites/site-3 is TRUSTED" "$out"
+echo "1 passed, 0 failed"
