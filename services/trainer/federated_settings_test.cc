@@ -52,6 +52,44 @@ TEST(FederatedSettingsTest, EachRuleIsNamedByItsPath) {
            "config.federated.site_id: site id"},
           {[](auto& c) { c.set_min_sites(-1); },
            "config.federated.min_sites: must be >= 0 (got -1)"},
+          {[](auto& c) { c.set_byzantine_sites(-1); },
+           "config.federated.byzantine_sites: must be >= 0"},
+          {[](auto& c) { c.set_multi_krum_selected(-2); },
+           "config.federated.multi_krum_selected: must be >= 0"},
+          {[](auto& c) { c.set_local_epochs(-1); },
+           "config.federated.local_epochs: must be >= 0"},
+          {[](auto& c) { c.set_local_batch_size(-8); },
+           "config.federated.local_batch_size: must be >= 0"},
+          {[](auto& c) { c.mutable_outlier_exclusion()->set_exclude_after(-1); },
+           "config.federated.outlier_exclusion.exclude_after: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_outlier_exclusion()->set_norm_threshold(-3);
+           },
+           "config.federated.outlier_exclusion.norm_threshold: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_differential_privacy()->set_max_epsilon(-1);
+           },
+           "config.federated.differential_privacy.max_epsilon: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_differential_privacy()
+                 ->mutable_adaptive_clipping()
+                 ->set_learning_rate(-0.2);
+           },
+           "adaptive_clipping.learning_rate: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_differential_privacy()
+                 ->mutable_adaptive_clipping()
+                 ->set_count_stddev(-1);
+           },
+           "adaptive_clipping.count_stddev: must be >= 0"},
+          {[](auto& c) {
+             c.mutable_secure_aggregation()->set_fixed_point_scale(-1);
+           },
+           "config.federated.secure_aggregation.fixed_point_scale: must be >= 0"},
+          {[](auto& c) { c.mutable_server_optimizer()->set_learning_rate(-1); },
+           "config.federated.server_optimizer.learning_rate: must be >= 0"},
+          {[](auto& c) { c.mutable_server_optimizer()->set_beta1(-0.1); },
+           "config.federated.server_optimizer.beta1: must be in [0, 1)"},
           {[](auto& c) {
              c.set_min_sites(3);
              c.set_max_sites(2);

@@ -76,8 +76,6 @@ def main():
         if not f.name.startswith("continuum/v1/"):
             continue
         for service in f.service:
-            if service.name == "FederatedService":
-                continue  # not served (federated.proto)
             for method in service.method:
                 pending.append(method.input_type.lstrip("."))
     while pending:
