@@ -13,9 +13,18 @@
 # coordinator's state (its collector holds only its own records, and no site
 # record id appears in any of its files); a site that is excluded cannot
 # join (PERMISSION_DENIED) until readmitted.
-# Usage: federated_e2e_test.sh BIN_DIR
+# Then, through the same processes: a round under secure aggregation (the
+# coordinator sees no single update's norm), a round with differential
+# privacy (the epsilon it reports equals `continuumctl federated epsilon`'s
+# for the same noise, rate and steps), and a round with a Byzantine
+# participant (tests/federated_attacker.py, an outside process sending a
+# random update of norm 30) under Multi-Krum with outlier exclusion: the attacker
+# is left out of the aggregate and excluded from later rounds, and the
+# candidate stays accurate.
+# Usage: federated_e2e_test.sh BIN_DIR PYTHON_DIR
 set -euo pipefail
 bin_dir="$1"
+python_dir="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py=/usr/bin/python3
 ctl="$bin_dir/continuumctl"
@@ -154,6 +163,97 @@ print("accuracy on the coordinator set: version 1 %.3f, production after 3 round
 sys.exit(0 if last >= 0.8 and last > first + 0.3 else 1)' "$first_base" "$best" ||
   { echo "the federation did not learn"; exit 1; }
 
+# run_accuracy ROUND: the state and held-out accuracy of the round's run.
+run_accuracy() {
+  local run
+  run="$("$ctl" federated round "$1" --json |
+    "$py" -c 'import json,sys; print(json.load(sys.stdin)["run"])')"
+  "$ctl" trainer run "$run" --json | "$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+ev = [e for e in r["report"]["evaluations"] if e["evaluation_set"] == "held_out"][0]
+print(r["state"], ev["candidate"].get("accuracy", 0))'
+}
+# approved STATE VERSION: production moves on an approved candidate.
+approved() {
+  [ "$1" = RUN_STATE_SUCCEEDED ] && production="$2"
+  return 0
+}
+round_version() {
+  "$ctl" federated round "$1" --json |
+    "$py" -c 'import json,sys; print(json.load(sys.stdin)["result_version"]["version"])'
+}
+
+# Secure aggregation: masked updates; the coordinator never sees a norm.
+cat >"$work/secure.pbtxt" <<'EOF'
+secure_aggregation { enabled: true }
+min_sites: 3 max_sites: 3 local_epochs: 5 local_learning_rate: 0.01
+EOF
+out="$("$ctl" federated start --model=fed --round_config="$work/secure.pbtxt")"
+expect "^opened models/fed/rounds/4 on version $production " "$out"
+wait_round 4
+json="$("$ctl" federated round models/fed/rounds/4 --json)"
+if grep -q '"update_norm"' <<<"$json"; then
+  echo "the coordinator saw an update's norm under secure aggregation:"; echo "$json"; exit 1
+fi
+read -r state acc <<<"$(run_accuracy models/fed/rounds/4)"
+echo "secure round: run $state, accuracy $acc"
+"$py" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.8 else 1)' "$acc" ||
+  { echo "the securely aggregated candidate is not accurate"; exit 1; }
+approved "$state" "$(round_version models/fed/rounds/4)"
+
+# Differential privacy: the round reports the accountant's epsilon.
+cat >"$work/dp.pbtxt" <<'EOF'
+differential_privacy { enabled: true clip_norm: 2.0 noise_multiplier: 0.8 }
+min_sites: 3 max_sites: 3 local_epochs: 5 local_learning_rate: 0.01
+EOF
+out="$("$ctl" federated start --model=fed --round_config="$work/dp.pbtxt")"
+expect "^opened models/fed/rounds/5 on version $production " "$out"
+wait_round 5
+epsilon="$("$ctl" federated round models/fed/rounds/5 --json |
+  "$py" -c 'import json,sys; print(json.load(sys.stdin)["privacy"]["epsilon"])')"
+planned="$("$ctl" federated epsilon --noise=0.8 --sample_rate=1 --steps=1 --json |
+  "$py" -c 'import json,sys; print(json.load(sys.stdin)["epsilon"])')"
+echo "DP round: epsilon $epsilon (planned $planned)"
+"$py" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-6 else 1)' \
+  "$epsilon" "$planned" || { echo "the round's epsilon is not the accountant's"; exit 1; }
+read -r state acc <<<"$(run_accuracy models/fed/rounds/5)"
+echo "DP round: run $state, accuracy $acc"
+approved "$state" "$(round_version models/fed/rounds/5)"
+
+# A Byzantine participant under Multi-Krum with outlier exclusion. (Plain
+# Krum keeps one site's update: with label-skewed shards that candidate is
+# less accurate, 0.785 in one run, however well the attacker is kept out.)
+cat >"$work/krum.pbtxt" <<'EOF'
+aggregation: AGGREGATION_MULTI_KRUM
+outlier_exclusion { enabled: true exclude_after: 1 }
+min_sites: 3 max_sites: 4 local_epochs: 5 local_learning_rate: 0.01
+EOF
+"$py" "$root/tests/federated_attacker.py" "$python_dir" "$CONTINUUM_TRAINER" \
+  fed mallory 30 >"$work/attacker.out" 2>&1 &
+attacker=$!
+out="$("$ctl" federated start --model=fed --round_config="$work/krum.pbtxt")"
+expect "^opened models/fed/rounds/6 on version $production " "$out"
+wait_round 6
+wait "$attacker" || { echo "the attacker failed:"; cat "$work/attacker.out"; exit 1; }
+cat "$work/attacker.out"
+"$ctl" federated round models/fed/rounds/6
+json="$("$ctl" federated round models/fed/rounds/6 --json)"
+"$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+m = [p for p in r["participants"] if p["site_id"] == "mallory"][0]
+sys.exit(0 if m["state"] == "PARTICIPANT_STATE_EXCLUDED" else 1)' <<<"$json" ||
+  { echo "the attacker was not excluded from the aggregate"; exit 1; }
+read -r state acc <<<"$(run_accuracy models/fed/rounds/6)"
+echo "Byzantine round: run $state, accuracy $acc"
+"$py" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.8 else 1)' "$acc" ||
+  { echo "the attacker dragged the candidate down"; exit 1; }
+approved "$state" "$(round_version models/fed/rounds/6)"
+out="$("$ctl" federated sites --filter='trust = EXCLUDED')"
+echo "$out"
+expect "sites/mallory +EXCLUDED .*outlier in 1 rounds in a row" "$out"
+
 # Nothing but updates left the sites.
 "$ctl" datasets stats --dataset=fed | tee "$work/stats.txt"
 grep -qE '800' "$work/stats.txt" || { echo "the coordinator's collector holds other records"; exit 1; }
@@ -167,9 +267,9 @@ out="$("$ctl" federated exclude site-3 --reason="e2e: suspected poisoning")"
 expect "^sites/site-3 is EXCLUDED" "$out"
 "$ctl" federated sites
 out="$("$ctl" federated start --model=fed --min_sites=2 --max_sites=2)"
-expect "^opened models/fed/rounds/4 on version $production " "$out"
-wait_round 4
-json="$("$ctl" federated round models/fed/rounds/4 --json)"
+expect "^opened models/fed/rounds/7 on version $production " "$out"
+wait_round 7
+json="$("$ctl" federated round models/fed/rounds/7 --json)"
 grep -q '"site-3"' <<<"$json" && { echo "an excluded site joined:"; echo "$json"; exit 1; }
 deadline=$((SECONDS + 60))
 until grep -q 'site site-3 is excluded' "$work/fed/logs/site-3-trainer.log"; do

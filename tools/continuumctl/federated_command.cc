@@ -1,9 +1,12 @@
 #include "tools/continuumctl/federated_command.h"
 
 #include <google/protobuf/struct.pb.h>
+#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cfloat>
 #include <cmath>
 #include <iostream>
@@ -13,6 +16,7 @@
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -35,6 +39,12 @@ ABSL_DECLARE_FLAG(double, learning_rate);
 ABSL_FLAG(std::string, rule, "",
           "federated aggregate (default fedavg) and start: the aggregation "
           "rule: fedavg, fedprox, median, trimmed_mean, krum or multi_krum.");
+ABSL_FLAG(std::string, round_config, "",
+          "federated start: a file holding the round's FederatedConfig, in "
+          "protobuf text format (or JSON when it starts with '{'), e.g. "
+          "'differential_privacy { enabled: true clip_norm: 1 "
+          "noise_multiplier: 1 }'; --rule, --min_sites, --max_sites, "
+          "--epochs and --learning_rate override its fields.");
 ABSL_FLAG(int, min_sites, 0,
           "federated start: fewest sites for the round (0 = the model's "
           "setting, else 2).");
@@ -179,6 +189,36 @@ int StartRound() {
   request.set_parent(absl::StrCat("models/", absl::GetFlag(FLAGS_model)));
   request.set_reason(absl::GetFlag(FLAGS_reason));
   const std::string rule = absl::GetFlag(FLAGS_rule);
+  if (const std::string path = absl::GetFlag(FLAGS_round_config);
+      !path.empty()) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      return Fail("federated start",
+                  absl::InvalidArgumentError(
+                      absl::StrCat("--round_config: cannot read ", path)));
+    }
+    const std::string body = text.str();
+    const bool json =
+        absl::StartsWith(absl::StripLeadingAsciiWhitespace(body), "{");
+    bool parsed = false;
+    std::string error;
+    if (json) {
+      const auto s = pb::util::JsonStringToMessage(body,
+                                                   request.mutable_config());
+      parsed = s.ok();
+      error = std::string(s.message());
+    } else {
+      parsed = pb::TextFormat::ParseFromString(body, request.mutable_config());
+      error = "not a FederatedConfig in protobuf text format";
+    }
+    if (!parsed) {
+      return Fail("federated start",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "--round_config: ", path, ": ", error)));
+    }
+  }
   if (!rule.empty() || absl::GetFlag(FLAGS_min_sites) > 0 ||
       absl::GetFlag(FLAGS_max_sites) > 0 || absl::GetFlag(FLAGS_epochs) > 0 ||
       absl::GetFlag(FLAGS_learning_rate) > 0) {
@@ -197,11 +237,18 @@ int StartRound() {
       }
       config->set_aggregation(a);
     }
-    config->set_min_sites(absl::GetFlag(FLAGS_min_sites));
-    config->set_max_sites(absl::GetFlag(FLAGS_max_sites));
-    config->set_local_epochs(std::max(0, absl::GetFlag(FLAGS_epochs)));
-    config->set_local_learning_rate(
-        std::max(0.0, absl::GetFlag(FLAGS_learning_rate)));
+    if (absl::GetFlag(FLAGS_min_sites) > 0) {
+      config->set_min_sites(absl::GetFlag(FLAGS_min_sites));
+    }
+    if (absl::GetFlag(FLAGS_max_sites) > 0) {
+      config->set_max_sites(absl::GetFlag(FLAGS_max_sites));
+    }
+    if (absl::GetFlag(FLAGS_epochs) > 0) {
+      config->set_local_epochs(absl::GetFlag(FLAGS_epochs));
+    }
+    if (absl::GetFlag(FLAGS_learning_rate) > 0) {
+      config->set_local_learning_rate(absl::GetFlag(FLAGS_learning_rate));
+    }
   }
   grpc::ClientContext context;
   SetDeadline(&context);

@@ -168,8 +168,9 @@ const std::vector<Command>& Commands() {
        "--rule=R (the updates on stdin, JSON lines), epsilon --noise=Z "
        "--sample_rate=Q --steps=N (plan a privacy budget).",
        continuum::ctl::RunFederatedCommand,
-       "continuumctl federated start --model=M [--rule=R] [--min_sites=N] [--max_sites=N] [--epochs=N] [--learning_rate=X] [--reason=T] | rounds [--model=M] [--filter=F] | round models/M/rounds/N | sites [--filter=F] | exclude|readmit SITE [--reason=T] | aggregate --rule=fedavg|median|trimmed_mean|krum|multi_krum [--param K=V ...] < updates.jsonl | epsilon --noise=Z --sample_rate=Q --steps=N [--delta=D]",
-       {"model", "rule", "min_sites", "max_sites", "epochs", "learning_rate",
+       "continuumctl federated start --model=M [--round_config=FILE] [--rule=R] [--min_sites=N] [--max_sites=N] [--epochs=N] [--learning_rate=X] [--reason=T] | rounds [--model=M] [--filter=F] | round models/M/rounds/N | sites [--filter=F] | exclude|readmit SITE [--reason=T] | aggregate --rule=fedavg|median|trimmed_mean|krum|multi_krum [--param K=V ...] < updates.jsonl | epsilon --noise=Z --sample_rate=Q --steps=N [--delta=D]",
+       {"model", "round_config", "rule", "min_sites", "max_sites", "epochs",
+        "learning_rate",
         "reason", "filter", "param",
         "noise", "sample_rate", "steps", "delta"}, "trainer",
        {"start", "rounds", "round", "sites", "exclude", "readmit", "aggregate",
