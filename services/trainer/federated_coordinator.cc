@@ -166,6 +166,7 @@ absl::Status FederatedCoordinator::Load() {
       options_.store->LoadModelStates();
   if (!states.ok()) return states.status();
   model_states_ = *std::move(states);
+  if (options_.metrics != nullptr) options_.metrics->SetSites(sites_);
   absl::StatusOr<std::vector<v1::Round>> rounds = options_.store->LoadRounds();
   if (!rounds.ok()) return rounds.status();
   for (v1::Round& r : *rounds) {
@@ -218,6 +219,7 @@ void FederatedCoordinator::SaveSite(const v1::Site& site) {
   if (absl::Status s = options_.store->PutSite(site); !s.ok()) {
     spdlog::error("federated: saving {}: {}", site.name(), s.ToString());
   }
+  if (options_.metrics != nullptr) options_.metrics->SetSites(sites_);
 }
 
 void FederatedCoordinator::Fail(RoundData& data, absl::StatusCode code,
@@ -230,6 +232,7 @@ void FederatedCoordinator::Fail(RoundData& data, absl::StatusCode code,
   data.masked_sum.reset();
   data.aggregate.reset();
   spdlog::warn("federated: {} failed: {}", data.round.name(), why);
+  if (options_.metrics != nullptr) options_.metrics->RoundEnded(data.round);
   Save(data.round);
 }
 
@@ -334,6 +337,7 @@ absl::StatusOr<v1::Round> FederatedCoordinator::StartRound(
   }
   RoundData& data = rounds_[round.name()];
   data.round = round;
+  if (options_.metrics != nullptr) options_.metrics->RoundOpened(round);
   spdlog::info("federated: opened {} on version {} ({} parameters){}", round.name(), base->version.version(), base->num_parameters, (request.reason().empty() ? "" : ": " + request.reason()));
   Save(round);
   return Shown(round);
@@ -739,6 +743,9 @@ absl::StatusOr<v1::Round> FederatedCoordinator::Submit(
   p->set_state(v1::PARTICIPANT_STATE_SUBMITTED);
   p->set_sample_count(metadata.sample_count());
   *p->mutable_submit_time() = core::ToProto(options_.clock->Now());
+  if (options_.metrics != nullptr) {
+    options_.metrics->UpdateAccepted(data->round.model());
+  }
   if (secure) {
     (void)data->masked_sum->Add(masked);
   } else {
@@ -1063,6 +1070,7 @@ void FederatedCoordinator::Tick() {
       data->updates.clear();
       data->masked_sum.reset();
       data->aggregate.reset();
+      if (options_.metrics != nullptr) options_.metrics->RoundEnded(round);
       spdlog::info("federated: {} completed: run {} {}", name, run_name, v1::RunState_Name(state));
       Save(round);
     } else {
@@ -1289,6 +1297,7 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
             " rounds in a row, the last ", data->round.name(), ": ",
             it->second.second));
         spdlog::warn("federated: site {} excluded: {}", p.site_id(), site->trust_reason());
+        if (options_.metrics != nullptr) options_.metrics->SiteExcluded();
       } else {
         site->set_trust(v1::SITE_TRUST_PROBATION);
         site->set_trust_reason(
@@ -1327,6 +1336,11 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
     data->round.mutable_privacy()->set_epsilon(spent.ok() ? spent->epsilon : 0);
     data->round.mutable_privacy()->set_delta(dp.target_delta());
     data->round.mutable_privacy()->set_rounds(accountant.steps());
+    if (options_.metrics != nullptr) {
+      options_.metrics->SetPrivacy(data->round.model(),
+                                   data->round.privacy().epsilon(),
+                                   dp.max_epsilon());
+    }
   }
   data->aggregate = FederatedAggregate{data->round.base_version(),
                                        std::move(step), total_samples};

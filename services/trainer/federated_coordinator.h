@@ -58,6 +58,7 @@
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/clock.h"
 #include "lib/federated/secure_aggregation.h"
+#include "services/trainer/federated_metrics.h"
 #include "services/trainer/federated_run.h"
 #include "services/trainer/federated_store.h"
 
@@ -88,6 +89,8 @@ struct FederatedCoordinatorOptions {
   std::function<absl::StatusOr<v1::Run>(const std::string& run)> get_run;
   // Seed of the DP noise; 0 = from std::random_device.
   uint64_t noise_seed = 0;
+  // Optional.
+  FederatedMetrics* metrics = nullptr;
 };
 
 class FederatedCoordinator {

@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "lib/core/proto_time.h"
@@ -66,6 +69,7 @@ class Harness {
       return it->second;
     };
     options.noise_seed = 42;
+    options.metrics = &metrics_;
     auto c = FederatedCoordinator::Create(std::move(options));
     EXPECT_TRUE(c.ok()) << c.status();
     coordinator_ = *std::move(c);
@@ -134,7 +138,15 @@ class Harness {
     runs_[run] = r;
   }
 
+  // The metrics as text, as /metrics serves them.
+  std::string Metrics() {
+    prometheus::TextSerializer serializer;
+    return serializer.Serialize(registry_.Collect());
+  }
+
   core::FakeClock clock_;
+  prometheus::Registry registry_;
+  FederatedMetrics metrics_{registry_};
   v1::FederatedConfig config_;
   std::vector<std::string> triggered_;
   std::map<std::string, v1::Run> runs_;
@@ -208,6 +220,15 @@ TEST_F(FederatedCoordinatorTest, FedAvgRoundFromOpenToCompleted) {
   EXPECT_EQ(done.result_version().version(), 4);
   EXPECT_TRUE(done.has_end_time());
   EXPECT_FALSE(h_->c().AggregateOf(opened.name()).ok());  // memory freed
+  const std::string metrics = h_->Metrics();
+  EXPECT_THAT(metrics, HasSubstr("continuum_federated_rounds_total{model=\"m\","
+                                 "outcome=\"completed\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("continuum_federated_updates_total{model=\"m\"} 3"));
+  EXPECT_THAT(metrics,
+              HasSubstr("continuum_federated_round_active{model=\"m\"} 0"));
+  EXPECT_THAT(metrics,
+              HasSubstr("continuum_federated_sites{trust=\"trusted\"} 3"));
 }
 
 TEST_F(FederatedCoordinatorTest, TooFewSitesFailTheRoundWithoutARun) {
@@ -467,6 +488,8 @@ TEST_F(FederatedCoordinatorTest, DifferentialPrivacySpendsAndRefusesOverBudget) 
   EXPECT_NEAR(validating.privacy().epsilon(), expected.Spent(1e-5)->epsilon,
               1e-9);
   EXPECT_EQ(validating.privacy().rounds(), 1);
+  EXPECT_THAT(h_->Metrics(),
+              HasSubstr("continuum_federated_epsilon{model=\"m\"}"));
   EXPECT_EQ(validating.clip_norm(), 1.0);
   // The clipped mean (0.3, 0.4, 0, 0.25) plus noise of stddev z C / m = 0.5.
   const auto step = h_->c().AggregateOf(opened.name())->step;
@@ -518,6 +541,10 @@ TEST_F(FederatedCoordinatorTest, OutliersLoseTrustAndAreExcluded) {
   EXPECT_EQ(sites->sites(0).name(), "sites/bad");
   EXPECT_THAT(sites->sites(0).trust_reason(),
               HasSubstr("outlier in 1 rounds in a row"));
+  EXPECT_THAT(h_->Metrics(),
+              HasSubstr("continuum_federated_site_exclusions_total 1"));
+  EXPECT_THAT(h_->Metrics(),
+              HasSubstr("continuum_federated_sites{trust=\"excluded\"} 1"));
   // Excluded sites cannot join the next round until readmitted.
   h_->FinishRun(validating.run(), v1::RUN_STATE_SUCCEEDED);
   h_->c().Tick();

@@ -242,6 +242,11 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
   std::unique_ptr<trainer::FederatedStore> federated_store;
   std::unique_ptr<trainer::FederatedCoordinator> coordinator;
   std::unique_ptr<trainer::FederatedSite> site;
+  std::unique_ptr<trainer::FederatedMetrics> federated_metrics;
+  if (federated.role() == FederatedRole::ROLE_COORDINATOR) {
+    federated_metrics =
+        std::make_unique<trainer::FederatedMetrics>(*metrics_registry);
+  }
 
   trainer::TrainingExecutorOptions executor_options;
   executor_options.registry = clients.registry.get();
@@ -306,6 +311,7 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
     };
     c.get_run = [&](const std::string& run) { return scheduler.GetRun(run); };
     c.noise_seed = federated.noise_seed();
+    c.metrics = federated_metrics.get();
     absl::StatusOr<std::unique_ptr<trainer::FederatedCoordinator>> made =
         trainer::FederatedCoordinator::Create(std::move(c));
     if (!made.ok()) return core::ReportStartupError(made.status());
