@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -206,6 +207,16 @@ absl::Status CheckFederatedRole(const config::v1::TrainerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("federated.role: ", f.role(), " is not a role"));
   }
+  for (const std::string& m : f.scheduled_models()) {
+    if (f.role() != FederatedRole::ROLE_COORDINATOR) {
+      return absl::InvalidArgumentError(
+          "federated.scheduled_models: only a coordinator opens rounds");
+    }
+    if (absl::Status s = core::ValidateResourceId("model", m); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("federated.scheduled_models: ", s.message()));
+    }
+  }
   if (f.role() == FederatedRole::ROLE_SITE) {
     if (f.coordinator_address().empty()) {
       return absl::InvalidArgumentError(
@@ -276,6 +287,27 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
   scheduler_options.metrics = &metrics;
   scheduler_options.workers = settings.workers;
   scheduler_options.tick_interval = settings.tick;
+  // A coordinator's scheduled models open rounds on their schedule.
+  const std::set<std::string> scheduled_rounds(
+      federated.scheduled_models().begin(), federated.scheduled_models().end());
+  if (federated.role() == FederatedRole::ROLE_COORDINATOR &&
+      !scheduled_rounds.empty()) {
+    scheduler_options.take_scheduled_slot = [&](const std::string& model,
+                                                const std::string& reason) {
+      if (scheduled_rounds.count(model) == 0) return false;
+      v1::StartRoundRequest request;
+      request.set_parent(absl::StrCat("models/", model));
+      request.set_reason(reason);
+      absl::StatusOr<v1::Round> round = coordinator->StartRound(request);
+      if (round.ok()) {
+        spdlog::info("trainer: {} opened {}", reason, round->name());
+      } else {
+        spdlog::warn("trainer: scheduled round of model {} not opened: {}",
+                     model, round.status().ToString());
+      }
+      return true;
+    };
+  }
   trainer::Scheduler scheduler(scheduler_options);
   core::OpenStreams streams;
   trainer::TrainerServiceImpl service(&scheduler, &streams);

@@ -524,6 +524,12 @@ int Scheduler::RunDue() {
   const absl::Time now = options_.clock->Now();
   const std::vector<DueSlot> due = TakeDueSlots(now);
   for (const DueSlot& slot : due) {
+    const std::string reason =
+        absl::StrCat("schedule: ", DescribeCadence(slot.config.schedule()));
+    if (options_.take_scheduled_slot &&
+        options_.take_scheduled_slot(slot.model, reason)) {
+      continue;
+    }
     if (std::optional<std::string> skip = SkipReason(slot, now)) {
       RecordSkip(slot.model, *skip);
       continue;
@@ -531,8 +537,7 @@ int Scheduler::RunDue() {
     TriggerSpec spec;
     spec.model = slot.model;
     spec.trigger = v1::RUN_TRIGGER_SCHEDULE;
-    spec.reason =
-        absl::StrCat("schedule: ", DescribeCadence(slot.config.schedule()));
+    spec.reason = reason;
     spec.actor = "trainer";
     absl::StatusOr<v1::TriggerRunResponse> r = Trigger(spec);
     if (!r.ok()) {

@@ -107,6 +107,11 @@ struct SchedulerOptions {
   absl::Duration progress_interval = absl::Milliseconds(250);
   // How long CancelRun waits for a running run to stop.
   absl::Duration cancel_wait = absl::Seconds(5);
+  // Offered each due schedule slot before it becomes a run; returns true
+  // when it took the slot itself (the federated coordinator opens a round
+  // of the model instead). Null: every slot is a run.
+  std::function<bool(const std::string& model, const std::string& reason)>
+      take_scheduled_slot;
 };
 
 // A run as a watcher sees it.

@@ -57,9 +57,13 @@ class SchedulerTest : public ::testing::Test {
     options.workers = 1;
     options.tick_interval = absl::ZeroDuration();  // RunDue by hand.
     options.progress_interval = absl::ZeroDuration();
+    options.take_scheduled_slot = take_scheduled_slot_;
     scheduler_ = std::make_unique<Scheduler>(options);
     ASSERT_TRUE(scheduler_->Start().ok());
   }
+
+  std::function<bool(const std::string&, const std::string&)>
+      take_scheduled_slot_;
 
   absl::StatusOr<v1::TriggerRunResponse> Trigger(
       v1::RunTrigger trigger = v1::RUN_TRIGGER_MANUAL,
@@ -173,6 +177,27 @@ TEST_F(SchedulerTest, EveryCadenceRunsOncePerPeriod) {
   EXPECT_EQ(scheduler_->RunDue(), 1);
   EXPECT_EQ(scheduler_->RunDue(), 0);
   EXPECT_EQ(Runs().size(), 2u);
+}
+
+// A federated coordinator takes its models' slots: they open rounds, not
+// runs; other models' slots stay runs.
+TEST_F(SchedulerTest, ATakenSlotIsNoRun) {
+  std::vector<std::string> taken;
+  take_scheduled_slot_ = [&](const std::string& model,
+                             const std::string& reason) {
+    taken.push_back(absl::StrCat(model, " ", reason));
+    return model == "m";
+  };
+  scheduler_.reset();
+  StartScheduler();
+  v1::TrainingConfig config;
+  *config.mutable_schedule()->mutable_every() = ToProtoDuration(absl::Hours(1));
+  Configure(config);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(scheduler_->RunDue(), 1);
+  EXPECT_THAT(taken, ::testing::ElementsAre("m schedule: every 1h"));
+  EXPECT_TRUE(Runs().empty());
+  EXPECT_EQ(scheduler_->RunDue(), 0);  // the slot is consumed
 }
 
 TEST_F(SchedulerTest, DailyAtAcrossSpringForward) {
