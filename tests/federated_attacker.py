@@ -6,12 +6,15 @@ scaled to NORM, i.e. far larger than an honest site's. It holds no data and
 runs no trainer; tests/federated_e2e_test.sh uses it to check that robust
 aggregation and outlier exclusion keep it out.
 
-Usage: federated_attacker.py PYTHON_DIR COORDINATOR MODEL SITE_ID NORM
-Prints the round it attacked; exit 0 once the update was accepted.
+Usage: federated_attacker.py PYTHON_DIR COORDINATOR MODEL SITE_ID NORM|hang
+Prints the round it attacked; exit 0 once the update was accepted. With
+`hang` it joins, prints "joined ROUND" and then waits forever without
+submitting: a site that dies or hangs mid-round (the test kills it).
 """
 import math
 import random
 import sys
+import time
 
 sys.path.insert(0, sys.argv[1])
 import grpc  # noqa: E402
@@ -25,6 +28,10 @@ def main():
         parent=f"models/{model}", site_id=site, sample_count=540, wait=True),
         timeout=120)
     round_ = joined.round
+    if norm == "hang":
+        print(f"joined {round_.name}", flush=True)
+        while True:
+            time.sleep(3600)
     rng = random.Random(99)
     values = [rng.gauss(0, 1) for _ in range(round_.num_parameters)]
     scale = float(norm) / math.sqrt(sum(v * v for v in values))

@@ -94,9 +94,12 @@ void RecordReport(RunContext& context, const std::vector<std::string>& notes,
   report->set_notes(absl::StrJoin(notes, "; "));
   const v1::ValidationReport copy = *report;
   context.control().Update([&](v1::Run* run) {
-    *run->mutable_candidate_metrics() = copy.evaluations(0).candidate();
-    if (copy.evaluations(0).has_baseline()) {
-      *run->mutable_production_metrics() = copy.evaluations(0).baseline();
+    // A federated coordinator without evaluation data has none.
+    if (copy.evaluations_size() > 0) {
+      *run->mutable_candidate_metrics() = copy.evaluations(0).candidate();
+      if (copy.evaluations(0).has_baseline()) {
+        *run->mutable_production_metrics() = copy.evaluations(0).baseline();
+      }
     }
     *run->mutable_report() = copy;
   });

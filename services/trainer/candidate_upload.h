@@ -5,7 +5,8 @@
 //
 // - RecordReport completes the report (run, evaluate time, notes) and
 //   records it in the run with the candidate's and production's held-out
-//   metrics (its first evaluation).
+//   metrics (its first evaluation, when it has one: a federated
+//   coordinator without evaluation data has none).
 // - FinalizeCandidate writes the lineage into the manifest (model, parent,
 //   run, data window, code version, tags `trigger`, `cold_start`,
 //   `online_updates`), validates and serializes the bundle.

@@ -91,6 +91,18 @@ TEST_F(CandidateUploadTest, RecordReportFillsTheRunsRecord) {
   EXPECT_EQ(run.report().notes(), "a; b");
 }
 
+// A federated coordinator without evaluation data records a report with
+// no evaluation (it crashed on reading the first one before).
+TEST_F(CandidateUploadTest, RecordReportWithoutEvaluations) {
+  RunContext context(options_, run_, control_);
+  Candidate c = NewCandidate();
+  c.report.clear_evaluations();
+  RecordReport(context, {"no evaluation set"}, &c.report);
+  const v1::Run run = control_.run();
+  EXPECT_FALSE(run.has_candidate_metrics());
+  EXPECT_EQ(run.report().notes(), "no evaluation set");
+}
+
 TEST_F(CandidateUploadTest, FinalizeWritesTheLineage) {
   RunContext context(options_, run_, control_);
   Candidate c = NewCandidate();

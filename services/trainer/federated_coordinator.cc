@@ -274,9 +274,13 @@ absl::StatusOr<v1::Round> FederatedCoordinator::StartRound(
         "config.differential_privacy: DP needs clip_norm and "
         "noise_multiplier > 0");
   }
-  // The production version: outside the mutex (it may call the registry).
+  // The production version and the evaluation data: outside the mutex
+  // (they call the registry and the collector).
   absl::StatusOr<FederatedBase> base = options_.production(*model);
   if (!base.ok()) return base.status();
+  if (options_.evaluation_ready) {
+    if (absl::Status s = options_.evaluation_ready(*model); !s.ok()) return s;
+  }
 
   absl::MutexLock lock(&mu_);
   if (RoundData* active = ActiveRound(*model)) {

@@ -87,6 +87,10 @@ struct FederatedCoordinatorOptions {
       trigger_run;
   // A run by name.
   std::function<absl::StatusOr<v1::Run>(const std::string& run)> get_run;
+  // Optional: OK when the coordinator can evaluate the model's candidates
+  // (its collector holds the model's evaluation data); StartRound refuses
+  // with its error otherwise, before any site works for nothing.
+  std::function<absl::Status(const std::string& model)> evaluation_ready;
   // Seed of the DP noise; 0 = from std::random_device.
   uint64_t noise_seed = 0;
   // Optional.

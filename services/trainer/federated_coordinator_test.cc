@@ -70,6 +70,7 @@ class Harness {
     };
     options.noise_seed = 42;
     options.metrics = &metrics_;
+    options.evaluation_ready = evaluation_ready_;
     auto c = FederatedCoordinator::Create(std::move(options));
     EXPECT_TRUE(c.ok()) << c.status();
     coordinator_ = *std::move(c);
@@ -144,6 +145,7 @@ class Harness {
     return serializer.Serialize(registry_.Collect());
   }
 
+  std::function<absl::Status(const std::string&)> evaluation_ready_;
   core::FakeClock clock_;
   prometheus::Registry registry_;
   FederatedMetrics metrics_{registry_};
@@ -350,6 +352,24 @@ TEST_F(FederatedCoordinatorTest, OneActiveRoundPerModelAndUnknownModels) {
   bad.mutable_config()->set_trim_fraction(0.7);
   EXPECT_THAT(h_->c().StartRound(bad).status().message(),
               HasSubstr("config.trim_fraction: must be < 0.5"));
+}
+
+TEST_F(FederatedCoordinatorTest, NoRoundWithoutEvaluationData) {
+  h_->evaluation_ready_ = [](const std::string& model) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no evaluation data for ", model));
+  };
+  h_->Open();
+  v1::StartRoundRequest request;
+  request.set_parent("models/m");
+  auto refused = h_->c().StartRound(request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("no evaluation data for m"));
+  EXPECT_TRUE(h_->c().ListRounds([] {
+                v1::ListRoundsRequest r;
+                r.set_parent("models/m");
+                return r;
+              }())->rounds().empty());
 }
 
 TEST_F(FederatedCoordinatorTest, JoinWaitsForMembershipToClose) {

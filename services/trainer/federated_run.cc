@@ -127,21 +127,18 @@ class FederatedCandidateRun {
         "federated: the aggregate of ", context_.run().round(),
         " applied to version ", version)};
     const std::string& dataset = context_.config().dataset();
-    if (options_.collector == nullptr || dataset.empty()) {
-      notes.push_back(
-          "the coordinator has no collector: no evaluation set; the "
-          "registry's gates decide on the report as it is");
-      RecordReport(context_, notes, &candidate_.report);
-      return absl::OkStatus();
+    if (options_.collector == nullptr) {
+      return absl::FailedPreconditionError(
+          "the coordinator has no collector (collector_address): it "
+          "evaluates each round's candidate on its own data, and the "
+          "registry requires a held_out evaluation");
     }
     absl::StatusOr<v1::Dataset> got = options_.collector->GetDataset(dataset);
     if (!got.ok()) {
-      notes.push_back(absl::StrCat("the coordinator's collector has no data "
-                                   "set ",
-                                   dataset, " (", got.status().message(),
-                                   "): no evaluation set"));
-      RecordReport(context_, notes, &candidate_.report);
-      return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the coordinator's collector has no data set ", dataset, " (",
+          got.status().message(), "): it evaluates each round's candidate "
+          "on it"));
     }
     const v1::ModelSpec spec = model::ResolveSpec(base.manifest().spec());
     const RowFormat format =
@@ -163,11 +160,10 @@ class FederatedCandidateRun {
       return s;
     }
     if (rows.size() == 0) {
-      notes.push_back(absl::StrCat("data set ", dataset,
-                                   " has no usable rows in the run's window: "
-                                   "no evaluation set"));
-      RecordReport(context_, notes, &candidate_.report);
-      return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data set ", dataset, " of the coordinator's collector has no "
+          "usable rows in the run's window: the candidate cannot be "
+          "evaluated"));
     }
     const model::Dataset data = rows.All();
     context_.control().Update(

@@ -6,10 +6,10 @@
 //   (FederatedAggregate: the server optimiser's step) to the round's base
 //   version (RUN_PHASE_FETCHING_MODEL downloads that version, not whatever
 //   is in production now), evaluates the candidate and the base on the
-//   coordinator's own evaluation data when it has some (the model's data
-//   set in the coordinator's collector, whole: the coordinator trains on
-//   nothing; without a collector or rows the report says so and the
-//   registry's gates decide on what they have), then FINALIZING and
+//   coordinator's own evaluation data (the model's data set in the
+//   coordinator's collector, its window whole: the coordinator trains on
+//   nothing; without it the run fails FAILED_PRECONDITION, since the
+//   registry requires a held_out evaluation), then FINALIZING and
 //   UPLOADING as every run (candidate_upload.h). Its train_records are the
 //   round's total_samples (the sites' rows, of which no row left them).
 // - Site: a batch run with a `round` trains on the site's own window as

@@ -342,6 +342,31 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
       return run->name();
     };
     c.get_run = [&](const std::string& run) { return scheduler.GetRun(run); };
+    c.evaluation_ready = [&](const std::string& model) -> absl::Status {
+      absl::StatusOr<v1::TrainingConfig> stored = scheduler.GetTrainingConfig(
+          absl::StrCat("models/", model, "/trainingConfig"));
+      const std::string dataset =
+          stored.ok() && !stored->dataset().empty() ? stored->dataset() : model;
+      const std::string how = absl::StrCat(
+          "the coordinator evaluates each round's candidate on data set ",
+          dataset, " of its own collector (the model's TrainingConfig.dataset), "
+          "and the registry requires that held_out evaluation: ");
+      if (clients.collector == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(how, "no collector_address is configured"));
+      }
+      absl::StatusOr<v1::DatasetStats> stats =
+          clients.collector->GetDatasetStats(dataset, v1::TimeWindow());
+      if (!stats.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(how, stats.status().message()));
+      }
+      if (stats->labeled_count() == 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(how, "it holds no labelled record yet"));
+      }
+      return absl::OkStatus();
+    };
     c.noise_seed = federated.noise_seed();
     c.metrics = federated_metrics.get();
     absl::StatusOr<std::unique_ptr<trainer::FederatedCoordinator>> made =
