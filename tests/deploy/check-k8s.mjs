@@ -13,8 +13,10 @@
 //   3. writes each service's config (.pbtxt from the ConfigMaps, as mounted)
 //      to --configs-out DIR/<render>/<service>.pbtxt for the config check.
 //
-// Usage: node check-k8s.mjs [--configs-out DIR] NAME=FILE.yaml[:pinned] ...
+// Usage: node check-k8s.mjs [--configs-out DIR] NAME=FILE.yaml[:pinned|:site] ...
 //   :pinned  also require pinned image tags (not dev/latest/untagged)
+//   :site    a federated site: only the collector and the trainer run there
+//            (the federation's services are ExternalName Services)
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -67,9 +69,10 @@ const renders = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--configs-out") configsOut = args[++i];
   else {
-    const m = /^([\w.-]+)=(.+?)(:pinned)?$/.exec(args[i]);
+    const m = /^([\w.-]+)=(.+?)(:pinned|:site)?$/.exec(args[i]);
     if (!m) throw new Error(`bad argument ${args[i]}`);
-    renders.push({ name: m[1], file: m[2], pinned: Boolean(m[3]) });
+    renders.push({ name: m[1], file: m[2], pinned: m[3] === ":pinned",
+                   site: m[3] === ":site" });
   }
 }
 
@@ -283,7 +286,8 @@ for (const render of renders) {
       }
     }
   }
-  for (const s of SERVICES) if (!configs[s]) err(`no workload runs continuum-${s} with a config`);
+  const required = render.site ? ["collector", "trainer"] : SERVICES;
+  for (const s of required) if (!configs[s]) err(`no workload runs continuum-${s} with a config`);
 
   // The collector keeps a volume per replica.
   const collector = configs.collector?.workload;
@@ -300,6 +304,11 @@ for (const render of renders) {
 
   // Services select pods and target their ports.
   for (const svc of services) {
+    // An alias of a service elsewhere (a federated site's coordinator).
+    if (svc.spec?.type === "ExternalName") {
+      if (!svc.spec.externalName) err(`${id(svc)}: ExternalName without externalName`);
+      continue;
+    }
     const selected = workloads.filter((w) => matches(svc.spec?.selector, w.spec?.template?.metadata?.labels));
     if (selected.length === 0) err(`${id(svc)}: selects no workload`);
     for (const p of svc.spec?.ports ?? []) {
@@ -331,7 +340,7 @@ for (const render of renders) {
       }
     }
   }
-  for (const s of SERVICES) if (!monitored.has(`continuum-${s}`)) err(`no ServiceMonitor scrapes continuum-${s}`);
+  for (const s of required) if (!monitored.has(`continuum-${s}`)) err(`no ServiceMonitor scrapes continuum-${s}`);
   // HPA and PDB.
   for (const hpa of byKind("HorizontalPodAutoscaler")) {
     const ref = hpa.spec?.scaleTargetRef ?? {};

@@ -37,9 +37,12 @@ trap cleanup EXIT
 render deploy/k8s/base "$tmp/base.yaml"
 render deploy/k8s/overlays/production "$tmp/production.yaml"
 render deploy/k8s/overlays/secure "$tmp/secure.yaml"
+render deploy/k8s/overlays/federated-coordinator "$tmp/federated-coordinator.yaml"
+render deploy/k8s/overlays/federated-site "$tmp/federated-site.yaml"
 node "$here/check-k8s.mjs" --configs-out "$tmp/configs" \
   base="$tmp/base.yaml" production="$tmp/production.yaml" \
-  secure="$tmp/secure.yaml" >"$tmp/check.log" ||
+  secure="$tmp/secure.yaml" federated-coordinator="$tmp/federated-coordinator.yaml" \
+  federated-site="$tmp/federated-site.yaml:site" >"$tmp/check.log" ||
   { cat "$tmp/check.log"; echo "FAIL: the manifests do not validate (k8s_manifests_test)"; exit 1; }
 
 failures=0
