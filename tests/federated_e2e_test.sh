@@ -29,12 +29,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 py=/usr/bin/python3
 ctl="$bin_dir/continuumctl"
 work="$(mktemp -d "${TMPDIR:-/tmp}/federated_e2e_test.XXXXXX")"
-fed_pid=""
+# shellcheck source=util/federation.sh
+. "$root/tests/util/federation.sh"
 cleanup() {
-  if [ -n "$fed_pid" ]; then
-    kill -TERM "$fed_pid" 2>/dev/null || true
-    wait "$fed_pid" 2>/dev/null || true
-  fi
+  stop_federation
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,22 +41,8 @@ expect() {  # expect REGEX OUTPUT
   grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
 }
 
-"$root/deploy/local/continuum-federation" --bin-dir "$bin_dir" \
-  --data-dir "$work/fed" --sites 3 --model fed >"$work/fed.out" 2>&1 &
-fed_pid=$!
-deadline=$((SECONDS + 120))
-until grep -q '^endpoints:' "$work/fed.out" 2>/dev/null; do
-  if ! kill -0 "$fed_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "the federation did not start:"; cat "$work/fed.out"
-    tail -n 20 "$work"/fed/logs/*.log || true
-    exit 1
-  fi
-  sleep 0.2
-done
+start_federation "$root" "$bin_dir" "$work" --sites 3 --model fed
 cat "$work/fed.out"
-export CONTINUUM_ENDPOINTS="$work/fed/federation.env"
-# shellcheck disable=SC1091
-. "$work/fed/federation.env"
 
 # Four classes of 12 features around class prototypes; each site's class
 # mix from Dirichlet(0.5), seeded; the coordinator's set balanced.

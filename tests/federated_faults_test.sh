@@ -20,14 +20,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 py=/usr/bin/python3
 ctl="$bin_dir/continuumctl"
 work="$(mktemp -d "${TMPDIR:-/tmp}/federated_faults_test.XXXXXX")"
-fed_pid=""
+# shellcheck source=util/federation.sh
+. "$root/tests/util/federation.sh"
 extra_pids=()
 cleanup() {
   for p in "${extra_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  if [ -n "$fed_pid" ]; then
-    kill -TERM "$fed_pid" 2>/dev/null || true
-    wait "$fed_pid" 2>/dev/null || true
-  fi
+  stop_federation
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,19 +49,7 @@ wait_state() {  # wait_state ROUND STATE SECONDS
   done
 }
 
-"$root/deploy/local/continuum-federation" --bin-dir "$bin_dir" \
-  --data-dir "$work/fed" --sites 3 --model fed --keep-going >"$work/fed.out" 2>&1 &
-fed_pid=$!
-deadline=$((SECONDS + 120))
-until grep -q '^endpoints:' "$work/fed.out" 2>/dev/null; do
-  if ! kill -0 "$fed_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "the federation did not start:"; cat "$work/fed.out"; exit 1
-  fi
-  sleep 0.2
-done
-export CONTINUUM_ENDPOINTS="$work/fed/federation.env"
-# shellcheck disable=SC1091
-. "$work/fed/federation.env"
+start_federation "$root" "$bin_dir" "$work" --sites 3 --model fed --keep-going
 
 # A small problem: two classes of 6 features, 300 rows per site.
 "$py" - "$work" <<'PY'

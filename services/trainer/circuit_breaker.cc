@@ -53,7 +53,8 @@ CircuitDecision CountOutcome(const CountedOutcome& outcome,
 
 absl::Status AdmitTrigger(absl::string_view model, v1::RunTrigger trigger,
                           const v1::ScheduleStatus& status) {
-  if (trigger == v1::RUN_TRIGGER_MANUAL || !status.paused()) {
+  if (trigger == v1::RUN_TRIGGER_MANUAL ||
+      trigger == v1::RUN_TRIGGER_FEDERATED || !status.paused()) {
     return absl::OkStatus();
   }
   if (status.circuit_open()) {

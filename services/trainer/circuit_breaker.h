@@ -74,7 +74,10 @@ CircuitDecision CountOutcome(const CountedOutcome& outcome,
 
 // Whether a trigger of kind `trigger` is admitted for `model` by `status`:
 // OK, or FAILED_PRECONDITION saying that the breaker is open (and how to
-// close it) or that the schedule is paused.
+// close it) or that the schedule is paused. Manual triggers always pass,
+// and so do a federated round's validation runs (RUN_TRIGGER_FEDERATED):
+// the round was opened by an operator, or by the schedule, which the
+// breaker pauses; the registry's gates still decide on each candidate.
 absl::Status AdmitTrigger(absl::string_view model, v1::RunTrigger trigger,
                           const v1::ScheduleStatus& status);
 

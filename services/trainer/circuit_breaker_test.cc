@@ -126,6 +126,9 @@ TEST(CircuitBreakerTest, WhilePausedOnlyManualTriggersAreAdmitted) {
   EXPECT_FALSE(status.paused());
 
   CountOutcome(Outcome(v1::RUN_STATE_FAILED, 1), &status);
+  // A federated round's validation run passes (the round's opening was the
+  // decision; a scheduled round's slot is paused with the schedule).
+  EXPECT_TRUE(AdmitTrigger("m", v1::RUN_TRIGGER_FEDERATED, status).ok());
   absl::Status open = AdmitTrigger("m", v1::RUN_TRIGGER_SCHEDULE, status);
   EXPECT_TRUE(absl::IsFailedPrecondition(open));
   EXPECT_THAT(open.message(),

@@ -1,6 +1,7 @@
 #include "tools/continuumctl/cli_util.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -136,6 +137,11 @@ int PrintJson(const google::protobuf::Message& message) {
 
 std::string Short(const std::string& name, absl::string_view prefix) {
   return std::string(absl::StripPrefix(name, prefix));
+}
+
+std::string TimeText(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return google::protobuf::util::TimeUtil::ToString(t);
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {

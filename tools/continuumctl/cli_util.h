@@ -4,6 +4,7 @@
 #define CONTINUUM_TOOLS_CONTINUUMCTL_CLI_UTIL_H_
 
 #include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
 #include <grpcpp/grpcpp.h>
 
 #include <string>
@@ -52,6 +53,9 @@ bool JsonOutput();
 
 // Prints `message` as indented JSON on stdout; returns 0.
 int PrintJson(const google::protobuf::Message& message);
+
+// A timestamp for tables: RFC 3339, or "-" when unset (zero).
+std::string TimeText(const google::protobuf::Timestamp& t);
 
 // Prints rows as a table with columns aligned; the first row is the header.
 void PrintTable(const std::vector<std::vector<std::string>>& rows);

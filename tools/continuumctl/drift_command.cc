@@ -1,6 +1,5 @@
 #include "tools/continuumctl/drift_command.h"
 
-#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
@@ -35,11 +34,6 @@ ABSL_DECLARE_FLAG(std::string, filter);
 namespace continuum::ctl {
 namespace {
 
-std::string Time(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  return google::protobuf::util::TimeUtil::ToString(t);
-}
-
 absl::StatusOr<std::string> ModelFlag(absl::string_view verb) {
   const std::string model = absl::GetFlag(FLAGS_model);
   if (model.empty()) {
@@ -64,7 +58,7 @@ int RunStatus() {
   if (!s.ok()) return FailGrpc("drift status", s);
   if (JsonOutput()) return PrintJson(status);
   std::cout << "models/" << status.model() << ": " << status.observations()
-            << " observations; cool-down until " << Time(status.cooldown_until())
+            << " observations; cool-down until " << TimeText(status.cooldown_until())
             << "\n";
   if (status.performance_size() > 0) {
     std::vector<std::vector<std::string>> rows = {
@@ -95,7 +89,7 @@ int RunStatus() {
            absl::StrCat(d.feature_index()), absl::StrCat(d.version()),
            Short(v1::DetectorState_Name(d.state()), "DETECTOR_STATE_"),
            absl::StrCat(d.observations()), absl::StrCat(d.drift_count()),
-           absl::StrCat(d.warning_count()), Time(d.last_drift_time())});
+           absl::StrCat(d.warning_count()), TimeText(d.last_drift_time())});
     }
     PrintTable(rows);
   }
@@ -130,7 +124,7 @@ int RunAlerts() {
                     Short(v1::AlertSeverity_Name(a.severity()),
                           "ALERT_SEVERITY_"),
                     absl::StrCat(a.version()), a.detector(),
-                    Time(a.create_time()), action, a.message()});
+                    TimeText(a.create_time()), action, a.message()});
   }
   PrintTable(rows);
   std::cout << response.alerts_size() << " alert"

@@ -23,7 +23,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "continuum/v1/federated.grpc.pb.h"
-#include "google/protobuf/util/time_util.h"
 #include "lib/federated/privacy.h"
 #include "lib/federated/rdp_accountant.h"
 #include "tools/continuumctl/cli_util.h"
@@ -145,11 +144,6 @@ std::string Number(double v) {
   return absl::StrFormat("%.9g", v);
 }
 
-std::string Time(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  return google::protobuf::util::TimeUtil::ToString(t);
-}
-
 std::unique_ptr<v1::FederatedService::Stub> Stub() {
   return v1::FederatedService::NewStub(TargetChannel());
 }
@@ -174,7 +168,7 @@ int PrintRoundTable(const std::vector<const v1::Round*>& rounds) {
          r->config().differential_privacy().enabled()
              ? absl::StrFormat("%.3f", r->privacy().epsilon())
              : "-",
-         Version(r->result_version()), Time(r->create_time())});
+         Version(r->result_version()), TimeText(r->create_time())});
   }
   PrintTable(rows);
   return 0;
@@ -266,7 +260,7 @@ int StartRound() {
             << (r.config().max_sites() == 0
                     ? std::string("any number of")
                     : absl::StrCat(r.config().max_sites()))
-            << " sites); joins close at " << Time(r.join_deadline()) << "\n";
+            << " sites); joins close at " << TimeText(r.join_deadline()) << "\n";
   return 0;
 }
 
@@ -337,7 +331,7 @@ int ListSites() {
                     absl::StrCat(site.rounds_joined()),
                     absl::StrCat(site.rounds_aggregated()),
                     absl::StrCat(site.consecutive_outliers()),
-                    Time(site.last_seen_time()), site.trust_reason()});
+                    TimeText(site.last_seen_time()), site.trust_reason()});
   }
   PrintTable(rows);
   return 0;

@@ -1,0 +1,44 @@
+# Sourced by the tests that run a federation with
+# deploy/local/continuum-federation (federated_e2e_test.sh,
+# federated_faults_test.sh).
+#
+# start_federation ROOT BIN_DIR WORK [LAUNCHER ARGS...] starts the launcher
+# with its state in WORK/fed and its output in WORK/fed.out, sets `fed_pid`,
+# waits (at most 120 s) until it prints "endpoints:", then exports
+# CONTINUUM_ENDPOINTS and the addresses of WORK/fed/federation.env; if the
+# launcher exits or the time passes first, prints its output and the
+# processes' last log lines and returns 1. stop_federation (for an EXIT
+# trap) sends SIGTERM and waits, if it still runs.
+
+fed_pid=""
+
+start_federation() {
+  local root="$1" bin_dir="$2" work="$3"
+  shift 3
+  "$root/deploy/local/continuum-federation" --bin-dir "$bin_dir" \
+    --data-dir "$work/fed" "$@" >"$work/fed.out" 2>&1 &
+  fed_pid=$!
+  local deadline=$((SECONDS + 120))
+  until grep -q '^endpoints:' "$work/fed.out" 2>/dev/null; do
+    if ! kill -0 "$fed_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      echo "the federation did not start:"
+      cat "$work/fed.out"
+      tail -n 20 "$work"/fed/logs/*.log 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.2
+  done
+  export CONTINUUM_ENDPOINTS="$work/fed/federation.env"
+  set -a
+  # shellcheck disable=SC1091
+  . "$work/fed/federation.env"
+  set +a
+}
+
+stop_federation() {
+  if [ -n "$fed_pid" ]; then
+    kill -TERM "$fed_pid" 2>/dev/null || true
+    wait "$fed_pid" 2>/dev/null || true
+    fed_pid=""
+  fi
+}
