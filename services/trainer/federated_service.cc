@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/core/auth_processor.h"
 #include "lib/core/grpc_status.h"
 
 namespace continuum::trainer {
@@ -24,7 +25,32 @@ absl::Status Broken(int message, const std::string& what) {
       absl::StrCat("message ", message, ": ", what));
 }
 
+// CheckSiteIdentity for a call: its AuthContext's subject and delegation.
+absl::Status CheckCallSite(const grpc::ServerContext& context,
+                           const std::string& site_id) {
+  std::optional<std::string> subject;
+  bool may_delegate = false;
+  if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
+    auto values = auth->FindPropertyValues(core::kSubjectProperty);
+    if (!values.empty()) subject.emplace(values[0].data(), values[0].size());
+    auto may = auth->FindPropertyValues(core::kMayDelegateProperty);
+    may_delegate = !may.empty() && may[0] == "1";
+  }
+  return CheckSiteIdentity(subject, may_delegate, site_id);
+}
+
 }  // namespace
+
+absl::Status CheckSiteIdentity(const std::optional<std::string>& subject,
+                               bool may_delegate, const std::string& site_id) {
+  if (!subject.has_value() || may_delegate || *subject == site_id) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "identity ", *subject, " may take part only as site ", *subject,
+      ", not as site ", site_id,
+      " (a site's certificate or token subject is its site id)"));
+}
 
 grpc::Status FederatedServiceImpl::StartRound(
     grpc::ServerContext*, const v1::StartRoundRequest* request,
@@ -54,6 +80,9 @@ grpc::Status FederatedServiceImpl::JoinRound(
     grpc::ServerContext* context, const v1::JoinRoundRequest* request,
     v1::JoinRoundResponse* response) {
   if (coordinator_ == nullptr) return SiteRole();
+  if (absl::Status s = CheckCallSite(*context, request->site_id()); !s.ok()) {
+    return core::ToGrpcStatus(s);
+  }
   const absl::Time cap = absl::Now() + absl::Minutes(10);
   const absl::Time deadline =
       std::min(cap, absl::FromChrono(context->deadline()));
@@ -62,7 +91,8 @@ grpc::Status FederatedServiceImpl::JoinRound(
 }
 
 grpc::Status FederatedServiceImpl::SubmitUpdate(
-    grpc::ServerContext*, grpc::ServerReader<v1::SubmitUpdateRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::SubmitUpdateRequest>* reader,
     v1::SubmitUpdateResponse* response) {
   if (coordinator_ == nullptr) return SiteRole();
   v1::SubmitUpdateRequest message;
@@ -75,6 +105,9 @@ grpc::Status FederatedServiceImpl::SubmitUpdate(
         Broken(1, "the first message must carry metadata"));
   }
   const v1::UpdateMetadata metadata = message.metadata();
+  if (absl::Status s = CheckCallSite(*context, metadata.site_id()); !s.ok()) {
+    return core::ToGrpcStatus(s);
+  }
   absl::StatusOr<int64_t> expected = coordinator_->CheckSubmission(metadata);
   if (!expected.ok()) return core::ToGrpcStatus(expected.status());
   std::vector<float> values;
@@ -146,9 +179,12 @@ grpc::Status FederatedServiceImpl::SubmitUpdate(
 }
 
 grpc::Status FederatedServiceImpl::RevealMaskSeeds(
-    grpc::ServerContext*, const v1::RevealMaskSeedsRequest* request,
+    grpc::ServerContext* context, const v1::RevealMaskSeedsRequest* request,
     v1::RevealMaskSeedsResponse* response) {
   if (coordinator_ == nullptr) return SiteRole();
+  if (absl::Status s = CheckCallSite(*context, request->site_id()); !s.ok()) {
+    return core::ToGrpcStatus(s);
+  }
   return core::Reply([&] { return coordinator_->RevealMaskSeeds(*request); },
                      response->mutable_round());
 }

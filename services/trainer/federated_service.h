@@ -13,15 +13,30 @@
 //
 // JoinRound with `wait` blocks until the call's deadline, at most 10
 // minutes (then DEADLINE_EXCEEDED: join again).
+//
+// With authentication (server.auth), a site's identity is bound to its
+// site id: JoinRound, SubmitUpdate and RevealMaskSeeds from a caller that
+// may not act for others (server.auth.delegating_roles, admin by default)
+// must name the site its subject is (PERMISSION_DENIED otherwise), so one
+// site cannot join or submit as another. Without authentication nothing is
+// bound.
 #ifndef CONTINUUM_SERVICES_TRAINER_FEDERATED_SERVICE_H_
 #define CONTINUUM_SERVICES_TRAINER_FEDERATED_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+#include <string>
+
 #include "continuum/v1/federated.grpc.pb.h"
 #include "services/trainer/federated_coordinator.h"
 
 namespace continuum::trainer {
+
+// The binding above, given the call's authenticated subject (none without
+// authentication) and whether it may act for others.
+absl::Status CheckSiteIdentity(const std::optional<std::string>& subject,
+                               bool may_delegate, const std::string& site_id);
 
 class FederatedServiceImpl final : public v1::FederatedService::Service {
  public:

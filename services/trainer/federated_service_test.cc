@@ -206,6 +206,18 @@ TEST_F(FederatedServiceTest, BrokenStreamsNeverEndOkAndDoNotCount) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
 }
 
+// With authentication a site's subject is its site id; callers that may
+// act for others (admin) and calls without authentication are not bound.
+TEST(FederatedSiteIdentityTest, ASiteActsOnlyAsItself) {
+  EXPECT_TRUE(CheckSiteIdentity(std::nullopt, false, "site-a").ok());
+  EXPECT_TRUE(CheckSiteIdentity("site-a", false, "site-a").ok());
+  EXPECT_TRUE(CheckSiteIdentity("ops", true, "site-a").ok());
+  const absl::Status s = CheckSiteIdentity("site-b", false, "site-a");
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(), HasSubstr("identity site-b may take part only as "
+                                     "site site-b, not as site site-a"));
+}
+
 TEST_F(FederatedServiceTest, RequestRulesAndTheSiteRole) {
   grpc::ClientContext start_context;
   v1::StartRoundRequest start;
