@@ -662,10 +662,16 @@ TEST_F(SchedulerTest, WatchSeesStateChangesAndTheEnd) {
 // Every change is published to changes() after the scheduler's lock is
 // released: a subscriber may read the run from its callback.
 TEST_F(SchedulerTest, PublishesChangesAWatcherCanReadFrom) {
-  std::atomic<int> reads{0};
-  const uint64_t subscription = scheduler_->changes()->Subscribe([&](int64_t) {
-    if (scheduler_->GetRunUpdate("models/m/runs/1").ok()) ++reads;
-  });
+  // The callback may run once more after Unsubscribe returns (the
+  // notifier's contract): it holds its counter by shared ownership and the
+  // scheduler itself, not the fixture's pointer, which TearDown clears
+  // while the scheduler's workers (where callbacks run) are being joined.
+  auto reads = std::make_shared<std::atomic<int>>(0);
+  Scheduler* const scheduler = scheduler_.get();
+  const uint64_t subscription =
+      scheduler_->changes()->Subscribe([reads, scheduler](int64_t) {
+        if (scheduler->GetRunUpdate("models/m/runs/1").ok()) ++*reads;
+      });
   const int64_t before = scheduler_->changes()->latest();
   auto r = Trigger();
   ASSERT_TRUE(r.ok()) << r.status();
@@ -673,8 +679,13 @@ TEST_F(SchedulerTest, PublishesChangesAWatcherCanReadFrom) {
   auto queued = scheduler_->GetRunUpdate(r->run().name());
   ASSERT_TRUE(queued.ok()) << queued.status();
   EXPECT_FALSE(queued->final);
-  EXPECT_LE(static_cast<int64_t>(queued->sequence),
-            scheduler_->changes()->latest());
+  // A change's sequence is taken under the scheduler's lock and published
+  // right after it is released: the notifier reaches it (a worker may have
+  // started the run in between and not published yet).
+  EXPECT_GE(scheduler_->changes()->WaitAbove(
+                static_cast<int64_t>(queued->sequence) - 1,
+                absl::Now() + absl::Seconds(30)),
+            static_cast<int64_t>(queued->sequence));
   ASSERT_TRUE(executor_.WaitStarted(1));
   executor_.Finish(r->run().name(), v1::RUN_STATE_SUCCEEDED);
   Wait(r->run().name());
@@ -683,7 +694,7 @@ TEST_F(SchedulerTest, PublishesChangesAWatcherCanReadFrom) {
   EXPECT_TRUE(ended->final);
   EXPECT_EQ(ended->run.state(), v1::RUN_STATE_SUCCEEDED);
   scheduler_->changes()->Unsubscribe(subscription);
-  EXPECT_GT(reads.load(), 0);
+  EXPECT_GT(reads->load(), 0);
   EXPECT_TRUE(
       absl::IsNotFound(scheduler_->GetRunUpdate("models/m/runs/99").status()));
   EXPECT_TRUE(
