@@ -331,19 +331,22 @@ absl::StatusOr<AggregationResult> Aggregate(
   return absl::InvalidArgumentError("unknown aggregation rule");
 }
 
+double Median(absl::Span<const double> x) {
+  if (x.empty()) return 0;
+  std::vector<double> v(x.begin(), x.end());
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size();
+  return m % 2 == 1 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+}
+
 std::vector<double> RobustZScores(absl::Span<const double> x) {
   const size_t n = x.size();
   std::vector<double> scores(n, 0.0);
   if (n == 0) return scores;
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t m = v.size();
-    return m % 2 == 1 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-  };
-  const double med = median({x.begin(), x.end()});
+  const double med = Median(x);
   std::vector<double> dev(n);
   for (size_t i = 0; i < n; ++i) dev[i] = std::fabs(x[i] - med);
-  double scale = 1.4826 * median(dev);
+  double scale = 1.4826 * Median(dev);
   if (scale == 0) {
     scale = 1.253314 * std::accumulate(dev.begin(), dev.end(), 0.0) /
             static_cast<double>(n);

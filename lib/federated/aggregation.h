@@ -113,6 +113,10 @@ std::vector<double> PairwiseSquaredDistances(
 // The L2 norm of `values`, accumulated in double.
 double L2Norm(absl::Span<const float> values);
 
+// The median of `x` (the mean of the two middle values for an even
+// count); 0 for none.
+double Median(absl::Span<const double> x);
+
 // Robust z-scores: |x_i - median(x)| / (1.4826 * MAD), MAD the median
 // absolute deviation; where MAD is 0, the mean absolute deviation times
 // 1.2533 stands in (Iglewicz and Hoaglin's modified z-score), and where

@@ -275,6 +275,9 @@ TEST(AggregationTest, RobustZScoresByHand) {
   EXPECT_NEAR(z[4], 9 / (1.253314 * 1.8), 1e-9);
   EXPECT_EQ(z[0], 0);
   EXPECT_THAT(RobustZScores({2, 2, 2}), ElementsAre(0, 0, 0));
+  EXPECT_EQ(Median({3, 1, 2}), 2);
+  EXPECT_EQ(Median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(Median({}), 0);
   EXPECT_TRUE(RobustZScores({}).empty());
 }
 

@@ -6,14 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "lib/core/filter.h"
-#include "lib/core/page_token.h"
 #include "lib/core/proto_time.h"
 #include "lib/core/resource_names.h"
 #include "lib/federated/aggregation.h"
-#include "lib/federated/privacy.h"
 #include "lib/federated/rdp_accountant.h"
-#include "lib/federated/server_optimizer.h"
+#include "services/trainer/federated_listing.h"
+#include "services/trainer/federated_round_aggregation.h"
 #include "services/trainer/federated_settings.h"
 #include "spdlog/spdlog.h"
 
@@ -45,44 +43,6 @@ v1::Participant* FindParticipant(v1::Round& round, const std::string& site) {
     if (p.site_id() == site) return &p;
   }
   return nullptr;
-}
-
-fed::Rule RuleOf(v1::Aggregation a) {
-  switch (a) {
-    case v1::AGGREGATION_COORDINATE_MEDIAN:
-      return fed::Rule::kCoordinateMedian;
-    case v1::AGGREGATION_TRIMMED_MEAN:
-      return fed::Rule::kTrimmedMean;
-    case v1::AGGREGATION_KRUM:
-      return fed::Rule::kKrum;
-    case v1::AGGREGATION_MULTI_KRUM:
-      return fed::Rule::kMultiKrum;
-    default:
-      return fed::Rule::kFedAvg;
-  }
-}
-
-fed::ServerOptimizerOptions OptimizerOptions(const v1::FederatedConfig& c) {
-  const v1::ServerOptimizerConfig& o = c.server_optimizer();
-  fed::ServerOptimizerOptions options;
-  switch (o.optimizer()) {
-    case v1::SERVER_OPTIMIZER_FEDADAGRAD:
-      options.kind = fed::ServerOptimizerKind::kAdagrad;
-      break;
-    case v1::SERVER_OPTIMIZER_FEDYOGI:
-      options.kind = fed::ServerOptimizerKind::kYogi;
-      break;
-    case v1::SERVER_OPTIMIZER_FEDADAM:
-      options.kind = fed::ServerOptimizerKind::kAdam;
-      break;
-    default:
-      options.kind = fed::ServerOptimizerKind::kNone;
-  }
-  options.learning_rate = o.learning_rate();
-  if (o.beta1() != 0) options.beta1 = o.beta1();
-  if (o.beta2() != 0) options.beta2 = o.beta2();
-  if (o.tau() != 0) options.tau = o.tau();
-  return options;
 }
 
 // A copy for callers: while the round is open the participants' keys are
@@ -365,98 +325,13 @@ absl::StatusOr<v1::Round> FederatedCoordinator::GetRound(
 
 absl::StatusOr<v1::ListRoundsResponse> FederatedCoordinator::ListRounds(
     const v1::ListRoundsRequest& request) {
-  std::string model;
-  if (request.parent() != "models/-") {
-    absl::StatusOr<std::string> m =
-        core::ParseResourceName(request.parent(), "models", "model");
-    if (!m.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("parent: ", m.status().message(),
-                       " (or models/- for every model)"));
-    }
-    model = *m;
-  }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_size: must be in [0, 1000] (got ", request.page_size(), ")"));
-  }
-  absl::StatusOr<core::Filter> filter = core::Filter::Parse(
-      request.filter(),
-      [](absl::string_view key) {
-        return key == "state" || key == "create_time";
-      },
-      [](absl::string_view key) { return key == "create_time"; });
-  if (!filter.ok()) return filter.status();
-  if (absl::Status s = core::CheckFilterEnums(
-          *filter, {{"state", v1::RoundState_descriptor()}});
-      !s.ok()) {
-    return s;
-  }
-  const std::string query = absl::StrCat(request.parent(), "\n", request.filter());
-  absl::StatusOr<std::string> position =
-      core::DecodePageToken(request.page_token(), query);
-  if (!position.ok()) return position.status();
-  const int size = request.page_size() == 0 ? 50 : request.page_size();
-
-  // A comparison's verdict for a round; filter values were checked above.
-  auto holds = [](const v1::Round& r, const core::Filter::Comparison& c) {
-    if (c.key == "state") {
-      const bool same = c.value == v1::RoundState_Name(r.state()) ||
-                        absl::StrCat("ROUND_STATE_", c.value) ==
-                            v1::RoundState_Name(r.state());
-      return c.equal ? same : !same;
-    }
-    absl::StatusOr<absl::Time> t = core::TimeValue(c);
-    if (!t.ok()) return false;
-    const absl::Time created = core::FromProto(r.create_time());
-    return core::OrderHolds(c.op, created < *t ? -1 : (created > *t ? 1 : 0));
-  };
-  for (const auto& conjunction : filter->disjuncts()) {
-    for (const auto& c : conjunction) {
-      if (c.key == "create_time") {
-        if (absl::StatusOr<absl::Time> t = core::TimeValue(c); !t.ok()) {
-          return t.status();
-        }
-      }
-    }
-  }
-
   absl::MutexLock lock(&mu_);
-  // Newest first: by create time, then model and number, descending. The
-  // position is the last shown round's sort key.
-  std::vector<const v1::Round*> matching;
-  for (const auto& [name, data] : rounds_) {
-    const v1::Round& r = data.round;
-    if (!model.empty() && r.model() != model) continue;
-    if (!filter->Evaluate([&](const core::Filter::Comparison& c) {
-          return holds(r, c);
-        })) {
-      continue;
-    }
-    matching.push_back(&r);
-  }
-  auto key = [](const v1::Round& r) {
-    return absl::StrCat(
-        absl::Dec(std::max<int64_t>(
-                      0, absl::ToUnixMicros(core::FromProto(r.create_time()))),
-                  absl::kZeroPad20),
-        "/", r.model(), "/", absl::Dec(r.number(), absl::kZeroPad20));
-  };
-  std::sort(matching.begin(), matching.end(),
-            [&](const v1::Round* a, const v1::Round* b) {
-              return key(*a) > key(*b);
-            });
-  v1::ListRoundsResponse response;
-  for (const v1::Round* r : matching) {
-    if (!position->empty() && key(*r) >= *position) continue;
-    if (response.rounds_size() == size) {
-      response.set_next_page_token(core::EncodePageToken(
-          key(response.rounds(response.rounds_size() - 1)), query));
-      break;
-    }
-    *response.add_rounds() = Shown(*r);
-  }
-  return response;
+  std::vector<const v1::Round*> rounds;
+  for (const auto& [name, data] : rounds_) rounds.push_back(&data.round);
+  absl::StatusOr<v1::ListRoundsResponse> page = ListRoundsPage(request, rounds);
+  if (!page.ok()) return page.status();
+  for (v1::Round& r : *page->mutable_rounds()) r = Shown(r);
+  return page;
 }
 
 absl::StatusOr<v1::JoinRoundResponse> FederatedCoordinator::JoinRound(
@@ -880,42 +755,10 @@ absl::StatusOr<v1::Round> FederatedCoordinator::RevealMaskSeeds(
 
 absl::StatusOr<v1::ListSitesResponse> FederatedCoordinator::ListSites(
     const v1::ListSitesRequest& request) {
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_size: must be in [0, 1000] (got ", request.page_size(), ")"));
-  }
-  absl::StatusOr<core::Filter> filter = core::Filter::Parse(
-      request.filter(), [](absl::string_view key) { return key == "trust"; });
-  if (!filter.ok()) return filter.status();
-  if (absl::Status s = core::CheckFilterEnums(
-          *filter, {{"trust", v1::SiteTrust_descriptor()}});
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<std::string> position =
-      core::DecodePageToken(request.page_token(), request.filter());
-  if (!position.ok()) return position.status();
-  const int size = request.page_size() == 0 ? 100 : request.page_size();
   absl::MutexLock lock(&mu_);
-  v1::ListSitesResponse response;
-  for (const auto& [id, site] : sites_) {
-    if (!position->empty() && id <= *position) continue;
-    // Values may be written with or without the prefix ("EXCLUDED").
-    const bool match = filter->Evaluate([&](const core::Filter::Comparison& c) {
-      const bool same = c.value == v1::SiteTrust_Name(site.trust()) ||
-                        absl::StrCat("SITE_TRUST_", c.value) ==
-                            v1::SiteTrust_Name(site.trust());
-      return c.equal ? same : !same;
-    });
-    if (!filter->empty() && !match) continue;
-    if (response.sites_size() == size) {
-      response.set_next_page_token(core::EncodePageToken(
-          response.sites(size - 1).name().substr(6), request.filter()));
-      break;
-    }
-    *response.add_sites() = site;
-  }
-  return response;
+  std::vector<const v1::Site*> sites;  // by id: the map's order
+  for (const auto& [id, site] : sites_) sites.push_back(&site);
+  return ListSitesPage(request, sites);
 }
 
 absl::StatusOr<v1::Site> FederatedCoordinator::UpdateSite(
@@ -1107,176 +950,11 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
     federation = FederationSize();
     noise_seed = noise_();
   }
+  const RoundAggregation result = AggregateRoundUpdates(
+      round, std::move(updates), masked_words, std::move(state), federation,
+      noise_seed);
   const v1::FederatedConfig& config = round.config();
-  const v1::DifferentialPrivacyConfig& dp = config.differential_privacy();
-  const bool secure = config.secure_aggregation().enabled();
-  std::mt19937_64 noise(noise_seed);
-  std::vector<std::string> notes;
-  std::map<std::string, std::pair<double, std::string>> excluded;  // site ->
-  std::vector<float> mean;
-  int64_t total_samples = 0;
-  int aggregated = 0;
-  int unclipped = 0;
-  absl::Status error;
-
-  if (secure) {
-    fed::MaskedSum sum(masked_words.size());
-    (void)sum.Add(masked_words);
-    int64_t weight = 0;
-    for (const v1::Participant& p : round.participants()) {
-      if (p.state() != v1::PARTICIPANT_STATE_SUBMITTED) continue;
-      weight += dp.enabled() ? 1 : p.sample_count();
-      total_samples += p.sample_count();
-      ++aggregated;
-    }
-    absl::StatusOr<std::vector<float>> m =
-        sum.WeightedMean(config.secure_aggregation().fixed_point_scale(), weight);
-    if (m.ok()) {
-      mean = *std::move(m);
-    } else {
-      error = m.status();
-    }
-  } else {
-    // Norms as received; DP clips to the round's clip norm first.
-    std::vector<std::string> ids;
-    std::vector<double> norms;
-    for (auto& [id, v] : updates) {
-      ids.push_back(id);
-      const double norm =
-          dp.enabled() ? fed::ClipToNorm(absl::MakeSpan(v), round.clip_norm())
-                       : fed::L2Norm(v);
-      if (dp.enabled() && norm <= round.clip_norm()) ++unclipped;
-      norms.push_back(norm);
-    }
-    if (config.outlier_exclusion().enabled() && ids.size() >= 3) {
-      const std::vector<double> z = fed::RobustZScores(norms);
-      double median = 0;
-      {
-        std::vector<double> sorted = norms;
-        std::sort(sorted.begin(), sorted.end());
-        median = sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                   : 0.5 * (sorted[sorted.size() / 2 - 1] +
-                                            sorted[sorted.size() / 2]);
-      }
-      for (size_t i = 0; i < ids.size(); ++i) {
-        if (z[i] > config.outlier_exclusion().norm_threshold()) {
-          excluded[ids[i]] = {z[i],
-                              absl::StrCat("update norm ", norms[i], " is ",
-                                           z[i], " MADs from the round's "
-                                                 "median norm ",
-                                           median, " (threshold ",
-                                           config.outlier_exclusion()
-                                               .norm_threshold(),
-                                           ")")};
-        }
-      }
-      // Scores for every participant, flagged or not.
-      absl::MutexLock lock(&mu_);
-      RoundData* data = FindRound(name);
-      if (data != nullptr) {
-        for (size_t i = 0; i < ids.size(); ++i) {
-          if (v1::Participant* p = FindParticipant(data->round, ids[i])) {
-            p->set_outlier_score(z[i]);
-          }
-        }
-      }
-    }
-    std::vector<fed::SiteUpdate> views;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (excluded.count(ids[i])) continue;
-      int64_t samples = 0;
-      for (const v1::Participant& p : round.participants()) {
-        if (p.site_id() == ids[i]) samples = p.sample_count();
-      }
-      total_samples += samples;
-      // The DP mean is unweighted: a site's weight would scale its
-      // sensitivity.
-      views.push_back({updates[ids[i]], dp.enabled() ? 1 : samples});
-    }
-    aggregated = static_cast<int>(views.size());
-    if (aggregated < config.min_sites()) {
-      error = absl::FailedPreconditionError(absl::StrCat(
-          aggregated, " updates are left after excluding outliers; the round "
-                      "needs min_sites = ",
-          config.min_sites()));
-    } else {
-      fed::AggregationOptions options{
-          .rule = RuleOf(config.aggregation()),
-          .trim_fraction = config.trim_fraction(),
-          .byzantine_sites =
-              config.byzantine_sites() == 0 ? -1 : config.byzantine_sites(),
-          .multi_krum_selected = config.multi_krum_selected()};
-      absl::StatusOr<fed::AggregationResult> result =
-          fed::Aggregate(views, options);
-      if (result.ok()) {
-        mean = std::move(result->values);
-      } else {
-        error = result.status();
-      }
-    }
-  }
-
-  // DP noise on the mean and the accountant's step; adaptive clipping.
-  fed::RdpAccountant accountant;
-  if (!state.rdp.empty()) (void)accountant.Restore(state.rdp, state.dp_rounds);
-  double next_clip = state.clip_norm;
-  if (error.ok() && dp.enabled()) {
-    double z = dp.noise_multiplier();
-    const bool adaptive = dp.adaptive_clipping().enabled() && !secure;
-    double sigma_b = dp.adaptive_clipping().count_stddev();
-    if (sigma_b == 0) sigma_b = static_cast<double>(aggregated) / 20.0;
-    if (adaptive) {
-      absl::StatusOr<double> raised =
-          fed::AdaptiveUpdateNoiseMultiplier(z, sigma_b);
-      if (!raised.ok()) {
-        error = raised.status();
-      } else {
-        z = *raised;
-      }
-    }
-    if (error.ok()) {
-      fed::AddGaussianNoise(absl::MakeSpan(mean),
-                            z * round.clip_norm() / aggregated, noise);
-      const double q = std::min(
-          1.0, static_cast<double>(round.participants_size()) /
-                   static_cast<double>(std::max<int64_t>(
-                       federation, round.participants_size())));
-      (void)accountant.Step(dp.noise_multiplier(), q);
-      state.rdp = accountant.rdp();
-      state.dp_rounds = accountant.steps();
-      if (adaptive) {
-        absl::StatusOr<double> c = fed::NextClipNorm(
-            round.clip_norm(), unclipped, aggregated,
-            {.target_quantile = dp.adaptive_clipping().target_quantile(),
-             .learning_rate = dp.adaptive_clipping().learning_rate(),
-             .count_stddev = sigma_b},
-            noise);
-        if (c.ok()) next_clip = *c;
-      }
-    }
-  }
-  // The server optimiser's step.
-  std::vector<float> step;
-  if (error.ok()) {
-    absl::StatusOr<fed::ServerOptimizer> optimizer =
-        fed::ServerOptimizer::Create(OptimizerOptions(config),
-                                     round.num_parameters());
-    if (!optimizer.ok()) {
-      error = optimizer.status();
-    } else {
-      if (state.optimizer.m.size() ==
-          static_cast<size_t>(round.num_parameters())) {
-        (void)optimizer->Restore(state.optimizer);
-      }
-      absl::StatusOr<std::vector<float>> s = optimizer->Step(mean);
-      if (!s.ok()) {
-        error = s.status();
-      } else {
-        step = *std::move(s);
-        state.optimizer = optimizer->State();
-      }
-    }
-  }
+  const absl::Status& error = result.error;
 
   absl::MutexLock lock(&mu_);
   RoundData* data = FindRound(name);
@@ -1286,12 +964,16 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
   // Trust: flagged sites go on probation, and are excluded after
   // exclude_after flagged rounds in a row; the others are cleared.
   for (v1::Participant& p : *data->round.mutable_participants()) {
+    if (auto score = result.outlier_scores.find(p.site_id());
+        score != result.outlier_scores.end()) {
+      p.set_outlier_score(score->second);
+    }
     if (p.state() != v1::PARTICIPANT_STATE_SUBMITTED) continue;
     v1::Site* site = TouchSite(p.site_id());
-    auto it = excluded.find(p.site_id());
-    if (it != excluded.end()) {
+    auto it = result.excluded.find(p.site_id());
+    if (it != result.excluded.end()) {
       p.set_state(v1::PARTICIPANT_STATE_EXCLUDED);
-      p.set_reason(it->second.second);
+      p.set_reason(it->second);
       site->set_consecutive_outliers(site->consecutive_outliers() + 1);
       if (site->consecutive_outliers() >=
           config.outlier_exclusion().exclude_after()) {
@@ -1299,14 +981,14 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
         site->set_trust_reason(absl::StrCat(
             "outlier in ", site->consecutive_outliers(),
             " rounds in a row, the last ", data->round.name(), ": ",
-            it->second.second));
+            it->second));
         spdlog::warn("federated: site {} excluded: {}", p.site_id(), site->trust_reason());
         if (options_.metrics != nullptr) options_.metrics->SiteExcluded();
       } else {
         site->set_trust(v1::SITE_TRUST_PROBATION);
         site->set_trust_reason(
             absl::StrCat("outlier in ", data->round.name(), ": ",
-                         it->second.second));
+                         it->second));
       }
     } else if (error.ok()) {
       site->set_consecutive_outliers(0);
@@ -1324,31 +1006,31 @@ void FederatedCoordinator::AggregateRound(const std::string& name) {
          absl::StrCat("aggregation failed: ", error.message()));
     return;
   }
-  state.clip_norm = dp.enabled() ? next_clip : state.clip_norm;
-  model_states_[data->round.model()] = state;
-  if (absl::Status s = options_.store->PutModelState(data->round.model(), state);
+  model_states_[data->round.model()] = result.state;
+  if (absl::Status s =
+          options_.store->PutModelState(data->round.model(), result.state);
       !s.ok()) {
     Fail(*data, absl::StatusCode::kInternal,
          absl::StrCat("saving the aggregation state: ", s.message()));
     return;
   }
-  data->round.set_total_samples(total_samples);
-  data->round.set_aggregate_norm(fed::L2Norm(mean));
+  data->round.set_total_samples(result.total_samples);
+  data->round.set_aggregate_norm(result.aggregate_norm);
+  const v1::DifferentialPrivacyConfig& dp = config.differential_privacy();
   if (dp.enabled()) {
-    absl::StatusOr<fed::PrivacySpent> spent =
-        accountant.Spent(dp.target_delta());
-    data->round.mutable_privacy()->set_epsilon(spent.ok() ? spent->epsilon : 0);
+    data->round.mutable_privacy()->set_epsilon(result.epsilon);
     data->round.mutable_privacy()->set_delta(dp.target_delta());
-    data->round.mutable_privacy()->set_rounds(accountant.steps());
+    data->round.mutable_privacy()->set_rounds(result.state.dp_rounds);
     if (options_.metrics != nullptr) {
-      options_.metrics->SetPrivacy(data->round.model(),
-                                   data->round.privacy().epsilon(),
+      options_.metrics->SetPrivacy(data->round.model(), result.epsilon,
                                    dp.max_epsilon());
     }
   }
   data->aggregate = FederatedAggregate{data->round.base_version(),
-                                       std::move(step), total_samples};
-  spdlog::info("federated: {} aggregated {} updates ({} rows), norm {}", name, aggregated, total_samples, data->round.aggregate_norm());
+                                       result.step, result.total_samples};
+  spdlog::info("federated: {} aggregated {} updates ({} rows), norm {}",
+               name, result.aggregated, result.total_samples,
+               result.aggregate_norm);
   Save(data->round);
 }
 
