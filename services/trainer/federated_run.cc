@@ -1,6 +1,7 @@
 #include "services/trainer/federated_run.h"
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,13 +23,15 @@ int64_t Elements(const v1::ParameterInfo& p) {
   return n;
 }
 
-// The bundle's tensor for each manifest parameter, in order.
-absl::StatusOr<std::vector<internal::v1::NamedTensor*>> ParameterTensors(
-    ModelBundle* bundle) {
-  std::vector<internal::v1::NamedTensor*> tensors;
-  for (const v1::ParameterInfo& p : model::ManifestParameters(bundle->manifest())) {
-    internal::v1::NamedTensor* found = nullptr;
-    for (internal::v1::NamedTensor& t : *bundle->mutable_weights()) {
+// The tensor of `weights` (a bundle's, const or not) for each parameter of
+// `manifest`, in order.
+template <typename Weights>
+absl::StatusOr<std::vector<decltype(&*std::declval<Weights&>().begin())>>
+ParameterTensors(const v1::ArtifactManifest& manifest, Weights& weights) {
+  std::vector<decltype(&*std::declval<Weights&>().begin())> tensors;
+  for (const v1::ParameterInfo& p : model::ManifestParameters(manifest)) {
+    decltype(&*weights.begin()) found = nullptr;
+    for (auto& t : weights) {
       if (t.name() == p.name()) found = &t;
     }
     if (found == nullptr) {
@@ -193,10 +196,16 @@ class FederatedCandidateRun {
 
 }  // namespace
 
+int64_t ParameterCount(const v1::ArtifactManifest& manifest) {
+  int64_t n = 0;
+  for (const v1::ParameterInfo& p : model::ManifestParameters(manifest)) {
+    n += Elements(p);
+  }
+  return n;
+}
+
 absl::StatusOr<std::vector<float>> FlattenParameters(const ModelBundle& bundle) {
-  ModelBundle copy = bundle;
-  absl::StatusOr<std::vector<internal::v1::NamedTensor*>> tensors =
-      ParameterTensors(&copy);
+  auto tensors = ParameterTensors(bundle.manifest(), bundle.weights());
   if (!tensors.ok()) return tensors.status();
   std::vector<float> flat;
   for (const internal::v1::NamedTensor* t : *tensors) {
@@ -206,8 +215,7 @@ absl::StatusOr<std::vector<float>> FlattenParameters(const ModelBundle& bundle) 
 }
 
 absl::Status AddToParameters(absl::Span<const float> step, ModelBundle* bundle) {
-  absl::StatusOr<std::vector<internal::v1::NamedTensor*>> tensors =
-      ParameterTensors(bundle);
+  auto tensors = ParameterTensors(bundle->manifest(), *bundle->mutable_weights());
   if (!tensors.ok()) return tensors.status();
   int64_t total = 0;
   for (const internal::v1::NamedTensor* t : *tensors) {

@@ -58,6 +58,9 @@ struct FederatedSiteUpdate {
   v1::Metrics local_metrics;
 };
 
+// The length of the flattened parameters of a bundle with `manifest`.
+int64_t ParameterCount(const v1::ArtifactManifest& manifest);
+
 // The flattened parameters of `bundle` (see above). INVALID_ARGUMENT if a
 // parameter is missing or its data does not fill its shape.
 absl::StatusOr<std::vector<float>> FlattenParameters(

@@ -149,10 +149,7 @@ class ProductionLookup {
     absl::StatusOr<internal::v1::ModelBundle> bundle =
         model::ParseBundle(artifact->bytes);
     if (!bundle.ok()) return bundle.status();
-    absl::StatusOr<std::vector<float>> flat =
-        trainer::FlattenParameters(*bundle);
-    if (!flat.ok()) return flat.status();
-    base.num_parameters = static_cast<int64_t>(flat->size());
+    base.num_parameters = trainer::ParameterCount(bundle->manifest());
     absl::MutexLock lock(&mu_);
     sizes_[key] = base.num_parameters;
     return base;
