@@ -33,9 +33,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-expect() {  # expect REGEX OUTPUT
-  grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
-}
 
 start_federation "$root" "$bin_dir" "$work" --sites 5 --model fed
 "$py" - "$work" <<'PY'

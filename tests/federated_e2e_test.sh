@@ -37,9 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-expect() {  # expect REGEX OUTPUT
-  grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
-}
 
 start_federation "$root" "$bin_dir" "$work" --sites 3 --model fed
 cat "$work/fed.out"

@@ -29,9 +29,6 @@ cleanup() {
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
-expect() {  # expect REGEX OUTPUT
-  grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
-}
 field() {  # field ROUND PYTHON_EXPR(r): a value of the round's JSON
   "$ctl" federated round "$1" --json |
     "$py" -c "import json,sys; r = json.load(sys.stdin); print($2)"

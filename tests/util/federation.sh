@@ -8,9 +8,14 @@
 # CONTINUUM_ENDPOINTS and the addresses of WORK/fed/federation.env; if the
 # launcher exits or the time passes first, prints its output and the
 # processes' last log lines and returns 1. stop_federation (for an EXIT
-# trap) sends SIGTERM and waits, if it still runs.
+# trap) sends SIGTERM and waits, if it still runs. expect REGEX OUTPUT
+# exits 1, showing OUTPUT, unless OUTPUT matches REGEX.
 
 fed_pid=""
+
+expect() {
+  grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
+}
 
 start_federation() {
   local root="$1" bin_dir="$2" work="$3"
