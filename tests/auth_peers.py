@@ -48,7 +48,7 @@ ALLOWED = {
     "viewer": VIEW | PREDICT,
     "producer": SEND | PREDICT,
     "trainer": VIEW | {"Scan", "SampleReplay", "UploadVersion",
-                       "SubmitValidation"},
+                       "SubmitValidation", "RecordAuditEvent"},
     "operator": VIEW | PREDICT | CHANGE,
     "pod": VIEW | PREDICT | SEND | {"ReportServingState"},
     "site": {"GetRound", "JoinRound", "SubmitUpdate", "RevealMaskSeeds"},

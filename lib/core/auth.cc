@@ -70,7 +70,8 @@ RoleMap BuildDefaults() {
         {"viewer", "producer", "operator", "pod"});
   allow({"Ingest", "IngestBatch", "ReportOutcome", "Observe"},
         {"producer", "pod"});
-  allow({"Scan", "SampleReplay", "UploadVersion", "SubmitValidation"},
+  allow({"Scan", "SampleReplay", "UploadVersion", "SubmitValidation",
+         "RecordAuditEvent"},
         {"trainer"});
   allow({"ReportServingState"}, {"pod"});
   allow({"CreateDataset", "UpdateDataset", "RegisterModel", "UpdateModel",

@@ -8,7 +8,8 @@
 //   producer  sends data: Ingest, IngestBatch, ReportOutcome, Observe,
 //             Predict, PredictStream
 //   trainer   what viewer may, and reads records (Scan, SampleReplay),
-//             uploads versions, submits validation
+//             uploads versions, submits validation, records a federated
+//             coordinator's decisions in the audit log (RecordAuditEvent)
 //   operator  what viewer may, and changes models, rollouts, training and
 //             monitors (Promote, Rollback, TriggerRun, ConfigureMonitor...)
 //   pod       an inference pod: what viewer and producer may, and

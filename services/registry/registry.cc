@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/core/logging.h"
 #include "lib/core/page_token.h"
 #include "lib/core/resource_names.h"
@@ -513,6 +514,53 @@ absl::StatusOr<std::vector<v1::AuditEntry>> Registry::AuditEntriesAfter(
   return Read<std::vector<v1::AuditEntry>>([&](RegistryWriter& w) {
     return w.tx().AuditEntriesAfter(after, limit);
   });
+}
+
+const std::vector<std::string>& RecordableAuditActions() {
+  static const auto* actions = new std::vector<std::string>{
+      "federated.site.exclude", "federated.site.readmit"};
+  return *actions;
+}
+
+absl::StatusOr<v1::AuditEntry> Registry::RecordAuditEvent(
+    const Caller& caller, const v1::RecordAuditEventRequest& request) {
+  const std::vector<std::string>& actions = RecordableAuditActions();
+  if (std::find(actions.begin(), actions.end(), request.action()) ==
+      actions.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action: \"", request.action(),
+        "\" cannot be recorded by another service (the registry writes its "
+        "own actions); RecordAuditEvent accepts ",
+        absl::StrJoin(actions, ", ")));
+  }
+  constexpr size_t kMaxStateBytes = 16 << 10;
+  for (const auto& [field, state] :
+       {std::pair{"before", &request.before()},
+        std::pair{"after", &request.after()}}) {
+    if (state->ByteSizeLong() > kMaxStateBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", state->ByteSizeLong(),
+                       " bytes serialized; at most ", kMaxStateBytes));
+    }
+  }
+  return Write<v1::AuditEntry>(
+      caller, [&](RegistryWriter& w) -> absl::StatusOr<v1::AuditEntry> {
+        if (absl::Status s = w.Audit(
+                request.action(), request.object(),
+                request.has_before() ? &request.before() : nullptr,
+                request.has_after() ? &request.after() : nullptr,
+                request.reason());
+            !s.ok()) {
+          return s;
+        }
+        absl::StatusOr<std::optional<v1::AuditEntry>> entry =
+            w.tx().LastAuditEntry();
+        if (!entry.ok()) return entry.status();
+        if (!entry->has_value()) {
+          return absl::InternalError("the appended audit entry is missing");
+        }
+        return **entry;
+      });
 }
 
 }  // namespace continuum::registry

@@ -45,6 +45,9 @@
 
 namespace continuum::registry {
 
+// The audit actions another service may record (RecordAuditEvent).
+const std::vector<std::string>& RecordableAuditActions();
+
 struct RegistryOptions {
   core::Clock* clock = core::Clock::Real();
 };
@@ -173,6 +176,12 @@ class Registry {
   // --- Audit.
   absl::StatusOr<std::vector<v1::AuditEntry>> AuditEntriesAfter(int64_t after,
                                                                 int limit);
+  // Appends another service's decision (RecordAuditEventRequest's actions,
+  // RecordableAuditActions) as `caller`; returns the entry.
+  // INVALID_ARGUMENT for another action or a before/after state over
+  // 16 KiB serialized.
+  absl::StatusOr<v1::AuditEntry> RecordAuditEvent(
+      const Caller& caller, const v1::RecordAuditEventRequest& request);
 
  private:
   Registry(std::unique_ptr<RegistryStore> store,

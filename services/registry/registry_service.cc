@@ -277,6 +277,15 @@ grpc::Status RegistryServiceImpl::ReportServingState(
       response);
 }
 
+grpc::Status RegistryServiceImpl::RecordAuditEvent(
+    grpc::ServerContext* context, const v1::RecordAuditEventRequest* request,
+    v1::RecordAuditEventResponse* response) {
+  return Reply(
+      *request,
+      [&] { return registry_->RecordAuditEvent(CallerOf(context), *request); },
+      response->mutable_entry());
+}
+
 grpc::Status RegistryServiceImpl::ExportAudit(
     grpc::ServerContext* context, const v1::ExportAuditRequest* request,
     grpc::ServerWriter<v1::ExportAuditResponse>* writer) {

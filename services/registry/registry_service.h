@@ -104,6 +104,9 @@ class RegistryServiceImpl final
   grpc::Status ExportAudit(
       grpc::ServerContext*, const v1::ExportAuditRequest*,
       grpc::ServerWriter<v1::ExportAuditResponse>*) override;
+  grpc::Status RecordAuditEvent(grpc::ServerContext*,
+                                const v1::RecordAuditEventRequest*,
+                                v1::RecordAuditEventResponse*) override;
 
   // The revisions the WatchDeployments streams follow (for tests).
   core::SequenceNotifier& watched_revisions() { return relay_.revisions(); }

@@ -4,6 +4,7 @@
 // (models_test.cc, versions_test.cc, rollouts_test.cc, retention_test.cc).
 #include "services/registry/registry.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -106,6 +107,73 @@ TEST_F(RegistryTest, EverythingSurvivesARestart) {
   EXPECT_EQ(FindBrokenLink(Audit()), 0);
   ASSERT_TRUE(UploadBytes("fraud", "v2").ok());
   EXPECT_EQ(FindBrokenLink(Audit()), 0);
+}
+
+TEST_F(RegistryTest, AnotherServicesDecisionJoinsTheChain) {
+  Register("fraud");
+  v1::RecordAuditEventRequest request;
+  request.set_action("federated.site.exclude");
+  request.set_object("sites/site-3");
+  (*request.mutable_before()->mutable_fields())["trust"].set_string_value(
+      "SITE_TRUST_PROBATION");
+  (*request.mutable_after()->mutable_fields())["trust"].set_string_value(
+      "SITE_TRUST_EXCLUDED");
+  (*request.mutable_after()->mutable_fields())["outlier_score"]
+      .set_number_value(47.5);
+  request.set_reason("outlier in 3 rounds in a row");
+  absl::StatusOr<v1::AuditEntry> entry =
+      registry_->RecordAuditEvent(caller_, request);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->action(), "federated.site.exclude");
+  EXPECT_EQ(entry->object(), "sites/site-3");
+  EXPECT_EQ(entry->actor(), "tester");
+  EXPECT_EQ(entry->before_json(), R"({"trust":"SITE_TRUST_PROBATION"})");
+  // A Struct's keys come in no fixed order: compare the parsed state.
+  google::protobuf::Struct after;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(entry->after_json(), &after)
+          .ok());
+  EXPECT_EQ(after.fields().size(), 2u);
+  EXPECT_EQ(after.fields().at("trust").string_value(), "SITE_TRUST_EXCLUDED");
+  EXPECT_EQ(after.fields().at("outlier_score").number_value(), 47.5);
+  EXPECT_EQ(entry->reason(), "outlier in 3 rounds in a row");
+  std::vector<v1::AuditEntry> entries = Audit();
+  ASSERT_EQ(entries.back().sequence(), entry->sequence());
+  EXPECT_EQ(entries.back().hash(), entry->hash());
+  EXPECT_EQ(FindBrokenLink(entries), 0);
+
+  // A readmission without states records "{}".
+  request.set_action("federated.site.readmit");
+  request.clear_before();
+  request.clear_after();
+  entry = registry_->RecordAuditEvent(caller_, request);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->before_json(), "{}");
+  EXPECT_EQ(entry->after_json(), "{}");
+
+  // The registry's own actions, and anything else, are refused.
+  const size_t before = Audit().size();
+  for (const char* action : {"model.rollback", "version.transition",
+                             "federated.site.delete", ""}) {
+    request.set_action(action);
+    absl::StatusOr<v1::AuditEntry> refused =
+        registry_->RecordAuditEvent(caller_, request);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << action;
+    EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                  "federated.site.exclude"))
+        << refused.status();
+  }
+  // A state over 16 KiB.
+  request.set_action("federated.site.exclude");
+  (*request.mutable_after()->mutable_fields())["notes"].set_string_value(
+      std::string(17 << 10, 'x'));
+  absl::StatusOr<v1::AuditEntry> big =
+      registry_->RecordAuditEvent(caller_, request);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(big.status().message(), "after:"))
+      << big.status();
+  EXPECT_EQ(Audit().size(), before);
 }
 
 // A store whose every transaction fails.

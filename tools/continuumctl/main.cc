@@ -149,10 +149,11 @@ const std::vector<Command>& Commands() {
        "continuumctl rollout [status|pause|resume|abort] --target=HOST:PORT --model=M [--reason=TEXT]",
        {"model", "reason"}, "registry", {"status", "pause", "resume", "abort"}},
       {"audit",
-       "Audit log: export [--output=F] | verify (recomputes the hash chain).",
+       "Audit log: export [--output=F] [--filter=F] | verify (recomputes "
+       "the hash chain).",
        continuum::ctl::RunAuditCommand,
-       "continuumctl audit export [--output=F] | verify --target=HOST:PORT",
-       {"output"}, "registry", {"export", "verify"}},
+       "continuumctl audit export [--output=F] [--filter='action = \"federated.site.exclude\"'] | verify --target=HOST:PORT",
+       {"output", "filter"}, "registry", {"export", "verify"}},
       {"drift",
        "Drift: status --model=M (detectors, performance per version), "
        "alerts --model=M [--filter=F], or replay a recorded stream (one "

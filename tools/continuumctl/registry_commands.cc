@@ -20,6 +20,7 @@
 #include "tools/continuumctl/cli_util.h"
 
 ABSL_DECLARE_FLAG(std::string, output);
+ABSL_DECLARE_FLAG(std::string, filter);
 
 ABSL_FLAG(std::string, model, "", "Model id (registry commands, predict).");
 ABSL_FLAG(std::string, family, "mlp_classifier",
@@ -527,7 +528,8 @@ int RunRolloutCommand(const std::vector<std::string>& args) {
 
 int RunAuditCommand(const std::vector<std::string>& args) {
   const char* usage =
-      "usage: continuumctl audit (export [--output=F] | verify)";
+      "usage: continuumctl audit (export [--output=F] [--filter=F] | "
+      "verify)";
   if (args.size() != 1 || (args[0] != "export" && args[0] != "verify")) {
     return Fail("audit", absl::InvalidArgumentError(usage));
   }
@@ -535,6 +537,13 @@ int RunAuditCommand(const std::vector<std::string>& args) {
   auto stub = Stub();
   grpc::ClientContext context;
   v1::ExportAuditRequest request;
+  // A filtered export cannot be verified as a chain (registry.proto).
+  if (args[0] == "verify" && !absl::GetFlag(FLAGS_filter).empty()) {
+    return Fail("audit", absl::InvalidArgumentError(
+                             "--filter: audit verify checks the whole chain; "
+                             "filter an export instead"));
+  }
+  if (args[0] == "export") request.set_filter(absl::GetFlag(FLAGS_filter));
   auto reader = stub->ExportAudit(&context, request);
   std::vector<v1::AuditEntry> entries;
   v1::ExportAuditResponse response;

@@ -24,7 +24,9 @@ ABSL_DECLARE_FLAG(std::string, to);
 ABSL_FLAG(std::string, filter, "",
           "trainer runs: a filter on state, trigger, strategy, e.g. "
           "'state = RUN_STATE_FAILED'; drift alerts: on type, severity, "
-          "version, detector, create_time, e.g. 'type = PERFORMANCE'.");
+          "version, detector, create_time, e.g. 'type = PERFORMANCE'; audit "
+          "export: on actor, action, object, e.g. "
+          "'action = \"federated.site.exclude\"'.");
 ABSL_FLAG(int, epochs, 0,
           "trainer trigger: override the epochs of the run; federated start: "
           "the sites' local epochs.");
