@@ -189,4 +189,10 @@ sys.exit(0 if p["state"] == "PARTICIPANT_STATE_EXCLUDED" else 1)' <<<"$json" ||
 out="$("$ctl" federated sites --filter='trust = EXCLUDED')"
 echo "$out"
 expect "sites/site-3 +EXCLUDED" "$out"
+# The exclusion is in the registry's tamper-evident audit log, with the
+# numbers that decided it, and the chain still verifies.
+expect_audit "$ctl" 'action = "federated.site.exclude"' \
+  '"object":"sites/site-3".*outlier_score[^0-9]+[0-9]'
+out="$("$ctl" audit verify)"
+expect "^audit chain verified" "$out"
 echo "1 passed, 0 failed"

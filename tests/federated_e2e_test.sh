@@ -12,7 +12,8 @@
 # beats the first version's by far; the sites' records are nowhere in the
 # coordinator's state (its collector holds only its own records, and no site
 # record id appears in any of its files); a site that is excluded cannot
-# join (PERMISSION_DENIED) until readmitted.
+# join (PERMISSION_DENIED) until readmitted, and every exclusion and
+# readmission is in the registry's audit log.
 # Then, through the same processes: a round under secure aggregation (the
 # coordinator sees no single update's norm), a round with differential
 # privacy (the epsilon it reports equals `continuumctl federated epsilon`'s
@@ -263,4 +264,14 @@ until grep -q 'site site-3 is excluded' "$work/fed/logs/site-3-trainer.log"; do
 done
 out="$("$ctl" federated readmit site-3)"
 expect "^sites/site-3 is TRUSTED" "$out"
+# Every exclusion and readmission is in the registry's audit log: the
+# attacker's (automatic, with its score), the operator's of site-3 and its
+# readmission; the chain verifies.
+expect_audit "$ctl" 'object = "sites/mallory"' \
+  '"action":"federated.site.exclude".*outlier_score[^0-9]+[0-9]'
+expect_audit "$ctl" 'object = "sites/site-3"' \
+  '"action":"federated.site.exclude".*e2e: suspected poisoning'
+expect_audit "$ctl" 'object = "sites/site-3"' '"action":"federated.site.readmit"'
+out="$("$ctl" audit verify)"
+expect "^audit chain verified" "$out"
 echo "1 passed, 0 failed"

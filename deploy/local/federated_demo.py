@@ -215,25 +215,23 @@ def main():
         run = wait_run(trainer, got.run)
         # Each site's local run for this round (the round's name is on it).
         local = {}
-        local_runs = []
         for s, stub in enumerate(site_trainers, start=1):
             listed = stub.ListRuns(trainer_pb2.ListRunsRequest(
                 parent="models/fed", page_size=100)).runs
             mine = [x for x in listed if x.round == got.name]
             if mine:
                 local[s] = mine[0].candidate_metrics.accuracy
-                local_runs.append(mine[0])
         def ts(t):
             return t.seconds + t.nanos / 1e9
         created = ts(got.create_time)
-        train_start = min(ts(x.start_time) for x in local_runs)
-        train_end = max(ts(x.end_time) for x in local_runs)
-        last_submit = max(ts(p.submit_time) for p in got.participants)
+        # Where the round's time went, as the coordinator recorded it
+        # (Round.phases; site phases are the slowest site's).
+        ph = got.phases
         phases = {
-            "join": train_start - created,
-            "local training": train_end - train_start,
-            "aggregation and run start": ts(run.start_time) - last_submit,
-            "validation run": ts(run.end_time) - ts(run.start_time),
+            "join": ts(ph.join), "download": ts(ph.download),
+            "local training": ts(ph.local_training), "upload": ts(ph.upload),
+            "aggregation": ts(ph.aggregation),
+            "validation and gates": ts(ph.validation),
         }
         decision = trainer_pb2.RunState.Name(run.state).replace("RUN_STATE_", "")
         rounds.append({

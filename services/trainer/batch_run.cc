@@ -43,9 +43,13 @@ class BatchRun {
       : context_(options, run, control), config_(run.config()) {}
 
   RunOutcome Execute() {
+    const absl::Time fetch_start = context_.Now();
     absl::StatusOr<StartingModel> start = FetchModel(context_);
     if (!start.ok()) return context_.Ended(start.status());
     start_ = *std::move(start);
+    // A site's phases (federated.proto, ParticipantTimings).
+    const absl::Time train_start = context_.Now();
+    download_time_ = train_start - fetch_start;
     // A federated site's local run (federated_run.h): train, then submit
     // local - base to the coordinator instead of uploading.
     const bool site = context_.run().trigger() == v1::RUN_TRIGGER_FEDERATED &&
@@ -53,6 +57,7 @@ class BatchRun {
     absl::Status s = site ? PrepareSiteRound() : absl::OkStatus();
     if (s.ok()) s = FetchData();
     if (s.ok()) s = Train();
+    local_training_time_ = context_.Now() - train_start;
     if (site) {
       if (s.ok()) s = SubmitSiteUpdate();
       if (!s.ok()) return context_.Ended(s);
@@ -126,6 +131,8 @@ class BatchRun {
     }
     update.samples = train_.size();
     update.local_metrics = candidate_.holdout_metrics;
+    update.download_time = download_time_;
+    update.local_training_time = local_training_time_;
     control().Update([&](v1::Run* run) {
       *run->mutable_candidate_metrics() = candidate_.holdout_metrics;
     });
@@ -495,6 +502,7 @@ class BatchRun {
   std::vector<std::string> notes_;
   Candidate candidate_;
   v1::Round site_round_;
+  absl::Duration download_time_, local_training_time_;
 };
 
 }  // namespace

@@ -48,6 +48,11 @@ class RegistryClient {
   virtual absl::StatusOr<v1::UploadVersionResponse> UploadVersion(
       const v1::UploadVersionMetadata& metadata, absl::string_view bytes,
       absl::Time deadline) = 0;
+
+  // Records a federated coordinator's decision (a site's exclusion or
+  // readmission) in the registry's audit log before `deadline`.
+  virtual absl::Status RecordAuditEvent(
+      const v1::RecordAuditEventRequest& event, absl::Time deadline) = 0;
 };
 
 class CollectorClient {

@@ -13,6 +13,8 @@
 #include "services/trainer/federated_listing.h"
 #include "services/trainer/federated_round_aggregation.h"
 #include "services/trainer/federated_settings.h"
+#include "services/trainer/federated_requests.h"
+#include "services/trainer/federated_trust.h"
 #include "spdlog/spdlog.h"
 
 namespace continuum::trainer {
@@ -59,39 +61,9 @@ v1::Round Shown(const v1::Round& round) {
 
 }  // namespace
 
-v1::FederatedConfig ResolveFederatedConfig(const v1::FederatedConfig& in) {
-  v1::FederatedConfig c = in;
-  if (c.aggregation() == v1::AGGREGATION_UNSPECIFIED) {
-    c.set_aggregation(v1::AGGREGATION_FEDAVG);
-  }
-  if (c.aggregation() == v1::AGGREGATION_FEDPROX && c.fedprox_mu() == 0) {
-    c.set_fedprox_mu(0.01);
-  }
-  if (c.trim_fraction() == 0) c.set_trim_fraction(0.1);
-  if (c.min_sites() == 0) c.set_min_sites(2);
-  if (!c.has_join_timeout()) c.mutable_join_timeout()->set_seconds(300);
-  if (!c.has_submit_timeout()) c.mutable_submit_timeout()->set_seconds(1800);
-  if (c.local_epochs() == 0) c.set_local_epochs(1);
-  if (c.local_batch_size() == 0) c.set_local_batch_size(64);
-  v1::DifferentialPrivacyConfig* dp = c.mutable_differential_privacy();
-  if (dp->target_delta() == 0) dp->set_target_delta(1e-5);
-  v1::AdaptiveClippingConfig* ac = dp->mutable_adaptive_clipping();
-  if (ac->target_quantile() == 0) ac->set_target_quantile(0.5);
-  if (ac->learning_rate() == 0) ac->set_learning_rate(0.2);
-  v1::SecureAggregationConfig* sa = c.mutable_secure_aggregation();
-  if (sa->fixed_point_scale() == 0) sa->set_fixed_point_scale(65536);
-  sa->set_protocol(std::string(fed::kSecureAggregationProtocol));
-  v1::OutlierExclusionConfig* oe = c.mutable_outlier_exclusion();
-  if (oe->norm_threshold() == 0) oe->set_norm_threshold(3.0);
-  if (oe->exclude_after() == 0) oe->set_exclude_after(3);
-  if (c.server_optimizer().optimizer() == v1::SERVER_OPTIMIZER_UNSPECIFIED) {
-    c.mutable_server_optimizer()->set_optimizer(v1::SERVER_OPTIMIZER_NONE);
-  }
-  return c;
-}
-
 FederatedCoordinator::FederatedCoordinator(FederatedCoordinatorOptions options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)),
+      audit_(options_.store, options_.record_audit, options_.metrics) {
   uint64_t seed = options_.noise_seed;
   if (seed == 0) {
     std::random_device device;
@@ -249,29 +221,10 @@ absl::StatusOr<v1::Round> FederatedCoordinator::StartRound(
         v1::RoundState_Name(active->round.state()),
         "; one round of a model at a time: wait for it to end"));
   }
-  FederatedModelState& state = model_states_[*model];
-  fed::RdpAccountant accountant;
-  if (!state.rdp.empty()) {
-    if (absl::Status s = accountant.Restore(state.rdp, state.dp_rounds);
-        !s.ok()) {
-      return absl::InternalError(absl::StrCat("privacy accountant: ",
-                                              s.message()));
-    }
-  }
-  if (dp.enabled() && dp.max_epsilon() > 0) {
-    // Planned as if every site took part (q = 1): an upper bound.
-    absl::StatusOr<fed::PrivacySpent> after =
-        accountant.SpentAfter(dp.noise_multiplier(), 1.0, 1, dp.target_delta());
-    absl::StatusOr<fed::PrivacySpent> now = accountant.Spent(dp.target_delta());
-    if (after.ok() && after->epsilon > dp.max_epsilon()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "privacy budget of model ", *model, ": max_epsilon is ",
-          dp.max_epsilon(), "; ", accountant.steps(),
-          " rounds spent epsilon ", now.ok() ? now->epsilon : 0.0,
-          " and one more would reach ", after->epsilon, " (delta ",
-          dp.target_delta(), ")"));
-    }
-  }
+  const FederatedModelState& state = model_states_[*model];
+  absl::StatusOr<v1::PrivacyAccounting> privacy =
+      PlanPrivacy(*model, state, dp);
+  if (!privacy.ok()) return privacy.status();
   int64_t number = 1;
   for (const auto& [name, data] : rounds_) {
     if (data.round.model() == *model) {
@@ -293,11 +246,7 @@ absl::StatusOr<v1::Round> FederatedCoordinator::StartRound(
   if (dp.enabled()) {
     round.set_clip_norm(state.clip_norm > 0 ? state.clip_norm
                                             : dp.clip_norm());
-    absl::StatusOr<fed::PrivacySpent> spent =
-        accountant.Spent(dp.target_delta());
-    round.mutable_privacy()->set_epsilon(spent.ok() ? spent->epsilon : 0);
-    round.mutable_privacy()->set_delta(dp.target_delta());
-    round.mutable_privacy()->set_rounds(accountant.steps());
+    *round.mutable_privacy() = *privacy;
   }
   RoundData& data = rounds_[round.name()];
   data.round = round;
@@ -336,38 +285,8 @@ absl::StatusOr<v1::ListRoundsResponse> FederatedCoordinator::ListRounds(
 
 absl::StatusOr<v1::JoinRoundResponse> FederatedCoordinator::JoinRound(
     const v1::JoinRoundRequest& request, absl::Time deadline) {
-  absl::StatusOr<std::string> model =
-      core::ParseResourceName(request.parent(), "models", "model");
-  if (!model.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("parent: ", model.status().message()));
-  }
-  if (absl::Status s = core::ValidateResourceId("site", request.site_id());
-      !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("site_id: ", s.message()));
-  }
-  if (!request.round().empty()) {
-    absl::StatusOr<std::vector<std::string>> parts =
-        core::MatchResourceName(request.round(), "models/{model}/rounds/{round}");
-    if (!parts.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("round: ", parts.status().message()));
-    }
-    if ((*parts)[0] != *model) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "round: ", request.round(), " is not a round of ", request.parent()));
-    }
-  }
-  if (request.sample_count() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sample_count: must be >= 0 (got ", request.sample_count(), ")"));
-  }
-  if (!request.mask_public_key().empty() &&
-      request.mask_public_key().size() != 32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mask_public_key: must be 32 bytes (got ",
-                     request.mask_public_key().size(), ")"));
-  }
+  absl::StatusOr<std::string> model = CheckJoinRequest(request);
+  if (!model.ok()) return model.status();
 
   absl::MutexLock lock(&mu_);
   v1::Site* site = TouchSite(request.site_id());
@@ -382,6 +301,16 @@ absl::StatusOr<v1::JoinRoundResponse> FederatedCoordinator::JoinRound(
   auto find = [&]() -> RoundData* {
     if (!request.round().empty()) return FindRound(request.round());
     RoundData* active = ActiveRound(*model);
+    // A site waiting for a round has nothing more to do in one it already
+    // submitted to or was dropped or excluded from: it waits for the next
+    // (without this it would poll until the round ends).
+    if (active != nullptr && request.wait()) {
+      const v1::Participant* p =
+          FindParticipant(active->round, request.site_id());
+      if (p != nullptr && p->state() != v1::PARTICIPANT_STATE_JOINED) {
+        return nullptr;
+      }
+    }
     return active;
   };
   data = find();
@@ -441,6 +370,7 @@ absl::StatusOr<v1::JoinRoundResponse> FederatedCoordinator::JoinRound(
     participant->set_state(v1::PARTICIPANT_STATE_JOINED);
     participant->set_sample_count(request.sample_count());
     participant->set_mask_public_key(request.mask_public_key());
+    *participant->mutable_join_time() = core::ToProto(options_.clock->Now());
     site->set_rounds_joined(site->rounds_joined() + 1);
     SaveSite(*site);
     if (config.max_sites() > 0 &&
@@ -494,6 +424,8 @@ void FederatedCoordinator::CloseMembership(RoundData& data) {
   v1::Round& round = data.round;
   const absl::Time now = options_.clock->Now();
   round.set_state(v1::ROUND_STATE_TRAINING);
+  *round.mutable_phases()->mutable_join() =
+      core::ToProtoDuration(now - core::FromProto(round.create_time()));
   *round.mutable_submit_deadline() = core::ToProto(
       now + DurationOr(round.config().submit_timeout(), absl::Minutes(30)));
   if (round.config().secure_aggregation().enabled()) {
@@ -506,17 +438,7 @@ void FederatedCoordinator::CloseMembership(RoundData& data) {
 
 absl::StatusOr<int64_t> FederatedCoordinator::CheckSubmissionLocked(
     const v1::UpdateMetadata& metadata, RoundData** out) {
-  absl::StatusOr<std::vector<std::string>> parts =
-      core::MatchResourceName(metadata.round(), "models/{model}/rounds/{round}");
-  if (!parts.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metadata.round: ", parts.status().message()));
-  }
-  if (absl::Status s = core::ValidateResourceId("site", metadata.site_id());
-      !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metadata.site_id: ", s.message()));
-  }
+  if (absl::Status s = CheckUpdateNames(metadata); !s.ok()) return s;
   RoundData* data = FindRound(metadata.round());
   if (data == nullptr) {
     return absl::NotFoundError(
@@ -547,45 +469,8 @@ absl::StatusOr<int64_t> FederatedCoordinator::CheckSubmissionLocked(
             ? absl::StrCat(" (the site was dropped: ", p->reason(), ")")
             : ""));
   }
-  if (metadata.sample_count() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.sample_count: must be > 0 (got ", metadata.sample_count(),
-        ")"));
-  }
-  if (metadata.base_version().model() != round.base_version().model() ||
-      metadata.base_version().version() != round.base_version().version()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.base_version: the round trains from version ",
-        round.base_version().version(), " of ", round.base_version().model(),
-        ", not ", metadata.base_version().version(), " of ",
-        metadata.base_version().model()));
-  }
-  if (metadata.num_parameters() != round.num_parameters()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.num_parameters: the round's base version has ",
-        round.num_parameters(), " parameters, not ",
-        metadata.num_parameters()));
-  }
-  const bool secure = round.config().secure_aggregation().enabled();
-  if (metadata.masked() != secure) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.masked: must be ", secure ? "true" : "false",
-        secure ? " (the round uses secure aggregation)"
-               : " (the round does not use secure aggregation)"));
-  }
-  const v1::DifferentialPrivacyConfig& dp = round.config().differential_privacy();
-  if (dp.enabled()) {
-    if (!(metadata.clip_norm() >= 0) ||
-        metadata.clip_norm() > round.clip_norm() * (1 + 1e-9)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metadata.clip_norm: must not exceed the round's clip norm ",
-          round.clip_norm(), " (got ", metadata.clip_norm(), ")"));
-    }
-    if (secure && metadata.clip_norm() <= 0) {
-      return absl::InvalidArgumentError(
-          "metadata.clip_norm: a masked update under DP must be clipped by "
-          "its site (clip_norm > 0)");
-    }
+  if (absl::Status s = CheckUpdateAgainstRound(round, metadata); !s.ok()) {
+    return s;
   }
   *out = data;
   return round.num_parameters();
@@ -595,7 +480,12 @@ absl::StatusOr<int64_t> FederatedCoordinator::CheckSubmission(
     const v1::UpdateMetadata& metadata) {
   absl::MutexLock lock(&mu_);
   RoundData* data = nullptr;
-  return CheckSubmissionLocked(metadata, &data);
+  absl::StatusOr<int64_t> expected = CheckSubmissionLocked(metadata, &data);
+  // The upload phase runs from this stream's first message to its end.
+  if (expected.ok()) {
+    data->upload_start[metadata.site_id()] = options_.clock->Now();
+  }
+  return expected;
 }
 
 absl::StatusOr<v1::Round> FederatedCoordinator::Submit(
@@ -621,7 +511,16 @@ absl::StatusOr<v1::Round> FederatedCoordinator::Submit(
   v1::Participant* p = FindParticipant(data->round, metadata.site_id());
   p->set_state(v1::PARTICIPANT_STATE_SUBMITTED);
   p->set_sample_count(metadata.sample_count());
-  *p->mutable_submit_time() = core::ToProto(options_.clock->Now());
+  const absl::Time now = options_.clock->Now();
+  *p->mutable_submit_time() = core::ToProto(now);
+  *p->mutable_timings() = metadata.timings();
+  if (auto start = data->upload_start.find(metadata.site_id());
+      start != data->upload_start.end()) {
+    *p->mutable_timings()->mutable_upload() =
+        core::ToProtoDuration(now - start->second);
+  } else {
+    p->mutable_timings()->clear_upload();
+  }
   if (options_.metrics != nullptr) {
     options_.metrics->UpdateAccepted(data->round.model());
   }
@@ -645,6 +544,7 @@ absl::StatusOr<v1::Round> FederatedCoordinator::Submit(
 
 void FederatedCoordinator::CloseSubmissions(RoundData& data) {
   v1::Round& round = data.round;
+  data.submissions_closed = options_.clock->Now();
   int submitted = 0;
   int dropped = 0;
   for (v1::Participant& p : *round.mutable_participants()) {
@@ -656,6 +556,7 @@ void FederatedCoordinator::CloseSubmissions(RoundData& data) {
       ++dropped;
     }
   }
+  SetSitePhases(round);
   if (submitted < round.config().min_sites()) {
     Fail(data, absl::StatusCode::kFailedPrecondition,
          absl::StrCat(submitted, " of ", round.participants_size(),
@@ -703,38 +604,14 @@ absl::StatusOr<v1::Round> FederatedCoordinator::RevealMaskSeeds(
         ", not ROUND_STATE_UNMASKING"));
   }
   if (data->revealed[request.site_id()]) return Shown(round);
+  absl::StatusOr<std::map<std::string, fed::Key32>> seeds =
+      ParseRevealedSeeds(round, request);
+  if (!seeds.ok()) return seeds.status();
   std::map<std::string, const v1::Participant*> dropped;
   for (const v1::Participant& p : round.participants()) {
     if (p.state() == v1::PARTICIPANT_STATE_DROPPED) dropped[p.site_id()] = &p;
   }
-  std::map<std::string, fed::Key32> seeds;
-  for (int i = 0; i < request.seeds_size(); ++i) {
-    const v1::PairwiseSeed& s = request.seeds(i);
-    if (dropped.count(s.peer_site_id()) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "seeds[", i, "].peer_site_id: ", s.peer_site_id(),
-          " did not drop out of ", round.name(),
-          "; only seeds shared with dropped sites may be revealed"));
-    }
-    if (s.seed().size() != 32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "seeds[", i, "].seed: must be 32 bytes (got ", s.seed().size(), ")"));
-    }
-    if (seeds.count(s.peer_site_id())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "seeds[", i, "].peer_site_id: ", s.peer_site_id(), " given twice"));
-    }
-    fed::Key32 key;
-    std::copy(s.seed().begin(), s.seed().end(), key.begin());
-    seeds[s.peer_site_id()] = key;
-  }
-  for (const auto& [id, p] : dropped) {
-    if (seeds.count(id) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "seeds: missing the seed shared with dropped site ", id));
-    }
-  }
-  for (const auto& [id, key] : seeds) {
+  for (const auto& [id, key] : *seeds) {
     if (absl::Status s =
             data->masked_sum->RemoveMask(key, me->index(), dropped[id]->index());
         !s.ok()) {
@@ -763,44 +640,18 @@ absl::StatusOr<v1::ListSitesResponse> FederatedCoordinator::ListSites(
 
 absl::StatusOr<v1::Site> FederatedCoordinator::UpdateSite(
     const v1::UpdateSiteRequest& request) {
-  absl::StatusOr<std::string> id =
-      core::ParseResourceName(request.site().name(), "sites", "site");
-  if (!id.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("site.name: ", id.status().message()));
-  }
-  if (request.update_mask().paths_size() == 0) {
-    return absl::InvalidArgumentError(
-        "update_mask: name the fields to change (trust, trust_reason)");
-  }
-  for (const std::string& path : request.update_mask().paths()) {
-    if (path != "trust" && path != "trust_reason") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "update_mask: '", path,
-          "' cannot be changed; only trust and trust_reason"));
-    }
-  }
-  const auto& paths = request.update_mask().paths();
-  const bool set_trust =
-      std::find(paths.begin(), paths.end(), "trust") != paths.end();
-  const bool set_reason =
-      std::find(paths.begin(), paths.end(), "trust_reason") != paths.end();
-  if (set_trust && (!v1::SiteTrust_IsValid(request.site().trust()) ||
-                    request.site().trust() == v1::SITE_TRUST_UNSPECIFIED)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "site.trust: ", request.site().trust(),
-        " is not SITE_TRUST_TRUSTED, SITE_TRUST_PROBATION or "
-        "SITE_TRUST_EXCLUDED"));
-  }
-  if (request.site().trust_reason().size() > 4096) {
-    return absl::InvalidArgumentError("site.trust_reason: at most 4096 bytes");
-  }
+  absl::StatusOr<SiteChange> change = CheckUpdateSiteRequest(request);
+  if (!change.ok()) return change.status();
+  const std::string* id = &change->site_id;
+  const bool set_trust = change->set_trust;
+  const bool set_reason = change->set_reason;
   absl::MutexLock lock(&mu_);
   auto it = sites_.find(*id);
   if (it == sites_.end()) {
     return absl::NotFoundError(absl::StrCat("site ", *id, " not found"));
   }
   v1::Site& site = it->second;
+  const v1::Site before = site;
   if (set_trust) {
     site.set_trust(request.site().trust());
     if (site.trust() == v1::SITE_TRUST_TRUSTED) site.set_consecutive_outliers(0);
@@ -808,6 +659,13 @@ absl::StatusOr<v1::Site> FederatedCoordinator::UpdateSite(
   if (set_reason) site.set_trust_reason(request.site().trust_reason());
   spdlog::info("federated: site {} set to {}: {}", *id, v1::SiteTrust_Name(site.trust()), site.trust_reason());
   SaveSite(site);
+  google::protobuf::Struct evidence;
+  (*evidence.mutable_fields())["requested_by"].set_string_value(
+      "an operator (FederatedService.UpdateSite)");
+  if (std::optional<v1::RecordAuditEventRequest> event =
+          SiteTrustAuditEvent(before, site, evidence)) {
+    audit_.Queue(*event);
+  }
   return site;
 }
 
@@ -821,217 +679,6 @@ absl::StatusOr<FederatedAggregate> FederatedCoordinator::AggregateOf(
         "lives in the coordinator's memory while it is validated)"));
   }
   return *data->aggregate;
-}
-
-void FederatedCoordinator::Tick() {
-  std::vector<std::string> to_aggregate;
-  std::vector<std::pair<std::string, v1::Round>> to_trigger;
-  std::vector<std::pair<std::string, std::string>> to_follow;  // round, run
-  {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.clock->Now();
-    for (auto& [name, data] : rounds_) {
-      v1::Round& round = data.round;
-      switch (round.state()) {
-        case v1::ROUND_STATE_OPEN:
-          if (now >= core::FromProto(round.join_deadline())) {
-            if (round.participants_size() >= round.config().min_sites()) {
-              CloseMembership(data);
-            } else {
-              Fail(data, absl::StatusCode::kFailedPrecondition,
-                   absl::StrCat("only ", round.participants_size(),
-                                " sites joined before the join deadline; "
-                                "the round needs min_sites = ",
-                                round.config().min_sites()));
-            }
-          }
-          break;
-        case v1::ROUND_STATE_TRAINING:
-          if (now >= core::FromProto(round.submit_deadline())) {
-            CloseSubmissions(data);
-          }
-          break;
-        case v1::ROUND_STATE_UNMASKING:
-          if (now >= data.unmask_deadline) {
-            Fail(data, absl::StatusCode::kDeadlineExceeded,
-                 "surviving sites did not reveal the seeds shared with the "
-                 "dropped ones before the deadline; the sum cannot be "
-                 "unmasked");
-          }
-          break;
-        default:
-          break;
-      }
-      if (round.state() == v1::ROUND_STATE_AGGREGATING) {
-        if (data.aggregate.has_value()) {
-          to_trigger.emplace_back(name, round);
-        } else {
-          to_aggregate.push_back(name);
-        }
-      } else if (round.state() == v1::ROUND_STATE_VALIDATING) {
-        to_follow.emplace_back(name, round.run());
-      }
-    }
-  }
-  for (const std::string& name : to_aggregate) AggregateRound(name);
-  // Rounds aggregated just now are triggered on the next tick, so that a
-  // run never starts before its aggregate was persisted.
-  for (auto& [name, round] : to_trigger) {
-    absl::StatusOr<std::string> run = options_.trigger_run(round);
-    absl::MutexLock lock(&mu_);
-    RoundData* data = FindRound(name);
-    if (data == nullptr || data->round.state() != v1::ROUND_STATE_AGGREGATING) {
-      continue;
-    }
-    if (!run.ok()) {
-      Fail(*data, run.status().code(),
-           absl::StrCat("the run that validates the candidate could not "
-                        "start: ",
-                        run.status().message()));
-      continue;
-    }
-    data->round.set_run(*run);
-    data->round.set_state(v1::ROUND_STATE_VALIDATING);
-    Save(data->round);
-  }
-  for (const auto& [name, run_name] : to_follow) {
-    absl::StatusOr<v1::Run> run = options_.get_run(run_name);
-    if (!run.ok()) continue;
-    const v1::RunState state = run->state();
-    if (state != v1::RUN_STATE_SUCCEEDED && state != v1::RUN_STATE_REJECTED &&
-        state != v1::RUN_STATE_FAILED && state != v1::RUN_STATE_CANCELLED) {
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    RoundData* data = FindRound(name);
-    if (data == nullptr || data->round.state() != v1::ROUND_STATE_VALIDATING) {
-      continue;
-    }
-    if (state == v1::RUN_STATE_SUCCEEDED || state == v1::RUN_STATE_REJECTED) {
-      v1::Round& round = data->round;
-      round.set_state(v1::ROUND_STATE_COMPLETED);
-      if (run->has_candidate_version()) {
-        *round.mutable_result_version() = run->candidate_version();
-      }
-      *round.mutable_end_time() = core::ToProto(options_.clock->Now());
-      data->updates.clear();
-      data->masked_sum.reset();
-      data->aggregate.reset();
-      if (options_.metrics != nullptr) options_.metrics->RoundEnded(round);
-      spdlog::info("federated: {} completed: run {} {}", name, run_name, v1::RunState_Name(state));
-      Save(round);
-    } else {
-      Fail(*data, static_cast<absl::StatusCode>(run->error().code()),
-           absl::StrCat("run ", run_name, " ", v1::RunState_Name(state), ": ",
-                        run->error().message()));
-    }
-  }
-}
-
-void FederatedCoordinator::AggregateRound(const std::string& name) {
-  // Read what the aggregation needs.
-  v1::Round round;
-  std::map<std::string, std::vector<float>> updates;
-  std::vector<uint32_t> masked_words;
-  FederatedModelState state;
-  int64_t federation = 0;
-  uint64_t noise_seed = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    RoundData* data = FindRound(name);
-    if (data == nullptr || data->round.state() != v1::ROUND_STATE_AGGREGATING) {
-      return;
-    }
-    round = data->round;
-    updates = std::move(data->updates);
-    data->updates.clear();
-    if (data->masked_sum) masked_words = data->masked_sum->words();
-    state = model_states_[round.model()];
-    federation = FederationSize();
-    noise_seed = noise_();
-  }
-  const RoundAggregation result = AggregateRoundUpdates(
-      round, std::move(updates), masked_words, std::move(state), federation,
-      noise_seed);
-  const v1::FederatedConfig& config = round.config();
-  const absl::Status& error = result.error;
-
-  absl::MutexLock lock(&mu_);
-  RoundData* data = FindRound(name);
-  if (data == nullptr || data->round.state() != v1::ROUND_STATE_AGGREGATING) {
-    return;
-  }
-  // Trust: flagged sites go on probation, and are excluded after
-  // exclude_after flagged rounds in a row; the others are cleared.
-  for (v1::Participant& p : *data->round.mutable_participants()) {
-    if (auto score = result.outlier_scores.find(p.site_id());
-        score != result.outlier_scores.end()) {
-      p.set_outlier_score(score->second);
-    }
-    if (p.state() != v1::PARTICIPANT_STATE_SUBMITTED) continue;
-    v1::Site* site = TouchSite(p.site_id());
-    auto it = result.excluded.find(p.site_id());
-    if (it != result.excluded.end()) {
-      p.set_state(v1::PARTICIPANT_STATE_EXCLUDED);
-      p.set_reason(it->second);
-      site->set_consecutive_outliers(site->consecutive_outliers() + 1);
-      if (site->consecutive_outliers() >=
-          config.outlier_exclusion().exclude_after()) {
-        site->set_trust(v1::SITE_TRUST_EXCLUDED);
-        site->set_trust_reason(absl::StrCat(
-            "outlier in ", site->consecutive_outliers(),
-            " rounds in a row, the last ", data->round.name(), ": ",
-            it->second));
-        spdlog::warn("federated: site {} excluded: {}", p.site_id(), site->trust_reason());
-        if (options_.metrics != nullptr) options_.metrics->SiteExcluded();
-      } else {
-        site->set_trust(v1::SITE_TRUST_PROBATION);
-        site->set_trust_reason(
-            absl::StrCat("outlier in ", data->round.name(), ": ",
-                         it->second));
-      }
-    } else if (error.ok()) {
-      site->set_consecutive_outliers(0);
-      site->set_rounds_aggregated(site->rounds_aggregated() + 1);
-      if (site->trust() == v1::SITE_TRUST_PROBATION) {
-        site->set_trust(v1::SITE_TRUST_TRUSTED);
-        site->set_trust_reason(
-            absl::StrCat("back to trusted after ", data->round.name()));
-      }
-    }
-    SaveSite(*site);
-  }
-  if (!error.ok()) {
-    Fail(*data, error.code(),
-         absl::StrCat("aggregation failed: ", error.message()));
-    return;
-  }
-  model_states_[data->round.model()] = result.state;
-  if (absl::Status s =
-          options_.store->PutModelState(data->round.model(), result.state);
-      !s.ok()) {
-    Fail(*data, absl::StatusCode::kInternal,
-         absl::StrCat("saving the aggregation state: ", s.message()));
-    return;
-  }
-  data->round.set_total_samples(result.total_samples);
-  data->round.set_aggregate_norm(result.aggregate_norm);
-  const v1::DifferentialPrivacyConfig& dp = config.differential_privacy();
-  if (dp.enabled()) {
-    data->round.mutable_privacy()->set_epsilon(result.epsilon);
-    data->round.mutable_privacy()->set_delta(dp.target_delta());
-    data->round.mutable_privacy()->set_rounds(result.state.dp_rounds);
-    if (options_.metrics != nullptr) {
-      options_.metrics->SetPrivacy(data->round.model(), result.epsilon,
-                                   dp.max_epsilon());
-    }
-  }
-  data->aggregate = FederatedAggregate{data->round.base_version(),
-                                       result.step, result.total_samples};
-  spdlog::info("federated: {} aggregated {} updates ({} rows), norm {}",
-               name, result.aggregated, result.total_samples,
-               result.aggregate_norm);
-  Save(data->round);
 }
 
 }  // namespace continuum::trainer

@@ -55,11 +55,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/v1/federated.pb.h"
+#include "continuum/v1/registry.pb.h"
 #include "continuum/v1/trainer.pb.h"
 #include "lib/core/clock.h"
 #include "lib/federated/secure_aggregation.h"
+#include "services/trainer/federated_audit_outbox.h"
 #include "services/trainer/federated_metrics.h"
 #include "services/trainer/federated_run.h"
+#include "services/trainer/federated_settings.h"
 #include "services/trainer/federated_store.h"
 
 namespace continuum::trainer {
@@ -91,6 +94,11 @@ struct FederatedCoordinatorOptions {
   // (its collector holds the model's evaluation data); StartRound refuses
   // with its error otherwise, before any site works for nothing.
   std::function<absl::Status(const std::string& model)> evaluation_ready;
+  // Optional: records a site's exclusion or readmission in the registry's
+  // audit log (RegistryService.RecordAuditEvent). Events wait in the
+  // store's outbox until it returns OK, and are retried at every Tick.
+  std::function<absl::Status(const v1::RecordAuditEventRequest& event)>
+      record_audit;
   // Seed of the DP noise; 0 = from std::random_device.
   uint64_t noise_seed = 0;
   // Optional.
@@ -142,6 +150,10 @@ class FederatedCoordinator {
     std::map<std::string, bool> revealed;  // survivors that revealed
     absl::Time unmask_deadline;
     std::optional<FederatedAggregate> aggregate;
+    // Phases: when each site's update stream began, and when submissions
+    // closed.
+    std::map<std::string, absl::Time> upload_start;
+    absl::Time submissions_closed = absl::InfinitePast();
   };
 
   explicit FederatedCoordinator(FederatedCoordinatorOptions options);
@@ -180,15 +192,9 @@ class FederatedCoordinator {
   std::map<std::string, FederatedModelState> model_states_
       ABSL_GUARDED_BY(mu_);
   std::mt19937_64 noise_ ABSL_GUARDED_BY(mu_);
+  // Exclusions and readmissions on their way to the registry's audit log.
+  FederatedAuditOutbox audit_;
 };
-
-// The round's settings with federated.proto's defaults filled in (what
-// the round records and sites read): min_sites 2, join_timeout 5 min,
-// submit_timeout 30 min, local_epochs 1, local_batch_size 64, fedprox_mu
-// 0.01 with FedProx, trim_fraction 0.1, DP target_delta 1e-5, secure
-// aggregation's scale 65536 and protocol, outlier threshold 3 and
-// exclude_after 3.
-v1::FederatedConfig ResolveFederatedConfig(const v1::FederatedConfig& config);
 
 }  // namespace continuum::trainer
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <prometheus/registry.h>
@@ -67,6 +68,12 @@ class Harness {
       auto it = runs_.find(name);
       if (it == runs_.end()) return absl::NotFoundError(name);
       return it->second;
+    };
+    options.record_audit =
+        [this](const v1::RecordAuditEventRequest& event) -> absl::Status {
+      if (registry_down_) return absl::UnavailableError("registry is down");
+      audited_.push_back(event);
+      return absl::OkStatus();
     };
     options.noise_seed = 42;
     options.metrics = &metrics_;
@@ -152,6 +159,9 @@ class Harness {
   v1::FederatedConfig config_;
   std::vector<std::string> triggered_;
   std::map<std::string, v1::Run> runs_;
+  // What record_audit received, and whether it fails.
+  std::vector<v1::RecordAuditEventRequest> audited_;
+  bool registry_down_ = false;
 
  private:
   std::string dir_;
@@ -323,6 +333,15 @@ TEST_F(FederatedCoordinatorTest, SubmissionsAreCheckedWithTheProtosCodes) {
               HasSubstr("metadata.masked: must be false"));
   EXPECT_THAT(code(h_->Metadata(r, "a", 0), {0, 0, 0, 0}).message(),
               HasSubstr("metadata.sample_count: must be > 0"));
+  auto negative = h_->Metadata(r, "a", 10);
+  negative.mutable_timings()->mutable_download()->set_seconds(-1);
+  EXPECT_THAT(code(negative, {0, 0, 0, 0}).message(),
+              HasSubstr("metadata.timings.download: must be >= 0 and at most "
+                        "a day"));
+  auto too_long = h_->Metadata(r, "a", 10);
+  too_long.mutable_timings()->mutable_local_training()->set_seconds(90000);
+  EXPECT_EQ(code(too_long, {0, 0, 0, 0}).code(),
+            absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(h_->Submit(r, "a", 10, {0, 0, 0, 0}).ok());
   EXPECT_EQ(code(h_->Metadata(r, "a", 10), {0, 0, 0, 0}).code(),
             absl::StatusCode::kAlreadyExists);
@@ -663,6 +682,146 @@ TEST_F(FederatedCoordinatorTest, ListsRoundsNewestFirstWithPagesAndFilters) {
   open.set_page_size(1001);
   EXPECT_EQ(h_->c().ListRounds(open).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(FederatedCoordinatorTest, PhasesSayWhereTheRoundsTimeWent) {
+  const v1::Round opened = h_->Start(Sites(2, 2));
+  ASSERT_TRUE(h_->Join("a").ok());
+  h_->clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(h_->Join("b").ok());  // membership closes: join took 2 s
+  EXPECT_EQ(h_->c().GetRound(opened.name())->phases().join().seconds(), 2);
+  for (const auto& [site, download, train] :
+       {std::tuple{"a", 1, 7}, std::tuple{"b", 3, 4}}) {
+    v1::UpdateMetadata m = h_->Metadata(opened.name(), site, 10);
+    m.mutable_timings()->mutable_download()->set_seconds(download);
+    m.mutable_timings()->mutable_local_training()->set_seconds(train);
+    m.mutable_timings()->mutable_upload()->set_seconds(99);  // ignored
+    ASSERT_TRUE(h_->c().CheckSubmission(m).ok());
+    h_->clock_.Advance(absl::Seconds(site == std::string("a") ? 1 : 5));
+    ASSERT_TRUE(h_->c().Submit(m, {0, 0, 0, 0}, {}).ok());
+  }
+  v1::Round submitted = *h_->c().GetRound(opened.name());
+  EXPECT_EQ(submitted.participants(0).timings().upload().seconds(), 1);
+  EXPECT_EQ(submitted.participants(1).timings().upload().seconds(), 5);
+  EXPECT_TRUE(submitted.participants(0).has_join_time());
+  // The slowest site sets each site phase.
+  EXPECT_EQ(submitted.phases().download().seconds(), 3);
+  EXPECT_EQ(submitted.phases().local_training().seconds(), 7);
+  EXPECT_EQ(submitted.phases().upload().seconds(), 5);
+  const v1::Round validating = h_->TickToValidating(opened.name());
+  ASSERT_EQ(validating.state(), v1::ROUND_STATE_VALIDATING);
+  EXPECT_TRUE(validating.phases().has_aggregation());
+  h_->FinishRun(validating.run(), v1::RUN_STATE_SUCCEEDED);
+  v1::Run& run = h_->runs_[validating.run()];
+  *run.mutable_start_time() = core::ToProto(absl::FromUnixSeconds(100));
+  *run.mutable_end_time() = core::ToProto(absl::FromUnixSeconds(112));
+  h_->c().Tick();
+  const v1::Round done = *h_->c().GetRound(opened.name());
+  ASSERT_EQ(done.state(), v1::ROUND_STATE_COMPLETED);
+  EXPECT_EQ(done.phases().validation().seconds(), 12);
+  EXPECT_EQ(done.phases().join().seconds(), 2);
+}
+
+TEST_F(FederatedCoordinatorTest, ExclusionsReachTheRegistrysAuditLogOnce) {
+  v1::FederatedConfig config = Sites(3, 5);
+  config.mutable_outlier_exclusion()->set_enabled(true);
+  config.mutable_outlier_exclusion()->set_exclude_after(1);
+  const v1::Round opened = h_->Start(config);
+  const std::vector<std::string> ids = {"s1", "s2", "s3", "s4", "bad"};
+  for (const std::string& id : ids) ASSERT_TRUE(h_->Join(id).ok());
+  for (int i = 0; i < 4; ++i) {
+    const float x = 0.1f * static_cast<float>(i + 1);
+    ASSERT_TRUE(h_->Submit(opened.name(), ids[i], 10, {x, 1, 1, 1}).ok());
+  }
+  // The registry is down when the site is excluded.
+  h_->registry_down_ = true;
+  ASSERT_TRUE(
+      h_->Submit(opened.name(), "bad", 10, {-10, -10, -10, -10}).ok());
+  ASSERT_EQ(h_->TickToValidating(opened.name()).state(),
+            v1::ROUND_STATE_VALIDATING);
+  h_->c().Tick();
+  EXPECT_TRUE(h_->audited_.empty());
+  EXPECT_THAT(h_->Metrics(),
+              HasSubstr("continuum_federated_audit_pending 1"));
+  // A coordinator killed now keeps the event; the registry comes back.
+  h_->Open();
+  h_->registry_down_ = false;
+  h_->c().Tick();
+  ASSERT_EQ(h_->audited_.size(), 1u);
+  const v1::RecordAuditEventRequest& event = h_->audited_[0];
+  EXPECT_EQ(event.action(), "federated.site.exclude");
+  EXPECT_EQ(event.object(), "sites/bad");
+  EXPECT_EQ(event.before().fields().at("trust").string_value(),
+            "SITE_TRUST_TRUSTED");
+  EXPECT_EQ(event.after().fields().at("trust").string_value(),
+            "SITE_TRUST_EXCLUDED");
+  EXPECT_EQ(event.after().fields().at("round").string_value(), opened.name());
+  EXPECT_GT(event.after().fields().at("outlier_score").number_value(), 3.0);
+  EXPECT_EQ(event.after().fields().at("norm_threshold").number_value(), 3.0);
+  EXPECT_EQ(event.after().fields().at("consecutive_outliers").number_value(),
+            1);
+  EXPECT_THAT(event.reason(), HasSubstr("outlier in 1 rounds in a row"));
+  h_->c().Tick();
+  EXPECT_EQ(h_->audited_.size(), 1u);  // delivered once
+  EXPECT_THAT(h_->Metrics(),
+              HasSubstr("continuum_federated_audit_pending 0"));
+
+  // An operator's readmission is audited; a reason alone is not.
+  v1::UpdateSiteRequest update;
+  update.mutable_site()->set_name("sites/bad");
+  update.mutable_site()->set_trust_reason("looked at it");
+  update.mutable_update_mask()->add_paths("trust_reason");
+  ASSERT_TRUE(h_->c().UpdateSite(update).ok());
+  h_->c().Tick();
+  EXPECT_EQ(h_->audited_.size(), 1u);
+  update.mutable_site()->set_trust(v1::SITE_TRUST_TRUSTED);
+  update.mutable_site()->set_trust_reason("fixed its pipeline");
+  update.mutable_update_mask()->add_paths("trust");
+  ASSERT_TRUE(h_->c().UpdateSite(update).ok());
+  h_->c().Tick();
+  ASSERT_EQ(h_->audited_.size(), 2u);
+  EXPECT_EQ(h_->audited_[1].action(), "federated.site.readmit");
+  EXPECT_EQ(h_->audited_[1].reason(), "fixed its pipeline");
+  EXPECT_EQ(h_->audited_[1].after().fields().at("trust").string_value(),
+            "SITE_TRUST_TRUSTED");
+  EXPECT_THAT(
+      h_->audited_[1].after().fields().at("requested_by").string_value(),
+      HasSubstr("UpdateSite"));
+}
+
+TEST_F(FederatedCoordinatorTest, ASiteDoneWithARoundWaitsForTheNext) {
+  const v1::Round first = h_->Start(Sites(2, 2));
+  ASSERT_TRUE(h_->Join("a").ok());
+  ASSERT_TRUE(h_->Join("b").ok());
+  ASSERT_TRUE(h_->Submit(first.name(), "a", 10, {1, 0, 0, 0}).ok());
+  v1::JoinRoundRequest wait;
+  wait.set_parent("models/m");
+  wait.set_site_id("a");
+  wait.set_wait(true);
+  // "a" submitted: the round in flight is not offered again.
+  EXPECT_EQ(h_->c().JoinRound(wait, absl::Now() + absl::Milliseconds(50))
+                .status()
+                .code(),
+            absl::StatusCode::kDeadlineExceeded);
+  // Without wait, the round in flight is answered as before.
+  wait.set_wait(false);
+  auto now = h_->c().JoinRound(wait, absl::Now());
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->round().name(), first.name());
+  // The next round is found by a waiting join as soon as it opens.
+  wait.set_wait(true);
+  absl::StatusOr<v1::JoinRoundResponse> next;
+  std::thread waiter([&] {
+    next = h_->c().JoinRound(wait, absl::Now() + absl::Seconds(30));
+  });
+  ASSERT_TRUE(h_->Submit(first.name(), "b", 10, {0, 1, 0, 0}).ok());
+  const v1::Round validating = h_->TickToValidating(first.name());
+  h_->FinishRun(validating.run(), v1::RUN_STATE_SUCCEEDED);
+  h_->c().Tick();
+  const v1::Round second = h_->Start(Sites(1, 1));
+  waiter.join();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->round().name(), second.name());
 }
 
 }  // namespace

@@ -32,6 +32,12 @@ FederatedMetrics::FederatedMetrics(prometheus::Registry& registry)
                       .Help("Sites excluded automatically as outliers.")
                       .Register(registry)
                       .Add({})),
+      audit_pending_(prometheus::BuildGauge()
+                         .Name("continuum_federated_audit_pending")
+                         .Help("Site exclusions and readmissions waiting to "
+                               "be recorded in the registry's audit log.")
+                         .Register(registry)
+                         .Add({})),
       epsilon_(prometheus::BuildGauge()
                    .Name("continuum_federated_epsilon")
                    .Help("Differential privacy spent on the model (epsilon "
@@ -94,6 +100,10 @@ void FederatedMetrics::SetPrivacy(const std::string& model, double epsilon,
                                   double max_epsilon) {
   epsilon_.Add({{"model", model}}).Set(epsilon);
   max_epsilon_.Add({{"model", model}}).Set(max_epsilon);
+}
+
+void FederatedMetrics::SetAuditPending(int64_t events) {
+  audit_pending_.Set(static_cast<double>(events));
 }
 
 }  // namespace continuum::trainer

@@ -15,6 +15,8 @@
 //       (trusted, probation, excluded)
 //   continuum_federated_site_exclusions_total          counter, automatic
 //       exclusions of outlier sites
+//   continuum_federated_audit_pending                  gauge, exclusions
+//       and readmissions the registry's audit log has not yet recorded
 //   continuum_federated_epsilon{model}                 gauge, privacy spent
 //   continuum_federated_max_epsilon{model}             gauge, the budget of
 //       the latest DP round (0: none)
@@ -47,6 +49,7 @@ class FederatedMetrics {
   void SetSites(const std::map<std::string, v1::Site>& sites);
   void SetPrivacy(const std::string& model, double epsilon,
                   double max_epsilon);
+  void SetAuditPending(int64_t events);
 
  private:
   prometheus::Family<prometheus::Counter>& rounds_;
@@ -55,6 +58,7 @@ class FederatedMetrics {
   prometheus::Family<prometheus::Counter>& updates_;
   prometheus::Family<prometheus::Gauge>& sites_;
   prometheus::Counter& exclusions_;
+  prometheus::Gauge& audit_pending_;
   prometheus::Family<prometheus::Gauge>& epsilon_;
   prometheus::Family<prometheus::Gauge>& max_epsilon_;
 };

@@ -223,4 +223,35 @@ RoundAggregation AggregateRoundUpdates(
   return result;
 }
 
+absl::StatusOr<v1::PrivacyAccounting> PlanPrivacy(
+    const std::string& model, const FederatedModelState& state,
+    const v1::DifferentialPrivacyConfig& dp) {
+  fed::RdpAccountant accountant;
+  if (!state.rdp.empty()) {
+    if (absl::Status s = accountant.Restore(state.rdp, state.dp_rounds);
+        !s.ok()) {
+      return absl::InternalError(
+          absl::StrCat("privacy accountant: ", s.message()));
+    }
+  }
+  absl::StatusOr<fed::PrivacySpent> now = accountant.Spent(dp.target_delta());
+  if (dp.enabled() && dp.max_epsilon() > 0) {
+    absl::StatusOr<fed::PrivacySpent> after =
+        accountant.SpentAfter(dp.noise_multiplier(), 1.0, 1, dp.target_delta());
+    if (after.ok() && after->epsilon > dp.max_epsilon()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "privacy budget of model ", model, ": max_epsilon is ",
+          dp.max_epsilon(), "; ", accountant.steps(),
+          " rounds spent epsilon ", now.ok() ? now->epsilon : 0.0,
+          " and one more would reach ", after->epsilon, " (delta ",
+          dp.target_delta(), ")"));
+    }
+  }
+  v1::PrivacyAccounting spent;
+  spent.set_epsilon(now.ok() ? now->epsilon : 0);
+  spent.set_delta(dp.target_delta());
+  spent.set_rounds(accountant.steps());
+  return spent;
+}
+
 }  // namespace continuum::trainer

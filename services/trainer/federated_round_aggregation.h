@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "continuum/v1/federated.pb.h"
 #include "services/trainer/federated_store.h"
 
@@ -50,6 +51,16 @@ RoundAggregation AggregateRoundUpdates(
     const v1::Round& round, std::map<std::string, std::vector<float>> updates,
     const std::vector<uint32_t>& masked_words, FederatedModelState state,
     int64_t federation, uint64_t noise_seed);
+
+// Before a round of `model` opens: the privacy spent so far (its epsilon
+// at dp's target_delta, and the rounds accounted), and with DP and a
+// max_epsilon, FAILED_PRECONDITION naming the budget when one more round
+// would exceed it (planned at q = 1, an upper bound: the real sampling
+// rate is known only at aggregation). INTERNAL for a stored accountant
+// state that does not restore.
+absl::StatusOr<v1::PrivacyAccounting> PlanPrivacy(
+    const std::string& model, const FederatedModelState& state,
+    const v1::DifferentialPrivacyConfig& dp);
 
 }  // namespace continuum::trainer
 

@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "continuum/internal/v1/model_bundle.pb.h"
 #include "continuum/v1/common.pb.h"
@@ -56,6 +57,10 @@ struct FederatedSiteUpdate {
   std::vector<float> update;
   int64_t samples = 0;
   v1::Metrics local_metrics;
+  // How long fetching the base version, and reading the window and
+  // training, took (UpdateMetadata.timings).
+  absl::Duration download_time;
+  absl::Duration local_training_time;
 };
 
 // The length of the flattened parameters of a bundle with `manifest`.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/core/resource_names.h"
+#include "lib/federated/secure_aggregation.h"
 
 namespace continuum::trainer {
 namespace {
@@ -148,6 +149,37 @@ absl::Status CheckFederatedConfig(const v1::FederatedConfig& config,
     }
   }
   return absl::OkStatus();
+}
+
+v1::FederatedConfig ResolveFederatedConfig(const v1::FederatedConfig& in) {
+  v1::FederatedConfig c = in;
+  if (c.aggregation() == v1::AGGREGATION_UNSPECIFIED) {
+    c.set_aggregation(v1::AGGREGATION_FEDAVG);
+  }
+  if (c.aggregation() == v1::AGGREGATION_FEDPROX && c.fedprox_mu() == 0) {
+    c.set_fedprox_mu(0.01);
+  }
+  if (c.trim_fraction() == 0) c.set_trim_fraction(0.1);
+  if (c.min_sites() == 0) c.set_min_sites(2);
+  if (!c.has_join_timeout()) c.mutable_join_timeout()->set_seconds(300);
+  if (!c.has_submit_timeout()) c.mutable_submit_timeout()->set_seconds(1800);
+  if (c.local_epochs() == 0) c.set_local_epochs(1);
+  if (c.local_batch_size() == 0) c.set_local_batch_size(64);
+  v1::DifferentialPrivacyConfig* dp = c.mutable_differential_privacy();
+  if (dp->target_delta() == 0) dp->set_target_delta(1e-5);
+  v1::AdaptiveClippingConfig* ac = dp->mutable_adaptive_clipping();
+  if (ac->target_quantile() == 0) ac->set_target_quantile(0.5);
+  if (ac->learning_rate() == 0) ac->set_learning_rate(0.2);
+  v1::SecureAggregationConfig* sa = c.mutable_secure_aggregation();
+  if (sa->fixed_point_scale() == 0) sa->set_fixed_point_scale(65536);
+  sa->set_protocol(std::string(federated::kSecureAggregationProtocol));
+  v1::OutlierExclusionConfig* oe = c.mutable_outlier_exclusion();
+  if (oe->norm_threshold() == 0) oe->set_norm_threshold(3.0);
+  if (oe->exclude_after() == 0) oe->set_exclude_after(3);
+  if (c.server_optimizer().optimizer() == v1::SERVER_OPTIMIZER_UNSPECIFIED) {
+    c.mutable_server_optimizer()->set_optimizer(v1::SERVER_OPTIMIZER_NONE);
+  }
+  return c;
 }
 
 }  // namespace continuum::trainer

@@ -44,6 +44,14 @@ namespace continuum::trainer {
 absl::Status CheckFederatedConfig(const v1::FederatedConfig& config,
                                   absl::string_view path);
 
+// The round's settings with federated.proto's defaults filled in (what
+// the round records and sites read): min_sites 2, join_timeout 5 min,
+// submit_timeout 30 min, local_epochs 1, local_batch_size 64, fedprox_mu
+// 0.01 with FedProx, trim_fraction 0.1, DP target_delta 1e-5, secure
+// aggregation's scale 65536 and protocol, outlier threshold 3 and
+// exclude_after 3.
+v1::FederatedConfig ResolveFederatedConfig(const v1::FederatedConfig& config);
+
 }  // namespace continuum::trainer
 
 #endif  // CONTINUUM_SERVICES_TRAINER_FEDERATED_SETTINGS_H_

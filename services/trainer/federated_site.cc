@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "lib/core/grpc_status.h"
+#include "lib/core/proto_time.h"
 #include "lib/federated/privacy.h"
 #include "spdlog/spdlog.h"
 
@@ -114,6 +115,10 @@ absl::Status FederatedSite::Submit(const FederatedSiteUpdate& update) {
   metadata.set_num_parameters(static_cast<int64_t>(update.update.size()));
   metadata.set_masked(secure);
   *metadata.mutable_local_metrics() = update.local_metrics;
+  *metadata.mutable_timings()->mutable_download() =
+      core::ToProtoDuration(update.download_time);
+  *metadata.mutable_timings()->mutable_local_training() =
+      core::ToProtoDuration(update.local_training_time);
   std::vector<float> values = update.update;
   std::vector<uint32_t> masked;
   if (secure) {

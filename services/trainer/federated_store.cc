@@ -27,6 +27,12 @@ constexpr const char* kSchemaV1[] = {
     "NOT NULL)",
 };
 
+// Version 2: the audit events the registry has not yet recorded.
+constexpr const char* kSchemaV2[] = {
+    "CREATE TABLE audit_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "proto BLOB NOT NULL)",
+};
+
 // Vectors are stored as their bytes (little-endian on every machine this
 // runs on); a length that is no multiple of the element is corrupt.
 template <typename T>
@@ -54,7 +60,8 @@ absl::StatusOr<std::unique_ptr<FederatedStore>> FederatedStore::Open(
   absl::StatusOr<sqlite3*> db = store::SqliteOpen(path, kContext);
   if (!db.ok()) return db.status();
   std::unique_ptr<FederatedStore> s(new FederatedStore(*db));
-  static constexpr absl::Span<const char* const> kVersions[] = {kSchemaV1};
+  static constexpr absl::Span<const char* const> kVersions[] = {kSchemaV1,
+                                                                kSchemaV2};
   absl::MutexLock lock(&s->mu_);
   if (absl::Status m =
           store::SqliteMigrate(s->db_, kVersions, kContext, "trainer");
@@ -175,6 +182,40 @@ FederatedStore::LoadModelStates() {
     states[s.Text(0)] = std::move(state);
   }
   return states;
+}
+
+absl::Status FederatedStore::AddAuditEvent(
+    const v1::RecordAuditEventRequest& event) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "INSERT INTO audit_outbox (proto) VALUES (?)");
+  s.BindBlob(1, event.SerializeAsString());
+  return s.Run();
+}
+
+absl::StatusOr<std::vector<FederatedStore::PendingAuditEvent>>
+FederatedStore::PendingAuditEvents(int64_t limit) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT id, proto FROM audit_outbox ORDER BY id LIMIT ?");
+  s.Bind(1, limit);
+  std::vector<PendingAuditEvent> events;
+  while (true) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::StatusOr<v1::RecordAuditEventRequest> event =
+        store::ParseStored<v1::RecordAuditEventRequest>(s.Blob(1), kContext,
+                                                        "audit event");
+    if (!event.ok()) return event.status();
+    events.push_back({s.Int(0), *std::move(event)});
+  }
+  return events;
+}
+
+absl::Status FederatedStore::DeleteAuditEvent(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "DELETE FROM audit_outbox WHERE id = ?");
+  s.Bind(1, id);
+  return s.Run();
 }
 
 }  // namespace continuum::trainer

@@ -1,6 +1,7 @@
 // What a federated coordinator keeps on disk: rounds, sites, and per model
 // the aggregation state that spans rounds (the RDP accountant's spending,
-// the server optimiser's moments, the adaptive clip norm). SQLite
+// the server optimiser's moments, the adaptive clip norm), and the audit
+// events not yet recorded by the registry. SQLite
 // (`federated.db`, WAL, synchronous = FULL), so that a coordinator killed
 // with -9 comes back with every site's trust and every epsilon it spent.
 //
@@ -25,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "continuum/v1/federated.pb.h"
+#include "continuum/v1/registry.pb.h"
 #include "lib/federated/server_optimizer.h"
 
 namespace continuum::trainer {
@@ -58,6 +60,19 @@ class FederatedStore {
   absl::Status PutModelState(const std::string& model,
                              const FederatedModelState& state);
   absl::StatusOr<std::map<std::string, FederatedModelState>> LoadModelStates();
+
+  // The outbox of audit events for the registry (RecordAuditEvent): kept
+  // until the registry recorded them, so a registry that is down or a
+  // coordinator restart loses none.
+  struct PendingAuditEvent {
+    int64_t id = 0;
+    v1::RecordAuditEventRequest event;
+  };
+  absl::Status AddAuditEvent(const v1::RecordAuditEventRequest& event);
+  // The oldest `limit` events, oldest first.
+  absl::StatusOr<std::vector<PendingAuditEvent>> PendingAuditEvents(
+      int64_t limit);
+  absl::Status DeleteAuditEvent(int64_t id);
 
  private:
   explicit FederatedStore(sqlite3* db) : db_(db) {}

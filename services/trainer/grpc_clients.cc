@@ -73,6 +73,15 @@ absl::StatusOr<v1::UploadVersionResponse> GrpcRegistryClient::UploadVersion(
   return response;
 }
 
+absl::Status GrpcRegistryClient::RecordAuditEvent(
+    const v1::RecordAuditEventRequest& event, absl::Time deadline) {
+  grpc::ClientContext context;
+  core::PrepareCall(context, kActor, deadline);
+  v1::RecordAuditEventResponse response;
+  grpc::Status s = stub_->RecordAuditEvent(&context, event, &response);
+  return s.ok() ? absl::OkStatus() : core::FromGrpcStatus(s);
+}
+
 GrpcCollectorClient::GrpcCollectorClient(std::shared_ptr<grpc::Channel> channel,
                                          absl::Duration timeout)
     : stub_(v1::CollectorService::NewStub(std::move(channel))),

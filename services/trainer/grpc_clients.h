@@ -28,6 +28,8 @@ class GrpcRegistryClient : public RegistryClient {
   absl::StatusOr<v1::UploadVersionResponse> UploadVersion(
       const v1::UploadVersionMetadata& metadata, absl::string_view bytes,
       absl::Time deadline) override;
+  absl::Status RecordAuditEvent(const v1::RecordAuditEventRequest& event,
+                                absl::Time deadline) override;
 
  private:
   std::unique_ptr<v1::RegistryService::Stub> stub_;

@@ -364,6 +364,12 @@ int Serve(const config::v1::TrainerConfig& config, const Settings& settings,
       }
       return absl::OkStatus();
     };
+    if (clients.registry != nullptr) {
+      c.record_audit = [&](const v1::RecordAuditEventRequest& event) {
+        return clients.registry->RecordAuditEvent(
+            event, absl::Now() + settings.rpc_timeout);
+      };
+    }
     c.noise_seed = federated.noise_seed();
     c.metrics = federated_metrics.get();
     absl::StatusOr<std::unique_ptr<trainer::FederatedCoordinator>> made =

@@ -9,12 +9,33 @@
 # launcher exits or the time passes first, prints its output and the
 # processes' last log lines and returns 1. stop_federation (for an EXIT
 # trap) sends SIGTERM and waits, if it still runs. expect REGEX OUTPUT
-# exits 1, showing OUTPUT, unless OUTPUT matches REGEX.
+# exits 1, showing OUTPUT, unless OUTPUT matches REGEX; expect_audit (below)
+# waits for an entry of the registry's audit log.
 
 fed_pid=""
 
 expect() {
   grep -qE -- "$1" <<<"$2" || { echo "missing: /$1/ in:"; echo "$2"; exit 1; }
+}
+
+# expect_audit CTL FILTER REGEX: waits up to 30 s for the registry's audit
+# export filtered by FILTER to match REGEX (the coordinator delivers its
+# exclusions at its next tick), then prints the matching entries.
+expect_audit() {
+  local ctl="$1" filter="$2" regex="$3" out="" deadline=$((SECONDS + 30))
+  while true; do
+    out="$("$ctl" audit export --filter="$filter")"
+    if grep -qE -- "$regex" <<<"$out"; then
+      grep -E -- "$regex" <<<"$out"
+      return 0
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "missing in the registry's audit log: /$regex/ in:"
+      echo "$out"
+      exit 1
+    fi
+    sleep 0.5
+  done
 }
 
 start_federation() {

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "continuum/v1/federated.grpc.pb.h"
+#include "lib/core/proto_time.h"
 #include "lib/federated/privacy.h"
 #include "lib/federated/rdp_accountant.h"
 #include "tools/continuumctl/cli_util.h"
@@ -297,9 +298,38 @@ int ShowRound(const std::string& name) {
     std::cout << "aggregate norm " << r.aggregate_norm() << "; run "
               << (r.run().empty() ? "-" : r.run()) << "\n";
   }
+  // Where the round's time went (site phases: the slowest site's).
+  const v1::RoundPhases& ph = r.phases();
+  std::string slowest;
+  absl::Duration longest;
+  std::vector<std::string> phases;
+  for (const auto& [label, d] :
+       {std::pair{"join", &ph.join()}, std::pair{"download", &ph.download()},
+        std::pair{"local training", &ph.local_training()},
+        std::pair{"upload", &ph.upload()},
+        std::pair{"aggregation", &ph.aggregation()},
+        std::pair{"validation", &ph.validation()}}) {
+    const absl::Duration t = core::FromProto(*d);
+    phases.push_back(absl::StrFormat("%s %.2f s", label,
+                                     absl::ToDoubleSeconds(t)));
+    if (t > longest) {
+      longest = t;
+      slowest = label;
+    }
+  }
+  if (!slowest.empty()) {
+    std::cout << "phases: " << absl::StrJoin(phases, ", ") << " (slowest: "
+              << slowest << ")\n";
+  }
   std::vector<std::vector<std::string>> rows = {
-      {"SITE", "INDEX", "STATE", "ROWS", "NORM", "OUTLIER SCORE", "REASON"}};
+      {"SITE", "INDEX", "STATE", "ROWS", "NORM", "OUTLIER SCORE", "DOWNLOAD",
+       "TRAINING", "UPLOAD", "REASON"}};
+  auto seconds = [](const google::protobuf::Duration& d) {
+    return absl::StrFormat("%.2f s",
+                           absl::ToDoubleSeconds(core::FromProto(d)));
+  };
   for (const v1::Participant& p : r.participants()) {
+    const bool timed = p.has_timings();
     rows.push_back(
         {p.site_id(), absl::StrCat(p.index()),
          Short(v1::ParticipantState_Name(p.state()), "PARTICIPANT_STATE_"),
@@ -307,7 +337,9 @@ int ShowRound(const std::string& name) {
          p.has_update_norm() ? absl::StrFormat("%.4g", p.update_norm()) : "-",
          p.has_outlier_score() ? absl::StrFormat("%.2f", p.outlier_score())
                                : "-",
-         p.reason()});
+         timed ? seconds(p.timings().download()) : "-",
+         timed ? seconds(p.timings().local_training()) : "-",
+         timed ? seconds(p.timings().upload()) : "-", p.reason()});
   }
   PrintTable(rows);
   return 0;

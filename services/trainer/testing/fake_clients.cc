@@ -93,6 +93,18 @@ int FakeRegistry::downloads() {
   return downloads_;
 }
 
+absl::Status FakeRegistry::RecordAuditEvent(
+    const v1::RecordAuditEventRequest& event, absl::Time /*deadline*/) {
+  absl::MutexLock lock(&mu_);
+  audit_events_.push_back(event);
+  return absl::OkStatus();
+}
+
+std::vector<v1::RecordAuditEventRequest> FakeRegistry::audit_events() {
+  absl::MutexLock lock(&mu_);
+  return audit_events_;
+}
+
 FakeCollector::FakeCollector(int rows) {
   std::mt19937 gen(7);
   std::normal_distribution<float> noise(0, 0.5f);

@@ -37,6 +37,9 @@ class FakeRegistry : public RegistryClient {
   absl::StatusOr<v1::UploadVersionResponse> UploadVersion(
       const v1::UploadVersionMetadata& metadata, absl::string_view bytes,
       absl::Time deadline) override;
+  // Recorded; see audit_events().
+  absl::Status RecordAuditEvent(const v1::RecordAuditEventRequest& event,
+                                absl::Time deadline) override;
 
   // The production version's bytes (version 1); empty: none.
   void set_production(std::string bytes);
@@ -48,6 +51,7 @@ class FakeRegistry : public RegistryClient {
   std::vector<v1::UploadVersionMetadata> uploads();
   std::string uploaded_bytes();  // of the latest upload
   int downloads();
+  std::vector<v1::RecordAuditEventRequest> audit_events();
 
  private:
   absl::Mutex mu_;
@@ -58,6 +62,7 @@ class FakeRegistry : public RegistryClient {
   int downloads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::UploadVersionMetadata> uploads_ ABSL_GUARDED_BY(mu_);
   std::string uploaded_bytes_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::RecordAuditEventRequest> audit_events_ ABSL_GUARDED_BY(mu_);
 };
 
 // A collector of one data set of `rows` rows: three Gaussian blobs, one per
