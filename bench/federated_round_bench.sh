@@ -61,21 +61,9 @@ with open(f"{work}/eval.csv", "w") as out:
     for i in range(800):
         print(",".join(row(f"eval-r{i}", i % 4)), file=out)
 PY
-for i in $(seq 1 "$sites"); do
-  target="$(eval echo "\$SITE_${i}_COLLECTOR")"
-  "$ctl" datasets create --target="$target" --dataset=fed --features=12 --classes=4 >/dev/null
-  "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" >/dev/null
-done
-"$ctl" datasets create --dataset=fed --features=12 --classes=4 >/dev/null
-"$ctl" ingest --dataset=fed --csv="$work/eval.csv" >/dev/null
-"$ctl" model init --family=mlp_classifier --inputs=12 --classes=4 --hidden=64 \
-  --seed=5 --output="$work/v1.bundle" >/dev/null
-"$ctl" models register --model=fed --family=mlp_classifier --plan=immediate >/dev/null
-cat >"$work/report.json" <<'JSON'
-{"evaluations": [{"evaluationSet": "held_out",
-  "candidate": {"loss": 1.4, "accuracy": 0.25, "sampleCount": 800}}]}
-JSON
-"$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json" >/dev/null
+load_shards "$ctl" "$work" "$sites" 12 4 >/dev/null
+load_evaluation_set "$ctl" "$work" 12 4 >/dev/null
+deploy_first_version "$ctl" "$work" 12 4 64 5 >/dev/null
 
 for n in $(seq 1 "$rounds"); do
   "$ctl" federated start --model=fed --min_sites="$sites" --max_sites="$sites" \

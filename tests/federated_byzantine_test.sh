@@ -55,18 +55,9 @@ with open(f"{work}/eval.csv", "w") as out:
     for i in range(800):
         print(",".join(row(f"eval-r{i}", i % 4)), file=out)
 PY
-for i in 1 2 3 4 5; do
-  target="$(eval echo "\$SITE_${i}_COLLECTOR")"
-  "$ctl" datasets create --target="$target" --dataset=fed --features=12 --classes=4 >/dev/null
-  "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" >/dev/null
-done
-"$ctl" datasets create --dataset=fed --features=12 --classes=4 >/dev/null
-"$ctl" ingest --dataset=fed --csv="$work/eval.csv" >/dev/null
-"$ctl" model init --family=mlp_classifier --inputs=12 --classes=4 --hidden=32 \
-  --seed=5 --output="$work/v1.bundle" >/dev/null
-"$ctl" models register --model=fed --family=mlp_classifier --plan=immediate >/dev/null
-echo '{"evaluations": [{"evaluationSet": "held_out", "candidate": {"loss": 1.4, "accuracy": 0.25, "sampleCount": 800}}]}' >"$work/report.json"
-"$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json" >/dev/null
+load_shards "$ctl" "$work" 5 12 4 >/dev/null
+load_evaluation_set "$ctl" "$work" 12 4 >/dev/null
+deploy_first_version "$ctl" "$work" 12 4 32 5 >/dev/null
 
 # site-3 through the proxy, honest for now.
 echo 1 >"$work/factor"

@@ -68,23 +68,11 @@ with open(f"{work}/eval.csv", "w") as out:
         print(",".join(row(f"eval-r{i}", i % 4)), file=out)
 PY
 
-for i in 1 2 3; do
-  target="$(eval echo "\$SITE_${i}_COLLECTOR")"
-  "$ctl" datasets create --target="$target" --dataset=fed --features=12 --classes=4 >/dev/null
-  "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" | tail -n 1
-done
-"$ctl" datasets create --dataset=fed --features=12 --classes=4 >/dev/null
-"$ctl" ingest --dataset=fed --csv="$work/eval.csv" | tail -n 1
+load_shards "$ctl" "$work" 3 12 4
+load_evaluation_set "$ctl" "$work" 12 4
 
 # Version 1: fresh weights, in production at once.
-"$ctl" model init --family=mlp_classifier --inputs=12 --classes=4 --hidden=32 \
-  --seed=5 --output="$work/v1.bundle" >/dev/null
-"$ctl" models register --model=fed --family=mlp_classifier --plan=immediate >/dev/null
-cat >"$work/report.json" <<'EOF'
-{"evaluations": [{"evaluationSet": "held_out",
-  "candidate": {"loss": 1.4, "accuracy": 0.25, "sampleCount": 800}}]}
-EOF
-out="$("$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json")"
+out="$(deploy_first_version "$ctl" "$work" 12 4 32 5)"
 expect "^uploaded models/fed/versions/1 \(PRODUCTION" "$out"
 
 # wait_round N: until round N of fed is COMPLETED (or fail if it FAILED).

@@ -62,23 +62,14 @@ for site in (1, 2, 3):
                            ["%.3f" % (rng.gauss(1.5 if c else -1.5, 1.0)) for _ in range(6)]),
                   file=out)
 PY
-for i in 1 2 3; do
-  target="$(eval echo "\$SITE_${i}_COLLECTOR")"
-  "$ctl" datasets create --target="$target" --dataset=fed --features=6 --classes=2 >/dev/null
-  "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" >/dev/null
-done
-"$ctl" model init --family=mlp_classifier --inputs=6 --classes=2 --hidden=8 \
-  --seed=3 --output="$work/v1.bundle" >/dev/null
-"$ctl" models register --model=fed --family=mlp_classifier --plan=immediate >/dev/null
-echo '{"evaluations": [{"evaluationSet": "held_out", "candidate": {"loss": 0.7, "accuracy": 0.5, "sampleCount": 100}}]}' >"$work/report.json"
-"$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json" >/dev/null
+load_shards "$ctl" "$work" 3 6 2 >/dev/null
+deploy_first_version "$ctl" "$work" 6 2 8 3 >/dev/null
 # The coordinator evaluates candidates on its own data: without it a round
 # does not even open.
 out="$("$ctl" federated start --model=fed 2>&1)" && { echo "a round opened without evaluation data"; exit 1; }
 expect "FAILED_PRECONDITION|evaluates each round's candidate on data set fed of its own collector" "$out"
 sed 's/^s1-/eval-/' "$work/site1.csv" >"$work/eval.csv"
-"$ctl" datasets create --dataset=fed --features=6 --classes=2 >/dev/null
-"$ctl" ingest --dataset=fed --csv="$work/eval.csv" >/dev/null
+load_evaluation_set "$ctl" "$work" 6 2 >/dev/null
 
 # start_held_round N: round N with a fourth participant that joins and
 # never submits; returns once it joined (its pid in $hang_pid).

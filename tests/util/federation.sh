@@ -38,6 +38,45 @@ expect_audit() {
   done
 }
 
+# load_shards CTL WORK SITES FEATURES CLASSES: data set "fed" on each
+# site's collector, with that site's shard WORK/siteI.csv (ingest's last
+# line printed per site).
+load_shards() {
+  local ctl="$1" work="$2" sites="$3" features="$4" classes="$5" i target
+  for i in $(seq 1 "$sites"); do
+    target="$(eval echo "\$SITE_${i}_COLLECTOR")"
+    "$ctl" datasets create --target="$target" --dataset=fed \
+      --features="$features" --classes="$classes" >/dev/null
+    "$ctl" ingest --target="$target" --dataset=fed --csv="$work/site$i.csv" |
+      tail -n 1
+  done
+}
+
+# load_evaluation_set CTL WORK FEATURES CLASSES: data set "fed" on the
+# coordinator's collector, with WORK/eval.csv (what it evaluates candidates
+# on).
+load_evaluation_set() {
+  local ctl="$1" work="$2" features="$3" classes="$4"
+  "$ctl" datasets create --dataset=fed --features="$features" \
+    --classes="$classes" >/dev/null
+  "$ctl" ingest --dataset=fed --csv="$work/eval.csv" | tail -n 1
+}
+
+# deploy_first_version CTL WORK FEATURES CLASSES HIDDEN SEED: model "fed"
+# (immediate plan) with fresh MLP weights as version 1 in production;
+# prints the upload's answer.
+deploy_first_version() {
+  local ctl="$1" work="$2" features="$3" classes="$4" hidden="$5" seed="$6"
+  "$ctl" model init --family=mlp_classifier --inputs="$features" \
+    --classes="$classes" --hidden="$hidden" --seed="$seed" \
+    --output="$work/v1.bundle" >/dev/null
+  "$ctl" models register --model=fed --family=mlp_classifier \
+    --plan=immediate >/dev/null
+  echo '{"evaluations": [{"evaluationSet": "held_out", "candidate": {"loss": 1.4, "accuracy": 0.25, "sampleCount": 100}}]}' \
+    >"$work/report.json"
+  "$ctl" upload --model=fed --file="$work/v1.bundle" --report="$work/report.json"
+}
+
 start_federation() {
   local root="$1" bin_dir="$2" work="$3"
   shift 3
