@@ -15,7 +15,9 @@
 # join (PERMISSION_DENIED) until readmitted, and every exclusion and
 # readmission is in the registry's audit log.
 # Then, through the same processes: a round under secure aggregation (the
-# coordinator sees no single update's norm), a round with differential
+# coordinator sees no single update's norm); a plain and a secure round
+# from the same base with the sites' training seeded, whose aggregates
+# agree up to the fixed-point quantisation; a round with differential
 # privacy (the epsilon it reports equals `continuumctl federated epsilon`'s
 # for the same noise, rate and steps), and a round with a Byzantine
 # participant (tests/federated_attacker.py, an outside process sending a
@@ -172,24 +174,86 @@ echo "secure round: run $state, accuracy $acc"
   { echo "the securely aggregated candidate is not accurate"; exit 1; }
 approved "$state" "$(round_version models/fed/rounds/4)"
 
+# The masked sum equals the plain one: a plain and a secure round from the
+# same base, with the sites' training seeded (TrainingConfig.seed on each
+# site's trainer) so that each site sends the same update twice, and every
+# candidate rejected meanwhile (the model's validation policy asks for more
+# evaluation rows than exist) so that production, the base, stays. The
+# aggregates' norms agree up to the fixed-point quantisation, and so do the
+# two candidates' accuracies.
+"$py" - "$python_dir" "$CONTINUUM_REGISTRY" 1000000 $(for i in 1 2 3; do eval echo "\$SITE_${i}_TRAINER"; done) <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import grpc
+from google.protobuf import field_mask_pb2
+from continuum.v1 import registry_pb2, registry_pb2_grpc, trainer_pb2, trainer_pb2_grpc
+registry, rows, sites = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(registry)).UpdateModel(
+    registry_pb2.UpdateModelRequest(
+        model=registry_pb2.Model(name="models/fed", validation_policy=registry_pb2.ValidationPolicy(min_sample_count=rows)),
+        update_mask=field_mask_pb2.FieldMask(paths=["validation_policy.min_sample_count"]),
+        reason="e2e: hold production while a plain and a secure round are compared"), timeout=10)
+for site in sites:
+    trainer_pb2_grpc.TrainerServiceStub(grpc.insecure_channel(site)).ConfigureTraining(
+        trainer_pb2.ConfigureTrainingRequest(
+            config=trainer_pb2.TrainingConfig(name="models/fed/trainingConfig", seed=11),
+            update_mask=field_mask_pb2.FieldMask(paths=["seed"])), timeout=10)
+PY
+cat >"$work/plain.pbtxt" <<'EOF'
+min_sites: 3 max_sites: 3 local_epochs: 5 local_learning_rate: 0.01
+EOF
+norms=()
+accs=()
+for n in 5 6; do
+  config="$work/plain.pbtxt"
+  [ "$n" = 6 ] && config="$work/secure.pbtxt"
+  out="$("$ctl" federated start --model=fed --round_config="$config")"
+  expect "^opened models/fed/rounds/$n on version $production " "$out"
+  wait_round "$n"
+  read -r state acc <<<"$(run_accuracy "models/fed/rounds/$n")"
+  [ "$state" = RUN_STATE_REJECTED ] || { echo "round $n's candidate was not held back: $state"; exit 1; }
+  norms+=("$("$ctl" federated round "models/fed/rounds/$n" --json |
+    "$py" -c 'import json,sys; print(json.load(sys.stdin)["aggregate_norm"])')")
+  accs+=("$acc")
+done
+echo "plain round 5: aggregate norm ${norms[0]}, candidate ${accs[0]}; secure round 6: aggregate norm ${norms[1]}, candidate ${accs[1]}"
+"$py" -c '
+import sys
+p, s, pa, sa = map(float, sys.argv[1:])
+sys.exit(0 if abs(p - s) <= 1e-4 * p + 1e-4 and abs(pa - sa) <= 0.005 else 1)' \
+  "${norms[0]}" "${norms[1]}" "${accs[0]}" "${accs[1]}" ||
+  { echo "the securely aggregated round differs from the plain one"; exit 1; }
+"$py" - "$python_dir" "$CONTINUUM_REGISTRY" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import grpc
+from google.protobuf import field_mask_pb2
+from continuum.v1 import registry_pb2, registry_pb2_grpc
+registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(sys.argv[2])).UpdateModel(
+    registry_pb2.UpdateModelRequest(
+        model=registry_pb2.Model(name="models/fed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["validation_policy.min_sample_count"]),
+        reason="e2e: comparison done"), timeout=10)
+PY
+
 # Differential privacy: the round reports the accountant's epsilon.
 cat >"$work/dp.pbtxt" <<'EOF'
 differential_privacy { enabled: true clip_norm: 2.0 noise_multiplier: 0.8 }
 min_sites: 3 max_sites: 3 local_epochs: 5 local_learning_rate: 0.01
 EOF
 out="$("$ctl" federated start --model=fed --round_config="$work/dp.pbtxt")"
-expect "^opened models/fed/rounds/5 on version $production " "$out"
-wait_round 5
-epsilon="$("$ctl" federated round models/fed/rounds/5 --json |
+expect "^opened models/fed/rounds/7 on version $production " "$out"
+wait_round 7
+epsilon="$("$ctl" federated round models/fed/rounds/7 --json |
   "$py" -c 'import json,sys; print(json.load(sys.stdin)["privacy"]["epsilon"])')"
 planned="$("$ctl" federated epsilon --noise=0.8 --sample_rate=1 --steps=1 --json |
   "$py" -c 'import json,sys; print(json.load(sys.stdin)["epsilon"])')"
 echo "DP round: epsilon $epsilon (planned $planned)"
 "$py" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-6 else 1)' \
   "$epsilon" "$planned" || { echo "the round's epsilon is not the accountant's"; exit 1; }
-read -r state acc <<<"$(run_accuracy models/fed/rounds/5)"
+read -r state acc <<<"$(run_accuracy models/fed/rounds/7)"
 echo "DP round: run $state, accuracy $acc"
-approved "$state" "$(round_version models/fed/rounds/5)"
+approved "$state" "$(round_version models/fed/rounds/7)"
 
 # A Byzantine participant under Multi-Krum with outlier exclusion. (Plain
 # Krum keeps one site's update: with label-skewed shards that candidate is
@@ -203,23 +267,23 @@ EOF
   fed mallory 30 >"$work/attacker.out" 2>&1 &
 attacker=$!
 out="$("$ctl" federated start --model=fed --round_config="$work/krum.pbtxt")"
-expect "^opened models/fed/rounds/6 on version $production " "$out"
-wait_round 6
+expect "^opened models/fed/rounds/8 on version $production " "$out"
+wait_round 8
 wait "$attacker" || { echo "the attacker failed:"; cat "$work/attacker.out"; exit 1; }
 cat "$work/attacker.out"
-"$ctl" federated round models/fed/rounds/6
-json="$("$ctl" federated round models/fed/rounds/6 --json)"
+"$ctl" federated round models/fed/rounds/8
+json="$("$ctl" federated round models/fed/rounds/8 --json)"
 "$py" -c '
 import json, sys
 r = json.load(sys.stdin)
 m = [p for p in r["participants"] if p["site_id"] == "mallory"][0]
 sys.exit(0 if m["state"] == "PARTICIPANT_STATE_EXCLUDED" else 1)' <<<"$json" ||
   { echo "the attacker was not excluded from the aggregate"; exit 1; }
-read -r state acc <<<"$(run_accuracy models/fed/rounds/6)"
+read -r state acc <<<"$(run_accuracy models/fed/rounds/8)"
 echo "Byzantine round: run $state, accuracy $acc"
 "$py" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.8 else 1)' "$acc" ||
   { echo "the attacker dragged the candidate down"; exit 1; }
-approved "$state" "$(round_version models/fed/rounds/6)"
+approved "$state" "$(round_version models/fed/rounds/8)"
 out="$("$ctl" federated sites --filter='trust = EXCLUDED')"
 echo "$out"
 expect "sites/mallory +EXCLUDED .*outlier in 1 rounds in a row" "$out"
@@ -237,9 +301,9 @@ out="$("$ctl" federated exclude site-3 --reason="e2e: suspected poisoning")"
 expect "^sites/site-3 is EXCLUDED" "$out"
 "$ctl" federated sites
 out="$("$ctl" federated start --model=fed --min_sites=2 --max_sites=2)"
-expect "^opened models/fed/rounds/7 on version $production " "$out"
-wait_round 7
-json="$("$ctl" federated round models/fed/rounds/7 --json)"
+expect "^opened models/fed/rounds/9 on version $production " "$out"
+wait_round 9
+json="$("$ctl" federated round models/fed/rounds/9 --json)"
 grep -q '"site-3"' <<<"$json" && { echo "an excluded site joined:"; echo "$json"; exit 1; }
 deadline=$((SECONDS + 60))
 until grep -q 'site site-3 is excluded' "$work/fed/logs/site-3-trainer.log"; do
