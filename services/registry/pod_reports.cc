@@ -27,9 +27,14 @@ std::map<std::string, std::vector<PodView>> PodReports::ReadyPods(
     if (!pod.report.ready() || now - pod.time > kPodSilence) continue;
     for (const v1::ModelServingStatus& m : pod.report.models()) {
       PodView view;
+      view.pod_id = pod_id;
       view.revision = m.revision();
       for (const v1::VersionServingStatus& v : m.versions()) {
         view.rows_by_version[v.version()] += v.rows_served();
+        if (v.state() == v1::SERVING_STATE_FAILED) {
+          view.failed_versions[v.version()] =
+              v.reason().empty() ? "no reason given" : v.reason();
+        }
       }
       serving[m.model()].push_back(std::move(view));
     }

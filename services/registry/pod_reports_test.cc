@@ -38,6 +38,20 @@ TEST(PodReportsTest, ReadyPodsAreTheReadyOnesHeardFromLately) {
   EXPECT_EQ(pods.ReadyPods(kNow + kPodSilence).size(), 1u);
 }
 
+TEST(PodReportsTest, ReadyPodsCarryTheVersionsTheyFailedToLoad) {
+  PodReports pods;
+  v1::ReportServingStateRequest report = Report("inf-1", true, 7);
+  v1::VersionServingStatus* failed = report.mutable_models(0)->add_versions();
+  failed->set_version(3);
+  failed->set_state(v1::SERVING_STATE_FAILED);
+  failed->set_reason("warm-up gave a non-finite output");
+  pods.Record(report, kNow);
+  const PodView view = pods.ReadyPods(kNow)["fraud"].at(0);
+  EXPECT_EQ(view.pod_id, "inf-1");
+  ASSERT_EQ(view.failed_versions.size(), 1u);
+  EXPECT_EQ(view.failed_versions.at(3), "warm-up gave a non-finite output");
+}
+
 TEST(PodReportsTest, ASilentPodIsForgottenAtTheNextReport) {
   PodReports pods;
   pods.Record(Report("inf-1", true, 7), kNow);

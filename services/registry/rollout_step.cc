@@ -1,5 +1,8 @@
 #include "services/registry/rollout_step.h"
 
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "lib/core/proto_time.h"
 
@@ -43,6 +46,21 @@ StepDecision DecideStep(const v1::Rollout& rollout, int64_t deployment_revision,
   if (rollout.state() == v1::ROLLOUT_STATE_PAUSED ||
       rollout.state() == v1::ROLLOUT_STATE_WAITING_FOR_PROMOTE) {
     return {};
+  }
+  // A pod that cannot load the candidate blocks the step, at once and by
+  // name (the pod keeps serving what it served before).
+  for (const PodView& pod : pods) {
+    auto failed = pod.failed_versions.find(rollout.candidate_version());
+    if (failed == pod.failed_versions.end()) continue;
+    std::string message = absl::StrCat(
+        "pod ", pod.pod_id, " failed to load version ",
+        rollout.candidate_version(), ": ", failed->second,
+        "; the rollout waits (abort it, or fix the pod)");
+    if (rollout.state() == v1::ROLLOUT_STATE_WAITING_FOR_PODS &&
+        rollout.status_message() == message) {
+      return {};
+    }
+    return {Action::kWaitForPods, std::move(message)};
   }
   const StepRule rule = RuleOf(rollout);
   if (now - core::FromProto(rollout.step_start_time()) < rule.hold) return {};

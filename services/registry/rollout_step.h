@@ -13,6 +13,10 @@
 //    the registry has run for kPodGraceAfterStart (pod reports live in
 //    memory: just after a start no pod is known, and "no pod lags behind"
 //    must not pass for "every pod serves the revision").
+// A ready pod that failed to load the candidate (SERVING_STATE_FAILED)
+// blocks the step whatever the hold: the rollout waits for pods with a
+// message naming the pod, the version and the pod's reason, until the pod
+// loads it or an operator aborts the rollout.
 // Then the rollout advances, unless the plan wants a person to: a canary
 // with manual_advance, a shadow with neither auto_promote nor then_canary
 // wait for Promote instead. PAUSED and WAITING_FOR_PROMOTE rollouts never
@@ -38,8 +42,12 @@ inline constexpr absl::Duration kPodGraceAfterStart = absl::Seconds(12);
 
 // What one ready pod reports of one model.
 struct PodView {
+  // The pod's id.
+  std::string pod_id;
   // The deployment revision it applied.
   int64_t revision = 0;
+  // Versions the pod failed to load (SERVING_STATE_FAILED), with why.
+  std::map<int64_t, std::string> failed_versions;
   // Version -> rows it served (canary) or processed (shadow) since it
   // loaded the version.
   std::map<int64_t, int64_t> rows_by_version;

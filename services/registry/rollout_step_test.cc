@@ -76,6 +76,39 @@ TEST(DecideStepTest, APodOnAnOlderRevisionHoldsTheStep) {
       Action::kAdvance);
 }
 
+TEST(DecideStepTest, APodThatFailedTheCandidateBlocksTheStepByName) {
+  PodView failed = Pod(7);
+  failed.pod_id = "pod-b";
+  failed.failed_versions[2] = "parse failed: not a model bundle";
+  // Before the hold is over, and with every pod on the revision.
+  StepDecision d = DecideStep(Canary(), 7, {Pod(7), failed},
+                              kStart + absl::Minutes(1), kLongAgo);
+  EXPECT_EQ(d.action, Action::kWaitForPods);
+  EXPECT_EQ(d.status_message,
+            "pod pod-b failed to load version 2: parse failed: not a model "
+            "bundle; the rollout waits (abort it, or fix the pod)");
+  // Written once.
+  v1::Rollout waiting = Canary();
+  waiting.set_state(v1::ROLLOUT_STATE_WAITING_FOR_PODS);
+  waiting.set_status_message(d.status_message);
+  EXPECT_EQ(DecideStep(waiting, 7, {failed}, kStart + absl::Minutes(9),
+                       kLongAgo)
+                .action,
+            Action::kNone);
+  // A failure of another version does not block this rollout.
+  PodView other = Pod(7);
+  other.failed_versions[1] = "old";
+  EXPECT_EQ(DecideStep(Canary(), 7, {other}, kStart + absl::Minutes(5),
+                       kLongAgo)
+                .action,
+            Action::kAdvance);
+  // Once the pod loads the candidate, the waiting rollout advances.
+  EXPECT_EQ(DecideStep(waiting, 7, {Pod(7)}, kStart + absl::Minutes(9),
+                       kLongAgo)
+                .action,
+            Action::kAdvance);
+}
+
 TEST(DecideStepTest, JustAfterAStartTheRegistryWaitsForReports) {
   const absl::Time now = kStart + absl::Minutes(6);
   StepDecision d = DecideStep(Canary(), 7, {}, now, now - absl::Seconds(5));

@@ -79,6 +79,49 @@ TEST_F(RegistryTest, CanaryStepsAdvanceAfterTheirHoldAndWaitForPods) {
   EXPECT_EQ(StateOf("models/fraud/versions/1"), S::VERSION_STATE_ARCHIVED);
 }
 
+// A pod that cannot load the canary holds the rollout at its step, saying
+// which pod and why, until the pod loads it.
+TEST_F(RegistryTest, APodThatFailedTheCanaryHoldsTheStep) {
+  Register("fraud");
+  ASSERT_TRUE(UploadBytes("fraud", "v1").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/1", GoodReport()).ok());
+  ASSERT_TRUE(UploadBytes("fraud", "v2").ok());
+  ASSERT_TRUE(Validate("models/fraud/versions/2", GoodReport()).ok());
+  auto status = registry_->GetRolloutStatus("models/fraud");
+  v1::ReportServingStateRequest pod;
+  pod.set_pod_id("inf-1");
+  pod.set_ready(true);  // it still serves version 1
+  v1::ModelServingStatus* served = pod.add_models();
+  served->set_model("fraud");
+  served->set_revision(status->deployment().revision());
+  v1::VersionServingStatus* canary = served->add_versions();
+  canary->set_version(2);
+  canary->set_state(v1::SERVING_STATE_FAILED);
+  canary->set_reason("build: warm-up gave a non-finite output");
+  clock_.Advance(absl::Minutes(6));
+  ASSERT_TRUE(registry_->ReportServingState(pod).ok());
+  ASSERT_TRUE(registry_->Tick().ok());
+  status = registry_->GetRolloutStatus("models/fraud");
+  EXPECT_EQ(status->rollout().state(), v1::ROLLOUT_STATE_WAITING_FOR_PODS);
+  EXPECT_THAT(status->rollout().status_message(),
+              ::testing::HasSubstr("pod inf-1 failed to load version 2: "
+                                   "build: warm-up gave a non-finite output"));
+  EXPECT_EQ(status->deployment().canary_percent(), 10);
+  // The pod's FAILED version is in the rollout status it reads.
+  ASSERT_EQ(status->pods_size(), 1);
+  EXPECT_EQ(status->pods(0).model().versions(0).state(),
+            v1::SERVING_STATE_FAILED);
+  // Loaded after all: the step advances.
+  canary->set_state(v1::SERVING_STATE_AVAILABLE);
+  canary->clear_reason();
+  ASSERT_TRUE(registry_->ReportServingState(pod).ok());
+  ASSERT_TRUE(registry_->Tick().ok());
+  EXPECT_EQ(registry_->GetRolloutStatus("models/fraud")
+                ->deployment()
+                .canary_percent(),
+            25);
+}
+
 // Pod reports are not kept: a registry that just started knows no pod, and
 // must not take "no pod lags behind" for "every pod serves the revision".
 TEST_F(RegistryTest, AfterARestartStepsWaitForThePodsToReport) {

@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/store/blob_store.h"
 #include "services/registry/audit_chain.h"
@@ -490,11 +491,20 @@ int RunRolloutCommand(const std::vector<std::string>& args) {
         std::cout << "no rollout\n";
       }
       PrintDeployment(response.deployment());
+      // A version the pod failed to load shows here, not only in --json.
       std::vector<std::vector<std::string>> rows = {
-          {"POD", "READY", "REVISION"}};
+          {"POD", "READY", "REVISION", "FAILED"}};
       for (const v1::PodStatus& p : response.pods()) {
+        std::vector<std::string> failed;
+        for (const v1::VersionServingStatus& v : p.model().versions()) {
+          if (v.state() == v1::SERVING_STATE_FAILED) {
+            failed.push_back(absl::StrCat("version ", v.version(), ": ",
+                                          v.reason()));
+          }
+        }
         rows.push_back({p.pod_id(), p.ready() ? "yes" : "no",
-                        absl::StrCat(p.model().revision())});
+                        absl::StrCat(p.model().revision()),
+                        failed.empty() ? "-" : absl::StrJoin(failed, "; ")});
       }
       if (rows.size() > 1) PrintTable(rows);
       return 0;
