@@ -1,6 +1,7 @@
 // registry_bench: artifact throughput and deployment fan-out of the
 // registry, each beside a reference measured in the same run:
-//   upload MB/s of a 100 MB artifact (gRPC stream, SHA-256, fsync, rename)
+//   upload MB/s of a 100 MB model bundle (gRPC stream, SHA-256, fsync,
+//     rename, then read back and checked as a pod would: artifact_check.h)
 //     vs. a plain copy of the same file with fsync;
 //   download MB/s (gRPC stream, SHA-256 re-verified) vs. a plain read;
 //   upload and download with encryption at rest (AES-256-GCM, a second
@@ -28,6 +29,7 @@
 #include "continuum/v1/registry.grpc.pb.h"
 #include "lib/core/config.h"
 #include "lib/core/server.h"
+#include "tests/util/plain_bundle.h"
 #include "lib/store/blob_store.h"
 #include "lib/store/encryption.h"
 #include "services/registry/registry.h"
@@ -181,11 +183,17 @@ int main(int argc, char** argv) {
   auto& sealed_stub = sealed.stub;
 
   // The artifact, as a file, for the references.
-  const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_megabytes))
-                       << 20;
-  std::string artifact(bytes, '\0');
-  for (size_t i = 0; i < bytes; ++i)
-    artifact[i] = static_cast<char>(i * 2654435761u >> 13);
+  const size_t wanted = static_cast<size_t>(absl::GetFlag(FLAGS_megabytes))
+                        << 20;
+  // A classifier of 1024 inputs and one hidden layer sized to `bytes`.
+  v1::ModelSpec spec;
+  spec.set_family(v1::MODEL_FAMILY_MLP_CLASSIFIER);
+  spec.set_input_dim(1024);
+  spec.set_output_dim(10);
+  spec.add_hidden_sizes(
+      std::max<int>(1, static_cast<int>(wanted / (4 * (1024 + 10 + 1)))));
+  const std::string artifact = continuum::testing::PlainBundleBytes(spec);
+  const size_t bytes = artifact.size();
   const std::string source = root + "/artifact.bin";
   {
     FILE* f = std::fopen(source.c_str(), "wb");
@@ -309,7 +317,8 @@ int main(int argc, char** argv) {
   std::vector<double> fanout_ms;
   std::vector<double> call_ms;
   for (int p = 0; p < absl::GetFlag(FLAGS_promotions); ++p) {
-    std::string bytes_p = absl::StrCat("small artifact ", p);
+    std::string bytes_p =
+        continuum::testing::PlainClassifierBytes(4, 3, 8, p + 2);
     {
       grpc::ClientContext context;
       v1::UploadVersionResponse response;

@@ -47,6 +47,7 @@
 #include "tests/util/registry_upload.h"
 #include "tests/util/service_cluster.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/plain_bundle.h"
 
 namespace continuum {
 namespace {
@@ -230,8 +231,8 @@ class DriftRollbackTest : public ::testing::Test {
     v1::RolloutPlan plan;
     plan.mutable_immediate();
     ASSERT_NO_FATAL_FAILURE(RegisterModel(plan));
-    ASSERT_NO_FATAL_FAILURE(Upload("version one", 1));
-    ASSERT_NO_FATAL_FAILURE(Upload("version two", 2));
+    ASSERT_NO_FATAL_FAILURE(Upload(testing::PlainClassifierBytes(4, 3, 8, 1), 1));
+    ASSERT_NO_FATAL_FAILURE(Upload(testing::PlainClassifierBytes(4, 3, 8, 2), 2));
     ASSERT_EQ(ProductionVersion(), 2);
   }
 
@@ -443,11 +444,11 @@ TEST_F(DriftRollbackTest, ABadCanaryIsAborted) {
 
   // The first version goes to production at once: nothing to compare a
   // canary with.
-  ASSERT_NO_FATAL_FAILURE(Upload("version one", 1));
+  ASSERT_NO_FATAL_FAILURE(Upload(testing::PlainClassifierBytes(4, 3, 8, 1), 1));
   ASSERT_EQ(ProductionVersion(), 1);
   EXPECT_EQ(VersionState(1), v1::VERSION_STATE_PRODUCTION);
   // The second is the canary at 50 %.
-  ASSERT_NO_FATAL_FAILURE(Upload("version two", 2));
+  ASSERT_NO_FATAL_FAILURE(Upload(testing::PlainClassifierBytes(4, 3, 8, 2), 2));
   v1::GetRolloutStatusResponse rollout;
   ASSERT_TRUE(WaitFor(
       [&] {

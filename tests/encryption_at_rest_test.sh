@@ -131,9 +131,12 @@ ctl export --target="$collector" --dataset=records --format=csv \
 start registry "$work/registry" "${enc1[@]}"
 registry="127.0.0.1:$port"
 ctl models register --target="$registry" --model=enc --family=mlp_classifier >/dev/null
-/usr/bin/python3 -c "
-import sys
-open(sys.argv[1], 'wb').write(b'ARTIFACT-MARKER-7f3a ' * 20000)" "$work/artifact.bin"
+# A real bundle (the registry accepts only those) carrying the marker in
+# an unknown field, 400 KB of it.
+ctl model init --family=mlp_classifier --inputs=3 --classes=2 \
+  --output="$work/base.bundle" >/dev/null
+/usr/bin/python3 "$(dirname "$0")/util/bundle_nonce.py" "$work/base.bundle" \
+  "$work/artifact.bin" "ARTIFACT-MARKER-7f3a " 20000
 ctl upload --target="$registry" --model=enc --file="$work/artifact.bin" >/dev/null
 ctl download --target="$registry" --version=models/enc/versions/1 \
   --output="$work/download1.bin" >/dev/null

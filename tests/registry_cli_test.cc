@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "tests/util/plain_bundle.h"
 #include "tests/util/subprocess.h"
 
 namespace continuum {
@@ -60,7 +61,8 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
           .ok());
   for (int v = 1; v <= 2; ++v) {
     ASSERT_TRUE(
-        testing::WriteFile(dir + "/model.bin", std::string(100000 + v, 'm'))
+        testing::WriteFile(dir + "/model.bin",
+                           testing::PlainClassifierBytes(64, 3, 128, v))
             .ok());
     r = Ctl({"upload", "--model=fraud", "--file=" + dir + "/model.bin",
              "--report=" + dir + "/good.json"},
@@ -72,7 +74,9 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
     EXPECT_TRUE(absl::StrContains(r.out, "approved")) << r.out;
   }
   // A bad candidate: the gates say why, production stays.
-  ASSERT_TRUE(testing::WriteFile(dir + "/model.bin", std::string(7, 'x')).ok());
+  ASSERT_TRUE(testing::WriteFile(dir + "/model.bin",
+                                 testing::PlainClassifierBytes(64, 3, 128, 3))
+                  .ok());
   r = Ctl({"upload", "--model=fraud", "--file=" + dir + "/model.bin"}, dir,
           target);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -95,7 +99,33 @@ TEST(RegistryCliTest, TheOperatorWorkflow) {
           dir, target);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(testing::ReadFile(dir + "/back.bin").value_or(""),
-            std::string(100001, 'm'));
+            testing::PlainClassifierBytes(64, 3, 128, 1));
+
+  // What a pod could not serve is refused at upload, saying why, and stored
+  // nowhere: a CSV, and a regressor for a classifier.
+  ASSERT_TRUE(testing::WriteFile(dir + "/data.csv", "id,label,f0\n1,0,0.5\n")
+                  .ok());
+  v1::ModelSpec regressor;
+  regressor.set_family(v1::MODEL_FAMILY_MLP_REGRESSOR);
+  regressor.set_input_dim(64);
+  regressor.set_output_dim(1);
+  ASSERT_TRUE(testing::WriteFile(dir + "/regressor.bundle",
+                                 testing::PlainBundleBytes(regressor))
+                  .ok());
+  for (const auto& [file, why] :
+       {std::pair{"data.csv", "is not a Continuum model bundle"},
+        std::pair{"regressor.bundle",
+                  "is a mlp_regressor bundle; model fraud is a "
+                  "mlp_classifier"}}) {
+    r = Ctl({"upload", "--model=fraud", absl::StrCat("--file=", dir, "/", file)},
+            dir, target);
+    EXPECT_NE(r.exit_code, 0) << file;
+    EXPECT_TRUE(absl::StrContains(r.err, why)) << r.err;
+  }
+  r = Ctl({"versions", "get", "--version=models/fraud/versions/4"}, dir,
+          target);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, "does not exist")) << r.err;
 
   r = Ctl({"rollback", "--model=fraud"}, dir, target);
   EXPECT_EQ(r.exit_code, 2);

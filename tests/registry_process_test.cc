@@ -21,6 +21,7 @@
 #include "lib/store/blob_store.h"
 #include "services/registry/audit_chain.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/plain_bundle.h"
 
 namespace continuum {
 namespace {
@@ -137,7 +138,8 @@ TEST(RegistryProcessTest, UploadDownloadWatchResumeCrashAndAudit) {
   // production at once (immediate plan) and makes a revision.
   std::vector<std::string> artifacts;
   for (int v = 1; v <= 3; ++v) {
-    artifacts.push_back(std::string(300000 + v, static_cast<char>('a' + v)));
+    // About 300 KB each: a 784-96-10 classifier.
+    artifacts.push_back(testing::PlainClassifierBytes(784, 10, 96, v));
     v1::ValidationReport report = GoodReport();
     v1::UploadVersionResponse response;
     grpc::Status s =
@@ -303,8 +305,8 @@ TEST(RegistryProcessTest, KillNineDuringTransitionsLeavesConsistentMetadata) {
     for (int v = 1; v < 10000; ++v) {
       v1::ValidationReport report = GoodReport();
       v1::UploadVersionResponse response;
-      if (!Upload(*stub, "fraud", absl::StrCat("artifact ", v), &response,
-                  &report)
+      if (!Upload(*stub, "fraud", testing::PlainClassifierBytes(4, 3, 8, v),
+                  &response, &report)
                .ok()) {
         return;  // The registry is gone.
       }

@@ -25,6 +25,7 @@
 #include "continuum/v1/registry.grpc.pb.h"
 #include "tests/util/registry_upload.h"
 #include "tests/util/subprocess.h"
+#include "tests/util/plain_bundle.h"
 
 namespace continuum {
 namespace {
@@ -164,7 +165,8 @@ TEST(RegistryWatchScaleTest, AThousandWatchersShareThreadsAndEndAtTheDrain) {
 
   // Upload and validate a version, then promote it with the immediate plan.
   absl::StatusOr<v1::Version> version =
-      testing::UploadValidatedVersion(*stub, "scale", "scale weights v1");
+      testing::UploadValidatedVersion(*stub, "scale",
+                                      testing::PlainClassifierBytes(4, 3));
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(version->state(), v1::VERSION_STATE_VALIDATED);
   int64_t revision = 0;

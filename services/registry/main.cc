@@ -44,8 +44,17 @@ int main(int argc, char** argv) {
   if (absl::Status s = (*blobs)->CheckKeys(); !s.ok()) {
     return core::ReportStartupError(s);
   }
+  if (config.max_artifact_bytes() < 0) {
+    return core::ReportStartupError(absl::InvalidArgumentError(
+        "max_artifact_bytes: must be >= 0 (0 = 2 GiB)"));
+  }
+  registry::RegistryOptions registry_options;
+  if (config.max_artifact_bytes() > 0) {
+    registry_options.max_artifact_bytes = config.max_artifact_bytes();
+  }
   absl::StatusOr<std::unique_ptr<registry::Registry>> reg =
-      registry::Registry::Create(*std::move(store), *std::move(blobs));
+      registry::Registry::Create(*std::move(store), *std::move(blobs),
+                                 registry_options);
   if (!reg.ok()) return core::ReportStartupError(reg.status());
   // The open WatchDeployments streams: the drain ends them at its start.
   core::OpenStreams streams;

@@ -11,6 +11,7 @@
 #include "lib/core/logging.h"
 #include "lib/core/page_token.h"
 #include "lib/core/resource_names.h"
+#include "services/registry/artifact_check.h"
 #include "services/registry/models.h"
 #include "services/registry/retention.h"
 #include "services/registry/rollout_commands.h"
@@ -188,6 +189,12 @@ absl::StatusOr<v1::Model> Registry::DeleteAlias(
 absl::StatusOr<std::unique_ptr<Upload>> Registry::BeginUpload(
     const v1::UploadVersionMetadata& metadata) {
   if (absl::Status s = CheckUploadMetadata(metadata); !s.ok()) return s;
+  if (metadata.size_bytes() > options_.max_artifact_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metadata.size_bytes: ", metadata.size_bytes(),
+        " is larger than the registry's max_artifact_bytes (",
+        options_.max_artifact_bytes, ")"));
+  }
   absl::Status exists = store_->Transact([&](RegistryTx& tx) {
     RegistryWriter w(tx, options_.clock->Now(), Caller());
     return w.Model(metadata.model()).status();
@@ -196,7 +203,9 @@ absl::StatusOr<std::unique_ptr<Upload>> Registry::BeginUpload(
   absl::StatusOr<std::unique_ptr<store::BlobWriter>> writer =
       blobs_->NewWriter();
   if (!writer.ok()) return writer.status();
-  return std::unique_ptr<Upload>(new Upload(metadata, *std::move(writer)));
+  return std::unique_ptr<Upload>(
+      new Upload(metadata, *std::move(writer), options_.check_artifacts,
+                 options_.max_artifact_bytes));
 }
 
 absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
@@ -210,6 +219,22 @@ absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
     absl::StatusOr<std::string> digest = upload.writer_->Finish(
         m.sha256(), m.size_bytes() > 0 ? m.size_bytes() : -1);
     if (!digest.ok()) return digest.status();
+    if (options_.check_artifacts) {
+      absl::Status s = CheckUploadedArtifact(m.model(), upload.bytes_);
+      upload.bytes_.clear();
+      upload.bytes_.shrink_to_fit();
+      if (!s.ok()) {
+        // Refused bytes stay only if a version of any model refers to them.
+        absl::StatusOr<int64_t> references = Read<int64_t>(
+            [&](RegistryWriter& w) {
+              return w.tx().CountBlobReferences(*digest);
+            });
+        if (references.ok() && *references == 0) {
+          (void)blobs_->Delete(*digest);
+        }
+        return s;
+      }
+    }
     response = Write<v1::UploadVersionResponse>(caller, [&](RegistryWriter& w) {
       return CreateVersion(w, m, *digest, static_cast<int64_t>(upload.size()));
     });
@@ -226,6 +251,14 @@ absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
   *response->mutable_version() = validated->version();
   *response->mutable_decision() = validated->decision();
   return response;
+}
+
+absl::Status Registry::CheckUploadedArtifact(const std::string& model,
+                                             absl::string_view bytes) {
+  absl::StatusOr<v1::Model> found =
+      Read<v1::Model>([&](RegistryWriter& w) { return w.Model(model); });
+  if (!found.ok()) return found.status();
+  return CheckArtifact(*found, bytes);
 }
 
 absl::StatusOr<v1::Version> Registry::GetVersion(absl::string_view name) {

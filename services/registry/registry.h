@@ -32,6 +32,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "continuum/v1/registry.pb.h"
@@ -50,13 +51,29 @@ const std::vector<std::string>& RecordableAuditActions();
 
 struct RegistryOptions {
   core::Clock* clock = core::Clock::Real();
+  // Uploads must be model bundles that fit their model (artifact_check.h);
+  // others are refused with INVALID_ARGUMENT and not stored. Off only in
+  // tests about metadata, which upload arbitrary bytes.
+  bool check_artifacts = true;
+  // Largest artifact an upload may carry (RegistryConfig).
+  int64_t max_artifact_bytes = int64_t{2} << 30;
 };
 
 // An upload in progress: UploadVersion's metadata was accepted; bytes are
-// appended chunk by chunk (never buffered whole) and FinishUpload commits.
+// appended chunk by chunk and FinishUpload commits. With the artifact
+// checks on (RegistryOptions) the bytes are also kept in memory, for the
+// check after the digest is verified (a pod holds the whole bundle in
+// memory too); reading them back from the blob store cost 7x the upload's
+// time in bench/registry_bench.
 class Upload {
  public:
   absl::Status Append(absl::string_view chunk) {
+    if (static_cast<int64_t>(writer_->size() + chunk.size()) > max_bytes_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the artifact is larger than the registry's max_artifact_bytes (",
+          max_bytes_, "); nothing was stored"));
+    }
+    if (keep_bytes_) bytes_.append(chunk.data(), chunk.size());
     return writer_->Append(chunk);
   }
   uint64_t size() const { return writer_->size(); }
@@ -65,10 +82,21 @@ class Upload {
  private:
   friend class Registry;
   Upload(v1::UploadVersionMetadata metadata,
-         std::unique_ptr<store::BlobWriter> w)
-      : metadata_(std::move(metadata)), writer_(std::move(w)) {}
+         std::unique_ptr<store::BlobWriter> w, bool keep_bytes,
+         int64_t max_bytes)
+      : metadata_(std::move(metadata)),
+        writer_(std::move(w)),
+        keep_bytes_(keep_bytes),
+        max_bytes_(max_bytes) {
+    if (keep_bytes_ && metadata_.size_bytes() > 0) {
+      bytes_.reserve(static_cast<size_t>(metadata_.size_bytes()));
+    }
+  }
   v1::UploadVersionMetadata metadata_;
   std::unique_ptr<store::BlobWriter> writer_;
+  const bool keep_bytes_;
+  const int64_t max_bytes_;
+  std::string bytes_;
 };
 
 // An artifact being downloaded: its facts, then its bytes (re-verified).
@@ -188,6 +216,9 @@ class Registry {
            std::unique_ptr<store::BlobStore> blobs, RegistryOptions options,
            int64_t latest_revision);
 
+  // CheckArtifact of `bytes` against `model` (bare id).
+  absl::Status CheckUploadedArtifact(const std::string& model,
+                                     absl::string_view bytes);
   // Runs `fn` in one transaction as `caller`; after it commits, publishes
   // the deployment revision it made, if any.
   absl::Status Mutate(const Caller& caller,

@@ -38,6 +38,8 @@ class RegistryTest : public ::testing::Test {
     ASSERT_TRUE(blobs.ok()) << blobs.status();
     RegistryOptions options;
     options.clock = &clock_;
+    options.check_artifacts = check_artifacts_;
+    options.max_artifact_bytes = max_artifact_bytes_;
     auto registry =
         Registry::Create(*std::move(store), *std::move(blobs), options);
     ASSERT_TRUE(registry.ok()) << registry.status();
@@ -105,6 +107,10 @@ class RegistryTest : public ::testing::Test {
   std::string dir_;
   core::FakeClock clock_;
   Caller caller_{"tester"};
+  // The tests of metadata upload arbitrary bytes ("v1"); those of the
+  // artifact checks turn them on (artifact_check_test.cc).
+  bool check_artifacts_ = false;
+  int64_t max_artifact_bytes_ = int64_t{2} << 30;
   std::unique_ptr<Registry> registry_;
 };
 

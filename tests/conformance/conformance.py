@@ -199,6 +199,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoints", required=True)
     parser.add_argument("--bundle", required=True)
+    parser.add_argument("--wide_bundle", required=True,
+                        help="a bundle with one input more than the "
+                             "registry fixture's model")
     parser.add_argument("--only", default="",
                         help="comma-separated services to run")
     args = parser.parse_args()
@@ -207,7 +210,9 @@ def main():
     report = Report()
     only = [s for s in args.only.split(",") if s] or list(SERVICES)
     fixtures = {s: importlib.import_module(f"fixtures.{s}") for s in SERVICES}
-    context = {"bundle": open(args.bundle, "rb").read(), "client": client}
+    context = {"bundle": open(args.bundle, "rb").read(),
+               "wide_bundle": open(args.wide_bundle, "rb").read(),
+               "client": client}
     for service in SERVICES:
         try:
             fixtures[service].set_up(context)
