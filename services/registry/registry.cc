@@ -225,13 +225,7 @@ absl::StatusOr<v1::UploadVersionResponse> Registry::FinishUpload(
       upload.bytes_.shrink_to_fit();
       if (!s.ok()) {
         // Refused bytes stay only if a version of any model refers to them.
-        absl::StatusOr<int64_t> references = Read<int64_t>(
-            [&](RegistryWriter& w) {
-              return w.tx().CountBlobReferences(*digest);
-            });
-        if (references.ok() && *references == 0) {
-          (void)blobs_->Delete(*digest);
-        }
+        DeleteBlobIfUnreferenced(*digest);
         return s;
       }
     }
@@ -492,13 +486,17 @@ void Registry::DeleteOrphanBlobs(const std::vector<std::string>& orphans) {
   // An upload of the same bytes may have committed a new version since:
   // count again, under the lock uploads hold until they commit.
   absl::MutexLock blob_lock(&blob_mu_);
-  for (const std::string& sha : orphans) {
-    absl::StatusOr<int64_t> references = Read<int64_t>(
-        [&](RegistryWriter& w) { return w.tx().CountBlobReferences(sha); });
-    if (!references.ok() || *references > 0) continue;
-    if (absl::Status s = blobs_->Delete(sha); !s.ok() && !absl::IsNotFound(s)) {
-      spdlog::warn("retention: cannot delete blob {}: {}", sha, s.message());
-    }
+  for (const std::string& sha : orphans) DeleteBlobIfUnreferenced(sha);
+}
+
+void Registry::DeleteBlobIfUnreferenced(const std::string& sha256) {
+  absl::StatusOr<int64_t> references = Read<int64_t>(
+      [&](RegistryWriter& w) { return w.tx().CountBlobReferences(sha256); });
+  if (!references.ok() || *references > 0) return;
+  if (absl::Status s = blobs_->Delete(sha256);
+      !s.ok() && !absl::IsNotFound(s)) {
+    spdlog::warn("registry: cannot delete unreferenced blob {}: {}", sha256,
+                 s.message());
   }
 }
 

@@ -240,7 +240,12 @@ class Registry {
       const std::function<absl::StatusOr<T>(RegistryWriter&)>& fn);
   absl::Status ApplyRetention();
   // Deletes the blobs of `orphans` that no version refers to now.
-  void DeleteOrphanBlobs(const std::vector<std::string>& orphans);
+  void DeleteOrphanBlobs(const std::vector<std::string>& orphans)
+      ABSL_LOCKS_EXCLUDED(blob_mu_);
+  // Deletes the blob `sha256` if no version of any model refers to it
+  // (retention's orphans, an upload the artifact check refused).
+  void DeleteBlobIfUnreferenced(const std::string& sha256)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(blob_mu_);
 
   std::unique_ptr<RegistryStore> store_;
   std::unique_ptr<store::BlobStore> blobs_;

@@ -36,9 +36,8 @@ int64_t FederatedAuditOutbox::Deliver() {
   }
   int64_t pending = 0;
   if (!failure.ok()) {
-    absl::StatusOr<std::vector<FederatedStore::PendingAuditEvent>> left =
-        store_->PendingAuditEvents(1 << 20);
-    pending = left.ok() ? static_cast<int64_t>(left->size()) : 1;
+    absl::StatusOr<int64_t> left = store_->CountAuditEvents();
+    pending = left.ok() ? *left : 1;
     if (failing_.ok()) {
       spdlog::warn(
           "federated: {} audit event(s) wait for the registry (retried at "

@@ -161,6 +161,7 @@ void FederatedCoordinator::Fail(RoundData& data, absl::StatusCode code,
   data.round.mutable_error()->set_message(why);
   *data.round.mutable_end_time() = core::ToProto(options_.clock->Now());
   data.updates.clear();
+  data.upload_start.clear();
   data.masked_sum.reset();
   data.aggregate.reset();
   spdlog::warn("federated: {} failed: {}", data.round.name(), why);
@@ -545,6 +546,7 @@ absl::StatusOr<v1::Round> FederatedCoordinator::Submit(
 void FederatedCoordinator::CloseSubmissions(RoundData& data) {
   v1::Round& round = data.round;
   data.submissions_closed = options_.clock->Now();
+  data.upload_start.clear();  // no update is taken from now on
   int submitted = 0;
   int dropped = 0;
   for (v1::Participant& p : *round.mutable_participants()) {

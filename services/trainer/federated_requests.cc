@@ -206,10 +206,7 @@ absl::Status CheckUpdateAgainstRound(const v1::Round& round,
 void SetSitePhases(v1::Round& round) {
   absl::Duration download, training, upload;
   for (const v1::Participant& p : round.participants()) {
-    if (p.state() != v1::PARTICIPANT_STATE_SUBMITTED &&
-        p.state() != v1::PARTICIPANT_STATE_EXCLUDED) {
-      continue;
-    }
+    if (p.state() != v1::PARTICIPANT_STATE_SUBMITTED) continue;
     download = std::max(download, core::FromProto(p.timings().download()));
     training =
         std::max(training, core::FromProto(p.timings().local_training()));

@@ -51,7 +51,8 @@ absl::Status CheckUpdateAgainstRound(const v1::Round& round,
                                      const v1::UpdateMetadata& metadata);
 
 // Sets round.phases' download, local_training and upload to the slowest
-// submitted participant's (the round waits for it).
+// submitted participant's (the round waits for it). Called when
+// submissions close, before aggregation marks any participant EXCLUDED.
 void SetSitePhases(v1::Round& round);
 
 }  // namespace continuum::trainer

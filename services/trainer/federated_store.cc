@@ -211,6 +211,14 @@ FederatedStore::PendingAuditEvents(int64_t limit) {
   return events;
 }
 
+absl::StatusOr<int64_t> FederatedStore::CountAuditEvents() {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT COUNT(*) FROM audit_outbox");
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row ? s.Int(0) : 0;
+}
+
 absl::Status FederatedStore::DeleteAuditEvent(int64_t id) {
   absl::MutexLock lock(&mu_);
   Statement s(db_, "DELETE FROM audit_outbox WHERE id = ?");

@@ -73,6 +73,8 @@ class FederatedStore {
   absl::StatusOr<std::vector<PendingAuditEvent>> PendingAuditEvents(
       int64_t limit);
   absl::Status DeleteAuditEvent(int64_t id);
+  // How many events wait.
+  absl::StatusOr<int64_t> CountAuditEvents();
 
  private:
   explicit FederatedStore(sqlite3* db) : db_(db) {}
