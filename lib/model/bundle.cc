@@ -46,6 +46,16 @@ v1::ModelSpec ResolveSpec(const v1::ModelSpec& spec) {
     }
     return r;
   }
+  if (r.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    if (r.hidden_sizes_size() == 0) r.add_hidden_sizes(64);
+    if (r.sequence_length() == 0) r.set_sequence_length(32);
+    if (r.num_layers() == 0) r.set_num_layers(1);
+    if (r.horizons_size() == 0) r.add_horizons(1);
+    if (r.quantiles_size() == 0) {
+      for (float q : {0.1f, 0.5f, 0.9f}) r.add_quantiles(q);
+    }
+    return r;
+  }
   if (r.hidden_sizes_size() == 0) r.add_hidden_sizes(256);
   if (r.activation() == v1::ACTIVATION_UNSPECIFIED) {
     r.set_activation(v1::ACTIVATION_RELU);
@@ -76,7 +86,43 @@ std::vector<std::pair<int64_t, int64_t>> LayerWidths(const v1::ModelSpec& raw) {
   return layers;
 }
 
+namespace {
+
+v1::ParameterInfo Parameter(std::string name, std::vector<int64_t> shape) {
+  v1::ParameterInfo p;
+  p.set_name(std::move(name));
+  for (int64_t d : shape) p.add_shape(d);
+  return p;
+}
+
+// The forecaster's parameters, named as torch::nn::GRU names them in a
+// module `gru` (per layer k: weight_ih_l{k} [3H, in], weight_hh_l{k}
+// [3H, H], bias_ih_l{k} [3H], bias_hh_l{k} [3H]; gates r, z, n) and the
+// linear head `head` [horizons x series x quantiles, H].
+std::vector<v1::ParameterInfo> ForecasterParameters(const v1::ModelSpec& raw) {
+  const v1::ModelSpec spec = ResolveSpec(raw);
+  const int64_t hidden = spec.hidden_sizes(0);
+  std::vector<v1::ParameterInfo> params;
+  for (int k = 0; k < spec.num_layers(); ++k) {
+    const int64_t in = k == 0 ? spec.input_dim() : hidden;
+    params.push_back(Parameter(absl::StrCat("gru.weight_ih_l", k),
+                               {3 * hidden, in}));
+    params.push_back(Parameter(absl::StrCat("gru.weight_hh_l", k),
+                               {3 * hidden, hidden}));
+    params.push_back(Parameter(absl::StrCat("gru.bias_ih_l", k), {3 * hidden}));
+    params.push_back(Parameter(absl::StrCat("gru.bias_hh_l", k), {3 * hidden}));
+  }
+  params.push_back(Parameter("head.weight", {OutputWidth(spec), hidden}));
+  params.push_back(Parameter("head.bias", {OutputWidth(spec)}));
+  return params;
+}
+
+}  // namespace
+
 std::vector<v1::ParameterInfo> ExpectedParameters(const v1::ModelSpec& spec) {
+  if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    return ForecasterParameters(spec);
+  }
   std::vector<v1::ParameterInfo> params;
   std::vector<std::pair<int64_t, int64_t>> layers = LayerWidths(spec);
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -116,8 +162,37 @@ std::vector<v1::ParameterInfo> ManifestParameters(
 }
 
 int OutputWidth(const v1::ModelSpec& spec) {
+  if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    const v1::ModelSpec r = ResolveSpec(spec);
+    return r.horizons_size() * r.output_dim() * r.quantiles_size();
+  }
   return TaskFamily(spec) == v1::MODEL_FAMILY_AUTOENCODER ? 1
                                                           : spec.output_dim();
+}
+
+int64_t InputWidth(const v1::ModelSpec& spec) {
+  if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    const int64_t steps =
+        spec.sequence_length() > 0 ? spec.sequence_length() : 32;
+    return steps * spec.input_dim();
+  }
+  return spec.input_dim();
+}
+
+std::vector<int64_t> InputShape(const v1::ModelSpec& spec) {
+  if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    const v1::ModelSpec r = ResolveSpec(spec);
+    return {r.sequence_length(), r.input_dim()};
+  }
+  return {spec.input_dim()};
+}
+
+std::vector<int64_t> OutputShape(const v1::ModelSpec& spec) {
+  if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    const v1::ModelSpec r = ResolveSpec(spec);
+    return {r.horizons_size(), r.output_dim(), r.quantiles_size()};
+  }
+  return {OutputWidth(spec)};
 }
 
 std::string FamilyName(v1::ModelFamily family) {

@@ -62,6 +62,9 @@ absl::Status WriteBundleFile(
 
 // The spec with its defaults resolved: hidden_sizes empty -> [256],
 // activation unset -> RELU, autoencoder latent_dim 0 -> max(2, input_dim/8).
+// The GRU forecaster: hidden_sizes empty -> [64] (the GRU's hidden size),
+// sequence_length 0 -> 32, num_layers 0 -> 1, horizons empty -> [1],
+// quantiles empty -> [0.1, 0.5, 0.9].
 // A TorchScript spec has no layers to resolve: its input_shape empty ->
 // [input_dim], loss unset -> the task's.
 v1::ModelSpec ResolveSpec(const v1::ModelSpec& spec);
@@ -80,9 +83,14 @@ v1::ModelFamily TaskFamily(const v1::ModelSpec& spec);
 std::vector<std::pair<int64_t, int64_t>> LayerWidths(const v1::ModelSpec& spec);
 
 // The parameters the spec implies (the built-in families; a TorchScript
-// module's are its manifest's `parameters`, see ManifestParameters), named as LibTorch names them in a module
-// whose ModuleList `layers` holds the linear layers: `layers.{i}.weight`
-// [out, in] and `layers.{i}.bias` [out], layer by layer.
+// module's are its manifest's `parameters`, see ManifestParameters), named
+// as LibTorch names them. MLPs and the autoencoder: a ModuleList `layers`
+// of linear layers, `layers.{i}.weight` [out, in] and `layers.{i}.bias`
+// [out], layer by layer. The GRU forecaster: torch::nn::GRU's parameters in
+// a module `gru`, per layer k `gru.weight_ih_l{k}` [3H, in],
+// `gru.weight_hh_l{k}` [3H, H], `gru.bias_ih_l{k}` [3H], `gru.bias_hh_l{k}`
+// [3H] (gates r, z, n as PyTorch orders them), then the linear head
+// `head.weight` [horizons x series x quantiles, H] and `head.bias`.
 std::vector<v1::ParameterInfo> ExpectedParameters(const v1::ModelSpec& spec);
 
 // The parameters a bundle with this manifest must hold, in order:
@@ -92,9 +100,21 @@ std::vector<v1::ParameterInfo> ManifestParameters(
     const v1::ArtifactManifest& manifest);
 
 // The width of a row of Forward's output: classes (classifier), targets
-// (regressor), 1 (autoencoder: the anomaly score); a TorchScript module's
-// by its task (TaskFamily).
+// (regressor), 1 (autoencoder: the anomaly score), horizons x series x
+// quantiles (forecaster); a TorchScript module's by its task (TaskFamily).
 int OutputWidth(const v1::ModelSpec& spec);
+
+// The values of one input row of Forward, of a Dataset and of a Predict
+// row: input_dim, or for the forecaster its window, sequence_length x
+// input_dim (time steps, oldest first, each input_dim features). Resolves
+// the spec's defaults.
+int64_t InputWidth(const v1::ModelSpec& spec);
+
+// The per-row shapes of a (resolved) spec's inputs and outputs, as the
+// manifest's schemas hold them: [input_dim] and [output width], or for the
+// forecaster [sequence_length, input_dim] and [horizons, series, quantiles].
+std::vector<int64_t> InputShape(const v1::ModelSpec& spec);
+std::vector<int64_t> OutputShape(const v1::ModelSpec& spec);
 
 // Lower-case family name ("mlp_classifier", ...) and back; ParseFamily is
 // INVALID_ARGUMENT for an unknown name.

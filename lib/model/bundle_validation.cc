@@ -99,14 +99,19 @@ absl::Status CheckStats(const v1::NormalizationStats& stats, int expected,
   return absl::OkStatus();
 }
 
-absl::Status CheckSchema(const v1::TensorSchema& schema, int64_t width,
+// A schema's shape, when set, is `shape`; its names, when set, name the
+// entries of the last dimension.
+absl::Status CheckSchema(const v1::TensorSchema& schema,
+                         const std::vector<int64_t>& shape,
                          absl::string_view what) {
   if (schema.shape_size() > 0 &&
-      (schema.shape_size() != 1 || schema.shape(0) != width)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ".shape is ",
-                                                   ShapeString(schema.shape()),
-                                                   "; expected [", width, "]"));
+      !std::equal(schema.shape().begin(), schema.shape().end(), shape.begin(),
+                  shape.end())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ".shape is ", ShapeString(schema.shape()),
+                     "; expected [", absl::StrJoin(shape, ", "), "]"));
   }
+  const int64_t width = shape.back();
   if (schema.names_size() > 0 && schema.names_size() != width) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " names ", schema.names_size(), " entries; expected ", width));
@@ -193,7 +198,8 @@ absl::Status CheckManifestParameters(
   return absl::OkStatus();
 }
 
-// The input normalisation, and the target normalisation (regressors only).
+// The input normalisation (per feature; a forecaster's per feature of a
+// time step), and the target normalisation (regressors only).
 absl::Status CheckNormalization(const ModelBundle& bundle,
                                 const v1::ModelSpec& spec) {
   if (absl::Status s = CheckStats(bundle.manifest().normalization(),
@@ -206,7 +212,10 @@ absl::Status CheckNormalization(const ModelBundle& bundle,
       (target.mean_size() > 0 || target.std_size() > 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "target_normalization is set, but only regressors use it (family ",
-        FamilyName(spec.family()), ")"));
+        FamilyName(spec.family()),
+        spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER
+            ? ", which scales forecasts with its input statistics)"
+            : ")"));
   }
   return CheckStats(target, spec.output_dim(), "target_normalization");
 }
@@ -214,12 +223,12 @@ absl::Status CheckNormalization(const ModelBundle& bundle,
 // The input and output schemas agree with the dimensions.
 absl::Status CheckSchemas(const v1::ArtifactManifest& manifest,
                           const v1::ModelSpec& spec) {
-  if (absl::Status s = CheckSchema(manifest.input_schema(), spec.input_dim(),
+  if (absl::Status s = CheckSchema(manifest.input_schema(), InputShape(spec),
                                    "manifest.input_schema");
       !s.ok()) {
     return s;
   }
-  return CheckSchema(manifest.output_schema(), OutputWidth(spec),
+  return CheckSchema(manifest.output_schema(), OutputShape(spec),
                      "manifest.output_schema");
 }
 
@@ -266,7 +275,7 @@ absl::Status CheckFisher(const ModelBundle& bundle,
   return absl::OkStatus();
 }
 
-// Warm-up inputs, when present, are [n, input_dim] and finite, and
+// Warm-up inputs, when present, are [n, InputWidth(spec)] and finite, and
 // manifest.warmup_rows is n.
 absl::Status CheckWarmup(const ModelBundle& bundle, int input_dim) {
   const v1::Tensor& warmup = bundle.warmup_inputs();
@@ -509,6 +518,87 @@ absl::Status CheckTorchScript(const ModelBundle& bundle) {
   return absl::OkStatus();
 }
 
+// The GRU forecaster's spec (ResolveSpec's defaults for what is unset).
+absl::Status ValidateForecasterSpec(const v1::ModelSpec& spec) {
+  if (spec.has_torchscript()) {
+    return absl::InvalidArgumentError(
+        "manifest.spec.torchscript is set, but the family is gru_forecaster; "
+        "it is for torchscript models");
+  }
+  if (spec.input_dim() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.input_dim is ", spec.input_dim(),
+        "; must be >= 1 (features per time step)"));
+  }
+  if (spec.output_dim() < 1 || spec.output_dim() > spec.input_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.output_dim is ", spec.output_dim(),
+        "; must be 1 to input_dim (", spec.input_dim(),
+        "): the forecast series are the first output_dim features of each "
+        "step"));
+  }
+  if (spec.hidden_sizes_size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.hidden_sizes has ", spec.hidden_sizes_size(),
+        " entries; the forecaster takes one, the GRU's hidden size"));
+  }
+  if (spec.hidden_sizes_size() == 1 &&
+      (spec.hidden_sizes(0) < 1 || spec.hidden_sizes(0) > kMaxForecasterHidden)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.hidden_sizes[0] is ", spec.hidden_sizes(0),
+        "; must be 1 to ", kMaxForecasterHidden));
+  }
+  if (spec.sequence_length() < 0 ||
+      spec.sequence_length() > kMaxForecasterSteps) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.sequence_length is ", spec.sequence_length(),
+        "; must be 1 to ", kMaxForecasterSteps, " (0 = 32)"));
+  }
+  if (spec.num_layers() < 0 || spec.num_layers() > kMaxForecasterLayers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.num_layers is ", spec.num_layers(), "; must be 1 to ",
+        kMaxForecasterLayers, " (0 = 1)"));
+  }
+  if (spec.horizons_size() > kMaxForecasterHorizons) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.horizons has ", spec.horizons_size(),
+        " entries; at most ", kMaxForecasterHorizons));
+  }
+  for (int i = 0; i < spec.horizons_size(); ++i) {
+    const int h = spec.horizons(i);
+    if (h < 1 || h > kMaxForecasterSteps ||
+        (i > 0 && h <= spec.horizons(i - 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.spec.horizons[", i, "] is ", h,
+          "; horizons are steps ahead, 1 to ", kMaxForecasterSteps,
+          ", strictly increasing"));
+    }
+  }
+  if (spec.quantiles_size() > kMaxForecasterQuantiles) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.quantiles has ", spec.quantiles_size(),
+        " entries; at most ", kMaxForecasterQuantiles));
+  }
+  for (int i = 0; i < spec.quantiles_size(); ++i) {
+    const float q = spec.quantiles(i);
+    if (!(q > 0 && q < 1) || (i > 0 && q <= spec.quantiles(i - 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest.spec.quantiles[", i, "] is ", q,
+          "; quantiles are in (0, 1), strictly increasing"));
+    }
+  }
+  if (spec.latent_dim() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.latent_dim is ", spec.latent_dim(),
+        "; only autoencoders have one"));
+  }
+  if (!(spec.dropout() >= 0 && spec.dropout() < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest.spec.dropout is ", spec.dropout(), "; must be in [0, 1)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateSpec(const v1::ModelSpec& spec) {
@@ -527,9 +617,7 @@ absl::Status ValidateSpec(const v1::ModelSpec& spec) {
     case v1::MODEL_FAMILY_UNSPECIFIED:
       return absl::InvalidArgumentError("manifest.spec.family is not set");
     case v1::MODEL_FAMILY_GRU_FORECASTER:
-      return absl::UnimplementedError(
-          "manifest.spec.family gru_forecaster is not supported by this "
-          "build");
+      return ValidateForecasterSpec(spec);
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("manifest.spec.family ", static_cast<int>(spec.family()),
@@ -586,7 +674,7 @@ absl::Status ValidateBundle(const ModelBundle& bundle) {
     return s;
   }
   if (absl::Status s = CheckFisher(bundle, expected); !s.ok()) return s;
-  if (absl::Status s = CheckWarmup(bundle, spec.input_dim()); !s.ok()) {
+  if (absl::Status s = CheckWarmup(bundle, InputWidth(spec)); !s.ok()) {
     return s;
   }
   return CheckReference(bundle.reference(), spec.input_dim());

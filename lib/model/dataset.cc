@@ -12,6 +12,10 @@ int Dataset::TargetWidth(const v1::ModelSpec& spec) {
   switch (TaskFamily(spec)) {
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
       return spec.output_dim();
+    case v1::MODEL_FAMILY_GRU_FORECASTER: {
+      const int horizons = spec.horizons_size() > 0 ? spec.horizons_size() : 1;
+      return horizons * spec.output_dim();
+    }
     default:
       return 1;
   }
@@ -19,10 +23,13 @@ int Dataset::TargetWidth(const v1::ModelSpec& spec) {
 
 absl::Status CheckDataset(const Dataset& data, const v1::ModelSpec& spec,
                           absl::string_view name, bool check_features) {
-  if (data.input_dim != spec.input_dim()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": rows have ", data.input_dim,
-                     " features; the model takes ", spec.input_dim()));
+  if (data.input_dim != InputWidth(spec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": rows have ", data.input_dim, " features; the model takes ",
+        InputWidth(spec),
+        spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER
+            ? " (a window of sequence_length steps of input_dim features)"
+            : ""));
   }
   if (data.features.size() % data.input_dim != 0) {
     return absl::InvalidArgumentError(

@@ -12,12 +12,17 @@
 
 namespace continuum::model {
 
-// Rows of `input_dim` raw (not normalised) features and their targets:
+// Rows of `input_dim` raw (not normalised) values and their targets:
 // - MLP_CLASSIFIER: one class index per row, as a float (0.0f, 1.0f, ...);
 // - MLP_REGRESSOR: output_dim raw target values per row, row-major;
 // - AUTOENCODER: empty (every row benign), or one label per row, 0 benign
 //   and 1 anomaly. Training ignores them (autoencoders learn to reconstruct
 //   the rows); evaluation and threshold calibration use them.
+// - GRU_FORECASTER: a row is a window of sequence_length time steps of the
+//   spec's input_dim features, oldest first (so input_dim here is
+//   sequence_length x the spec's); its targets are the actual values of the
+//   output_dim series at each horizon, horizon-major (horizons x output_dim
+//   per row), raw (forecast_windows.h builds both from series).
 struct Dataset {
   int input_dim = 0;
   // size() * input_dim features, row-major.
@@ -34,7 +39,7 @@ struct Dataset {
 };
 
 // Checks `data` against a model of `spec` (resolved, see ResolveSpec):
-// input_dim equals the spec's, features hold whole rows, every feature is
+// input_dim equals InputWidth(spec), features hold whole rows, every feature is
 // finite, the targets have the family's length, class indices are integers
 // in [0, output_dim), regression targets are finite, autoencoder labels are
 // 0 or 1. INVALID_ARGUMENT naming `name` (e.g. "train"), the row and the

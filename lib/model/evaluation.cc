@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/model/bundle.h"
+#include "lib/model/forecasting.h"
 
 namespace continuum::model {
 namespace {
@@ -116,6 +117,43 @@ void FillRegressor(const Dataset& data, const std::vector<float>& outputs,
   m->set_loss(se / count);
   m->set_mean_absolute_error(ae / count);
   m->set_root_mean_squared_error(std::sqrt(se / count));
+}
+
+// Forecasters: outputs are horizons x series x quantiles per row (sorted
+// quantiles), targets horizons x series actuals.
+void FillForecaster(const v1::ModelSpec& raw, const Dataset& data,
+                    const std::vector<float>& outputs, v1::Metrics* m) {
+  if (outputs.empty()) return;
+  const v1::ModelSpec spec = ResolveSpec(raw);
+  const int q_count = spec.quantiles_size();
+  const int median = PointQuantileIndex(spec);
+  double pinball = 0, se = 0, ae = 0;
+  int64_t inside = 0;
+  const size_t actuals = data.targets.size();
+  for (size_t i = 0; i < actuals; ++i) {
+    const double y = data.targets[i];
+    const float* q = outputs.data() + i * q_count;
+    for (int j = 0; j < q_count; ++j) {
+      const double e = y - q[j];
+      const double tau = spec.quantiles(j);
+      pinball += std::max(tau * e, (tau - 1) * e);
+    }
+    const double d = q[median] - y;
+    se += d * d;
+    ae += std::abs(d);
+    if (y >= q[0] && y <= q[q_count - 1]) ++inside;
+  }
+  const double count = static_cast<double>(actuals);
+  m->set_loss(pinball / (count * q_count));
+  m->set_mean_absolute_error(ae / count);
+  m->set_root_mean_squared_error(std::sqrt(se / count));
+  (*m->mutable_extra())["pinball_loss"] = pinball / (count * q_count);
+  if (q_count >= 2) {
+    (*m->mutable_extra())["interval_coverage"] =
+        static_cast<double>(inside) / count;
+    (*m->mutable_extra())["interval_nominal"] =
+        spec.quantiles(q_count - 1) - spec.quantiles(0);
+  }
 }
 
 void FillAutoencoder(const v1::ArtifactManifest& manifest, const Dataset& data,
@@ -280,6 +318,9 @@ absl::StatusOr<v1::Metrics> EvaluateOutputs(
       break;
     case v1::MODEL_FAMILY_AUTOENCODER:
       FillAutoencoder(manifest, data, outputs, &m);
+      break;
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      FillForecaster(spec, data, outputs, &m);
       break;
     default:
       return absl::UnimplementedError(

@@ -50,6 +50,13 @@ absl::StatusOr<v1::Metrics> Evaluate(const internal::v1::ModelBundle& bundle,
 //   flagged benign rows / benign rows (every row is benign when data has no
 //   labels); with labels also accuracy, and precision/recall/F1 with "positive"
 //   = anomaly.
+// - GRU_FORECASTER: loss = extra["pinball_loss"] = the mean pinball loss
+//   over rows, horizons, series and quantiles (raw units);
+//   mean_absolute_error and root_mean_squared_error of the point forecast
+//   (the quantile nearest 0.5); with two quantiles or more,
+//   extra["interval_coverage"] = the share of actuals inside [lowest,
+//   highest quantile] and extra["interval_nominal"] = highest - lowest
+//   (0.8 for P10-P90). MASE needs the series' scale: forecast_windows.h.
 // INVALID_ARGUMENT if `data` fails CheckDataset or outputs.size() is not
 // data.size() * the output width.
 absl::StatusOr<v1::Metrics> EvaluateOutputs(

@@ -242,8 +242,10 @@ absl::StatusOr<std::unique_ptr<OnlineUpdater>> OnlineUpdater::Create(
   // NORMALIZATION_POLICY_KEEP (the only policy of an online run): the
   // parent's statistics, floored and bounded (lib/model/normalization.h).
   ModelBundle base = start;
-  // (A torchscript module normalises its own inputs: nothing to floor.)
-  if (base.manifest().spec().family() != v1::MODEL_FAMILY_TORCHSCRIPT) {
+  // (A torchscript module normalises its own inputs: nothing to floor; a
+  // forecaster keeps the statistics it was trained with.)
+  if (base.manifest().spec().family() != v1::MODEL_FAMILY_TORCHSCRIPT &&
+      base.manifest().spec().family() != v1::MODEL_FAMILY_GRU_FORECASTER) {
     if (absl::Status s = Renormalize(
             FloorNormalization(base.manifest().normalization()), &base);
         !s.ok()) {

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
+#include "lib/model/gru_forecaster.h"
 #include "lib/model/torchscript.h"
 #include "lib/model/training_net.h"
 #include "lib/model/dense_forward.h"
@@ -245,6 +246,9 @@ class MlpModel final : public Model {
 absl::StatusOr<std::unique_ptr<Model>> Build(const ModelBundle& bundle) {
   if (bundle.manifest().spec().family() == v1::MODEL_FAMILY_TORCHSCRIPT) {
     return BuildTorchScriptModel(bundle);
+  }
+  if (bundle.manifest().spec().family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    return BuildForecasterModel(bundle);
   }
   try {
     auto model = std::make_unique<MlpModel>(bundle);

@@ -1,6 +1,7 @@
 // The plain C++ part of Model: random initialisation and thresholds.
 #include "lib/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -66,8 +68,12 @@ void AddRandomWeights(const std::vector<v1::ParameterInfo>& params,
     t->set_name(p.name());
     *t->mutable_tensor()->mutable_shape() = p.shape();
     // fan_in: the weight's second dimension; the bias shares its layer's.
+    // A GRU's tensors all use its hidden size H (their first dimension is
+    // 3H), as torch::nn::GRU initialises them.
     int64_t fan_in = 1;
-    if (p.shape_size() == 2) {
+    if (absl::StartsWith(p.name(), "gru.")) {
+      fan_in = std::max<int64_t>(1, p.shape(0) / 3);
+    } else if (p.shape_size() == 2) {
       fan_in = p.shape(1);
     } else {
       fan_in = bundle->weights(bundle->weights_size() - 2).tensor().shape(1);
@@ -95,10 +101,12 @@ void FillManifestDefaults(v1::ArtifactManifest* m) {
     }
   }
   if (m->input_schema().shape_size() == 0) {
-    m->mutable_input_schema()->add_shape(input_dim);
+    for (int64_t d : InputShape(spec)) m->mutable_input_schema()->add_shape(d);
   }
   if (m->output_schema().shape_size() == 0) {
-    m->mutable_output_schema()->add_shape(OutputWidth(spec));
+    for (int64_t d : OutputShape(spec)) {
+      m->mutable_output_schema()->add_shape(d);
+    }
     if (spec.family() == v1::MODEL_FAMILY_AUTOENCODER &&
         m->output_schema().names_size() == 0) {
       m->mutable_output_schema()->add_names("anomaly_score");
@@ -117,12 +125,15 @@ void FillManifestDefaults(v1::ArtifactManifest* m) {
 void AddWarmupRows(std::mt19937_64& rng, internal::v1::ModelBundle* bundle) {
   const v1::NormalizationStats& norm = bundle->manifest().normalization();
   const int input_dim = bundle->manifest().spec().input_dim();
+  const int64_t width = InputWidth(bundle->manifest().spec());
   std::normal_distribution<float> normal(0.0f, 1.0f);
   v1::Tensor* warmup = bundle->mutable_warmup_inputs();
   warmup->add_shape(kWarmupRows);
-  warmup->add_shape(input_dim);
+  warmup->add_shape(width);
   for (int r = 0; r < kWarmupRows; ++r) {
-    for (int i = 0; i < input_dim; ++i) {
+    // A forecaster's row is a window of time steps of input_dim features.
+    for (int64_t j = 0; j < width; ++j) {
+      const int i = static_cast<int>(j % input_dim);
       warmup->add_data(norm.mean(i) + norm.std(i) * normal(rng));
     }
   }

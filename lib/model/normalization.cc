@@ -225,6 +225,14 @@ absl::Status Renormalize(const v1::NormalizationStats& to,
         "new normalisation has ", to.mean_size(), " means and ",
         to.std_size(), " deviations; the model takes ", in, " inputs"));
   }
+  if (bundle->manifest().spec().family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    // Its series are read relative to each window's last value and its
+    // outputs scaled by their deviations: no rewrite of the first layer
+    // keeps its function under other statistics.
+    return absl::InvalidArgumentError(
+        "a gru_forecaster keeps the normalisation it was trained with; "
+        "retrain it (full retrain) to fit new statistics");
+  }
   const v1::NormalizationStats& from = bundle->manifest().normalization();
   const std::vector<double> s = Deviations(from, in), m = Means(from, in);
   const std::vector<double> s2 = Deviations(to, in), m2 = Means(to, in);

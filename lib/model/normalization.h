@@ -66,7 +66,8 @@ v1::NormalizationStats FloorNormalization(const v1::NormalizationStats& stats);
 // under `to` computes what it computed under its manifest's normalisation,
 // then sets the manifest's normalisation to `to`. INVALID_ARGUMENT if
 // `to`'s widths are not the bundle's input width or the bundle has no
-// `layers.0.weight` / `layers.0.bias` of that width.
+// `layers.0.weight` / `layers.0.bias` of that width, and for a
+// gru_forecaster (gru_forecaster.h: no rewrite keeps its function).
 absl::Status Renormalize(const v1::NormalizationStats& to,
                          internal::v1::ModelBundle* bundle);
 

@@ -27,6 +27,7 @@
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
 #include "lib/model/evaluation.h"
+#include "lib/model/forecasting.h"
 #include "lib/model/learner.h"
 #include "lib/model/model.h"
 #include "lib/model/normalization.h"
@@ -76,6 +77,14 @@ absl::Status PrepareNormalization(const Dataset& train, const Dataset* replay,
   if (config.strategy() == v1::TRAINING_STRATEGY_FULL_RETRAIN) {
     *start->mutable_manifest()->mutable_normalization() =
         FitNormalization(width, train.features);
+    return absl::OkStatus();
+  }
+  if (start->manifest().spec().family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    if (config.normalization() != v1::NORMALIZATION_POLICY_KEEP) {
+      notes->push_back(
+          "normalisation: a gru_forecaster keeps its statistics between "
+          "incremental runs (a full retrain refits them); nothing refitted");
+    }
     return absl::OkStatus();
   }
   if (config.normalization() == v1::NORMALIZATION_POLICY_KEEP) {
@@ -210,7 +219,7 @@ class TrainingLoop {
         result_(*result),
         progress_(callbacks, config.epochs(), sampler->steps_per_epoch()) {
     const int64_t batch = config.batch_size();
-    const int in = learner->net().spec.input_dim();
+    const int64_t in = InputWidth(learner->net().spec);
     features_.reserve(batch * in);
     targets_.reserve(batch * Dataset::TargetWidth(learner->net().spec));
   }
@@ -368,13 +377,20 @@ v1::ReferenceStatistics ReferenceOf(const Dataset& train,
                                     const v1::ModelSpec& spec,
                                     const v1::Metrics& metrics,
                                     uint64_t seed) {
-  v1::ReferenceStatistics ref = ComputeReferenceStatistics(train, seed);
+  // A forecaster's inputs are windows: the reference summarises their last
+  // steps, one row of input_dim features per window.
+  const bool forecaster = spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER;
+  v1::ReferenceStatistics ref = ComputeReferenceStatistics(
+      forecaster ? LastSteps(train, spec.input_dim()) : train, seed);
   const int k = OutputWidth(spec);
   const bool classifier = TaskFamily(spec) == v1::MODEL_FAMILY_MLP_CLASSIFIER;
+  // A forecast's score: the point forecast of the first series at the first
+  // horizon.
+  const int point = forecaster ? PointQuantileIndex(spec) : 0;
   std::vector<float> scores;
   for (int64_t r = 0; r < holdout.size(); ++r) {
     const float* o = outputs.data() + r * k;
-    scores.push_back(classifier ? *std::max_element(o, o + k) : o[0]);
+    scores.push_back(classifier ? *std::max_element(o, o + k) : o[point]);
   }
   *ref.mutable_predictions() = SummarizeValues(scores, -1, seed);
   if (metrics.has_accuracy() && classifier) {

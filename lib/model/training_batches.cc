@@ -13,7 +13,7 @@ BatchSampler::BatchSampler(const Dataset& train, const Dataset* replay,
                            double replay_ratio, uint64_t seed)
     : train_(train),
       replay_(replay_ratio > 0 ? replay : nullptr),
-      input_dim_(spec.input_dim()),
+      input_dim_(InputWidth(spec)),
       target_width_(Dataset::TargetWidth(spec)),
       has_targets_(TaskFamily(spec) != v1::MODEL_FAMILY_AUTOENCODER),
       rng_(seed) {

@@ -59,7 +59,7 @@ class BatchSampler {
 
   const Dataset& train_;
   const Dataset* const replay_;  // Null without replay.
-  const int input_dim_;
+  const int64_t input_dim_;
   const int target_width_;
   const bool has_targets_;
   int64_t replay_per_batch_ = 0;

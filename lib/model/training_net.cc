@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "lib/model/blas_lock.h"
 #include "lib/model/bundle.h"
+#include "lib/model/gru_forecaster.h"
 #include "lib/model/torch_activation.h"
 #include "lib/model/torchscript.h"
 
@@ -29,15 +30,17 @@ namespace {
 // Rows per chunk when evaluating or computing the Fisher diagonal.
 constexpr int64_t kChunkRows = 2048;
 
-// Rows the Fisher diagonal of a TorchScript module is computed on, at most:
-// it takes one backward pass per row (AccumulateScriptFisher).
-constexpr int64_t kScriptFisherRows = 1000;
+// Rows the Fisher diagonal of a TorchScript module or a GRU is computed on,
+// at most: it takes one backward pass per row (AccumulatePerRowFisher).
+constexpr int64_t kPerRowFisherRows = 1000;
 
 // What Model::Forward returns for the raw output `out` (mlp.cc).
 at::Tensor ServingOutput(const Net& net, const at::Tensor& out,
-                         const at::Tensor& z) {
+                         const at::Tensor& z, const at::Tensor& x) {
   if (net.script != nullptr) return ScriptServingOutput(net.spec, out);
   switch (net.spec.family()) {
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      return ForecasterServingOutput(net.spec, out, x, net.std);
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       return at::softmax(out, 1);
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
@@ -48,18 +51,25 @@ at::Tensor ServingOutput(const Net& net, const at::Tensor& out,
   }
 }
 
+// Whether the network is a stack of linear layers (the MLPs and the
+// autoencoder), whose per-row gradients have the closed form below.
+bool LinearLayers(const Net& net) {
+  return net.script == nullptr &&
+         net.spec.family() != v1::MODEL_FAMILY_GRU_FORECASTER;
+}
+
 // Adds the squared per-row gradients of the loss on `rows` rows to
 // `fisher` (one tensor per parameter). For a linear layer s = a W^T + b the
 // gradient of row r's loss is delta_r a_r^T (delta_r = d loss_r / d s_r),
 // so the sum over rows of its square is (delta^2)^T (a^2): exact per-row
 // gradients at the cost of one backward pass.
-void AccumulateScriptFisher(const Net& net, const Batch& b,
+void AccumulatePerRowFisher(const Net& net, const Batch& b,
                             std::vector<at::Tensor>* fisher);
 
 void AccumulateFisher(const Net& net, const Batch& b,
                       std::vector<at::Tensor>* fisher) {
-  if (net.script != nullptr) {
-    AccumulateScriptFisher(net, b, fisher);
+  if (!LinearLayers(net)) {
+    AccumulatePerRowFisher(net, b, fisher);
     return;
   }
   std::vector<at::Tensor> pre, inputs;
@@ -77,17 +87,16 @@ void AccumulateFisher(const Net& net, const Batch& b,
   }
 }
 
-// A TorchScript module's per-row gradients: one backward pass per row (the
-// module's layers are unknown, so AccumulateFisher's closed form does not
-// apply).
-void AccumulateScriptFisher(const Net& net, const Batch& b,
+// The per-row gradients of a TorchScript module or a GRU: one backward pass
+// per row (AccumulateFisher's closed form is for linear layers).
+void AccumulatePerRowFisher(const Net& net, const Batch& b,
                             std::vector<at::Tensor>* fisher) {
   const int64_t rows = b.x.size(0);
   for (int64_t r = 0; r < rows; ++r) {
-    at::Tensor x = b.x.narrow(0, r, 1);
+    at::Tensor z = Normalize(net, b.x.narrow(0, r, 1));
     at::Tensor y = b.y.defined() ? b.y.narrow(0, r, 1) : at::Tensor();
-    at::Tensor out = Forward(net, x, nullptr);
-    FamilyLoss(net, out, x, y, /*per_row=*/false).backward();
+    at::Tensor out = Forward(net, z, nullptr);
+    FamilyLoss(net, out, z, y, /*per_row=*/false).backward();
     for (size_t i = 0; i < net.params.size(); ++i) {
       const at::Tensor& p = net.params[i];
       if (!p.grad().defined()) continue;
@@ -192,6 +201,9 @@ Net BuildNet(const ModelBundle& bundle, bool trainable) {
 }
 
 at::Tensor Normalize(const Net& net, const at::Tensor& x) {
+  if (net.spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    return NormalizeWindows(net.spec, x, net.mean, net.std, net.clip);
+  }
   at::Tensor z = net.mean.defined() ? (x - net.mean) / net.std : x;
   return net.clip > 0 ? z.clamp(-net.clip, net.clip) : z;
 }
@@ -201,6 +213,9 @@ at::Tensor Forward(const Net& net, const at::Tensor& z,
                    std::vector<at::Tensor>* pre_activations,
                    std::vector<at::Tensor>* layer_inputs) {
   if (net.script != nullptr) return RunScript(*net.script, net.spec, z);
+  if (net.spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    return ForecasterForward(net.spec, net.params, z, generator);
+  }
   const size_t layers = net.params.size() / 2;
   const double dropout = net.spec.dropout();
   at::Tensor h = z;
@@ -240,7 +255,7 @@ Batch MakeBatch(const Net& net, const float* features, const float* targets,
                 int64_t rows) {
   Batch b;
   b.x = at::from_blob(const_cast<float*>(features),
-                      {rows, net.spec.input_dim()}, at::kFloat);
+                      {rows, InputWidth(net.spec)}, at::kFloat);
   switch (TaskFamily(net.spec)) {
     case v1::MODEL_FAMILY_MLP_CLASSIFIER:
       b.y = at::from_blob(const_cast<float*>(targets), {rows}, at::kFloat)
@@ -249,6 +264,16 @@ Batch MakeBatch(const Net& net, const float* features, const float* targets,
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
       b.y = at::from_blob(const_cast<float*>(targets),
                           {rows, net.spec.output_dim()}, at::kFloat);
+      break;
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      // Relative to each window's anchor (gru_forecaster.h).
+      if (targets != nullptr) {
+        b.y = RelativeTargets(
+            net.spec,
+            at::from_blob(const_cast<float*>(targets),
+                          {rows, Dataset::TargetWidth(net.spec)}, at::kFloat),
+            b.x, net.std);
+      }
       break;
     default:
       break;
@@ -271,6 +296,8 @@ at::Tensor FamilyLoss(const Net& net, const at::Tensor& out,
                          : y;
       return per_row ? (out - t).pow(2).mean(1) : at::mse_loss(out, t);
     }
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      return PinballLoss(net.spec, out, y, per_row);
     default:
       return per_row ? (out - z).pow(2).mean(1) : at::mse_loss(out, z);
   }
@@ -305,7 +332,8 @@ std::vector<float> ServingOutputs(const Net& net, const Dataset& data) {
         const_cast<float*>(data.features.data() + start * data.input_dim),
         {rows, data.input_dim}, at::kFloat);
     at::Tensor z = Normalize(net, x);
-    at::Tensor o = ServingOutput(net, Forward(net, z, nullptr), z).contiguous();
+    at::Tensor o =
+        ServingOutput(net, Forward(net, z, nullptr), z, x).contiguous();
     const float* p = o.data_ptr<float>();
     outputs.insert(outputs.end(), p, p + o.numel());
   }
@@ -320,8 +348,8 @@ std::vector<at::Tensor> FisherDiagonal(const Net& net,
   std::vector<at::Tensor> fisher;
   for (const at::Tensor& p : net.params) fisher.push_back(at::zeros_like(p));
   if (total == 0) return fisher;
-  if (net.script != nullptr) max_rows = std::min(max_rows, kScriptFisherRows);
-  const int in = net.spec.input_dim();
+  if (!LinearLayers(net)) max_rows = std::min(max_rows, kPerRowFisherRows);
+  const int64_t in = InputWidth(net.spec);
   const int width = Dataset::TargetWidth(net.spec);
   int64_t used = 0;
   std::vector<float> features, targets;

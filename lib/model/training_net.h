@@ -91,7 +91,8 @@ at::Tensor Forward(const Net& net, const at::Tensor& z,
                    std::vector<at::Tensor>* layer_inputs = nullptr);
 
 // A batch of rows as tensors: inputs and the family's target tensor (class
-// indices as int64, raw regression targets; undefined for autoencoders).
+// indices as int64, raw regression targets, a forecaster's actuals relative
+// to each window's anchor (gru_forecaster.h); undefined for autoencoders).
 struct Batch {
   at::Tensor x;
   at::Tensor y;
