@@ -32,6 +32,13 @@ internal::v1::ModelBundle Bundle(v1::ModelFamily family, uint64_t seed) {
   manifest.mutable_spec()->set_output_dim(
       family == v1::MODEL_FAMILY_AUTOENCODER ? 0 : 4);
   manifest.mutable_spec()->add_hidden_sizes(5);
+  if (family == v1::MODEL_FAMILY_GRU_FORECASTER) {
+    // Windows of 4 steps of 3 features; 2 series at horizons 1 and 2.
+    manifest.mutable_spec()->set_output_dim(2);
+    manifest.mutable_spec()->set_sequence_length(4);
+    manifest.mutable_spec()->add_horizons(1);
+    manifest.mutable_spec()->add_horizons(2);
+  }
   if (family == v1::MODEL_FAMILY_AUTOENCODER) {
     manifest.mutable_thresholds()->set_anomaly_threshold(0.5);
   }
@@ -199,6 +206,40 @@ TEST_F(InferenceServiceTest, AutoencoderFlagsAnomalies) {
   ASSERT_EQ(response.anomalies_size(), 2);
   EXPECT_TRUE(response.anomalies(0));
   EXPECT_EQ(response.anomalies(1), response.scores(1) > 0.5f);
+}
+
+TEST_F(InferenceServiceTest, ForecasterTakesWindowsAndAnswersQuantiles) {
+  ASSERT_NO_FATAL_FAILURE(Deploy("cpu", v1::MODEL_FAMILY_GRU_FORECASTER));
+  v1::PredictRequest request = Request("cpu", 2, 12);
+  request.mutable_inputs()->clear_shape();
+  for (int d : {2, 4, 3}) request.mutable_inputs()->add_shape(d);
+  v1::PredictResponse response;
+  grpc::Status s = Predict(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // [rows, horizons, series, quantiles], as the model computes it.
+  EXPECT_THAT(response.outputs().shape(), ::testing::ElementsAre(2, 2, 2, 3));
+  absl::StatusOr<std::unique_ptr<model::Model>> m =
+      model::Model::FromBundle(Bundle(v1::MODEL_FAMILY_GRU_FORECASTER, 1));
+  ASSERT_TRUE(m.ok());
+  std::vector<float> want;
+  ASSERT_TRUE(
+      (*m)->Forward(request.inputs().data().data(), 2, &want).ok());
+  ASSERT_EQ(response.outputs().data_size(), static_cast<int>(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_FLOAT_EQ(response.outputs().data(static_cast<int>(i)), want[i]);
+  }
+  // Each row's score: the median of the first series at the first horizon.
+  ASSERT_EQ(response.scores_size(), 2);
+  EXPECT_FLOAT_EQ(response.scores(1), want[12 + 1]);
+  EXPECT_EQ(response.predicted_classes_size(), 0);
+
+  // A window flattened into a row is not a window.
+  v1::PredictRequest flat = Request("cpu", 2, 12);
+  s = Predict(flat, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("inputs.shape is [2, 12]; model cpu version 1 takes "
+                        "[rows, 4, 3]"));
 }
 
 TEST_F(InferenceServiceTest, BadRequestsNameTheProblem) {

@@ -18,6 +18,7 @@
 #include "lib/core/logging.h"
 #include "lib/core/proto_time.h"
 #include "lib/model/bundle.h"
+#include "lib/model/forecasting.h"
 
 namespace continuum::inference {
 namespace {
@@ -133,6 +134,12 @@ absl::StatusOr<ServableHandle> ModelManager::Load(const std::string& model,
   servable->sha256 = sha256;
   // What the rows and outputs are (a torchscript module's task's family).
   servable->family = model::TaskFamily(m.bundle().manifest().spec());
+  servable->input_shape = model::InputShape(
+      model::ResolveSpec(m.bundle().manifest().spec()));
+  servable->output_shape = model::OutputShape(
+      model::ResolveSpec(m.bundle().manifest().spec()));
+  servable->point_quantile =
+      model::PointQuantileIndex(m.bundle().manifest().spec());
   servable->runner = std::move(*runner);
   core::Clock* clock =
       options_.clock != nullptr ? options_.clock : core::Clock::Real();

@@ -196,6 +196,11 @@ std::vector<LoggedRowPtr> PredictionLogger::BuildRows(
   const v1::Tensor& inputs = request.inputs();
   const int64_t rows = inputs.shape(0);
   const int64_t row_size = inputs.data_size() / rows;
+  // A forecaster's row is a window [steps, features]: it is logged as its
+  // last step, the newest observation of the series (one record per step,
+  // as the data set holds them; docs/forecasting.md).
+  const int64_t logged_size =
+      inputs.shape_size() == 3 ? inputs.shape(2) : row_size;
   const v1::Tensor& outputs = response.outputs();
   int64_t output_size = 0;
   if (outputs.shape_size() > 0 && outputs.shape(0) == rows &&
@@ -239,8 +244,9 @@ std::vector<LoggedRowPtr> PredictionLogger::BuildRows(
       row->id = absl::StrCat(
           pod_id, "-", next_id_.fetch_add(1, std::memory_order_relaxed));
     }
-    const float* in = inputs.data().data() + r * row_size;
-    row->features.assign(in, in + row_size);
+    const float* in =
+        inputs.data().data() + r * row_size + (row_size - logged_size);
+    row->features.assign(in, in + logged_size);
     if (output_size > 0) {
       const float* out = outputs.data().data() + r * output_size;
       row->outputs.assign(out, out + output_size);

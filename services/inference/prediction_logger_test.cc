@@ -257,6 +257,23 @@ TEST_F(PredictionLoggerTest, StopSendsWhatIsPendingOnceAndIsIdempotent) {
   EXPECT_EQ(Sent(metrics, "drift"), 3);
 }
 
+TEST_F(PredictionLoggerTest, AWindowIsLoggedAsItsLastStep) {
+  prometheus::Registry metrics;
+  PredictionLogger logger(Config(absl::Hours(1)), BothSinks(), metrics,
+                          {.pod_id = "pod-1", .seed = 1});
+  // Two forecaster windows of 4 steps of 3 features: [2, 4, 3]; row r's
+  // values are 10 r + 0..11.
+  v1::PredictRequest request = Request("cpu", 2, 12, {"w0", "w1"}, true);
+  request.mutable_inputs()->clear_shape();
+  for (int d : {2, 4, 3}) request.mutable_inputs()->add_shape(d);
+  logger.Log(request, Response("cpu", 1, {0.5f, 0.6f}));
+  logger.Stop();
+  ASSERT_EQ(collector_->Count("cpu"), 2);
+  std::optional<LoggedRow> w1 = collector_->Find("w1");
+  ASSERT_TRUE(w1.has_value());
+  EXPECT_EQ(w1->features, (std::vector<float>{19, 20, 21}));
+}
+
 TEST_F(PredictionLoggerTest, RejectedBatchesAreDroppedWithTheirReason) {
   CollectorDatasets({{"fraud", 3}});
   prometheus::Registry metrics;

@@ -20,7 +20,11 @@ void FillOutputs(const Servable& servable, int rows,
   v1::Tensor* t = response->mutable_outputs();
   t->clear_shape();
   t->add_shape(rows);
-  t->add_shape(dim);
+  if (servable.output_shape.empty()) {
+    t->add_shape(dim);
+  } else {
+    for (int64_t d : servable.output_shape) t->add_shape(d);
+  }
   t->mutable_data()->Assign(outputs.begin(), outputs.end());
   response->clear_predicted_classes();
   response->clear_scores();
@@ -40,6 +44,10 @@ void FillOutputs(const Servable& servable, int rows,
         break;
       case v1::MODEL_FAMILY_MLP_REGRESSOR:
         response->add_scores(row[0]);
+        break;
+      case v1::MODEL_FAMILY_GRU_FORECASTER:
+        // The point forecast of the first series at the first horizon.
+        response->add_scores(row[servable.point_quantile]);
         break;
       default:
         break;
@@ -76,10 +84,18 @@ absl::Status Predictor::Validate(const v1::PredictRequest& request,
   auto shape_text = [&] {
     return absl::StrCat("[", absl::StrJoin(inputs.shape(), ", "), "]");
   };
-  if (inputs.shape_size() != 2 || inputs.shape(1) != dim) {
+  // Rows of the model's per-row shape: [rows, input_dim], or a forecaster's
+  // [rows, sequence_length, input_dim].
+  const std::vector<int64_t> row_shape =
+      servable.input_shape.empty() ? std::vector<int64_t>{dim}
+                                   : servable.input_shape;
+  if (inputs.shape_size() != static_cast<int>(row_shape.size()) + 1 ||
+      !std::equal(row_shape.begin(), row_shape.end(),
+                  inputs.shape().begin() + 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "inputs.shape is ", shape_text(), "; model ", servable.model,
-        " version ", servable.version, " takes [rows, ", dim, "]"));
+        " version ", servable.version, " takes [rows, ",
+        absl::StrJoin(row_shape, ", "), "]"));
   }
   const int64_t rows = inputs.shape(0);
   if (rows < 1) {

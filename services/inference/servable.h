@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "absl/time/time.h"
@@ -23,6 +24,15 @@ struct Servable {
   std::string sha256;
   v1::ModelFamily family = v1::MODEL_FAMILY_UNSPECIFIED;
   std::unique_ptr<model::Model> runner;
+  // The per-row shapes of a request's inputs and of the outputs (the
+  // manifest's schemas: [input_dim] and [output width], or a forecaster's
+  // [sequence_length, input_dim] and [horizons, series, quantiles]).
+  // Empty = [input_dim()] and [output_dim()].
+  std::vector<int64_t> input_shape, output_shape;
+  // Forecasters: the index of the point forecast (the quantile nearest 0.5)
+  // among a row's quantiles; its value at the first horizon and series is
+  // the row's score.
+  int point_quantile = 0;
   // When it finished warm-up.
   absl::Time available_time;
   // Rows answered (shadow rows included for a shadow version).

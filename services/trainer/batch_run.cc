@@ -16,6 +16,7 @@
 #include "services/trainer/candidate_upload.h"
 #include "services/trainer/federated_run.h"
 #include "services/trainer/data_scan.h"
+#include "services/trainer/forecast_data.h"
 #include "services/trainer/held_out_split.h"
 #include "services/trainer/model_fetch.h"
 #include "services/trainer/training_rows.h"
@@ -151,6 +152,7 @@ class BatchRun {
                        absl::StrCat("fetching the window ",
                                     FormatWindow(context_.run().data_window()),
                                     " of data set ", config_.dataset()));
+    if (Forecaster()) return FetchSeries();
     const RowFormat format =
         RowFormat::For(start_.spec, start_.schema, /*anomaly_labels=*/false);
     int64_t rows_left =
@@ -175,6 +177,95 @@ class BatchRun {
       run->set_holdout_records(holdout_.size());
       run->set_golden_records(has_golden_ ? golden_.size() : 0);
       run->set_retention_records(retention_.size());
+    });
+    return absl::OkStatus();
+  }
+
+  bool Forecaster() const {
+    return start_.spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER;
+  }
+
+  // A forecaster's window: the steps of its series, windows of consecutive
+  // steps held out by time (forecast_data.h). No replay, golden or
+  // retention set: they hold single records, not series.
+  absl::Status FetchSeries() {
+    const int step_dim = start_.spec.input_dim();
+    const int64_t cap = std::max<int64_t>(
+        1, config_.resources().memory_budget_bytes() /
+               (4 * static_cast<int64_t>(step_dim) *
+                    (1 + model::ResolveSpec(start_.spec).sequence_length()) +
+                64));
+    v1::ScanRequest scan;
+    scan.set_dataset(config_.dataset());
+    *scan.mutable_window() = context_.run().data_window();
+    scan.set_include_attributes(true);
+    scan.set_batch_size(context_.options().scan_batch_rows);
+    SeriesSteps steps;
+    absl::Status inner;
+    bool cut = false;
+    absl::Status s = context_.collector().Scan(
+        scan,
+        [&](const v1::RecordBatch& batch) {
+          if (context_.Stop()) return false;
+          absl::StatusOr<bool> more =
+              AppendSeriesBatch(batch, step_dim, cap, &steps);
+          if (!more.ok()) {
+            inner = more.status();
+            return false;
+          }
+          cut = cut || !*more;
+          return *more;
+        },
+        context_.deadline());
+    if (!inner.ok()) return inner;
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("collector: scanning the "
+                                                 "window: ",
+                                                 s.message()));
+    }
+    if (absl::Status stop = context_.CheckStop(); !stop.ok()) return stop;
+    if (cut) {
+      notes_.push_back(absl::StrCat(
+          "memory budget: the window was cut at ", steps.steps,
+          " steps (resources.memory_budget_bytes ",
+          config_.resources().memory_budget_bytes(), ")"));
+    }
+    const double fraction = config_.holdout_fraction() > 0
+                                ? config_.holdout_fraction()
+                                : kDefaultHoldoutFraction;
+    absl::StatusOr<ForecastData> data = BuildForecastData(
+        std::move(steps), model::ResolveSpec(start_.spec), fraction);
+    if (!data.ok()) return data.status();
+    forecast_ = *std::move(data);
+    if (forecast_.train.data.size() < kMinWindowRows ||
+        forecast_.holdout.data.size() == 0) {
+      return SkippedError(absl::StrCat(
+          "the window ", FormatWindow(context_.run().data_window()),
+          " of data set ", config_.dataset(), " gives ",
+          forecast_.train.data.size(), " training and ",
+          forecast_.holdout.data.size(),
+          " held-out windows of consecutive steps (", forecast_.series.size(),
+          " series, ", forecast_.skipped,
+          " windows skipped at gaps); a run needs at least ", kMinWindowRows,
+          " and 1. Give a longer window (continuumctl trainer trigger MODEL "
+          "--from=TIME)"));
+    }
+    train_ = forecast_.train.data;
+    holdout_ = forecast_.holdout.data;
+    notes_.push_back(absl::StrCat(
+        "forecaster: ", forecast_.series.size(), " series, a step of ",
+        absl::FormatDuration(absl::Microseconds(forecast_.step_micros)),
+        ", seasonal-naive season ", forecast_.season, " steps; ",
+        train_.size(), " training and ", holdout_.size(),
+        " held-out windows (held out by time, from ",
+        absl::FormatTime(absl::FromUnixMicros(forecast_.cutoff_micros)), "), ",
+        forecast_.skipped,
+        " skipped at gaps; replay, golden and retention sets are not used "
+        "for forecasters"));
+    if (start_.cold_start) FitColdStartNormalization(train_, &start_);
+    control().Update([&](v1::Run* run) {
+      run->set_train_records(train_.size());
+      run->set_holdout_records(holdout_.size());
     });
     return absl::OkStatus();
   }
@@ -455,6 +546,11 @@ class BatchRun {
       return s;
     }
     if (absl::Status s = context_.CheckStop(); !s.ok()) return s;
+    if (Forecaster()) {
+      if (absl::Status s = AddForecastEvaluations(held_out); !s.ok()) {
+        return s;
+      }
+    }
     if (has_golden_) {
       if (absl::Status s = AddEvaluation(golden_, "golden"); !s.ok()) return s;
     }
@@ -465,6 +561,41 @@ class BatchRun {
     }
     RecordReport(context_, notes_, &report);
     return context_.CheckStop();
+  }
+
+  // A forecaster's MASE on the held-out windows (candidate and production),
+  // and the evaluation set `seasonal_naive`: the candidate against the
+  // seasonal-naive forecast of the same windows, so that the registry's
+  // relative gates (the loss: pinball) judge it against that baseline too.
+  absl::Status AddForecastEvaluations(v1::Evaluation* held_out) {
+    if (absl::Status s = AddMase(candidate_.bundle, forecast_,
+                                 held_out->mutable_candidate());
+        !s.ok()) {
+      return s;
+    }
+    candidate_.holdout_metrics = held_out->candidate();
+    if (held_out->has_baseline()) {
+      if (absl::Status s = AddMase(start_.bundle, forecast_,
+                                   held_out->mutable_baseline());
+          !s.ok()) {
+        return s;
+      }
+    }
+    absl::StatusOr<v1::Metrics> naive =
+        SeasonalNaiveMetrics(candidate_.bundle.manifest(), forecast_);
+    if (!naive.ok()) return naive.status();
+    v1::Evaluation* e = candidate_.report.add_evaluations();
+    e->set_evaluation_set("seasonal_naive");
+    *e->mutable_candidate() = held_out->candidate();
+    *e->mutable_baseline() = *naive;
+    notes_.push_back(absl::StrCat(
+        "held out: MASE ", absl::SixDigits(held_out->candidate().extra().at(
+                               "mase")),
+        " against the seasonal-naive forecast's ",
+        absl::SixDigits(naive->extra().at("mase")), ", pinball loss ",
+        absl::SixDigits(held_out->candidate().loss()), " against ",
+        absl::SixDigits(naive->loss())));
+    return absl::OkStatus();
   }
 
   // The candidate (and production, unless a cold start) on `data`, as
@@ -499,6 +630,8 @@ class BatchRun {
   model::Dataset train_, holdout_, replay_, golden_, retention_;
   bool has_replay_ = false;
   bool has_golden_ = false;
+  // A forecaster's windows, series and baseline data.
+  ForecastData forecast_;
   std::vector<std::string> notes_;
   Candidate candidate_;
   v1::Round site_round_;

@@ -52,6 +52,9 @@ v1::ModelSpec ColdStartSpec(const v1::Model& model,
       spec.set_output_dim(schema.label_kind() == v1::LABEL_KIND_VECTOR
                               ? schema.target_dim()
                               : 1);
+    } else if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+      // One series forecast: the first feature of each step.
+      spec.set_output_dim(1);
     }
   }
   return spec;

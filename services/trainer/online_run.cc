@@ -43,6 +43,15 @@ class OnlineRun {
     absl::StatusOr<StartingModel> start = FetchModel(context_);
     if (!start.ok()) return OnlineError(start.status());
     start_ = *std::move(start);
+    if (start_.spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+      // Micro-batches of single records are not windows of series.
+      return OnlineError(absl::FailedPreconditionError(absl::StrCat(
+          "model ", context_.run().model(),
+          " is a gru_forecaster: online runs follow records one micro-batch "
+          "at a time and do not build windows of series yet; train it with "
+          "batch runs (TRAINING_STRATEGY_INCREMENTAL or FULL_RETRAIN, e.g. "
+          "a daily schedule)")));
+    }
     if (absl::Status s = Prepare(); !s.ok()) return OnlineError(s);
     control().SetPhase(
         v1::RUN_PHASE_TRAINING,

@@ -57,7 +57,10 @@ ABSL_FLAG(double, noise, 0,
 ABSL_FLAG(double, sample_rate, 0,
           "federated epsilon: the share of sites sampled into each round, "
           "in (0, 1].");
-ABSL_FLAG(int64_t, steps, 0, "federated epsilon: rounds, >= 1.");
+ABSL_FLAG(int64_t, steps, 0,
+          "federated epsilon: rounds, >= 1; predict, forecasters: every "
+          "STEPS rows of --csv are one window (time steps, oldest first), "
+          "sent as [windows, STEPS, features] (0 = a row per CSV row).");
 ABSL_FLAG(double, delta, 1e-5,
           "federated epsilon: delta of the (epsilon, delta) guarantee, in "
           "(0, 1).");

@@ -110,10 +110,10 @@ const std::vector<Command>& Commands() {
        {"dataset", "from", "to", "format", "output"}, "collector"},
       {"models",
        "Registry models: list, get --model=M, register --model=M "
-       "[--family=F] [--plan=immediate|canary].",
+       "[--family=F] [--spec=TEXT|@FILE] [--plan=immediate|canary].",
        continuum::ctl::RunModelsCommand,
-       "continuumctl models list|get|register --target=HOST:PORT [--model=M] [--family=F] [--plan=immediate|canary]",
-       {"model", "family", "plan"}, "registry", {"list", "get", "register"}},
+       "continuumctl models list|get|register --target=HOST:PORT [--model=M] [--family=F] [--spec=TEXT|@FILE] [--plan=immediate|canary]",
+       {"model", "family", "spec", "plan"}, "registry", {"list", "get", "register"}},
       {"versions", "Registry versions: list --model=M, get --version=V.",
        continuum::ctl::RunVersionsCommand,
        "continuumctl versions list|get --target=HOST:PORT --model=M [--version=V]",
@@ -193,11 +193,11 @@ const std::vector<Command>& Commands() {
        {"wait", "epochs", "learning_rate", "from", "to", "reason", "filter"}, "trainer", {"trigger", "runs", "run", "watch", "cancel", "config", "pause", "resume"}},
       {"predict",
        "Send rows to an inference pod: --model=M --csv=FILE "
-       "[--log=never|sampled|always] [--pin=N]; prints the predictions, the "
-       "version and whether the rows were logged.",
+       "[--steps=N] [--log=never|sampled|always] [--pin=N]; prints the "
+       "predictions, the version and whether the rows were logged.",
        continuum::ctl::RunPredictCommand,
-       "continuumctl predict --target=HOST:PORT --model=M --csv=FILE [--log=default|never|sampled|always] [--pin=N] [--routing_key=K]",
-       {"model", "csv", "log", "pin", "routing_key"}, "inference"},
+       "continuumctl predict --target=HOST:PORT --model=M --csv=FILE [--steps=N] [--log=default|never|sampled|always] [--pin=N] [--routing_key=K]",
+       {"model", "csv", "steps", "log", "pin", "routing_key"}, "inference"},
       {"reencrypt",
        "Move data at rest to the active encryption key (services stopped): "
        "--data_dir=DIR (--key_file=F | --key_env=VAR) --active_key=ID.",

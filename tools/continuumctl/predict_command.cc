@@ -30,6 +30,9 @@ ABSL_FLAG(int64_t, pin, 0,
           "deployment's routing).");
 ABSL_FLAG(std::string, routing_key, "",
           "predict: key for sticky routing between stable and canary.");
+// --steps (defined with `federated epsilon`): for predict, every STEPS rows
+// of --csv are one forecaster window.
+ABSL_DECLARE_FLAG(int64_t, steps);
 
 namespace continuum::ctl {
 namespace {
@@ -155,7 +158,19 @@ int RunPredictCommand(const std::vector<std::string>& args) {
   request.set_version(absl::GetFlag(FLAGS_pin));
   request.set_routing_key(absl::GetFlag(FLAGS_routing_key));
   request.set_log(*log);
-  request.mutable_inputs()->add_shape(rows->size());
+  const int64_t steps = absl::GetFlag(FLAGS_steps);
+  if (steps < 0 || (steps > 0 && rows->size() % steps != 0)) {
+    return Fail(kCommand,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "--steps=", steps, ": ", path, " holds ", rows->size(),
+                    " rows, not whole windows of ", steps, " steps")));
+  }
+  if (steps > 0) {
+    request.mutable_inputs()->add_shape(rows->size() / steps);
+    request.mutable_inputs()->add_shape(steps);
+  } else {
+    request.mutable_inputs()->add_shape(rows->size());
+  }
   request.mutable_inputs()->add_shape(rows->width);
   *request.mutable_inputs()->mutable_data() = {rows->values.begin(),
                                                rows->values.end()};
@@ -167,9 +182,11 @@ int RunPredictCommand(const std::vector<std::string>& args) {
   if (!s.ok()) return FailGrpc(kCommand, s);
   if (JsonOutput()) return PrintJson(response);
 
-  const int64_t n = rows->size();
+  // Rows answered, each with every value of its output (a forecaster's
+  // horizons x series x quantiles).
   const auto& shape = response.outputs().shape();
-  const int64_t width = shape.size() >= 2 ? shape[shape.size() - 1] : 0;
+  const int64_t n = shape.empty() ? 0 : shape[0];
+  const int64_t width = n > 0 ? response.outputs().data_size() / n : 0;
   std::vector<std::vector<std::string>> table = {
       {"ROW", "PREDICTION", "OUTPUTS"}};
   for (int64_t i = 0; i < n; ++i) {

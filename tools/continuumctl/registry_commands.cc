@@ -1,5 +1,6 @@
 #include "tools/continuumctl/registry_commands.h"
 
+#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
@@ -12,6 +13,7 @@
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -34,6 +36,10 @@ ABSL_FLAG(
     std::string, version, "",
     "Version: a resource name models/M/versions/N, or a number with --model.");
 ABSL_FLAG(std::string, file, "", "upload: the artifact file.");
+ABSL_FLAG(std::string, spec, "",
+          "models register: the model's ModelSpec in protobuf text format, "
+          "e.g. 'sequence_length: 48 horizons: [1, 6, 24] hidden_sizes: 32' "
+          "for a gru_forecaster; a file with it: @FILE.");
 ABSL_FLAG(std::string, report, "",
           "upload, validate: a ValidationReport in proto3 JSON.");
 ABSL_FLAG(bool, complete, false, "promote: go straight to production.");
@@ -114,12 +120,34 @@ void PrintDecision(const v1::ValidationDecision& d) {
   PrintTable(rows);
 }
 
+// --spec's text, or with a leading @ the file it names, as a ModelSpec.
+absl::StatusOr<v1::ModelSpec> ParseSpecText(const std::string& flag) {
+  std::string text = flag;
+  if (absl::StartsWith(flag, "@")) {
+    std::ifstream in(flag.substr(1));
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--spec: cannot read ", flag.substr(1)));
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    text = buffer.str();
+  }
+  v1::ModelSpec spec;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &spec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--spec: not a continuum.v1.ModelSpec in protobuf text format: '",
+        text, "'"));
+  }
+  return spec;
+}
+
 }  // namespace
 
 int RunModelsCommand(const std::vector<std::string>& args) {
   const char* usage =
       "usage: continuumctl models (list | get --model=M | register "
-      "--model=M [--family=F] [--plan=immediate|canary])";
+      "--model=M [--family=F] [--spec=TEXT|@FILE] [--plan=immediate|canary])";
   if (args.size() != 1)
     return Fail("models", absl::InvalidArgumentError(usage));
   auto stub = Stub();
@@ -170,6 +198,12 @@ int RunModelsCommand(const std::vector<std::string>& args) {
                       "autoencoder, gru_forecaster or torchscript"));
     }
     request.mutable_model()->set_family(family);
+    if (!absl::GetFlag(FLAGS_spec).empty()) {
+      absl::StatusOr<v1::ModelSpec> spec =
+          ParseSpecText(absl::GetFlag(FLAGS_spec));
+      if (!spec.ok()) return Fail("models", spec.status());
+      *request.mutable_model()->mutable_spec() = *spec;
+    }
     if (absl::GetFlag(FLAGS_plan) == "immediate") {
       request.mutable_model()->mutable_rollout_plan()->mutable_immediate();
     } else if (!absl::GetFlag(FLAGS_plan).empty() &&

@@ -81,6 +81,22 @@ std::string Progress(const v1::RunProgress& p) {
   return line;
 }
 
+// The loss, and what else the family has: accuracy (classifiers), MASE
+// and the P10-P90 coverage (forecasters).
+std::string MetricsLine(const v1::Metrics& m) {
+  std::string line = absl::StrFormat("loss %.4f", m.loss());
+  if (m.has_accuracy()) {
+    absl::StrAppend(&line, absl::StrFormat(" accuracy %.4f", m.accuracy()));
+  }
+  for (const char* key : {"mase", "interval_coverage"}) {
+    auto it = m.extra().find(key);
+    if (it != m.extra().end()) {
+      absl::StrAppend(&line, absl::StrFormat(" %s %.4f", key, it->second));
+    }
+  }
+  return line;
+}
+
 void PrintRun(const v1::Run& r) {
   std::cout << r.name() << "  " << Short(v1::RunState_Name(r.state()), "RUN_STATE_")
             << "\n  trigger     " << Short(v1::RunTrigger_Name(r.trigger()), "RUN_TRIGGER_")
@@ -95,14 +111,11 @@ void PrintRun(const v1::Run& r) {
             << ", golden " << r.golden_records()
             << "\n  progress    " << Progress(r.progress()) << "\n";
   if (r.candidate_metrics().has_loss()) {
-    std::cout << absl::StrFormat("  candidate   loss %.4f accuracy %.4f\n",
-                                 r.candidate_metrics().loss(),
-                                 r.candidate_metrics().accuracy());
+    std::cout << "  candidate   " << MetricsLine(r.candidate_metrics()) << "\n";
   }
   if (r.production_metrics().has_loss()) {
-    std::cout << absl::StrFormat("  production  loss %.4f accuracy %.4f\n",
-                                 r.production_metrics().loss(),
-                                 r.production_metrics().accuracy());
+    std::cout << "  production  " << MetricsLine(r.production_metrics())
+              << "\n";
   }
   if (!r.decision().summary().empty()) {
     std::cout << "  decision    " << r.decision().summary() << "\n";
