@@ -34,7 +34,7 @@ expect "trigger" continuumctl trainer tr
 expect "--epochs=" continuumctl trainer trigger --ep
 expect "--wait" continuumctl trainer trigger --wa
 expect "init import inspect" continuumctl model i
-expect "--targets= --torchscript= --task= --trainable=" continuumctl model import --t
+expect "--targets= --torchscript= --task= --trainable= --train=" continuumctl model import --t
 expect "--target= --timeout= --tls_ca= --tls_cert= --tls_key= --token_file=" continuumctl datasets list --t
 expect "bash" continuumctl completion b
 # Files where no verb or flag applies.

@@ -184,7 +184,7 @@ const std::vector<Command>& Commands() {
        {continuum::ctl::kModelCommandFlags.begin(),
         continuum::ctl::kModelCommandFlags.end()},
        "",
-       {"init", "import", "export", "inspect"}},
+       {"init", "fit", "predict", "import", "export", "inspect"}},
       {"trainer",
        "Training runs: trigger MODEL [--wait], runs [MODEL], run|watch|cancel "
        "RUN, config|pause|resume MODEL.",

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "lib/model/torchscript_import.h"
 #include "lib/store/crc32c.h"
 #include "lib/store/file_system.h"
+#include "tools/continuumctl/model_fit_command.h"
 
 ABSL_FLAG(std::string, output, "",
           "model init, import: the bundle file to write; model export: the "
@@ -28,7 +30,9 @@ ABSL_FLAG(std::string, model, "",
           "model init, import: the model id the manifest names (optional: "
           "the upload names the model).");
 ABSL_FLAG(std::string, family, "mlp_classifier",
-          "model init: mlp_classifier, mlp_regressor or autoencoder.");
+          "model init: mlp_classifier, mlp_regressor, autoencoder or "
+          "gru_forecaster (its defaults: 32 steps, horizon 1; model fit "
+          "--spec sets the rest).");
 ABSL_FLAG(int, classes, 0,
           "model init: classifier classes; model import: the classes the "
           "module must return (default: what it returns).");
@@ -115,6 +119,10 @@ int Usage() {
                "--task=T --input_shape=D[,D...] [--loss=L] "
                "[--trainable=P[,P...]] [--classes=K | --targets=K] "
                "--output=FILE\n"
+               "       continuumctl model fit --spec=TEXT|@FILE "
+               "--train=FILE.csv [--epochs=N] [--learning_rate=X] "
+               "[--holdout=0.1] [--season=N] [--seed=N] --output=FILE\n"
+               "       continuumctl model predict BUNDLE --input=FILE.csv\n"
                "       continuumctl model export BUNDLE --output=FILE.pt\n"
                "       continuumctl model inspect FILE\n";
   return 2;
@@ -300,6 +308,10 @@ absl::StatusOr<internal::v1::ModelBundle> InitBundleFromFlags() {
       }
       spec->set_output_dim(absl::GetFlag(FLAGS_targets));
       break;
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      // The series forecast: the first --targets features (default 1).
+      spec->set_output_dim(std::max(1, absl::GetFlag(FLAGS_targets)));
+      break;
     default:
       break;
   }
@@ -411,6 +423,15 @@ int RunModelCommand(const std::vector<std::string>& args) {
     for (const auto& w : bundle->weights()) {
       parameters += w.tensor().data_size();
     }
+    const v1::ModelSpec& spec = bundle->manifest().spec();
+    if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
+      // Windows in, quantiles per horizon and series out.
+      std::cout << "wrote " << output << ": gru_forecaster ["
+                << absl::StrJoin(model::InputShape(spec), ", ") << "] -> ["
+                << absl::StrJoin(model::OutputShape(spec), ", ") << "], "
+                << parameters << " parameters\n";
+      return 0;
+    }
     std::cout << "wrote " << output << ": "
               << model::FamilyName(bundle->manifest().spec().family()) << " "
               << absl::StrJoin(model::LayerWidths(bundle->manifest().spec()),
@@ -430,6 +451,14 @@ int RunModelCommand(const std::vector<std::string>& args) {
   if (args[0] == "export") {
     if (args.size() != 2) return Usage();
     return RunExport(args[1]);
+  }
+  if (args[0] == "fit") {
+    if (args.size() != 1) return Usage();
+    return RunModelFit();
+  }
+  if (args[0] == "predict") {
+    if (args.size() != 2) return Usage();
+    return RunModelPredict(args[1]);
   }
   if (args[0] == "inspect") {
     if (args.size() != 2) return Usage();

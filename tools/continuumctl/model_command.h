@@ -8,6 +8,9 @@
 //   continuumctl model import --torchscript=FILE.pt --task=T
 //       --input_shape=D[,D...] [--loss=L] [--trainable=P[,P...]]
 //       [--classes=K | --targets=K] [--model=M] --output=FILE
+//   continuumctl model fit --spec=TEXT|@FILE --train=FILE.csv --output=FILE
+//       (model_fit_command.h)
+//   continuumctl model predict BUNDLE --input=FILE.csv
 //   continuumctl model export BUNDLE --output=FILE.pt
 //   continuumctl model inspect FILE
 #ifndef CONTINUUM_TOOLS_CONTINUUMCTL_MODEL_COMMAND_H_
@@ -27,21 +30,27 @@ namespace continuum::ctl {
 // `continuumctl model --help`, printed by continuum-model).
 inline constexpr absl::string_view kModelCommandSummary =
     "Model bundles on disk: init --family=F --inputs=N --classes=K "
-    "[--hidden=256,128] [--seed=N] --output=FILE | import "
-    "--torchscript=FILE.pt --task=T --input_shape=D[,D...] --output=FILE | "
-    "export BUNDLE --output=FILE.pt | inspect FILE.";
+    "[--hidden=256,128] [--seed=N] --output=FILE | fit --spec=TEXT "
+    "--train=FILE.csv --output=FILE | predict BUNDLE --input=FILE.csv | "
+    "import --torchscript=FILE.pt --task=T --input_shape=D[,D...] "
+    "--output=FILE | export BUNDLE --output=FILE.pt | inspect FILE.";
 inline constexpr absl::string_view kModelCommandUsage =
     "continuumctl model init --family=F --inputs=N (--classes=K | "
     "--targets=N | --latent=N) [--hidden=256,128] [--activation=relu] "
     "[--seed=N] --output=FILE | model import --torchscript=FILE.pt "
     "--task=classification|regression|anomaly_score --input_shape=D[,D...] "
     "[--loss=cross_entropy|mse|method:NAME] [--trainable=PREFIX[,PREFIX...]] "
-    "[--classes=K | --targets=K] [--model=M] --output=FILE | model export "
-    "BUNDLE --output=FILE.pt | model inspect FILE";
-inline constexpr std::array<absl::string_view, 15> kModelCommandFlags = {
-    "family",      "inputs", "classes",   "targets", "latent",
-    "hidden",      "activation", "seed",  "torchscript", "task",
-    "input_shape", "loss",   "trainable", "model",   "output"};
+    "[--classes=K | --targets=K] [--model=M] --output=FILE | model fit "
+    "--spec=TEXT|@FILE --train=FILE.csv [--epochs=N] [--learning_rate=X] "
+    "[--holdout=0.1] [--season=N] [--seed=N] --output=FILE | model predict "
+    "BUNDLE --input=FILE.csv | model export BUNDLE --output=FILE.pt | model "
+    "inspect FILE";
+inline constexpr std::array<absl::string_view, 22> kModelCommandFlags = {
+    "family",      "inputs",  "classes",   "targets", "latent",
+    "hidden",      "activation", "seed",   "torchscript", "task",
+    "input_shape", "loss",    "trainable", "model",   "output",
+    "spec",        "train",   "input",     "epochs",  "learning_rate",
+    "holdout",     "season"};
 
 // The bundle `model init` writes for the current flags (not yet written).
 absl::StatusOr<internal::v1::ModelBundle> InitBundleFromFlags();
