@@ -78,24 +78,9 @@ expect "forecaster: 4 series, a step of 1h, seasonal-naive season 24 steps" "$ru
 expect "seasonal_naive" "$run"
 
 "$ctl" health --target="$CONTINUUM_INFERENCE" --wait --timeout=60s
-# predict --json until the pod answers with version V (the pod loads a
-# version after the registry deploys it).
+# predict --json until the pod answers with version V (tests/util/continuum_up.sh).
 predict_version() {  # predict_version V OUT.json
-  local deadline=$((SECONDS + 60))
-  while :; do
-    if "$ctl" predict --model=load --csv="$work/window.csv" --steps=24 \
-      --log=never --json >"$2" 2>"$work/predict.err" &&
-      "$py" -c 'import json,sys; sys.exit(0 if int(json.load(open(sys.argv[1]))["version"]["version"]) == int(sys.argv[2]) else 1)' "$2" "$1"; then
-      return 0
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the pod did not answer with version $1 within 60 s:"
-      cat "$2" "$work/predict.err" || true
-      tail -n 20 "$work"/up/logs/inference*.log
-      return 1
-    fi
-    sleep 0.2
-  done
+  predict_until_version "$ctl" "$work" load "$1" "$2" --csv="$work/window.csv" --steps=24
 }
 # The forecast: [1 window, 2 horizons, 1 series, 3 quantiles], quantiles in
 # order, the median an hour ahead near the noiseless load (noise sd 1).

@@ -71,23 +71,9 @@ echo "$out"
 expect "^uploaded models/byo/versions/1 \(PRODUCTION" "$out"
 "$ctl" health --target="$CONTINUUM_INFERENCE" --wait --timeout=60s
 
-# predict --json until the pod answers with version V (a swap is
-# asynchronous: the pod loads the version after the registry deploys it).
+# predict --json until the pod answers with version V (tests/util/continuum_up.sh).
 predict_version() {  # predict_version V OUT.json
-  local deadline=$((SECONDS + 60))
-  while :; do
-    if "$ctl" predict --model=byo --csv="$work/rows.csv" --log=never --json >"$2" 2>"$work/predict.err" &&
-      "$py" -c 'import json,sys; sys.exit(0 if int(json.load(open(sys.argv[1]))["version"]["version"]) == int(sys.argv[2]) else 1)' "$2" "$1"; then
-      return 0
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the pod did not answer with version $1 within 60 s:"
-      cat "$2" "$work/predict.err" || true
-      tail -n 20 "$work"/up/logs/inference*.log
-      return 1
-    fi
-    sleep 0.2
-  done
+  predict_until_version "$ctl" "$work" byo "$1" "$2" --csv="$work/rows.csv"
 }
 accuracy() {  # accuracy OUT.json: share of rows whose class is row % 3
   "$py" -c 'import json,sys
