@@ -172,9 +172,8 @@ int OutputWidth(const v1::ModelSpec& spec) {
 
 int64_t InputWidth(const v1::ModelSpec& spec) {
   if (spec.family() == v1::MODEL_FAMILY_GRU_FORECASTER) {
-    const int64_t steps =
-        spec.sequence_length() > 0 ? spec.sequence_length() : 32;
-    return steps * spec.input_dim();
+    const std::vector<int64_t> shape = InputShape(spec);  // [steps, features]
+    return shape[0] * shape[1];
   }
   return spec.input_dim();
 }

@@ -12,10 +12,8 @@ int Dataset::TargetWidth(const v1::ModelSpec& spec) {
   switch (TaskFamily(spec)) {
     case v1::MODEL_FAMILY_MLP_REGRESSOR:
       return spec.output_dim();
-    case v1::MODEL_FAMILY_GRU_FORECASTER: {
-      const int horizons = spec.horizons_size() > 0 ? spec.horizons_size() : 1;
-      return horizons * spec.output_dim();
-    }
+    case v1::MODEL_FAMILY_GRU_FORECASTER:
+      return ResolveSpec(spec).horizons_size() * spec.output_dim();
     default:
       return 1;
   }

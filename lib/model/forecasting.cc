@@ -143,6 +143,51 @@ void SplitByTime(const ForecastWindows& all, int64_t cutoff,
   }
 }
 
+absl::StatusOr<ForecastSplit> SplitForecastSeries(
+    const std::vector<Series>& series, const v1::ModelSpec& spec,
+    const ForecastSplitOptions& options) {
+  std::vector<int64_t> gaps;
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  for (const Series& s : series) {
+    for (size_t k = 0; k < s.times.size(); ++k) {
+      if (k > 0 && s.times[k] > s.times[k - 1]) {
+        gaps.push_back(s.times[k] - s.times[k - 1]);
+      }
+      first = std::min(first, s.times[k]);
+      last = std::max(last, s.times[k]);
+    }
+  }
+  if (gaps.empty()) {
+    return absl::InvalidArgumentError(
+        "no series has two steps at increasing times; a forecaster trains "
+        "on consecutive steps of a series, in time order "
+        "(docs/forecasting.md)");
+  }
+  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+  ForecastSplit split;
+  split.step = gaps[gaps.size() / 2];
+  split.season = options.season;
+  if (split.season <= 0) {
+    split.season = split.step < options.units_per_day &&
+                           options.units_per_day % split.step == 0
+                       ? static_cast<int>(options.units_per_day / split.step)
+                       : 1;
+  }
+  WindowOptions windows;
+  windows.step = split.step;
+  windows.season = split.season;
+  absl::StatusOr<ForecastWindows> all =
+      BuildForecastWindows(series, spec, windows);
+  if (!all.ok()) return all.status();
+  split.skipped = all->skipped;
+  const double span = static_cast<double>(last - first + split.step);
+  split.cutoff = last + split.step -
+                 static_cast<int64_t>(
+                     std::llround(span * options.holdout_fraction));
+  SplitByTime(*all, split.cutoff, &split.train, &split.holdout);
+  return split;
+}
+
 std::vector<double> SeasonalScales(const std::vector<Series>& series,
                                    const v1::ModelSpec& spec, int season,
                                    int64_t cutoff) {

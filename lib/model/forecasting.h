@@ -76,6 +76,41 @@ absl::StatusOr<ForecastWindows> BuildForecastWindows(
 void SplitByTime(const ForecastWindows& all, int64_t cutoff,
                  ForecastWindows* train, ForecastWindows* holdout);
 
+// How SplitForecastSeries infers the season and holds out.
+struct ForecastSplitOptions {
+  // Time units in a day (86400 for seconds, 86400000000 for microseconds).
+  int64_t units_per_day = 86400;
+  // Steps per season of the seasonal-naive forecast; 0 = a day of steps
+  // when the step divides a day, else 1 (the last value).
+  int season = 0;
+  // The held-out share of the series' time span, at its end, in (0, 1).
+  double holdout_fraction = 0.1;
+};
+
+// Windows of a set of series split by time, and what was inferred.
+struct ForecastSplit {
+  ForecastWindows train, holdout;
+  // The step: the median positive time between consecutive steps of a
+  // series, in the series' time unit.
+  int64_t step = 0;
+  // Steps per season of the seasonal-naive forecast.
+  int season = 1;
+  // The held-out windows' targets lie at or after this time: the span's
+  // end less holdout_fraction of the span (first step to last step plus
+  // one step).
+  int64_t cutoff = 0;
+  // Windows skipped because they crossed a gap.
+  int64_t skipped = 0;
+};
+
+// Infers the step and the season, builds every window (BuildForecastWindows)
+// and splits them at the cutoff (SplitByTime). INVALID_ARGUMENT when no
+// series has two steps at increasing times, and BuildForecastWindows'
+// errors.
+absl::StatusOr<ForecastSplit> SplitForecastSeries(
+    const std::vector<Series>& series, const v1::ModelSpec& spec,
+    const ForecastSplitOptions& options);
+
 // Per series, the mean absolute seasonal difference |y_t - y_{t-season}|
 // of its forecast features over the steps before `cutoff` (the in-sample
 // scale of MASE, Hyndman and Koehler 2006); 0 where there are no such

@@ -34,12 +34,12 @@ class ForecasterModel final : public Model {
  public:
   explicit ForecasterModel(ModelBundle bundle)
       : bundle_(std::move(bundle)),
-        net_(BuildNet(bundle_, /*trainable=*/false)) {}
+        net_(BuildNet(bundle_, /*trainable=*/false)),
+        input_dim_(static_cast<int>(InputWidth(net_.spec))),
+        output_dim_(OutputWidth(net_.spec)) {}
 
-  int input_dim() const override {
-    return static_cast<int>(InputWidth(net_.spec));
-  }
-  int output_dim() const override { return OutputWidth(net_.spec); }
+  int input_dim() const override { return input_dim_; }
+  int output_dim() const override { return output_dim_; }
   const ModelBundle& bundle() const override { return bundle_; }
 
   absl::Status Forward(const float* rows, int n,
@@ -79,6 +79,9 @@ class ForecasterModel final : public Model {
  private:
   const ModelBundle bundle_;
   const Net net_;
+  // Values per window and per forecast; asked for on every request.
+  const int input_dim_;
+  const int output_dim_;
 };
 
 }  // namespace

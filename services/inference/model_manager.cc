@@ -134,12 +134,10 @@ absl::StatusOr<ServableHandle> ModelManager::Load(const std::string& model,
   servable->sha256 = sha256;
   // What the rows and outputs are (a torchscript module's task's family).
   servable->family = model::TaskFamily(m.bundle().manifest().spec());
-  servable->input_shape = model::InputShape(
-      model::ResolveSpec(m.bundle().manifest().spec()));
-  servable->output_shape = model::OutputShape(
-      model::ResolveSpec(m.bundle().manifest().spec()));
-  servable->point_quantile =
-      model::PointQuantileIndex(m.bundle().manifest().spec());
+  const v1::ModelSpec spec = model::ResolveSpec(m.bundle().manifest().spec());
+  servable->input_shape = model::InputShape(spec);
+  servable->output_shape = model::OutputShape(spec);
+  servable->point_quantile = model::PointQuantileIndex(spec);
   servable->runner = std::move(*runner);
   core::Clock* clock =
       options_.clock != nullptr ? options_.clock : core::Clock::Real();

@@ -201,29 +201,16 @@ class BatchRun {
     scan.set_include_attributes(true);
     scan.set_batch_size(context_.options().scan_batch_rows);
     SeriesSteps steps;
-    absl::Status inner;
     bool cut = false;
-    absl::Status s = context_.collector().Scan(
-        scan,
-        [&](const v1::RecordBatch& batch) {
-          if (context_.Stop()) return false;
-          absl::StatusOr<bool> more =
-              AppendSeriesBatch(batch, step_dim, cap, &steps);
-          if (!more.ok()) {
-            inner = more.status();
-            return false;
-          }
-          cut = cut || !*more;
-          return *more;
-        },
-        context_.deadline());
-    if (!inner.ok()) return inner;
-    if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("collector: scanning the "
-                                                 "window: ",
-                                                 s.message()));
+    if (absl::Status s = ScanBatches(
+            context_, scan, FetchOptions(cap, "the window"),
+            [&](const v1::RecordBatch& batch) {
+              return AppendSeriesBatch(batch, step_dim, cap, &steps);
+            },
+            [&] { return steps.steps; }, &cut);
+        !s.ok()) {
+      return s;
     }
-    if (absl::Status stop = context_.CheckStop(); !stop.ok()) return stop;
     if (cut) {
       notes_.push_back(absl::StrCat(
           "memory budget: the window was cut at ", steps.steps,
@@ -254,11 +241,11 @@ class BatchRun {
     holdout_ = forecast_.holdout.data;
     notes_.push_back(absl::StrCat(
         "forecaster: ", forecast_.series.size(), " series, a step of ",
-        absl::FormatDuration(absl::Microseconds(forecast_.step_micros)),
+        absl::FormatDuration(absl::Microseconds(forecast_.step)),
         ", seasonal-naive season ", forecast_.season, " steps; ",
         train_.size(), " training and ", holdout_.size(),
         " held-out windows (held out by time, from ",
-        absl::FormatTime(absl::FromUnixMicros(forecast_.cutoff_micros)), "), ",
+        absl::FormatTime(absl::FromUnixMicros(forecast_.cutoff)), "), ",
         forecast_.skipped,
         " skipped at gaps; replay, golden and retention sets are not used "
         "for forecasters"));

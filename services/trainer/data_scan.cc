@@ -15,10 +15,11 @@ void Prepare(const RowFormat& format, Rows* rows) {
 
 }  // namespace
 
-absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
-                      const RowFormat& format, const ScanOptions& options,
-                      Rows* rows, bool* truncated) {
-  Prepare(format, rows);
+absl::Status ScanBatches(
+    RunContext& context, const v1::ScanRequest& request,
+    const ScanOptions& options,
+    const std::function<absl::StatusOr<bool>(const v1::RecordBatch&)>& append,
+    const std::function<int64_t()>& rows, bool* truncated) {
   absl::Status inner;
   absl::Time last_progress =
       options.progress_at_first_batch ? absl::InfinitePast() : absl::Now();
@@ -26,8 +27,7 @@ absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
       request,
       [&](const v1::RecordBatch& batch) {
         if (context.Stop()) return false;
-        absl::StatusOr<bool> more =
-            AppendBatch(batch, format, options.cap, rows);
+        absl::StatusOr<bool> more = append(batch);
         if (!more.ok()) {
           inner = more.status();
           return false;
@@ -36,7 +36,7 @@ absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
         if (options.progress &&
             absl::Now() - last_progress > absl::Milliseconds(200)) {
           last_progress = absl::Now();
-          context.control().Progress(options.progress(rows->size()));
+          context.control().Progress(options.progress(rows()));
         }
         return *more;
       },
@@ -48,6 +48,18 @@ absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
         absl::StrCat("collector: scanning ", options.what, ": ", s.message()));
   }
   return context.CheckStop();
+}
+
+absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,
+                      const RowFormat& format, const ScanOptions& options,
+                      Rows* rows, bool* truncated) {
+  Prepare(format, rows);
+  return ScanBatches(
+      context, request, options,
+      [&](const v1::RecordBatch& batch) {
+        return AppendBatch(batch, format, options.cap, rows);
+      },
+      [&] { return rows->size(); }, truncated);
 }
 
 void KeepFirstRows(int64_t n, model::Dataset* data) {

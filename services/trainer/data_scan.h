@@ -39,6 +39,16 @@ struct ScanOptions {
   bool progress_at_first_batch = true;
 };
 
+// Streams the batches `request` selects to `append`, which takes one and
+// returns whether to read on (false: its cap was reached, and *truncated
+// is set) or an error that ends the scan with it; `rows` says how many rows
+// were kept so far, for options.progress. Stops when the run stops.
+absl::Status ScanBatches(
+    RunContext& context, const v1::ScanRequest& request,
+    const ScanOptions& options,
+    const std::function<absl::StatusOr<bool>(const v1::RecordBatch&)>& append,
+    const std::function<int64_t()>& rows, bool* truncated);
+
 // Streams the records `request` selects into `rows` (input_dim and
 // target_width set from `format`). Sets *truncated when the cap cut it.
 absl::Status ScanRows(RunContext& context, const v1::ScanRequest& request,

@@ -75,46 +75,19 @@ absl::StatusOr<bool> AppendSeriesBatch(const v1::RecordBatch& batch,
 absl::StatusOr<ForecastData> BuildForecastData(SeriesSteps steps,
                                                const v1::ModelSpec& spec,
                                                double holdout_fraction) {
-  const int step_dim = spec.input_dim();
   ForecastData data;
-  std::vector<int64_t> gaps;
-  int64_t first = INT64_MAX, last = INT64_MIN;
   for (auto& [name, s] : steps.series) {
-    data.series.push_back(Ordered(s, step_dim));
-    const model::Series& o = data.series.back();
-    for (size_t k = 1; k < o.times.size(); ++k) {
-      gaps.push_back(o.times[k] - o.times[k - 1]);
-    }
-    if (!o.times.empty()) {
-      first = std::min(first, o.times.front());
-      last = std::max(last, o.times.back());
-    }
+    data.series.push_back(Ordered(s, spec.input_dim()));
   }
-  if (gaps.empty()) {
-    return absl::FailedPreconditionError(
-        "no series has two steps at different times; a forecaster trains "
-        "on consecutive steps of a series (docs/forecasting.md)");
+  model::ForecastSplitOptions options;
+  options.units_per_day = kMicrosPerDay;
+  options.holdout_fraction = holdout_fraction;
+  absl::StatusOr<model::ForecastSplit> split =
+      model::SplitForecastSeries(data.series, spec, options);
+  if (!split.ok()) {
+    return absl::FailedPreconditionError(split.status().message());
   }
-  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
-  data.step_micros = gaps[gaps.size() / 2];
-  if (data.step_micros < kMicrosPerDay &&
-      kMicrosPerDay % data.step_micros == 0) {
-    data.season = static_cast<int>(kMicrosPerDay / data.step_micros);
-  }
-  model::WindowOptions options;
-  options.step = data.step_micros;
-  options.season = data.season;
-  absl::StatusOr<model::ForecastWindows> all =
-      model::BuildForecastWindows(data.series, spec, options);
-  if (!all.ok()) {
-    return absl::FailedPreconditionError(all.status().message());
-  }
-  data.skipped = all->skipped;
-  const double span = static_cast<double>(last - first + data.step_micros);
-  data.cutoff_micros =
-      last + data.step_micros -
-      static_cast<int64_t>(std::llround(span * holdout_fraction));
-  model::SplitByTime(*all, data.cutoff_micros, &data.train, &data.holdout);
+  static_cast<model::ForecastSplit&>(data) = *std::move(split);
   return data;
 }
 
@@ -143,7 +116,7 @@ absl::Status AddMase(const internal::v1::ModelBundle& bundle,
   const model::ForecastScores scores = model::ScoreForecast(
       spec, data.holdout, out,
       model::SeasonalScales(data.series, spec, data.season,
-                            data.cutoff_micros));
+                            data.cutoff));
   (*metrics->mutable_extra())["mase"] = scores.mase;
   return absl::OkStatus();
 }
@@ -158,7 +131,7 @@ absl::StatusOr<v1::Metrics> SeasonalNaiveMetrics(
   const model::ForecastScores scores = model::ScoreForecast(
       manifest.spec(), data.holdout, naive,
       model::SeasonalScales(data.series, manifest.spec(), data.season,
-                            data.cutoff_micros));
+                            data.cutoff));
   (*metrics->mutable_extra())["mase"] = scores.mase;
   return metrics;
 }

@@ -42,28 +42,20 @@ absl::StatusOr<bool> AppendSeriesBatch(const v1::RecordBatch& batch,
                                        int step_dim, int64_t cap,
                                        SeriesSteps* out);
 
-// What a run trains and is judged on.
-struct ForecastData {
-  model::ForecastWindows train, holdout;
+// What a run trains and is judged on: the windows split by time
+// (model::SplitForecastSeries; times, step and cutoff in microseconds) and
+// the series they come from.
+struct ForecastData : model::ForecastSplit {
   // The series, each in time order (a step repeated at one time keeps the
   // last one read).
   std::vector<model::Series> series;
-  // The step: the median time between consecutive steps, microseconds.
-  int64_t step_micros = 0;
-  // Steps per season of the seasonal-naive baseline: a day of steps when
-  // the step divides a day, else 1 (the last value).
-  int season = 1;
-  // The held-out windows' targets lie at or after this time.
-  int64_t cutoff_micros = 0;
-  // Windows skipped because they crossed a gap (forecasting.h).
-  int64_t skipped = 0;
 };
 
-// Orders the series, infers the step and season, builds the windows of
-// `spec` (resolved) and holds out by time those whose targets all lie in
-// the last `holdout_fraction` of the steps' time span. FAILED_PRECONDITION
-// when there are fewer than two steps, when the steps' times are all
-// equal, or for the windows' own errors (non-finite values).
+// Orders the series, then model::SplitForecastSeries with a season of a
+// day of steps (when the step divides a day) and the last
+// `holdout_fraction` of the span held out. FAILED_PRECONDITION with
+// SplitForecastSeries' message when no series has two steps at increasing
+// times or for the windows' own errors (non-finite values).
 absl::StatusOr<ForecastData> BuildForecastData(SeriesSteps steps,
                                                const v1::ModelSpec& spec,
                                                double holdout_fraction);

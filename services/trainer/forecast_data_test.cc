@@ -89,20 +89,20 @@ TEST(ForecastDataTest, SeriesAreOrderedSplitByTimeAndJudgedAgainstNaive) {
   absl::StatusOr<ForecastData> data =
       BuildForecastData(std::move(steps), Spec(6, {1, 2}), 0.25);
   ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->step_micros, kHour);
+  EXPECT_EQ(data->step, kHour);
   EXPECT_EQ(data->season, 24);
   ASSERT_EQ(data->series.size(), 2u);
   EXPECT_EQ(data->series[0].times.size(), 96u);
   EXPECT_EQ(data->series[0].values[0], 0.5f);
   EXPECT_EQ(data->series[0].values[1], 1.0f);
   // The last quarter of 96 hours is held out: targets from hour 72 on.
-  EXPECT_EQ(data->cutoff_micros, 72 * kHour);
+  EXPECT_EQ(data->cutoff, 72 * kHour);
   ASSERT_GT(data->holdout.data.size(), 0);
   for (int64_t t : data->holdout.first_target_time) {
-    EXPECT_GE(t, data->cutoff_micros);
+    EXPECT_GE(t, data->cutoff);
   }
   for (int64_t t : data->train.last_target_time) {
-    EXPECT_LT(t, data->cutoff_micros);
+    EXPECT_LT(t, data->cutoff);
   }
   // Windows end at hours 23 (a day back for the naive forecast) to 93.
   EXPECT_EQ(data->train.data.size() + data->holdout.data.size() + 2 * 1,

@@ -5,12 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,6 +28,7 @@
 #include "lib/model/model.h"
 #include "lib/model/normalization.h"
 #include "lib/model/training.h"
+#include "lib/store/file_system.h"
 
 ABSL_DECLARE_FLAG(std::string, output);
 ABSL_DECLARE_FLAG(uint64_t, seed);
@@ -63,19 +62,12 @@ int Fail(absl::string_view command, const absl::Status& status, int code) {
   return code;
 }
 
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 absl::StatusOr<v1::ModelSpec> SpecFromFlag() {
   std::string text = absl::GetFlag(FLAGS_spec);
   if (text.empty()) return absl::InvalidArgumentError("--spec is required");
   if (absl::StartsWith(text, "@")) {
-    absl::StatusOr<std::string> file = ReadText(text.substr(1));
+    absl::StatusOr<std::string> file =
+        store::DefaultFileSystem()->ReadFileToString(text.substr(1));
     if (!file.ok()) return file.status();
     text = *file;
   }
@@ -239,67 +231,37 @@ void CompleteSpec(const Table& t, v1::ModelSpec* spec) {
   }
 }
 
-// A forecaster's windows, split by time, and what scores them.
-struct Windows {
-  model::ForecastWindows train, holdout;
+// A forecaster's windows, split by time, and the series they come from.
+struct Windows : model::ForecastSplit {
   std::vector<model::Series> series;
-  int season = 1;
-  int64_t cutoff = 0;
 };
 
 absl::StatusOr<Windows> ForecastWindowsOf(const Table& t,
                                           const v1::ModelSpec& spec) {
   const int f = static_cast<int>(t.feature_names.size());
   std::map<std::string, model::Series> by_name;
-  std::vector<int64_t> gaps;
   for (int64_t r = 0; r < t.rows; ++r) {
     model::Series& s = by_name[t.series[r]];
     s.name = t.series[r].empty() ? "(unnamed)" : t.series[r];
-    if (!s.times.empty()) gaps.push_back(t.times[r] - s.times.back());
     s.times.push_back(t.times[r]);
     s.values.insert(s.values.end(), t.features.begin() + r * f,
                     t.features.begin() + (r + 1) * f);
   }
   Windows w;
-  int64_t first = INT64_MAX, last = INT64_MIN;
-  for (auto& [name, s] : by_name) {
-    first = std::min(first, s.times.front());
-    last = std::max(last, s.times.back());
-    w.series.push_back(std::move(s));
-  }
-  std::vector<int64_t> positive;
-  for (int64_t g : gaps) {
-    if (g > 0) positive.push_back(g);
-  }
-  if (positive.empty()) {
-    return absl::InvalidArgumentError(
-        "no series has two steps in increasing time order; sort the rows of "
-        "each series by event_time");
-  }
-  std::nth_element(positive.begin(), positive.begin() + positive.size() / 2,
-                   positive.end());
-  const int64_t step = positive[positive.size() / 2];
-  w.season = absl::GetFlag(FLAGS_season);
-  if (w.season <= 0) {
-    w.season = step < kSecondsPerDay && kSecondsPerDay % step == 0
-                   ? static_cast<int>(kSecondsPerDay / step)
-                   : 1;
-  }
-  model::WindowOptions options;
-  options.step = step;
-  options.season = w.season;
-  absl::StatusOr<model::ForecastWindows> all =
-      model::BuildForecastWindows(w.series, spec, options);
-  if (!all.ok()) return all.status();
-  const double span = static_cast<double>(last - first + step);
-  w.cutoff = last + step - static_cast<int64_t>(std::llround(
-                               span * absl::GetFlag(FLAGS_holdout)));
-  model::SplitByTime(*all, w.cutoff, &w.train, &w.holdout);
+  for (auto& [name, s] : by_name) w.series.push_back(std::move(s));
+  model::ForecastSplitOptions options;
+  options.units_per_day = kSecondsPerDay;
+  options.season = absl::GetFlag(FLAGS_season);
+  options.holdout_fraction = absl::GetFlag(FLAGS_holdout);
+  absl::StatusOr<model::ForecastSplit> split =
+      model::SplitForecastSeries(w.series, spec, options);
+  if (!split.ok()) return split.status();
+  static_cast<model::ForecastSplit&>(w) = *std::move(split);
   if (w.train.data.size() == 0 || w.holdout.data.size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the series give ", w.train.data.size(), " training and ",
         w.holdout.data.size(), " held-out windows of ", spec.sequence_length(),
-        " steps and their horizons (", all->skipped,
+        " steps and their horizons (", w.skipped,
         " skipped at gaps); give longer series or a smaller "
         "sequence_length"));
   }
@@ -341,7 +303,8 @@ int RunModelFit() {
   absl::StatusOr<v1::ModelSpec> spec = SpecFromFlag();
   if (!spec.ok()) return Fail("fit", spec.status(), 2);
   const bool forecaster = spec->family() == v1::MODEL_FAMILY_GRU_FORECASTER;
-  absl::StatusOr<std::string> text = ReadText(train_path);
+  absl::StatusOr<std::string> text =
+      store::DefaultFileSystem()->ReadFileToString(train_path);
   if (!text.ok()) return Fail("fit", text.status(), 2);
   absl::StatusOr<Table> table = ReadTable(*text, forecaster);
   if (!table.ok()) {
@@ -455,7 +418,8 @@ int RunModelPredict(const std::string& bundle_path) {
   absl::StatusOr<std::unique_ptr<model::Model>> m =
       model::Model::FromBundle(*bundle);
   if (!m.ok()) return Fail("predict", m.status(), 1);
-  absl::StatusOr<std::string> text = ReadText(input);
+  absl::StatusOr<std::string> text =
+      store::DefaultFileSystem()->ReadFileToString(input);
   if (!text.ok()) return Fail("predict", text.status(), 2);
   const v1::ModelSpec spec = model::ResolveSpec(bundle->manifest().spec());
   std::vector<float> values;
